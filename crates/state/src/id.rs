@@ -1,0 +1,174 @@
+//! Session credentials: the secret the cookie carries and the public ID derived from it.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore as _;
+use sha2::{Digest, Sha256};
+
+/// Random bytes in a session secret: 192 bits, above ASVS 5.0's 128-bit minimum.
+const SECRET_BYTES: usize = 24;
+/// Length of the secret's cookie form (base64url, no padding).
+const SECRET_CHARS: usize = 32;
+/// Bytes of the public ID: 128 bits of SHA-256, so collisions are negligible.
+const ID_BYTES: usize = 16;
+/// Length of the public ID's text form (base64url, no padding).
+const ID_CHARS: usize = 22;
+
+/// The session's bearer credential, carried only in the `session_id` cookie.
+///
+/// Its `Debug` form is redacted, and it has no `Display`, so it cannot reach a log
+/// line by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionSecret([u8; SECRET_BYTES]);
+
+impl SessionSecret {
+    /// A new secret from the thread-local CSPRNG (ChaCha, seeded from the OS).
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; SECRET_BYTES];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// Parses a cookie value; anything but exactly the encoded form of a secret is
+    /// refused, so odd cookies never reach a store.
+    pub fn parse(value: &str) -> Option<Self> {
+        if value.len() != SECRET_CHARS {
+            return None;
+        }
+        let mut bytes = [0u8; SECRET_BYTES];
+        match URL_SAFE_NO_PAD.decode_slice(value, &mut bytes) {
+            Ok(SECRET_BYTES) => Some(Self(bytes)),
+            _ => None,
+        }
+    }
+
+    /// The cookie form of the secret (32 URL-safe characters).
+    pub fn expose(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    /// The public ID of the session this secret opens.
+    pub fn public_id(&self) -> SessionId {
+        let digest = Sha256::digest(self.0);
+        let mut id = [0u8; ID_BYTES];
+        id.copy_from_slice(&digest[..ID_BYTES]);
+        SessionId(id)
+    }
+}
+
+impl fmt::Debug for SessionSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionSecret(<redacted>)")
+    }
+}
+
+/// A session's public ID: how stores key it and what bodies and logs show.
+/// Knowing it grants nothing: the cookie's secret cannot be derived from it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SessionId([u8; ID_BYTES]);
+
+impl SessionId {
+    /// The raw bytes (for binary keys).
+    pub fn as_bytes(&self) -> &[u8; ID_BYTES] {
+        &self.0
+    }
+
+    /// Parses the 22-character text form.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() != ID_CHARS {
+            return None;
+        }
+        let mut bytes = [0u8; ID_BYTES];
+        match URL_SAFE_NO_PAD.decode_slice(text, &mut bytes) {
+            Ok(ID_BYTES) => Some(Self(bytes)),
+            _ => None,
+        }
+    }
+
+    /// A uniformly distributed 64-bit value of the ID, for sharding and hashing:
+    /// the ID is already a cryptographic hash, so no further hashing is needed.
+    pub fn spread(&self) -> u64 {
+        let mut half = [0u8; 8];
+        half.copy_from_slice(&self.0[8..]);
+        u64::from_le_bytes(half)
+    }
+}
+
+impl Hash for SessionId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut half = [0u8; 8];
+        half.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(half));
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; ID_CHARS];
+        let n = URL_SAFE_NO_PAD
+            .encode_slice(self.0, &mut buf)
+            .map_err(|_| fmt::Error)?;
+        f.write_str(std::str::from_utf8(&buf[..n]).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn secret_round_trips_through_its_cookie_form() {
+        let secret = SessionSecret::generate();
+        let text = secret.expose();
+        assert_eq!(text.len(), SECRET_CHARS);
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_eq!(SessionSecret::parse(&text), Some(secret));
+    }
+
+    #[test]
+    fn odd_cookie_values_are_refused() {
+        for bad in [
+            "",
+            "abc",
+            &"a".repeat(31),
+            &"a".repeat(33),
+            &"+".repeat(32),
+            "ééééééééééééééé",
+        ] {
+            assert!(SessionSecret::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn public_id_is_stable_unique_and_not_the_secret() {
+        let secret = SessionSecret::generate();
+        let id = secret.public_id();
+        assert_eq!(id, secret.public_id());
+        assert_ne!(id.to_string(), secret.expose());
+        assert_eq!(id.to_string().len(), ID_CHARS);
+        assert_eq!(SessionId::parse(&id.to_string()), Some(id));
+        let ids: HashSet<_> = (0..10_000)
+            .map(|_| SessionSecret::generate().public_id())
+            .collect();
+        assert_eq!(ids.len(), 10_000);
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let secret = SessionSecret::generate();
+        assert!(!format!("{secret:?}").contains(&secret.expose()));
+    }
+}

@@ -1,0 +1,34 @@
+//! State stores for statecraft.
+//!
+//! One narrow abstraction for where session state and shared counters live, with
+//! backends that pass one contract test suite (`tests/contract`). The request path
+//! sees only the object-safe traits [`SessionStore`] and [`CounterStore`]; the
+//! backend is chosen once at start-up from a [`StoreSpec`].
+//!
+//! Rules every backend keeps (ARCHITECTURE.md, "Stores"):
+//! - updates are atomic per session: a [`Mutation`] is applied inside the store,
+//!   never as read-whole/write-whole in the caller;
+//! - sessions expire after an idle (sliding) and an absolute timeout, and expired
+//!   sessions are removed by the store itself, without a request touching them;
+//! - sessions are keyed by their public [`SessionId`], a hash of the cookie's
+//!   [`SessionSecret`], so the store never holds a usable credential.
+
+mod clock;
+mod data;
+mod error;
+mod id;
+pub mod memory;
+mod name;
+mod spec;
+mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use data::{
+    CartLine, CheckoutStep, MAX_CART_LINES, MAX_COUNTER, MAX_QUANTITY, Mutation, RuleViolation,
+    SessionData,
+};
+pub use error::StoreError;
+pub use id::{SessionId, SessionSecret};
+pub use name::{CounterName, InvalidName, ProductId};
+pub use spec::{InvalidStoreSpec, StoreSpec};
+pub use store::{CounterStore, SessionStore, SessionTimeouts, StoreKind, Update};

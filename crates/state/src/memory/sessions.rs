@@ -1,0 +1,342 @@
+//! Sessions in memory: sharded maps of compact records, swept in the background.
+//!
+//! Lean by design (the seed assumed 50 KB a session; the axum + tower-sessions
+//! peer needs 2.6 KB): a record is the session's postcard encoding in one small
+//! heap block plus two timestamps, keyed by the 16-byte public ID with an
+//! identity hash (the ID is already a SHA-256 output). Expiry needs no per-session
+//! timer: a sweeper walks one shard at a time and drops expired records.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::clock::{Clock, SystemClock};
+use crate::data::{Mutation, SessionData};
+use crate::error::StoreError;
+use crate::id::SessionId;
+use crate::store::{SessionStore, SessionTimeouts, StoreKind, Update};
+
+/// Shards of the map: enough that two cores rarely contend, few enough that an
+/// empty store stays small.
+const SHARDS: usize = 64;
+/// How often the sweeper walks the whole map by default.
+const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Hasher for keys that are already uniformly random: passes the 64 bits through.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached if a key type other than SessionId's u64 is hashed.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Shard = HashMap<SessionId, Record, BuildHasherDefault<PassThrough>>;
+
+/// One session: 32 bytes inline plus its encoding (about 20 bytes for a counter
+/// and a 2-item cart).
+#[derive(Debug)]
+struct Record {
+    encoded: Box<[u8]>,
+    created_ms: u64,
+    seen_ms: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    shards: Box<[Mutex<Shard>]>,
+    timeouts: SessionTimeouts,
+    clock: Arc<dyn Clock>,
+}
+
+/// Sessions in this process's memory. Cheap to clone (shares the map).
+#[derive(Debug, Clone)]
+pub struct MemorySessionStore {
+    inner: Arc<Inner>,
+}
+
+fn encode(data: &SessionData) -> Result<Box<[u8]>, StoreError> {
+    postcard::to_allocvec(data)
+        .map(Vec::into_boxed_slice)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode(bytes: &[u8]) -> Result<SessionData, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Inner {
+    fn now_ms(&self) -> u64 {
+        millis(self.clock.now())
+    }
+
+    fn shard(&self, id: &SessionId) -> MutexGuard<'_, Shard> {
+        // The spread bits are independent of the bits the map hashes on.
+        let index = (id.spread() % SHARDS as u64) as usize;
+        // A panic while holding a shard lock cannot leave a record half-written
+        // (records are replaced whole), so a poisoned lock is safe to keep using.
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn is_expired(&self, record: &Record, now_ms: u64) -> bool {
+        now_ms >= record.seen_ms.saturating_add(millis(self.timeouts.idle))
+            || now_ms
+                >= record
+                    .created_ms
+                    .saturating_add(millis(self.timeouts.absolute))
+    }
+
+    /// Finds a live record and marks it used, removing it if it has expired.
+    fn touch<'a>(
+        &self,
+        shard: &'a mut Shard,
+        id: &SessionId,
+        now_ms: u64,
+    ) -> Option<&'a mut Record> {
+        let expired = self.is_expired(shard.get(id)?, now_ms);
+        if expired {
+            shard.remove(id);
+            return None;
+        }
+        let record = shard.get_mut(id)?;
+        record.seen_ms = now_ms;
+        Some(record)
+    }
+
+    /// Drops every expired record, one shard lock at a time; returns how many.
+    fn sweep(&self) -> usize {
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            let now_ms = self.now_ms();
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let before = shard.len();
+            shard.retain(|_, record| !self.is_expired(record, now_ms));
+            removed += before - shard.len();
+            // Give memory back after a mass expiry instead of keeping a huge table.
+            if shard.capacity() > 64 && shard.len() < shard.capacity() / 4 {
+                shard.shrink_to_fit();
+            }
+        }
+        removed
+    }
+}
+
+impl MemorySessionStore {
+    /// An empty store on the system clock. Inside a tokio runtime it also starts
+    /// the background sweeper, which stops when the last clone is dropped.
+    pub fn new(timeouts: SessionTimeouts) -> Self {
+        Self::with_clock(timeouts, Arc::new(SystemClock::new()), DEFAULT_SWEEP_EVERY)
+    }
+
+    /// An empty store on a given clock, swept every `sweep_every` (when a tokio
+    /// runtime is present).
+    pub fn with_clock(
+        timeouts: SessionTimeouts,
+        clock: Arc<dyn Clock>,
+        sweep_every: Duration,
+    ) -> Self {
+        let shards = (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect();
+        let inner = Arc::new(Inner {
+            shards,
+            timeouts,
+            clock,
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(sweep_forever(Arc::downgrade(&inner), sweep_every));
+        }
+        Self { inner }
+    }
+
+    /// Removes every expired session now; returns how many were removed.
+    pub fn sweep(&self) -> usize {
+        self.inner.sweep()
+    }
+
+    /// Live sessions held (expired ones not yet swept included).
+    pub fn len(&self) -> usize {
+        self.inner
+            .shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+
+    /// `true` when no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+async fn sweep_forever(inner: Weak<Inner>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let removed = inner.sweep();
+        if removed > 0 {
+            tracing::debug!(removed, "swept expired sessions");
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemorySessionStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Memory
+    }
+
+    async fn create(&self, id: &SessionId, data: &SessionData) -> Result<(), StoreError> {
+        let encoded = encode(data)?;
+        let now_ms = self.inner.now_ms();
+        let mut shard = self.inner.shard(id);
+        if let Some(existing) = shard.get(id) {
+            if !self.inner.is_expired(existing, now_ms) {
+                return Err(StoreError::Conflict);
+            }
+        }
+        shard.insert(
+            *id,
+            Record {
+                encoded,
+                created_ms: now_ms,
+                seen_ms: now_ms,
+            },
+        );
+        Ok(())
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
+        let now_ms = self.inner.now_ms();
+        let mut shard = self.inner.shard(id);
+        match self.inner.touch(&mut shard, id, now_ms) {
+            Some(record) => decode(&record.encoded).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn update(&self, id: &SessionId, mutation: &Mutation) -> Result<Update, StoreError> {
+        let now_ms = self.inner.now_ms();
+        // The whole read-apply-write runs under the shard lock, which is held for
+        // microseconds and never across an await: no update can be lost.
+        let mut shard = self.inner.shard(id);
+        let Some(record) = self.inner.touch(&mut shard, id, now_ms) else {
+            return Ok(Update::Missing);
+        };
+        let mut data = decode(&record.encoded)?;
+        if let Err(violation) = mutation.apply(&mut data) {
+            return Ok(Update::Rejected(violation));
+        }
+        record.encoded = encode(&data)?;
+        Ok(Update::Applied(data))
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let now_ms = self.inner.now_ms();
+        let mut shard = self.inner.shard(id);
+        Ok(shard
+            .remove(id)
+            .is_some_and(|record| !self.inner.is_expired(&record, now_ms)))
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        Ok(self.len() as u64)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ManualClock;
+    use crate::id::SessionSecret;
+
+    fn store(clock: &ManualClock) -> MemorySessionStore {
+        let timeouts = SessionTimeouts {
+            idle: Duration::from_secs(10),
+            absolute: Duration::from_secs(60),
+        };
+        MemorySessionStore::with_clock(timeouts, Arc::new(clock.clone()), Duration::from_secs(3600))
+    }
+
+    #[test]
+    fn a_typical_session_encodes_in_a_few_dozen_bytes() {
+        let mut data = SessionData {
+            counter: 5,
+            ..SessionData::default()
+        };
+        for (p, q) in [("book-1", 2), ("pen-7", 1)] {
+            Mutation::AddToCart {
+                product: crate::ProductId::parse(p).unwrap(),
+                quantity: q,
+            }
+            .apply(&mut data)
+            .unwrap();
+        }
+        let encoded = encode(&data).unwrap();
+        assert!(encoded.len() <= 24, "{} bytes", encoded.len());
+        assert_eq!(decode(&encoded).unwrap(), data);
+        assert_eq!(std::mem::size_of::<Record>(), 32);
+    }
+
+    #[tokio::test]
+    async fn sweep_frees_expired_sessions_without_any_request() {
+        let clock = ManualClock::new();
+        let store = store(&clock);
+        for _ in 0..100 {
+            let id = SessionSecret::generate().public_id();
+            store.create(&id, &SessionData::default()).await.unwrap();
+        }
+        assert_eq!(store.sweep(), 0);
+        clock.advance(Duration::from_secs(11));
+        assert_eq!(store.sweep(), 100);
+        assert!(store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_background_sweeper_runs_on_its_own() {
+        let clock = ManualClock::new();
+        let timeouts = SessionTimeouts {
+            idle: Duration::from_secs(1),
+            absolute: Duration::from_secs(60),
+        };
+        let store = MemorySessionStore::with_clock(
+            timeouts,
+            Arc::new(clock.clone()),
+            Duration::from_millis(10),
+        );
+        let id = SessionSecret::generate().public_id();
+        store.create(&id, &SessionData::default()).await.unwrap();
+        clock.advance(Duration::from_secs(2));
+        for _ in 0..200 {
+            if store.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the sweeper did not remove the expired session");
+    }
+}

@@ -1,0 +1,118 @@
+//! The `--session-store` / `--counter-store` value: which backend, where.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// A store named on the command line: `memory`, `sqlite:PATH` or `redis://…`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// The process's memory.
+    Memory,
+    /// An SQLite file at this path.
+    Sqlite(PathBuf),
+    /// A Redis URL (`redis://` or `rediss://`); shown with its password redacted.
+    Redis(String),
+}
+
+/// A store spec that names no known backend.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected memory, sqlite:PATH or redis://HOST[:PORT][/DB], got {0:?}")]
+pub struct InvalidStoreSpec(String);
+
+impl FromStr for StoreSpec {
+    type Err = InvalidStoreSpec;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "memory" {
+            return Ok(Self::Memory);
+        }
+        if let Some(path) = s.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if !path.is_empty() {
+                return Ok(Self::Sqlite(PathBuf::from(path)));
+            }
+        }
+        if let Some(rest) = s
+            .strip_prefix("redis://")
+            .or_else(|| s.strip_prefix("rediss://"))
+        {
+            if !rest.is_empty() && !rest.starts_with('/') {
+                return Ok(Self::Redis(s.to_owned()));
+            }
+        }
+        // Never echo a URL that may hold a password.
+        Err(InvalidStoreSpec(redact(s)))
+    }
+}
+
+/// `scheme://user:secret@host` → `scheme://user:***@host`; other text unchanged.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => format!("{scheme}://***@{host}"),
+    }
+}
+
+impl fmt::Display for StoreSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("memory"),
+            Self::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            Self::Redis(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+impl fmt::Debug for StoreSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreSpec({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_backends() {
+        assert_eq!("memory".parse(), Ok(StoreSpec::Memory));
+        assert_eq!(
+            "sqlite:./s.db".parse(),
+            Ok(StoreSpec::Sqlite(PathBuf::from("./s.db")))
+        );
+        assert_eq!(
+            "redis://127.0.0.1:6379/2".parse(),
+            Ok(StoreSpec::Redis("redis://127.0.0.1:6379/2".into()))
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_and_empty_specs() {
+        for bad in [
+            "",
+            "mem",
+            "sqlite:",
+            "redis://",
+            "http://x",
+            "postgres://h/db",
+        ] {
+            assert!(bad.parse::<StoreSpec>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_never_shown() {
+        let spec: StoreSpec = "rediss://app:hunter2@cache:6380/0".parse().unwrap();
+        assert_eq!(spec.to_string(), "rediss://app:***@cache:6380/0");
+        assert!(!format!("{spec:?}").contains("hunter2"));
+        let err = "redis+x://app:hunter2@h".parse::<StoreSpec>().unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+    }
+}

@@ -1,0 +1,134 @@
+//! The store traits: small, async, object-safe, with atomic updates as methods.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::data::{Mutation, RuleViolation, SessionData};
+use crate::error::StoreError;
+use crate::id::SessionId;
+use crate::name::CounterName;
+
+/// Which backend holds the state; its name is what `X-State-Source` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The process's own memory.
+    Memory,
+    /// An SQLite file.
+    Sqlite,
+    /// A Redis server.
+    Redis,
+}
+
+impl StoreKind {
+    /// The backend's name as `X-State-Source` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Sqlite => "sqlite",
+            Self::Redis => "redis",
+        }
+    }
+}
+
+/// How long a session lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTimeouts {
+    /// Idle (sliding) timeout: a session unused this long expires.
+    pub idle: Duration,
+    /// Absolute timeout: a session expires this long after creation, however busy.
+    pub absolute: Duration,
+}
+
+impl Default for SessionTimeouts {
+    /// 30 minutes idle, 24 hours absolute.
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(30 * 60),
+            absolute: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+/// The outcome of [`SessionStore::update`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    /// The mutation was applied; the session as it now is.
+    Applied(SessionData),
+    /// A business rule refused the mutation; the session is unchanged.
+    Rejected(RuleViolation),
+    /// No live session has this ID.
+    Missing,
+}
+
+/// Where sessions live. Every method that finds a session also refreshes its idle
+/// deadline (sliding expiry), capped by its absolute deadline.
+#[async_trait]
+pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
+    /// The backend behind this store.
+    fn kind(&self) -> StoreKind;
+
+    /// Stores a new session.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the ID is taken; [`StoreError::Unavailable`]
+    /// when the backend cannot be reached.
+    async fn create(&self, id: &SessionId, data: &SessionData) -> Result<(), StoreError>;
+
+    /// Reads a live session; `None` when it is unknown or expired.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend cannot be reached.
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionData>, StoreError>;
+
+    /// Applies `mutation` atomically: concurrent updates of one session never lose
+    /// one another's changes.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend cannot be reached.
+    async fn update(&self, id: &SessionId, mutation: &Mutation) -> Result<Update, StoreError>;
+
+    /// Deletes a session at once; `true` when it existed.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend cannot be reached.
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError>;
+
+    /// The number of live sessions (expired ones not yet swept may be counted).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend cannot be reached.
+    async fn count(&self) -> Result<u64, StoreError>;
+
+    /// Checks that the backend answers.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it does not.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Where shared named counters live.
+#[async_trait]
+pub trait CounterStore: Send + Sync + std::fmt::Debug + 'static {
+    /// The backend behind this store.
+    fn kind(&self) -> StoreKind;
+
+    /// Adds one to the counter (created at 0) and returns the new value, atomically.
+    ///
+    /// # Errors
+    /// [`StoreError::LimitReached`] at the counter's maximum or the store's
+    /// capacity; [`StoreError::Unavailable`] when the backend cannot be reached.
+    async fn increment(&self, name: &CounterName) -> Result<u64, StoreError>;
+
+    /// The counter's value; 0 for a counter never incremented.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend cannot be reached.
+    async fn get(&self, name: &CounterName) -> Result<u64, StoreError>;
+
+    /// Checks that the backend answers.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it does not.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,65 @@
+//! The store contract: one suite, written once, run against every backend.
+//!
+//! Each backend module supplies a [`Backend`] and instantiates the suite with
+//! `contract_suite!`. Backends that need a real service (Redis) read its URL from
+//! the environment and say so when it is absent.
+
+mod cases;
+mod memory;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use statecraft_state::{CounterStore, SessionStore, SessionTimeouts};
+
+/// Timeouts the suite runs under: short, so that real-time backends finish fast.
+pub(crate) const TIMEOUTS: SessionTimeouts = SessionTimeouts {
+    idle: Duration::from_secs(2),
+    absolute: Duration::from_secs(5),
+};
+
+/// A backend under test: fresh stores, and a way to let time pass.
+#[async_trait]
+pub(crate) trait Backend: Send + Sync {
+    /// A fresh, empty session store with [`TIMEOUTS`].
+    async fn sessions(&self) -> Arc<dyn SessionStore>;
+    /// A fresh counter store, isolated from other tests.
+    async fn counters(&self) -> Arc<dyn CounterStore>;
+    /// Lets `by` pass as the store sees time (a manual clock, or a real sleep).
+    async fn advance(&self, by: Duration);
+}
+
+/// Instantiates every contract case as a test for one backend.
+#[macro_export]
+macro_rules! contract_suite {
+    ($backend:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                if let Some(backend) = $backend.await {
+                    $crate::cases::$case(&backend).await;
+                }
+            }
+        )*
+    };
+}
+
+/// Every case name, so each backend runs the same list.
+#[macro_export]
+macro_rules! all_contract_cases {
+    ($backend:expr) => {
+        $crate::contract_suite!($backend;
+            create_then_load_returns_the_data,
+            unknown_id_is_missing_everywhere,
+            fifty_concurrent_writers_lose_no_update,
+            fifty_concurrent_cart_adds_lose_no_update,
+            rejected_mutation_changes_nothing,
+            delete_removes_at_once,
+            idle_expiry_slides_with_use,
+            absolute_expiry_ends_even_a_busy_session,
+            creating_an_existing_id_conflicts,
+            counters_start_at_zero_and_count_concurrently,
+        );
+    };
+}
