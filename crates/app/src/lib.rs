@@ -1,1 +1,40 @@
-//! x
+//! The statecraft API server: one axum application whose state lives in the
+//! configured stores (memory, SQLite, Redis) or with the client (signed tokens).
+//!
+//! `main` builds an [`AppConfig`] and the stores, then calls [`serve`] with a bound
+//! listener and a shutdown future; tests do the same on port 0.
+
+mod config;
+mod error;
+mod extract;
+mod metrics;
+mod middleware;
+mod routes;
+mod session;
+mod state;
+mod state_token;
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+
+pub use config::{AppConfig, InvalidStateKey, StateKey};
+pub use error::ApiError;
+pub use routes::{openapi, router};
+pub use state::AppState;
+
+/// Serves `state`'s application on `listener` until `shutdown` completes, then
+/// stops accepting and lets requests in flight finish.
+///
+/// # Errors
+/// An I/O error of the listener.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,1 +1,69 @@
-fn main() {}
+//! `statecraft`: one binary for the API server and its tools. This file parses
+//! the command line and hands over to the subcommand; the work lives in the
+//! library crates.
+
+mod cmd;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Runs one web application with its state kept every way at once, and measures
+/// what each way costs.
+#[derive(Debug, Parser)]
+#[command(name = "statecraft", version, about)]
+struct Cli {
+    /// Log format: human-readable lines or one JSON object per line.
+    #[arg(
+        long,
+        global = true,
+        env = "STATECRAFT_LOG_FORMAT",
+        default_value = "human"
+    )]
+    log_format: logging::LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the API server and web UI.
+    Serve(cmd::serve::Cmd),
+    /// Estimates or measures memory for session state (M_total = N × S).
+    Capacity(cmd::capacity::Cmd),
+}
+
+/// Exit code for a command line or setting that was refused.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            // --help and --version
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            // One clear line, not clap's usage block.
+            let text = err.render().to_string();
+            let line = text.lines().next().unwrap_or("error: invalid command line");
+            eprintln!("{line}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    logging::init(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(cmd) => cmd::serve::run(cmd),
+        Command::Capacity(cmd) => cmd::capacity::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

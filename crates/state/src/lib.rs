@@ -13,6 +13,7 @@
 //! - sessions are keyed by their public [`SessionId`], a hash of the cookie's
 //!   [`SessionSecret`], so the store never holds a usable credential.
 
+pub mod capacity;
 mod clock;
 mod data;
 mod error;

@@ -36,10 +36,10 @@ impl FromStr for StoreSpec {
         if let Some(rest) = s
             .strip_prefix("redis://")
             .or_else(|| s.strip_prefix("rediss://"))
+            && !rest.is_empty()
+            && !rest.starts_with('/')
         {
-            if !rest.is_empty() && !rest.starts_with('/') {
-                return Ok(Self::Redis(s.to_owned()));
-            }
+            return Ok(Self::Redis(s.to_owned()));
         }
         // Never echo a URL that may hold a password.
         Err(InvalidStoreSpec(redact(s)))

@@ -210,10 +210,10 @@ impl SessionStore for MemorySessionStore {
         let encoded = encode(data)?;
         let now_ms = self.inner.now_ms();
         let mut shard = self.inner.shard(id);
-        if let Some(existing) = shard.get(id) {
-            if !self.inner.is_expired(existing, now_ms) {
-                return Err(StoreError::Conflict);
-            }
+        if let Some(existing) = shard.get(id)
+            && !self.inner.is_expired(existing, now_ms)
+        {
+            return Err(StoreError::Conflict);
         }
         shard.insert(
             *id,

@@ -1,0 +1,200 @@
+//! The API-wide error: every failure answers `{"error": …, "code": …}` with the
+//! status and code of API.md. `into_response` has no side effects: a 5xx cause
+//! travels in a response extension and the observing middleware logs it.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use statecraft_state::{RuleViolation, StoreError, StoreKind};
+
+use crate::middleware::StateSource;
+use crate::session::CookiePolicy;
+
+/// Every error an endpoint can answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// 400 `INVALID_REQUEST`: malformed or out-of-range input; names the field.
+    InvalidRequest {
+        /// A sentence for a person.
+        message: String,
+        /// The offending field, when known.
+        field: Option<String>,
+    },
+    /// 400 `TAMPERED_STATE`: a state token failed verification or disagrees.
+    TamperedState(&'static str),
+    /// 401 `SESSION_MISSING` / `SESSION_LOST`: the cookie's session is not here.
+    SessionMissing {
+        /// The gateway re-routed this client away from a dead instance.
+        lost: bool,
+        /// The store that was asked.
+        store: StoreKind,
+        /// How to clear the stale cookie.
+        cookies: CookiePolicy,
+    },
+    /// 404 `NOT_FOUND`.
+    NotFound(String),
+    /// 405 `METHOD_NOT_ALLOWED` (added): the route exists, not with this method.
+    MethodNotAllowed,
+    /// 409 `LIMIT_REACHED` (added): a store capacity or value limit was reached.
+    LimitReached(&'static str),
+    /// 413 `PAYLOAD_TOO_LARGE`.
+    PayloadTooLarge(usize),
+    /// 415 `UNSUPPORTED_MEDIA_TYPE`.
+    UnsupportedMediaType,
+    /// 503 `STORE_UNAVAILABLE`.
+    StoreUnavailable(StoreKind),
+    /// 500 `INTERNAL_ERROR` (added): the cause is logged, never sent.
+    Internal(String),
+}
+
+/// A 5xx cause for the log, attached to the response by `into_response`.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorCause(pub(crate) String);
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    /// 400 `INVALID_REQUEST` naming `field`.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::InvalidRequest {
+            message: message.into(),
+            field: Some(field.to_owned()),
+        }
+    }
+
+    /// Maps a store failure; a missing store is a 503, never a hang or a 500 body.
+    pub(crate) fn from_store(kind: StoreKind, err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => Self::StoreUnavailable(kind),
+            StoreError::LimitReached(what) => Self::LimitReached(what),
+            StoreError::Conflict | StoreError::Corrupt(_) => Self::Internal(err.to_string()),
+        }
+    }
+
+    /// Maps a business rule that refused a change.
+    pub(crate) fn from_rule(violation: RuleViolation) -> Self {
+        match violation {
+            RuleViolation::NotInCart(_) => Self::NotFound(violation.to_string()),
+            RuleViolation::CounterLimit => Self::LimitReached("The counter cannot go above 2^53-1"),
+            RuleViolation::CartFull => Self::invalid("productId", violation.to_string()),
+            RuleViolation::QuantityLimit => Self::invalid("quantity", violation.to_string()),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest { .. } | Self::TamperedState(_) => StatusCode::BAD_REQUEST,
+            Self::SessionMissing { .. } => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::LimitReached(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest { .. } => "INVALID_REQUEST",
+            Self::TamperedState(_) => "TAMPERED_STATE",
+            Self::SessionMissing { lost: false, .. } => "SESSION_MISSING",
+            Self::SessionMissing { lost: true, .. } => "SESSION_LOST",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::LimitReached(_) => "LIMIT_REACHED",
+            Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::StoreUnavailable(_) => "STORE_UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::InvalidRequest { message, .. } => message.clone(),
+            Self::TamperedState(why) => (*why).to_owned(),
+            Self::SessionMissing { lost: false, .. } => "Session not found".to_owned(),
+            Self::SessionMissing { lost: true, .. } => {
+                "Session lost: the instance that held it is gone".to_owned()
+            }
+            Self::NotFound(what) => what.clone(),
+            Self::MethodNotAllowed => "Method not allowed on this route".to_owned(),
+            Self::LimitReached(what) => (*what).to_owned(),
+            Self::PayloadTooLarge(limit) => format!("Request body exceeds {limit} bytes"),
+            Self::UnsupportedMediaType => "Expected Content-Type: application/json".to_owned(),
+            Self::StoreUnavailable(kind) => format!("The {} store is unavailable", kind.as_str()),
+            Self::Internal(_) => "Internal server error".to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = self.message();
+        let field = match &self {
+            Self::InvalidRequest { field, .. } => field.as_deref(),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: &message,
+            code: self.code(),
+            field,
+        };
+        let mut response = (self.status(), Json(body)).into_response();
+        match &self {
+            Self::SessionMissing { store, cookies, .. } => {
+                if let Ok(clear) = HeaderValue::from_str(&cookies.clear()) {
+                    response.headers_mut().append(header::SET_COOKIE, clear);
+                }
+                response.extensions_mut().insert(StateSource::Store(*store));
+            }
+            Self::StoreUnavailable(store) => {
+                response.extensions_mut().insert(StateSource::Store(*store));
+            }
+            Self::Internal(cause) => {
+                response.extensions_mut().insert(ErrorCause(cause.clone()));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_never_send_their_cause() {
+        let response = ApiError::Internal("SELECT * FROM secrets failed".into()).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.extensions().get::<ErrorCause>().is_some());
+    }
+
+    #[test]
+    fn rule_violations_map_to_the_documented_codes() {
+        assert_eq!(
+            ApiError::from_rule(RuleViolation::CartFull).code(),
+            "INVALID_REQUEST"
+        );
+        assert_eq!(
+            ApiError::from_rule(RuleViolation::QuantityLimit).status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            ApiError::from_store(StoreKind::Redis, StoreError::Unavailable("x".into())).code(),
+            "STORE_UNAVAILABLE"
+        );
+    }
+}

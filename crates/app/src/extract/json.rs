@@ -1,0 +1,160 @@
+//! JSON bodies: content type checked, size limited, errors naming the field.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, header};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Longest parser message quoted in an error, in bytes.
+const MAX_DETAIL: usize = 200;
+
+/// A required JSON body of type `T`.
+#[derive(Debug)]
+pub(crate) struct AppJson<T>(pub(crate) T);
+
+/// An optional JSON body: an empty body (with any or no content type) is `None`,
+/// as the seed's bare `POST /increment` sends.
+#[derive(Debug)]
+pub(crate) struct OptionalJson<T>(pub(crate) Option<T>);
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case("+json"))
+}
+
+async fn body_bytes(req: Request, state: &AppState) -> Result<(HeaderMap, Bytes), ApiError> {
+    let headers = req.headers().clone();
+    let bytes = Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| match rejection {
+            BytesRejection::FailedToBufferBody(_) if rejection.status() == 413 => {
+                ApiError::PayloadTooLarge(state.config.body_limit)
+            }
+            _ => ApiError::InvalidRequest {
+                message: "Request body could not be read".to_owned(),
+                field: None,
+            },
+        })?;
+    Ok((headers, bytes))
+}
+
+/// Parses `bytes` as `T`; the error names the field that broke.
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        invalid(Some(path), &err.into_inner())
+    })?;
+    // Trailing bytes after the value are an error too.
+    de.end().map_err(|err| invalid(None, &err))?;
+    Ok(value)
+}
+
+fn invalid(path: Option<String>, err: &serde_json::Error) -> ApiError {
+    // serde_json's messages quote the input; keep them short and name the field.
+    let mut detail = err.to_string();
+    if let Some(cut) = (0..=MAX_DETAIL.min(detail.len()))
+        .rev()
+        .find(|&i| detail.is_char_boundary(i))
+    {
+        detail.truncate(cut);
+    }
+    match path.filter(|p| p != "." && !p.is_empty()) {
+        Some(path) => ApiError::InvalidRequest {
+            message: format!("Invalid field `{path}`: {detail}"),
+            field: Some(path),
+        },
+        None => ApiError::InvalidRequest {
+            message: format!("Invalid JSON body: {detail}"),
+            field: None,
+        },
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for AppJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (headers, bytes) = body_bytes(req, state).await?;
+        if !is_json(&headers) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse(&bytes).map(Self)
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (headers, bytes) = body_bytes(req, state).await?;
+        if bytes.is_empty() {
+            return Ok(Self(None));
+        }
+        if !is_json(&headers) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse(&bytes).map(|v| Self(Some(v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Item {
+        product_id: String,
+        quantity: u16,
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        for (ct, ok) in [
+            ("application/json", true),
+            ("application/json; charset=utf-8", true),
+            ("Application/JSON", true),
+            ("application/problem+json", true),
+            ("text/plain", false),
+            ("application/x-www-form-urlencoded", false),
+            ("json", false),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            assert_eq!(is_json(&h), ok, "{ct}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let err = parse::<Item>(br#"{"productId":"a","quantity":"x"}"#).unwrap_err();
+        assert!(
+            matches!(err, ApiError::InvalidRequest { field: Some(ref f), .. } if f == "quantity"),
+            "{err:?}"
+        );
+        let err = parse::<Item>(br#"{"productId":"a","quantity":1,"extra":1}"#).unwrap_err();
+        assert!(matches!(err, ApiError::InvalidRequest { .. }));
+        assert!(parse::<Item>(b"\xff\xfe").is_err());
+        assert!(parse::<Item>(br#"{"productId":"a","quantity":1} trailing"#).is_err());
+        assert!(parse::<Item>(br#"{"productId":"a","quantity":1e400}"#).is_err());
+    }
+}

@@ -1,0 +1,87 @@
+//! Prometheus metrics: requests and latency by route, method and status, and
+//! live sessions (read from the store when scraped).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+const REQUESTS: &str = "http_requests_total";
+const LATENCY: &str = "http_request_duration_seconds";
+const LIVE_SESSIONS: &str = "statecraft_live_sessions";
+/// Latency buckets from 50 µs to 5 s: the memory store answers in microseconds,
+/// a remote store in milliseconds.
+const BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0,
+];
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The process's metrics. The `metrics` facade has one global recorder, so
+/// every app in a process (tests start several) shares it.
+#[derive(Clone, Debug)]
+pub(crate) struct Metrics {
+    handle: Option<PrometheusHandle>,
+}
+
+fn install() -> Option<PrometheusHandle> {
+    let builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(LATENCY.to_owned()), BUCKETS)
+        .ok()?;
+    let handle = match builder.install_recorder() {
+        Ok(handle) => handle,
+        Err(err) => {
+            tracing::warn!(%err, "metrics recorder not installed; /metrics will be empty");
+            return None;
+        }
+    };
+    let upkeep = handle.clone();
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(%err, "metrics upkeep thread not started");
+    }
+    Some(handle)
+}
+
+impl Metrics {
+    /// The process-wide metrics, installed on first use.
+    pub(crate) fn global() -> Self {
+        static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+        Self {
+            handle: HANDLE.get_or_init(install).clone(),
+        }
+    }
+
+    /// Records one finished request.
+    pub(crate) fn record(&self, method: &Method, route: &str, status: StatusCode, took: Duration) {
+        let labels = [
+            ("method", method.as_str().to_owned()),
+            ("route", route.to_owned()),
+            ("status", status.as_str().to_owned()),
+        ];
+        metrics::counter!(REQUESTS, &labels).increment(1);
+        metrics::histogram!(LATENCY, &labels).record(took.as_secs_f64());
+    }
+
+    /// The Prometheus text exposition, with the live session count given.
+    pub(crate) fn render(&self, live_sessions: Option<u64>) -> String {
+        if let Some(n) = live_sessions {
+            // f64 is exact for counts below 2^53.
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!(LIVE_SESSIONS).set(n as f64);
+        }
+        self.handle
+            .as_ref()
+            .map(PrometheusHandle::render)
+            .unwrap_or_default()
+    }
+}

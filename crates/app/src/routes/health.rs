@@ -1,0 +1,131 @@
+//! Liveness, readiness, metrics and the API description.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::state::AppState;
+
+/// How long `/readyz` waits for a store.
+const READY_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The shape of every error.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    /// A sentence for a person.
+    error: String,
+    /// A stable machine code, e.g. `SESSION_MISSING`.
+    code: String,
+    /// The offending field, for some `INVALID_REQUEST` answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
+/// The answer to `/healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// Always `"ok"`.
+    status: &'static str,
+}
+
+/// What `/readyz` found of each store.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StoreChecks {
+    /// `"ok"` or `"unavailable"`.
+    sessions: &'static str,
+    /// `"ok"` or `"unavailable"`.
+    counters: &'static str,
+}
+
+/// The answer to `/readyz`: `status` when ready, the error shape when not.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Readiness {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
+    stores: StoreChecks,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+pub(crate) async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+async fn check<F: Future<Output = Result<(), statecraft_state::StoreError>>>(
+    ping: F,
+) -> &'static str {
+    match tokio::time::timeout(READY_TIMEOUT, ping).await {
+        Ok(Ok(())) => "ok",
+        _ => "unavailable",
+    }
+}
+
+/// Readiness: every store answers within 500 ms.
+#[utoipa::path(
+    get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, body = Readiness),
+        (status = 503, description = "STORE_UNAVAILABLE", body = Readiness),
+    )
+)]
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    let (sessions, counters) =
+        tokio::join!(check(state.sessions.ping()), check(state.counters.ping()));
+    let stores = StoreChecks { sessions, counters };
+    if sessions == "ok" && counters == "ok" {
+        let body = Readiness {
+            status: Some("ok"),
+            error: None,
+            code: None,
+            stores,
+        };
+        return Json(body).into_response();
+    }
+    let body = Readiness {
+        status: None,
+        error: Some("A store is unavailable"),
+        code: Some("STORE_UNAVAILABLE"),
+        stores,
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+}
+
+/// Prometheus metrics: `http_requests_total` and `http_request_duration_seconds`
+/// by method, route and status; `statecraft_live_sessions`.
+#[utoipa::path(
+    get, path = "/metrics", tag = "health",
+    responses((status = 200, content_type = "text/plain", body = String))
+)]
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let live = state.sessions.count().await.ok();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(live),
+    )
+        .into_response()
+}
+
+/// This document.
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "health",
+    responses((status = 200, content_type = "application/json", body = Object))
+)]
+pub(crate) async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        super::OPENAPI_JSON.as_str(),
+    )
+        .into_response()
+}

@@ -1,0 +1,286 @@
+//! The session cookie: reading it, issuing it, clearing it, and the
+//! load-or-create steps every stateful endpoint shares.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponseParts, ResponseParts};
+use cookie::{Cookie, SameSite};
+use statecraft_state::{Mutation, SessionData, SessionId, SessionSecret, Update};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The session cookie's name.
+pub(crate) const COOKIE_NAME: &str = "session_id";
+/// Set by the gateway when it re-routed a pinned client away from a dead instance.
+const AFFINITY_LOST: &str = "x-affinity-lost";
+
+/// Attributes of the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookiePolicy {
+    secure: bool,
+    max_age: Duration,
+}
+
+impl CookiePolicy {
+    pub(crate) fn new(secure: bool, max_age: Duration) -> Self {
+        Self { secure, max_age }
+    }
+
+    fn build(&self, value: String, max_age: Duration) -> String {
+        let max_age =
+            cookie::time::Duration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX));
+        Cookie::build((COOKIE_NAME, value))
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .max_age(max_age)
+            .build()
+            .to_string()
+    }
+
+    /// `Set-Cookie` issuing a new session's secret.
+    pub(crate) fn issue(&self, secret: &SessionSecret) -> String {
+        self.build(secret.expose(), self.max_age)
+    }
+
+    /// `Set-Cookie` telling the browser to forget the session cookie.
+    pub(crate) fn clear(&self) -> String {
+        self.build(String::new(), Duration::ZERO)
+    }
+}
+
+/// What the request's `session_id` cookie says.
+#[derive(Debug)]
+pub(crate) enum SessionCookie {
+    /// No session cookie: reads answer empty state, writes create a session.
+    Absent,
+    /// A cookie that is not a well-formed secret: treated as an unknown session.
+    Malformed,
+    /// A well-formed secret (its session may still be unknown here).
+    Present(SessionSecret),
+}
+
+/// The request's session credentials, as the handlers need them.
+#[derive(Debug)]
+pub(crate) struct SessionRequest {
+    pub(crate) cookie: SessionCookie,
+    /// The gateway marked this request as re-routed after its instance died.
+    pub(crate) affinity_lost: bool,
+}
+
+fn read_cookie(headers: &HeaderMap) -> SessionCookie {
+    let mut found = SessionCookie::Absent;
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(text) = value.to_str() else {
+            found = SessionCookie::Malformed;
+            continue;
+        };
+        for cookie in Cookie::split_parse(text).flatten() {
+            if cookie.name() == COOKIE_NAME {
+                // Two session cookies is an attack or a bug: refuse both.
+                if !matches!(found, SessionCookie::Absent) {
+                    return SessionCookie::Malformed;
+                }
+                found = match SessionSecret::parse(cookie.value()) {
+                    Some(secret) => SessionCookie::Present(secret),
+                    None => SessionCookie::Malformed,
+                };
+            }
+        }
+    }
+    found
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionRequest {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            cookie: read_cookie(&parts.headers),
+            affinity_lost: parts.headers.contains_key(AFFINITY_LOST),
+        })
+    }
+}
+
+/// A session cookie to send with a successful answer (a new session's ID).
+#[derive(Debug, Default)]
+pub(crate) struct IssuedCookie(Option<String>);
+
+impl IntoResponseParts for IssuedCookie {
+    type Error = Infallible;
+
+    fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        if let Some(value) = self.0.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            res.headers_mut().append(header::SET_COOKIE, value);
+        }
+        Ok(res)
+    }
+}
+
+/// A session's state after a request, and the cookie to send when it is new.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// The session's public ID; `None` when there is (still) no session.
+    pub(crate) id: Option<SessionId>,
+    /// The session's data (empty when there is no session).
+    pub(crate) data: SessionData,
+    /// `Set-Cookie` for a session created by this request.
+    pub(crate) cookie: IssuedCookie,
+}
+
+impl SessionRequest {
+    fn missing(&self, state: &AppState) -> ApiError {
+        ApiError::SessionMissing {
+            lost: self.affinity_lost,
+            store: state.sessions.kind(),
+            cookies: state.cookies,
+        }
+    }
+
+    /// Reads the session without creating one. No cookie gives empty state; a
+    /// cookie this instance does not know is `SESSION_MISSING`.
+    pub(crate) async fn load(&self, state: &AppState) -> Result<Outcome, ApiError> {
+        let secret = match &self.cookie {
+            SessionCookie::Absent => {
+                return Ok(Outcome {
+                    id: None,
+                    data: SessionData::default(),
+                    cookie: IssuedCookie::default(),
+                });
+            }
+            SessionCookie::Malformed => return Err(self.missing(state)),
+            SessionCookie::Present(secret) => secret,
+        };
+        let id = secret.public_id();
+        let store = &state.sessions;
+        match store.load(&id).await {
+            Ok(Some(data)) => Ok(Outcome {
+                id: Some(id),
+                data,
+                cookie: IssuedCookie::default(),
+            }),
+            Ok(None) => Err(self.missing(state)),
+            Err(e) => Err(ApiError::from_store(store.kind(), e)),
+        }
+    }
+
+    /// Applies `mutation` atomically in the store. Without a cookie the mutation
+    /// is applied to empty state and a session is created only when there is
+    /// something to keep; a cookie this instance does not know is
+    /// `SESSION_MISSING` and nothing is created.
+    pub(crate) async fn mutate(
+        &self,
+        state: &AppState,
+        mutation: &Mutation,
+    ) -> Result<Outcome, ApiError> {
+        let store = &state.sessions;
+        let secret = match &self.cookie {
+            SessionCookie::Absent => return create_with(state, mutation).await,
+            SessionCookie::Malformed => return Err(self.missing(state)),
+            SessionCookie::Present(secret) => secret,
+        };
+        let id = secret.public_id();
+        match store.update(&id, mutation).await {
+            Ok(Update::Applied(data)) => Ok(Outcome {
+                id: Some(id),
+                data,
+                cookie: IssuedCookie::default(),
+            }),
+            Ok(Update::Rejected(violation)) => Err(ApiError::from_rule(violation)),
+            Ok(Update::Missing) => Err(self.missing(state)),
+            Err(e) => Err(ApiError::from_store(store.kind(), e)),
+        }
+    }
+}
+
+async fn create_with(state: &AppState, mutation: &Mutation) -> Result<Outcome, ApiError> {
+    let mut data = SessionData::default();
+    mutation.apply(&mut data).map_err(ApiError::from_rule)?;
+    if data == SessionData::default() {
+        return Ok(Outcome {
+            id: None,
+            data,
+            cookie: IssuedCookie::default(),
+        });
+    }
+    let secret = SessionSecret::generate();
+    let id = secret.public_id();
+    let store = &state.sessions;
+    store
+        .create(&id, &data)
+        .await
+        .map_err(|e| ApiError::from_store(store.kind(), e))?;
+    Ok(Outcome {
+        id: Some(id),
+        data,
+        cookie: IssuedCookie(Some(state.cookies.issue(&secret))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(cookies: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for c in cookies {
+            map.append(header::COOKIE, HeaderValue::from_str(c).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn finds_the_session_cookie_among_others() {
+        let secret = SessionSecret::generate();
+        let line = format!("theme=dark; session_id={}; x=1", secret.expose());
+        assert!(
+            matches!(read_cookie(&headers(&[&line])), SessionCookie::Present(s) if s == secret)
+        );
+        assert!(matches!(
+            read_cookie(&headers(&["theme=dark"])),
+            SessionCookie::Absent
+        ));
+    }
+
+    #[test]
+    fn odd_or_duplicated_cookies_are_malformed() {
+        let s = SessionSecret::generate().expose();
+        for bad in [
+            "session_id=abc".to_owned(),
+            "session_id=".to_owned(),
+            format!("session_id={s}; session_id={s}"),
+            format!("session_id=\"{s}\"x"),
+        ] {
+            assert!(
+                matches!(read_cookie(&headers(&[&bad])), SessionCookie::Malformed),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn issued_cookie_has_the_required_attributes() {
+        let policy = CookiePolicy::new(true, Duration::from_secs(86_400));
+        let text = policy.issue(&SessionSecret::generate());
+        for attr in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+            "Path=/",
+            "Max-Age=86400",
+        ] {
+            assert!(text.contains(attr), "{text} lacks {attr}");
+        }
+        let insecure = CookiePolicy::new(false, Duration::from_secs(60)).clear();
+        assert!(
+            insecure.contains("Max-Age=0") && !insecure.contains("Secure"),
+            "{insecure}"
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! `statecraft capacity`: M_total = N_sessions × S_session, estimated from a
+//! given size or measured on a real store.
+
+use std::time::Duration;
+
+use statecraft_state::capacity::{ByteSize, estimate, estimate_line, fill, resident_bytes};
+use statecraft_state::memory::MemorySessionStore;
+use statecraft_state::{SessionTimeouts, StoreSpec};
+
+use super::{CmdError, runtime};
+
+/// Sessions created before the baseline reading, so that the allocator's and the
+/// map's start-up costs do not count against each session.
+const WARM_UP: u64 = 1_000;
+/// Default number of sessions for `--measure`.
+const DEFAULT_MEASURE: u64 = 100_000;
+
+/// Flags of `statecraft capacity`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Cmd {
+    /// Number of sessions (default for --measure: 100000).
+    #[arg(long)]
+    sessions: Option<u64>,
+
+    /// Size of one session, e.g. 50KB (decimal) or 4KiB (binary).
+    #[arg(long, required_unless_present = "measure", conflicts_with = "measure")]
+    session_size: Option<ByteSize>,
+
+    /// Measure the real bytes per session of a store filled with typical
+    /// sessions (a counter and a 2-item cart) instead of estimating.
+    #[arg(long)]
+    measure: bool,
+
+    /// The store to measure: memory (others arrive with their backends).
+    #[arg(long, env = "STATECRAFT_SESSION_STORE", default_value = "memory")]
+    session_store: StoreSpec,
+}
+
+/// Prints the estimate, or measures and prints the measured size and estimate.
+pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
+    if let Some(size) = cmd.session_size {
+        let sessions = cmd.sessions.ok_or_else(|| {
+            CmdError::Usage("--sessions is required with --session-size".to_owned())
+        })?;
+        println!("{}", estimate_line(estimate(sessions, size)));
+        return Ok(());
+    }
+    let sessions = cmd.sessions.unwrap_or(DEFAULT_MEASURE);
+    if sessions == 0 {
+        return Err(CmdError::Usage("--sessions must be at least 1".to_owned()));
+    }
+    let per_session = match &cmd.session_store {
+        StoreSpec::Memory => measure_memory(sessions)?,
+        other => {
+            return Err(CmdError::Usage(format!(
+                "measuring store {other} is not available in this build yet; use memory"
+            )));
+        }
+    };
+    println!("Measured session size: {per_session} bytes");
+    println!(
+        "{}",
+        estimate_line(estimate(sessions, ByteSize(per_session)))
+    );
+    Ok(())
+}
+
+/// RSS growth per session after filling a memory store with `n` sessions.
+fn measure_memory(n: u64) -> Result<u64, CmdError> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        // Long timeouts: nothing may expire while measuring.
+        let timeouts = SessionTimeouts {
+            idle: Duration::from_secs(3600),
+            absolute: Duration::from_secs(3600),
+        };
+        let store = MemorySessionStore::new(timeouts);
+        let failed = |e: statecraft_state::StoreError| CmdError::Runtime(e.to_string());
+        fill(&store, WARM_UP).await.map_err(failed)?;
+        let before = resident_bytes().ok_or_else(|| CmdError::Runtime("cannot read RSS".into()))?;
+        fill(&store, n).await.map_err(failed)?;
+        let after = resident_bytes().ok_or_else(|| CmdError::Runtime("cannot read RSS".into()))?;
+        tracing::info!(
+            sessions = store.len(),
+            rss_before = before,
+            rss_after = after,
+            "filled memory store"
+        );
+        Ok(after.saturating_sub(before) / n)
+    })
+}

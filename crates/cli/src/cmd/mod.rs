@@ -1,0 +1,32 @@
+//! One module per subcommand, each with its `Cmd` (flags) and `run`.
+
+pub(crate) mod capacity;
+pub(crate) mod serve;
+
+/// Why a subcommand stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CmdError {
+    /// A setting was refused; exit code 2.
+    #[error("{0}")]
+    Usage(String),
+    /// Something failed while running; exit code 1.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl CmdError {
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => 2,
+            Self::Runtime(_) => 1,
+        }
+    }
+}
+
+/// A multi-threaded tokio runtime for a subcommand.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CmdError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CmdError::Runtime(format!("cannot start the async runtime: {e}")))
+}

@@ -1,0 +1,171 @@
+//! `statecraft serve`: the API server on the configured stores.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use statecraft_app::{AppConfig, AppState, StateKey};
+use statecraft_state::memory::{MemoryCounterStore, MemorySessionStore};
+use statecraft_state::{CounterStore, SessionStore, SessionTimeouts, StoreSpec};
+
+use super::{CmdError, runtime};
+
+/// Flags of `statecraft serve`; each also reads `STATECRAFT_<FLAG>`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Cmd {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "STATECRAFT_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+
+    /// Where sessions live: memory, sqlite:PATH or redis://HOST[:PORT][/DB].
+    #[arg(long, env = "STATECRAFT_SESSION_STORE", default_value = "memory")]
+    session_store: StoreSpec,
+
+    /// Where named counters live (default: as --session-store).
+    #[arg(long, env = "STATECRAFT_COUNTER_STORE")]
+    counter_store: Option<StoreSpec>,
+
+    /// This instance's name, sent as X-Served-By (1-64 of A-Z a-z 0-9 . _ -).
+    #[arg(long, env = "STATECRAFT_INSTANCE_ID", default_value = "server-1", value_parser = parse_instance_id)]
+    instance_id: String,
+
+    /// Send cookies without `Secure`, for plain-HTTP use only.
+    #[arg(long, env = "STATECRAFT_INSECURE_COOKIES")]
+    insecure_cookies: bool,
+
+    /// Idle (sliding) session timeout, e.g. 30m or 90s.
+    #[arg(long, env = "STATECRAFT_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_timeout)]
+    idle_timeout: Duration,
+
+    /// Absolute session timeout, e.g. 24h.
+    #[arg(long, env = "STATECRAFT_ABSOLUTE_TIMEOUT", default_value = "24h", value_parser = parse_timeout)]
+    absolute_timeout: Duration,
+
+    /// Key for signed client-held state, 64 hex digits; instances that verify one
+    /// another's tokens need the same key (default: random per process).
+    #[arg(long, env = "STATECRAFT_STATE_KEY", value_parser = parse_state_key, hide_env_values = true)]
+    state_key: Option<StateKey>,
+}
+
+fn parse_instance_id(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'".to_owned())
+    }
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(1) {
+        return Err("must be at least 1s".to_owned());
+    }
+    Ok(d)
+}
+
+fn parse_state_key(s: &str) -> Result<StateKey, String> {
+    StateKey::from_hex(s).map_err(|e| e.to_string())
+}
+
+fn session_store(
+    spec: &StoreSpec,
+    timeouts: SessionTimeouts,
+) -> Result<Arc<dyn SessionStore>, CmdError> {
+    match spec {
+        StoreSpec::Memory => Ok(Arc::new(MemorySessionStore::new(timeouts))),
+        other => Err(unsupported(other)),
+    }
+}
+
+fn counter_store(spec: &StoreSpec) -> Result<Arc<dyn CounterStore>, CmdError> {
+    match spec {
+        StoreSpec::Memory => Ok(Arc::new(MemoryCounterStore::new())),
+        other => Err(unsupported(other)),
+    }
+}
+
+fn unsupported(spec: &StoreSpec) -> CmdError {
+    CmdError::Usage(format!(
+        "store {spec} is not available in this build yet; use memory"
+    ))
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: no new connections, finishing requests in flight");
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
+    if cmd.absolute_timeout < cmd.idle_timeout {
+        return Err(CmdError::Usage(
+            "--absolute-timeout must not be shorter than --idle-timeout".to_owned(),
+        ));
+    }
+    let timeouts = SessionTimeouts {
+        idle: cmd.idle_timeout,
+        absolute: cmd.absolute_timeout,
+    };
+    let counter_spec = cmd
+        .counter_store
+        .clone()
+        .unwrap_or_else(|| cmd.session_store.clone());
+    let mut config = AppConfig::new(cmd.instance_id.clone());
+    config.secure_cookies = !cmd.insecure_cookies;
+    config.timeouts = timeouts;
+    if let Some(key) = cmd.state_key.clone() {
+        config.state_key = key;
+    }
+    runtime()?.block_on(async move {
+        let sessions = session_store(&cmd.session_store, timeouts)?;
+        let counters = counter_store(&counter_spec)?;
+        let listener = tokio::net::TcpListener::bind(cmd.listen)
+            .await
+            .map_err(|e| CmdError::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| CmdError::Runtime(e.to_string()))?;
+        if cmd.state_key.is_none() {
+            tracing::info!(
+                "no --state-key given: signed state tokens verify on this instance only"
+            );
+        }
+        tracing::info!(
+            instance = %cmd.instance_id,
+            session_store = %cmd.session_store,
+            counter_store = %counter_spec,
+            secure_cookies = !cmd.insecure_cookies,
+            "listening on http://{local}"
+        );
+        let state = AppState::new(config, sessions, counters);
+        statecraft_app::serve(listener, state, shutdown_signal())
+            .await
+            .map_err(|e| CmdError::Runtime(format!("server failed: {e}")))?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
