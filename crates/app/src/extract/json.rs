@@ -91,6 +91,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for AppJson<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (headers, bytes) = body_bytes(req, state).await?;
+        if bytes.is_empty() {
+            return Err(ApiError::InvalidRequest {
+                message: "A JSON body is required".to_owned(),
+                field: None,
+            });
+        }
         if !is_json(&headers) {
             return Err(ApiError::UnsupportedMediaType);
         }

@@ -4,6 +4,8 @@
 //! `contract_suite!`. Backends that need a real service (Redis) read its URL from
 //! the environment and say so when it is absent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod cases;
 mod memory;
 

@@ -1,0 +1,186 @@
+//! `spawn_app`: a fresh server on port 0 with fresh stores and a manual clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use reqwest::{Method, Response};
+use serde_json::Value;
+use statecraft_app::{AppConfig, AppState};
+use statecraft_state::memory::{MemoryCounterStore, MemorySessionStore};
+use statecraft_state::{Clock, ManualClock, SessionTimeouts};
+use tokio::sync::oneshot;
+
+/// A running server and what a test needs to drive it.
+pub(crate) struct TestApp {
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) clock: ManualClock,
+    pub(crate) sessions: MemorySessionStore,
+    _stop: oneshot::Sender<()>,
+}
+
+/// Settings a test may change before the server starts.
+pub(crate) struct Setup {
+    pub(crate) config: AppConfig,
+    /// `None`: a manual clock the test moves; `Some`: the real clock.
+    pub(crate) real_clock: bool,
+    pub(crate) sweep_every: Duration,
+}
+
+pub(crate) async fn spawn_app() -> Arc<TestApp> {
+    spawn_with(|_| {}).await
+}
+
+pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> {
+    let mut setup = Setup {
+        config: AppConfig::new("server-test"),
+        real_clock: false,
+        sweep_every: Duration::from_secs(3600),
+    };
+    change(&mut setup);
+    let clock = ManualClock::new();
+    let store_clock: Arc<dyn Clock> = if setup.real_clock {
+        Arc::new(statecraft_state::SystemClock::new())
+    } else {
+        Arc::new(clock.clone())
+    };
+    let sessions =
+        MemorySessionStore::with_clock(setup.config.timeouts, store_clock, setup.sweep_every);
+    let state = AppState::new(
+        setup.config,
+        Arc::new(sessions.clone()),
+        Arc::new(MemoryCounterStore::new()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(statecraft_app::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    Arc::new(TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        clock,
+        sessions,
+        _stop: stop,
+    })
+}
+
+/// Short timeouts for expiry tests.
+pub(crate) fn short_timeouts() -> SessionTimeouts {
+    SessionTimeouts {
+        idle: Duration::from_secs(2),
+        absolute: Duration::from_secs(10),
+    }
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Value,
+    pub(crate) text: String,
+}
+
+impl Answer {
+    pub(crate) async fn from(response: Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub(crate) fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The `session_id` value a `Set-Cookie` issued, if any.
+    pub(crate) fn session_cookie(&self) -> Option<String> {
+        self.headers.get_all(SET_COOKIE).iter().find_map(|v| {
+            let text = v.to_str().ok()?;
+            let value = text.strip_prefix("session_id=")?.split(';').next()?;
+            (!value.is_empty()).then(|| value.to_owned())
+        })
+    }
+
+    pub(crate) fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    }
+
+    /// Asserts the API's error shape, status and code.
+    pub(crate) fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(self.body["code"], code, "{}", self.text);
+        assert!(
+            self.body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{}",
+            self.text
+        );
+        assert!(self.header("content-type").starts_with("application/json"));
+    }
+}
+
+impl TestApp {
+    /// Sends a request; `cookie` is the `session_id` value, `body` is JSON.
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(c) = cookie {
+            request = request.header("cookie", format!("session_id={c}"));
+        }
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        Answer::from(request.send().await.unwrap()).await
+    }
+
+    pub(crate) async fn get(&self, path: &str, cookie: Option<&str>) -> Answer {
+        self.call("GET", path, cookie, None).await
+    }
+
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        self.call("POST", path, cookie, body).await
+    }
+
+    /// Starts a session with one cart add; returns its cookie value.
+    pub(crate) async fn new_session(&self) -> String {
+        let answer = self
+            .post(
+                "/cart/items",
+                None,
+                Some(serde_json::json!({"productId": "book-1", "quantity": 1})),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.session_cookie().unwrap()
+    }
+}

@@ -1,0 +1,133 @@
+//! Health, readiness, metrics, OpenAPI, request IDs, the web page.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_ok() {
+    let app = spawn_app().await;
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.body, json!({"status": "ok"}));
+    assert_eq!(health.header("x-state-source"), "none");
+    assert_eq!(health.header("x-served-by"), "server-test");
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(
+        ready.body,
+        json!({"status": "ok", "stores": {"sessions": "ok", "counters": "ok"}})
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status_and_live_sessions() {
+    let app = spawn_app().await;
+    app.post("/increment", None, None).await;
+    app.get("/no-such", None).await;
+    let metrics = app.get("/metrics", None).await;
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.header("content-type").starts_with("text/plain"));
+    let text = &metrics.text;
+    assert!(
+        text.lines().any(|l| l.starts_with("http_requests_total")
+            && l.contains(r#"route="/increment""#)
+            && l.contains(r#"status="200""#)),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("http_requests_total") && l.contains(r#"status="404""#))
+    );
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "latency is a histogram"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("statecraft_live_sessions"))
+    );
+}
+
+#[tokio::test]
+async fn openapi_covers_every_route() {
+    let app = spawn_app().await;
+    let doc = app.get("/openapi.json", None).await;
+    assert_eq!(doc.status, 200);
+    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc.body["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let expected: BTreeSet<String> = [
+        "POST /increment",
+        "POST /counters/{name}/increment",
+        "GET /counters/{name}",
+        "GET /cart",
+        "DELETE /cart",
+        "POST /cart/items",
+        "PUT /cart/items/{productId}",
+        "DELETE /cart/items/{productId}",
+        "GET /session",
+        "GET /whoami",
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+        "GET /openapi.json",
+        "GET /",
+        "GET /assets/counter.js",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(documented, expected);
+    // and every documented route is really served (no 404 / 405)
+    for route in &expected {
+        let (method, path) = route.split_once(' ').unwrap();
+        let path = path.replace("{name}", "n").replace("{productId}", "p");
+        let answer = app.call(method, &path, None, None).await;
+        assert!(
+            answer.status != 404 || path.starts_with("/cart/items/"),
+            "{route}: {}",
+            answer.status
+        );
+        assert_ne!(answer.status, 405, "{route}");
+    }
+}
+
+#[tokio::test]
+async fn request_ids_are_generated_or_passed_on() {
+    let app = spawn_app().await;
+    let a = app.get("/healthz", None).await;
+    let b = app.get("/healthz", None).await;
+    assert!(!a.header("x-request-id").is_empty());
+    assert_ne!(a.header("x-request-id"), b.header("x-request-id"));
+    let given = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "trace-abc-123");
+}
+
+#[tokio::test]
+async fn the_counter_page_and_its_script_are_served() {
+    let app = spawn_app().await;
+    let page = app.get("/", None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.header("content-type").starts_with("text/html"));
+    assert!(
+        page.header("content-security-policy")
+            .contains("script-src 'self'")
+    );
+    assert!(page.text.contains("/assets/counter.js"));
+    let script = app.get("/assets/counter.js", None).await;
+    assert_eq!(script.status, 200);
+    assert!(script.header("content-type").starts_with("text/javascript"));
+    assert!(script.text.contains("/increment"));
+}
