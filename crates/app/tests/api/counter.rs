@@ -209,9 +209,7 @@ async fn fifty_parallel_increments_on_one_session_count_fifty() {
 }
 
 /// Runs futures concurrently on the test's runtime (no extra crate needed).
-pub(crate) async fn futures_join_all<F>(
-    futures: impl IntoIterator<Item = F>,
-) -> Vec<F::Output>
+pub(crate) async fn futures_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,

@@ -1,0 +1,227 @@
+//! The `statecraft` binary as users run it: flags, exit codes, signals, output.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_statecraft");
+
+fn statecraft(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("RUST_LOG");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("STATECRAFT_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// Starts `serve` on a free port; returns the child and its address.
+fn serve(extra_env: &[(&str, &str)]) -> (Child, String) {
+    let mut cmd = statecraft(&["serve"]);
+    cmd.env("STATECRAFT_LISTEN", "127.0.0.1:0")
+        .env("STATECRAFT_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split('"').next().unwrap().to_owned();
+        }
+    };
+    // keep draining the log so the child never blocks on a full pipe
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn capacity_prints_the_seeds_estimate() {
+    let out = statecraft(&["capacity", "--sessions", "10000", "--session-size", "50KB"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "Estimated memory required for session state: 500 MB\n"
+    );
+}
+
+#[test]
+fn capacity_measure_fills_a_real_store_and_prints_both_lines() {
+    let out = statecraft(&["capacity", "--measure", "--sessions", "50000"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let measured = lines.next().unwrap();
+    let bytes: u64 = measured
+        .strip_prefix("Measured session size: ")
+        .and_then(|r| r.strip_suffix(" bytes"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(bytes > 0, "{measured}");
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("Estimated memory required for session state: ")
+    );
+}
+
+/// Command-line arguments of one case.
+type Args<'a> = &'a [&'a str];
+/// Environment variables of one case.
+type Env<'a> = &'a [(&'a str, &'a str)];
+
+#[test]
+fn bad_values_are_refused_with_one_line_and_exit_code_2() {
+    let cases: &[(Args, Env)] = &[
+        (&["serve", "--session-store", "bogus"], &[]),
+        (&["serve", "--listen", "not-an-address"], &[]),
+        (&["serve", "--instance-id", "has space"], &[]),
+        (&["serve", "--idle-timeout", "soon"], &[]),
+        (&["serve", "--state-key", "short"], &[]),
+        (&["serve"], &[("STATECRAFT_SESSION_STORE", "mongodb://x")]),
+        (
+            &["serve"],
+            &[(
+                "STATECRAFT_COUNTER_STORE",
+                "redis://user:hunter2@127.0.0.1:1",
+            )],
+        ),
+        (&["serve", "--no-such-flag"], &[]),
+        (
+            &["capacity", "--sessions", "10", "--session-size", "lots"],
+            &[],
+        ),
+    ];
+    for (args, env) in cases {
+        let mut cmd = statecraft(args);
+        for (k, v) in *env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error:"), "{stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "a password was printed: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn serve_answers_and_stops_on_sigterm_after_finishing_in_flight_requests() {
+    let (mut child, addr) = serve(&[("STATECRAFT_INSTANCE_ID", "cli-test")]);
+    // A request in flight: headers and half the body sent before the signal.
+    let body = r#"{"productId":"book-1","quantity":2}"#;
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /cart/items HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    sigterm(&child);
+    std::thread::sleep(Duration::from_millis(200));
+    stream.write_all(&body.as_bytes()[10..]).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("x-served-by: cli-test"),
+        "{answer}"
+    );
+    assert!(answer.contains(r#""totalItems":2"#), "{answer}");
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    // no longer accepting
+    assert!(TcpStream::connect(&addr).is_err());
+}
+
+#[test]
+fn json_logs_carry_the_request_id() {
+    let mut cmd = statecraft(&["serve"]);
+    cmd.env("STATECRAFT_LISTEN", "127.0.0.1:0")
+        .env("STATECRAFT_LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split('"').next().unwrap().to_owned();
+        }
+    };
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: req-42\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("x-request-id: req-42"), "{answer}");
+    let finished = loop {
+        let line = lines.next().unwrap().unwrap();
+        if line.contains("request finished") {
+            break line;
+        }
+    };
+    let json: serde_json::Value = serde_json::from_str(&finished).unwrap();
+    assert_eq!(json["span"]["request_id"], "req-42", "{finished}");
+    sigterm(&child);
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(10)).code(),
+        Some(0)
+    );
+}

@@ -1,0 +1,62 @@
+# shellcheck shell=bash
+# Makes sure the real services the tests use are running on loopback, starting
+# them (and installing them from Debian's packages) where they are absent.
+# Sourced by scripts/test; exports STATECRAFT_TEST_*_URL for the suites.
+
+SERVICES_LOG_DIR="${SERVICES_LOG_DIR:-${TMPDIR:-/tmp}/statecraft-services}"
+mkdir -p "$SERVICES_LOG_DIR"
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi
+}
+
+apt_install() {
+  echo "installing $* from Debian's packages" >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1 ||
+    { as_root apt-get update -q >/dev/null 2>&1 && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; }
+}
+
+wait_for() { # wait_for SECONDS CMD...
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -ge "$deadline" ] && return 1
+    sleep 0.2
+  done
+}
+
+ensure_redis() {
+  local port=6379
+  if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then apt_install redis-server redis-tools; fi
+  if ! redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
+    echo "starting redis-server on 127.0.0.1:$port" >&2
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+      --logfile "$SERVICES_LOG_DIR/redis.log" --dir "$SERVICES_LOG_DIR"
+    wait_for 10 redis-cli -h 127.0.0.1 -p "$port" ping || { echo "redis did not start" >&2; return 1; }
+  fi
+  export STATECRAFT_TEST_REDIS_URL="redis://127.0.0.1:$port"
+}
+
+ensure_postgres() {
+  if ! command -v pg_isready >/dev/null; then apt_install postgresql; fi
+  if ! pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
+    local version
+    version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+    if [ -z "$version" ]; then apt_install postgresql; version=$(ls /etc/postgresql | sort -V | tail -n 1); fi
+    echo "starting PostgreSQL $version" >&2
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    wait_for 20 pg_isready -h 127.0.0.1 -p 5432 || { echo "postgresql did not start" >&2; return 1; }
+  fi
+  export STATECRAFT_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/test"
+}
+
+ensure_nats() {
+  if ! command -v nats-server >/dev/null; then apt_install nats-server; fi
+  if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+    echo "starting nats-server with JetStream on 127.0.0.1:4222" >&2
+    mkdir -p "$SERVICES_LOG_DIR/nats"
+    nats-server -a 127.0.0.1 -p 4222 -js -sd "$SERVICES_LOG_DIR/nats" -l "$SERVICES_LOG_DIR/nats.log" &
+    disown || true
+    wait_for 10 bash -c '(exec 3<>/dev/tcp/127.0.0.1/4222)' || { echo "nats did not start" >&2; return 1; }
+  fi
+  export STATECRAFT_TEST_NATS_URL="nats://127.0.0.1:4222"
+}
