@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use statecraft_state::{RuleViolation, StoreError, StoreKind};
 
-use crate::middleware::StateSource;
+use crate::middleware::{StateSource, X_STATE_SOURCE};
 use crate::session::CookiePolicy;
 
 /// Every error an endpoint can answer.
@@ -157,10 +157,14 @@ impl IntoResponse for ApiError {
                 if let Ok(clear) = HeaderValue::from_str(&cookies.clear()) {
                     response.headers_mut().append(header::SET_COOKIE, clear);
                 }
-                response.extensions_mut().insert(StateSource::Store(*store));
+                response
+                    .headers_mut()
+                    .insert(X_STATE_SOURCE, StateSource::Store(*store).header());
             }
             Self::StoreUnavailable(store) => {
-                response.extensions_mut().insert(StateSource::Store(*store));
+                response
+                    .headers_mut()
+                    .insert(X_STATE_SOURCE, StateSource::Store(*store).header());
             }
             Self::Internal(cause) => {
                 response.extensions_mut().insert(ErrorCause(cause.clone()));

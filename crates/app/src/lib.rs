@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 
 pub use config::{AppConfig, InvalidStateKey, StateKey};
 pub use error::ApiError;
-pub use routes::{openapi, router};
+pub use routes::{app, openapi};
 pub use state::AppState;
 
 /// Serves `state`'s application on `listener` until `shutdown` completes, then
@@ -33,7 +33,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state);
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app(state));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -1,10 +1,12 @@
 //! Prometheus metrics: requests and latency by route, method and status, and
 //! live sessions (read from the store when scraped).
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 const REQUESTS: &str = "http_requests_total";
@@ -23,7 +25,24 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 /// every app in a process (tests start several) shares it.
 #[derive(Clone, Debug)]
 pub(crate) struct Metrics {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     handle: Option<PrometheusHandle>,
+    /// Handles of every (route, method, status) series seen, so that recording a
+    /// request is a map lookup and two atomic updates, not a registry walk with
+    /// freshly allocated labels.
+    series: RwLock<HashMap<Box<str>, Vec<Series>>>,
+}
+
+#[derive(Debug)]
+struct Series {
+    method: Method,
+    status: StatusCode,
+    requests: Counter,
+    latency: Histogram,
 }
 
 fn install() -> Option<PrometheusHandle> {
@@ -52,24 +71,65 @@ fn install() -> Option<PrometheusHandle> {
     Some(handle)
 }
 
+/// The method as a label; unknown methods share one label so that requests
+/// with invented methods cannot grow the series without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "OTHER",
+    }
+}
+
 impl Metrics {
     /// The process-wide metrics, installed on first use.
     pub(crate) fn global() -> Self {
-        static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-        Self {
-            handle: HANDLE.get_or_init(install).clone(),
-        }
+        static GLOBAL: OnceLock<Metrics> = OnceLock::new();
+        GLOBAL
+            .get_or_init(|| Self {
+                inner: Arc::new(Inner {
+                    handle: install(),
+                    series: RwLock::new(HashMap::new()),
+                }),
+            })
+            .clone()
     }
 
     /// Records one finished request.
     pub(crate) fn record(&self, method: &Method, route: &str, status: StatusCode, took: Duration) {
+        let seconds = took.as_secs_f64();
+        {
+            let series = self.inner.series.read().unwrap_or_else(|p| p.into_inner());
+            let found = series.get(route).and_then(|list| {
+                list.iter()
+                    .find(|s| s.status == status && s.method == method)
+            });
+            if let Some(s) = found {
+                s.requests.increment(1);
+                s.latency.record(seconds);
+                return;
+            }
+        }
         let labels = [
-            ("method", method.as_str().to_owned()),
+            ("method", method_label(method).to_owned()),
             ("route", route.to_owned()),
             ("status", status.as_str().to_owned()),
         ];
-        metrics::counter!(REQUESTS, &labels).increment(1);
-        metrics::histogram!(LATENCY, &labels).record(took.as_secs_f64());
+        let s = Series {
+            method: method.clone(),
+            status,
+            requests: metrics::counter!(REQUESTS, &labels),
+            latency: metrics::histogram!(LATENCY, &labels),
+        };
+        s.requests.increment(1);
+        s.latency.record(seconds);
+        let mut series = self.inner.series.write().unwrap_or_else(|p| p.into_inner());
+        series.entry(route.into()).or_default().push(s);
     }
 
     /// The Prometheus text exposition, with the live session count given.
@@ -79,7 +139,8 @@ impl Metrics {
             #[allow(clippy::cast_precision_loss)]
             metrics::gauge!(LIVE_SESSIONS).set(n as f64);
         }
-        self.handle
+        self.inner
+            .handle
             .as_ref()
             .map(PrometheusHandle::render)
             .unwrap_or_default()

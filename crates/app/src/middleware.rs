@@ -1,30 +1,42 @@
-//! The one observing layer around every route: request ID, the request span,
+//! The observing layer around the whole router: request ID, the request span,
 //! `X-Served-By` / `X-State-Source` / `X-Request-Id`, error logging and metrics.
-//! One layer instead of several keeps the per-request cost small.
+//!
+//! It wraps the router once from the outside, rather than every route through
+//! `Router::layer` (which re-boxes and clones each route's service per request);
+//! the route label comes from matching the path against the documented route
+//! templates.
 
 use std::convert::Infallible;
-use std::sync::LazyLock;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::{IntoResponseParts, Response, ResponseParts};
+use axum::response::{IntoResponse as _, IntoResponseParts, Response, ResponseParts};
+use futures_util::FutureExt as _;
 use rand::RngCore as _;
 use statecraft_state::StoreKind;
+use tower::{Layer, Service};
 use tracing::Instrument as _;
 
-use crate::error::ErrorCause;
+use crate::error::{ApiError, ErrorCause};
 use crate::state::AppState;
 
 static X_SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
-static X_STATE_SOURCE: HeaderName = HeaderName::from_static("x-state-source");
+/// `X-State-Source`: where the state an answer used came from.
+pub(crate) const X_STATE_SOURCE: HeaderName = HeaderName::from_static("x-state-source");
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Longest request ID taken from a caller; longer ones are replaced.
 const MAX_REQUEST_ID: usize = 64;
+/// The route label of a path that matches no route.
+const UNMATCHED: &str = "unmatched";
 
-/// Where the state an answer used came from; reported as `X-State-Source`.
+/// Where the state an answer used came from; sent as `X-State-Source`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StateSource {
     /// No state was used.
@@ -36,7 +48,7 @@ pub(crate) enum StateSource {
 }
 
 impl StateSource {
-    fn header(self) -> HeaderValue {
+    pub(crate) fn header(self) -> HeaderValue {
         HeaderValue::from_static(match self {
             Self::None => "none",
             Self::Client => "client",
@@ -49,19 +61,45 @@ impl IntoResponseParts for StateSource {
     type Error = Infallible;
 
     fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
-        res.extensions_mut().insert(self);
+        res.headers_mut().insert(X_STATE_SOURCE, self.header());
         Ok(res)
     }
 }
 
+/// Hex digits of `n`, most significant first, into `out`; returns the length.
+fn hex(mut n: u64, out: &mut [u8; 16]) -> usize {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut tmp = [0u8; 16];
+    let mut len = 0;
+    loop {
+        tmp[len] = DIGITS[(n & 0xf) as usize];
+        len += 1;
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        out[i] = tmp[len - 1 - i];
+    }
+    len
+}
+
 /// Request IDs: a random per-process prefix and a counter, unique without a
-/// random draw per request.
+/// random draw (or a formatter) per request.
 fn next_request_id() -> HeaderValue {
-    static PREFIX: LazyLock<u32> = LazyLock::new(|| rand::rng().next_u32());
+    static PREFIX: LazyLock<u64> = LazyLock::new(|| rand::rng().next_u64() | (1 << 60));
     static COUNTER: AtomicU64 = AtomicU64::new(1);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let text = format!("{:08x}-{n:x}", *PREFIX);
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    let mut buf = [0u8; 33];
+    let mut digits = [0u8; 16];
+    let a = hex(*PREFIX >> 32, &mut digits);
+    buf[..a].copy_from_slice(&digits[..a]);
+    buf[a] = b'-';
+    let b = hex(n, &mut digits);
+    buf[a + 1..a + 1 + b].copy_from_slice(&digits[..b]);
+    HeaderValue::from_bytes(&buf[..a + 1 + b])
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 fn request_id(req: &Request) -> HeaderValue {
@@ -77,45 +115,174 @@ fn request_id(req: &Request) -> HeaderValue {
     }
 }
 
-/// Wraps every route (and the fallbacks).
-pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let id = request_id(&req);
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let span = tracing::info_span!(
-        "request",
-        request_id = id.to_str().unwrap_or_default(),
-        method = method.as_str(),
-        route = route.as_str()
-    );
-    let mut response = next.run(req).instrument(span.clone()).await;
-
-    let status = response.status();
-    let source = response
-        .extensions()
-        .get::<StateSource>()
-        .copied()
-        .unwrap_or(StateSource::None);
-    let headers = response.headers_mut();
-    headers.insert(X_SERVED_BY.clone(), state.served_by.clone());
-    headers.insert(X_STATE_SOURCE.clone(), source.header());
-    headers.insert(X_REQUEST_ID.clone(), id);
-
-    let elapsed = started.elapsed();
-    if let Some(ErrorCause(cause)) = response.extensions().get::<ErrorCause>() {
-        tracing::error!(parent: &span, status = status.as_u16(), %cause, "request failed");
-    }
-    tracing::debug!(
-        parent: &span,
-        status = status.as_u16(),
-        micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-        "request finished"
-    );
-    state.metrics.record(&method, &route, status, elapsed);
+fn response_id(response: &Response) -> &str {
     response
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// Maps a request path to its route template (the metrics label).
+#[derive(Debug)]
+pub(crate) struct RouteLabels(matchit::Router<&'static str>);
+
+impl RouteLabels {
+    /// Labels for these route templates (`/cart/items/{productId}` style).
+    pub(crate) fn new(templates: impl IntoIterator<Item = &'static str>) -> Self {
+        let mut router = matchit::Router::new();
+        for template in templates {
+            // Templates come from the router's own route list, so they are valid
+            // and distinct; a failure would only lose a label.
+            let _ = router.insert(template, template);
+        }
+        Self(router)
+    }
+
+    fn label(&self, path: &str) -> &'static str {
+        self.0.at(path).map_or(UNMATCHED, |m| *m.value)
+    }
+}
+
+/// Wraps a service with [`Observe`].
+#[derive(Clone, Debug)]
+pub(crate) struct ObserveLayer {
+    state: AppState,
+    labels: Arc<RouteLabels>,
+}
+
+impl ObserveLayer {
+    pub(crate) fn new(state: AppState, labels: RouteLabels) -> Self {
+        Self {
+            state,
+            labels: Arc::new(labels),
+        }
+    }
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe {
+            inner,
+            state: self.state.clone(),
+            labels: Arc::clone(&self.labels),
+        }
+    }
+}
+
+/// The observing service; see the module documentation.
+#[derive(Clone, Debug)]
+pub(crate) struct Observe<S> {
+    inner: S,
+    state: AppState,
+    labels: Arc<RouteLabels>,
+}
+
+impl<S, B> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = http::Response<B>, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let started = Instant::now();
+        let id = request_id(&req);
+        let method = req.method().clone();
+        let route = self.labels.label(req.uri().path());
+        // The span gives every line logged inside the request its ID. It costs
+        // as much as the rest of this layer, so it exists at debug level only;
+        // the lines this layer logs at other levels carry the ID themselves.
+        let span = tracing::debug_span!("request", request_id = id.to_str().unwrap_or_default());
+        // A panic in a handler is a bug; it must still answer the JSON error
+        // shape (and be counted), not drop the connection.
+        let future = AssertUnwindSafe(self.inner.call(req)).catch_unwind();
+        let state = self.state.clone();
+        Box::pin(async move {
+            let mut response = match future.instrument(span.clone()).await {
+                Ok(Ok(response)) => response.map(axum::body::Body::new),
+                Err(_panic) => ApiError::Internal("handler panicked".to_owned()).into_response(),
+            };
+            let status = response.status();
+            let headers = response.headers_mut();
+            headers.insert(X_SERVED_BY.clone(), state.served_by.clone());
+            if !headers.contains_key(X_STATE_SOURCE) {
+                headers.insert(X_STATE_SOURCE, StateSource::None.header());
+            }
+            headers.insert(X_REQUEST_ID.clone(), id);
+            let elapsed = started.elapsed();
+            if let Some(ErrorCause(cause)) = response.extensions().get::<ErrorCause>() {
+                tracing::error!(
+                    parent: &span,
+                    request_id = response_id(&response),
+                    status = status.as_u16(),
+                    %method,
+                    route,
+                    %cause,
+                    "request failed"
+                );
+            }
+            tracing::debug!(
+                parent: &span,
+                request_id = response_id(&response),
+                status = status.as_u16(),
+                %method,
+                route,
+                micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+                "request finished"
+            );
+            state.metrics.record(&method, route, status, elapsed);
+            Ok(response)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_hex_and_distinct() {
+        let a = next_request_id();
+        let b = next_request_id();
+        assert_ne!(a, b);
+        let text = a.to_str().unwrap();
+        let (prefix, n) = text.split_once('-').unwrap();
+        assert!(
+            u64::from_str_radix(prefix, 16).is_ok() && u64::from_str_radix(n, 16).is_ok(),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn hex_writes_most_significant_first() {
+        let mut out = [0u8; 16];
+        let n = hex(0x1a2b, &mut out);
+        assert_eq!(&out[..n], b"1a2b");
+        let n = hex(0, &mut out);
+        assert_eq!(&out[..n], b"0");
+        let n = hex(u64::MAX, &mut out);
+        assert_eq!(&out[..n], b"ffffffffffffffff");
+    }
+
+    #[test]
+    fn paths_map_to_their_route_templates() {
+        let labels = RouteLabels::new(["/cart", "/cart/items/{productId}", "/counters/{name}"]);
+        assert_eq!(
+            labels.label("/cart/items/book-1"),
+            "/cart/items/{productId}"
+        );
+        assert_eq!(labels.label("/counters/x"), "/counters/{name}");
+        assert_eq!(labels.label("/nope"), UNMATCHED);
+    }
 }

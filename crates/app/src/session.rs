@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponseParts, ResponseParts};
 use cookie::{Cookie, SameSite};
 use statecraft_state::{Mutation, SessionData, SessionId, SessionSecret, Update};
@@ -17,7 +17,7 @@ use crate::state::AppState;
 /// The session cookie's name.
 pub(crate) const COOKIE_NAME: &str = "session_id";
 /// Set by the gateway when it re-routed a pinned client away from a dead instance.
-const AFFINITY_LOST: &str = "x-affinity-lost";
+const AFFINITY_LOST: HeaderName = HeaderName::from_static("x-affinity-lost");
 
 /// Attributes of the session cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,24 +74,37 @@ pub(crate) struct SessionRequest {
     pub(crate) affinity_lost: bool,
 }
 
+/// Finds `session_id` among the request's cookies. A plain scan rather than a
+/// cookie parser: only one name matters, its value has a fixed alphabet, and
+/// this runs on every request.
 fn read_cookie(headers: &HeaderMap) -> SessionCookie {
     let mut found = SessionCookie::Absent;
     for value in headers.get_all(header::COOKIE) {
         let Ok(text) = value.to_str() else {
-            found = SessionCookie::Malformed;
+            if value
+                .as_bytes()
+                .windows(COOKIE_NAME.len())
+                .any(|w| w == COOKIE_NAME.as_bytes())
+            {
+                found = SessionCookie::Malformed;
+            }
             continue;
         };
-        for cookie in Cookie::split_parse(text).flatten() {
-            if cookie.name() == COOKIE_NAME {
-                // Two session cookies is an attack or a bug: refuse both.
-                if !matches!(found, SessionCookie::Absent) {
-                    return SessionCookie::Malformed;
-                }
-                found = match SessionSecret::parse(cookie.value()) {
-                    Some(secret) => SessionCookie::Present(secret),
-                    None => SessionCookie::Malformed,
-                };
+        for pair in text.split(';') {
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            if name.trim() != COOKIE_NAME {
+                continue;
             }
+            // Two session cookies is an attack or a bug: refuse both.
+            if !matches!(found, SessionCookie::Absent) {
+                return SessionCookie::Malformed;
+            }
+            found = match SessionSecret::parse(value.trim()) {
+                Some(secret) => SessionCookie::Present(secret),
+                None => SessionCookie::Malformed,
+            };
         }
     }
     found

@@ -1,9 +1,9 @@
 //! The one `Clone` state every handler receives.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::http::HeaderValue;
-
 use statecraft_state::{CounterStore, SessionStore};
 
 use crate::config::AppConfig;
@@ -11,10 +11,18 @@ use crate::metrics::Metrics;
 use crate::session::CookiePolicy;
 use crate::state_token::StateSigner;
 
-/// Shared by all handlers of one instance: settings and stores, chosen once at start.
+/// Shared by all handlers of one instance: settings and stores, chosen once at
+/// start. Cloned for every request, so it is one `Arc`.
 #[derive(Clone, Debug)]
-pub struct AppState {
-    pub(crate) config: Arc<AppConfig>,
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares; reached through `Deref`, its fields stay crate-private.
+// `pub` only because `Deref::Target` of a public type must be; nothing outside
+// the crate can name it.
+#[allow(unreachable_pub)]
+#[derive(Debug)]
+pub struct Shared {
+    pub(crate) config: AppConfig,
     pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) counters: Arc<dyn CounterStore>,
     pub(crate) signer: StateSigner,
@@ -35,19 +43,27 @@ impl AppState {
         let cookies = CookiePolicy::new(config.secure_cookies, config.cookie_max_age());
         let served_by = HeaderValue::from_str(&config.instance_id)
             .unwrap_or_else(|_| HeaderValue::from_static("invalid-instance-id"));
-        Self {
-            served_by,
-            config: Arc::new(config),
+        Self(Arc::new(Shared {
+            config,
             sessions,
             counters,
             signer,
             cookies,
             metrics: Metrics::global(),
-        }
+            served_by,
+        }))
     }
 
     /// The instance's settings.
     pub fn config(&self) -> &AppConfig {
-        &self.config
+        &self.0.config
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }

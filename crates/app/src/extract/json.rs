@@ -1,9 +1,9 @@
 //! JSON bodies: content type checked, size limited, errors naming the field.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -38,19 +38,28 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 async fn body_bytes(req: Request, state: &AppState) -> Result<(HeaderMap, Bytes), ApiError> {
-    let headers = req.headers().clone();
-    let bytes = Bytes::from_request(req, state)
-        .await
-        .map_err(|rejection| match rejection {
-            BytesRejection::FailedToBufferBody(_) if rejection.status() == 413 => {
-                ApiError::PayloadTooLarge(state.config.body_limit)
-            }
-            _ => ApiError::InvalidRequest {
+    let limit = state.config.body_limit;
+    let (parts, body) = req.into_parts();
+    // A declared length over the limit is refused before reading anything.
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let collected = Limited::new(body, limit).collect().await.map_err(|err| {
+        if err.downcast_ref::<LengthLimitError>().is_some() {
+            ApiError::PayloadTooLarge(limit)
+        } else {
+            ApiError::InvalidRequest {
                 message: "Request body could not be read".to_owned(),
                 field: None,
-            },
-        })?;
-    Ok((headers, bytes))
+            }
+        }
+    })?;
+    Ok((parts.headers, collected.to_bytes()))
 }
 
 /// Parses `bytes` as `T`; the error names the field that broke.

@@ -9,16 +9,17 @@ mod web;
 
 use std::sync::LazyLock;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::response::{IntoResponse, Response};
-use tower_http::catch_panic::CatchPanicLayer;
+use std::convert::Infallible;
+
+use axum::extract::Request;
+use axum::response::Response;
+use tower::{Service, ServiceBuilder};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::middleware::observe;
+use crate::middleware::{ObserveLayer, RouteLabels};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -67,19 +68,25 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    ApiError::Internal("handler panicked".to_owned()).into_response()
-}
-
 /// The application for `state`: every route, JSON fallbacks for unknown routes and
-/// methods, the body limit, panic containment and the observing layer.
-pub fn router(state: AppState) -> Router {
-    let (routes, _) = api().split_for_parts();
-    routes
+/// methods, and around the whole router (not each route, which would cost a
+/// boxed clone per layer per request) the observing layer and panic
+/// containment (both in `ObserveLayer`). The body limit is applied where bodies are read (`extract`).
+pub fn app(
+    state: AppState,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
+{
+    let (routes, spec) = api().split_for_parts();
+    let templates: Vec<&'static str> = spec
+        .paths
+        .paths
+        .keys()
+        .map(|p| &*Box::leak(p.clone().into_boxed_str()))
+        .collect();
+    let observe = ObserveLayer::new(state.clone(), RouteLabels::new(templates));
+    let app = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.config.body_limit))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
-        .with_state(state)
+        .with_state(state);
+    ServiceBuilder::new().layer(observe).service(app)
 }

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Measures statecraft beside the axum + tower-sessions peer, in one run, on the
+# same cores with the same wrk settings, and prints the tables for
+# docs/benchmarks.md.
+#
+#   bench/run.sh                         # RUNS=3 DUR=10: about 9 minutes once built
+#   RUNS=1 DUR=3 WARM=1 NSESS=20000 BIG=100000 bench/run.sh   # a quick smoke run
+#
+# Needs cargo, python3, taskset; installs Debian's wrk when absent. The peer is
+# built from ../shared/peers (PEERS_SRC) in a copy under target/. Servers are
+# pinned to core 0, wrk to core 1, all traffic on 127.0.0.1. Every process this
+# script starts is stopped by its PID when it ends.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH="$ROOT/bench"
+PEERS_SRC=${PEERS_SRC:-$ROOT/../shared/peers}
+RUNS=${RUNS:-3}              # interleaved passes over every endpoint; medians reported
+DUR=${DUR:-10}               # seconds per wrk run
+WARM=${WARM:-2}              # seconds of warm-up per endpoint (first pass only)
+CONNS=${CONNS:-32}           # wrk connections
+NCOOKIES=${NCOOKIES:-4096}   # sessions the stateful load cycles over
+NSESS=${NSESS:-100000}       # sessions created for the memory test
+BIG=${BIG:-1000000}          # live sessions for the scale test
+SERVER_CORE=${SERVER_CORE:-0}
+LOAD_CORE=${LOAD_CORE:-1}
+OUT=${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT/raw"
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$OUT/run.log" >&2; }
+
+# ---- tools ---------------------------------------------------------------
+if ! command -v wrk >/dev/null; then
+  log "installing wrk from Debian's packages"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get install -y -q wrk >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q wrk >/dev/null; }
+fi
+for tool in cargo python3 taskset curl; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
+done
+
+log "building statecraft (release)"
+(cd "$ROOT" && cargo build --release --quiet --bin statecraft)
+STATECRAFT="$ROOT/target/release/statecraft"
+
+[ -d "$PEERS_SRC/rust" ] || { echo "bench: peer sources not found at $PEERS_SRC (set PEERS_SRC)" >&2; exit 1; }
+PEER_DIR=${PEER_DIR:-${TMPDIR:-/tmp}/statecraft-bench-peer}  # outside the workspace
+mkdir -p "$PEER_DIR"
+rm -rf "$PEER_DIR/rust-src" && cp -r "$PEERS_SRC/rust" "$PEER_DIR/rust-src"
+log "building the axum + tower-sessions peer (release)"
+(cd "$PEER_DIR/rust-src" && CARGO_TARGET_DIR="$PEER_DIR/target" cargo build --release --quiet)
+PEER="$PEER_DIR/target/release/axum-sessions"
+
+# ---- processes -------------------------------------------------------------
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+# start NAME PORT CMD... : runs CMD pinned to the server core, waits for the
+# port; the PID is left in STARTED.
+start() {
+  local name=$1 port=$2; shift 2
+  taskset -c "$SERVER_CORE" "$@" >"$OUT/raw/$name.log" 2>&1 &
+  STARTED=$!
+  PIDS+=("$STARTED")
+  for _ in $(seq 100); do
+    if curl -s -o /dev/null "http://127.0.0.1:$port/"; then return; fi
+    sleep 0.1
+  done
+  echo "bench: $name did not start on port $port" >&2; exit 1
+}
+
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+rss() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$1/status"; }
+
+SERVE=(env -u RUST_LOG "$STATECRAFT" serve --insecure-cookies --instance-id bench --listen)
+
+# wrkrun FILE SECONDS URL SCRIPT [ARGS...] : one wrk run, its RESULT line to FILE
+wrkrun() {
+  local file=$1 secs=$2 url=$3 script=$4; shift 4
+  local args=()
+  [ $# -gt 0 ] && args=(-- "$@")
+  taskset -c "$LOAD_CORE" wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 2s -s "$BENCH/lua/$script" "$url" "${args[@]}" >"$file" 2>&1
+}
+
+result() { grep '^RESULT' "$1" | tail -n 1; }
+
+# fill PORT N MODE : creates N sessions (typical: counter + 2-item cart; counter: counter only)
+fill() {
+  local port=$1 n=$2 mode=$3 conns=1
+  [ "$mode" = counter ] && conns=$CONNS
+  taskset -c "$LOAD_CORE" wrk -t1 -c"$conns" -d3600s --timeout 5s -s "$BENCH/lua/fill.lua" \
+    "http://127.0.0.1:$port/" -- "$n" "$mode" >"$OUT/raw/fill-$port-$n-$mode.txt" 2>&1
+}
+
+# ---- throughput -----------------------------------------------------------
+log "throughput: RUNS=$RUNS DUR=${DUR}s WARM=${WARM}s wrk -t1 -c$CONNS, $NCOOKIES sessions per stateful load"
+SC_PORT=3301; PEER_PORT=3302
+start statecraft $SC_PORT "${SERVE[@]}" 127.0.0.1:$SC_PORT; SC_PID=$STARTED
+start peer $PEER_PORT env PORT=$PEER_PORT STORE=memory "$PEER"; PEER_PID=$STARTED
+python3 "$BENCH/mkcookies.py" $SC_PORT "$NCOOKIES" >"$OUT/cookies-statecraft.txt"
+python3 "$BENCH/mkcookies.py" $PEER_PORT "$NCOOKIES" >"$OUT/cookies-peer.txt"
+
+# server|endpoint|url|script|args
+CASES=(
+  "statecraft|GET /healthz|http://127.0.0.1:$SC_PORT/healthz|get.lua|"
+  "statecraft|stateless counter|http://127.0.0.1:$SC_PORT/increment|stateless.lua|"
+  "statecraft|stateful counter (memory)|http://127.0.0.1:$SC_PORT/increment|stateful.lua|$OUT/cookies-statecraft.txt increment"
+  "statecraft|cart add (memory)|http://127.0.0.1:$SC_PORT/cart/items|stateful.lua|$OUT/cookies-statecraft.txt cart"
+  "axum+tower-sessions|GET /hello|http://127.0.0.1:$PEER_PORT/hello|get.lua|"
+  "axum+tower-sessions|stateless counter|http://127.0.0.1:$PEER_PORT/stateless/increment|stateless.lua|"
+  "axum+tower-sessions|stateful counter (memory)|http://127.0.0.1:$PEER_PORT/increment|stateful.lua|$OUT/cookies-peer.txt increment"
+  "axum+tower-sessions|cart add (memory)|http://127.0.0.1:$PEER_PORT/cart/items|stateful.lua|$OUT/cookies-peer.txt cart"
+)
+printf 'run\tserver\tendpoint\t%s\n' "result" >"$OUT/throughput.tsv"
+for run in $(seq "$RUNS"); do
+  for i in "${!CASES[@]}"; do
+    IFS='|' read -r server endpoint url script args <<<"${CASES[$i]}"
+    # shellcheck disable=SC2086
+    if [ "$run" -eq 1 ] && [ "$WARM" -gt 0 ]; then wrkrun "$OUT/raw/warm-$i.txt" "$WARM" "$url" "$script" $args; fi
+    # shellcheck disable=SC2086
+    wrkrun "$OUT/raw/run$run-$i.txt" "$DUR" "$url" "$script" $args
+    line=$(result "$OUT/raw/run$run-$i.txt")
+    printf '%s\t%s\t%s\t%s\n' "$run" "$server" "$endpoint" "$line" >>"$OUT/throughput.tsv"
+    log "run $run: $server, $endpoint: $(echo "$line" | sed 's/.*rps=\([0-9.]*\).*p50_us=\([0-9]*\).*p99_us=\([0-9]*\).*non2xx=\([0-9]*\).*/\1 req\/s, p50 \2 us, p99 \3 us, non2xx \4/')"
+  done
+done
+stop "$SC_PID"; stop "$PEER_PID"
+
+# ---- scale: 1,000 vs 1,000,000 live sessions -----------------------------
+log "scale: stateful counter with 1,000 then $BIG live sessions"
+BIG_PORT=3321
+start statecraft-big $BIG_PORT "${SERVE[@]}" 127.0.0.1:$BIG_PORT; BIG_PID=$STARTED
+python3 "$BENCH/mkcookies.py" $BIG_PORT 256 >"$OUT/cookies-big.txt"
+fill $BIG_PORT 744 counter
+printf 'live_sessions\trun\trss_bytes\tresult\n' >"$OUT/scale.tsv"
+for phase in small big; do
+  if [ "$phase" = big ]; then
+    log "filling to $BIG sessions"
+    fill $BIG_PORT $((BIG - 1000)) counter
+    live=$BIG
+  else
+    live=1000
+  fi
+  wrkrun "$OUT/raw/scale-warm-$phase.txt" "$WARM" "http://127.0.0.1:$BIG_PORT/increment" stateful.lua "$OUT/cookies-big.txt" increment
+  for run in $(seq "$RUNS"); do
+    wrkrun "$OUT/raw/scale-$phase-$run.txt" "$DUR" "http://127.0.0.1:$BIG_PORT/increment" stateful.lua "$OUT/cookies-big.txt" increment
+    printf '%s\t%s\t%s\t%s\n' "$live" "$run" "$(rss "$BIG_PID")" "$(result "$OUT/raw/scale-$phase-$run.txt")" >>"$OUT/scale.tsv"
+  done
+  log "$live live sessions: $(curl -s "http://127.0.0.1:$BIG_PORT/metrics" | grep '^statecraft_live_sessions')"
+done
+stop "$BIG_PID"
+
+# ---- memory per session ---------------------------------------------------
+log "memory: $NSESS sessions of a counter and a 2-item cart, 3 requests each"
+printf 'server\tsessions\trss_before\trss_after\n' >"$OUT/memory.tsv"
+for server in statecraft axum+tower-sessions; do
+  port=3311
+  if [ "$server" = statecraft ]; then
+    start mem-statecraft $port "${SERVE[@]}" 127.0.0.1:$port
+  else
+    port=3312
+    start mem-peer $port env PORT=$port STORE=memory "$PEER"
+  fi
+  pid=$STARTED
+  fill $port 1000 typical # warm-up, stays in the baseline
+  sleep 1
+  before=$(rss "$pid")
+  fill $port "$NSESS" typical
+  sleep 1
+  after=$(rss "$pid")
+  printf '%s\t%s\t%s\t%s\n' "$server" "$NSESS" "$before" "$after" >>"$OUT/memory.tsv"
+  log "$server: RSS $before -> $after bytes"
+  stop "$pid"
+done
+"$STATECRAFT" capacity --measure --sessions "$NSESS" >"$OUT/capacity.txt" 2>/dev/null
+log "statecraft capacity --measure: $(head -n 1 "$OUT/capacity.txt")"
+
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "settings: RUNS=$RUNS DUR=$DUR WARM=$WARM CONNS=$CONNS NCOOKIES=$NCOOKIES NSESS=$NSESS BIG=$BIG"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
+  echo "tools: $(rustc --version), $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2)"
+} >"$OUT/env.txt"
+python3 "$BENCH/report.py" "$OUT" | tee "$OUT/summary.md"
