@@ -22,7 +22,8 @@ def main() -> None:
     out = Path(sys.argv[1])
     runs: dict = {}
     order = []
-    for line in (out / "throughput.tsv").read_text().splitlines()[1:]:
+    tsv = out / "throughput.tsv"
+    for line in (tsv.read_text().splitlines()[1:] if tsv.exists() else []):
         _run, server, endpoint, result = line.split("\t")
         key = (server, endpoint)
         if key not in runs:

@@ -24,6 +24,7 @@ NSESS=${NSESS:-100000}       # sessions created for the memory test
 BIG=${BIG:-1000000}          # live sessions for the scale test
 SERVER_CORE=${SERVER_CORE:-0}
 LOAD_CORE=${LOAD_CORE:-1}
+PARTS=${PARTS:-"throughput scale memory"}  # which parts to run
 OUT=${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT/raw"
 
@@ -97,7 +98,10 @@ fill() {
     "http://127.0.0.1:$port/" -- "$n" "$mode" >"$OUT/raw/fill-$port-$n-$mode.txt" 2>&1
 }
 
+want() { case " $PARTS " in *" $1 "*) return 0;; *) return 1;; esac; }
+
 # ---- throughput -----------------------------------------------------------
+if want throughput; then
 log "throughput: RUNS=$RUNS DUR=${DUR}s WARM=${WARM}s wrk -t1 -c$CONNS, $NCOOKIES sessions per stateful load"
 SC_PORT=3301; PEER_PORT=3302
 start statecraft $SC_PORT "${SERVE[@]}" 127.0.0.1:$SC_PORT; SC_PID=$STARTED
@@ -130,8 +134,10 @@ for run in $(seq "$RUNS"); do
   done
 done
 stop "$SC_PID"; stop "$PEER_PID"
+fi
 
 # ---- scale: 1,000 vs 1,000,000 live sessions -----------------------------
+if want scale; then
 log "scale: stateful counter with 1,000 then $BIG live sessions"
 BIG_PORT=3321
 start statecraft-big $BIG_PORT "${SERVE[@]}" 127.0.0.1:$BIG_PORT; BIG_PID=$STARTED
@@ -154,8 +160,10 @@ for phase in small big; do
   log "$live live sessions: $(curl -s "http://127.0.0.1:$BIG_PORT/metrics" | grep '^statecraft_live_sessions')"
 done
 stop "$BIG_PID"
+fi
 
 # ---- memory per session ---------------------------------------------------
+if want memory; then
 log "memory: $NSESS sessions of a counter and a 2-item cart, 3 requests each"
 printf 'server\tsessions\trss_before\trss_after\n' >"$OUT/memory.tsv"
 for server in statecraft axum+tower-sessions; do
@@ -179,6 +187,7 @@ for server in statecraft axum+tower-sessions; do
 done
 "$STATECRAFT" capacity --measure --sessions "$NSESS" >"$OUT/capacity.txt" 2>/dev/null
 log "statecraft capacity --measure: $(head -n 1 "$OUT/capacity.txt")"
+fi
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"

@@ -105,13 +105,43 @@ impl Hash for SessionId {
     }
 }
 
+impl SessionId {
+    /// The 22-character text form, without a formatter or an allocation.
+    pub fn encode(&self) -> SessionIdText {
+        let mut buf = [0u8; ID_CHARS];
+        // 16 bytes always encode to exactly 22 base64url characters.
+        let _ = URL_SAFE_NO_PAD.encode_slice(self.0, &mut buf);
+        SessionIdText(buf)
+    }
+}
+
+/// A session ID's text form on the stack.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SessionIdText([u8; ID_CHARS]);
+
+impl SessionIdText {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // base64url output is ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for SessionIdText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for SessionIdText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; ID_CHARS];
-        let n = URL_SAFE_NO_PAD
-            .encode_slice(self.0, &mut buf)
-            .map_err(|_| fmt::Error)?;
-        f.write_str(std::str::from_utf8(&buf[..n]).map_err(|_| fmt::Error)?)
+        f.write_str(self.encode().as_str())
     }
 }
 

@@ -29,7 +29,7 @@ pub use data::{
     SessionData,
 };
 pub use error::StoreError;
-pub use id::{SessionId, SessionSecret};
+pub use id::{SessionId, SessionIdText, SessionSecret};
 pub use name::{CounterName, InvalidName, ProductId};
 pub use spec::{InvalidStoreSpec, StoreSpec};
 pub use store::{CounterStore, SessionStore, SessionTimeouts, StoreKind, Update};

@@ -49,6 +49,10 @@ async fn body_bytes(req: Request, state: &AppState) -> Result<(HeaderMap, Bytes)
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
+    // The seed's bare `POST /increment` has no body: nothing to collect.
+    if http_body::Body::is_end_stream(&body) {
+        return Ok((parts.headers, Bytes::new()));
+    }
     let collected = Limited::new(body, limit).collect().await.map_err(|err| {
         if err.downcast_ref::<LengthLimitError>().is_some() {
             ApiError::PayloadTooLarge(limit)
@@ -64,6 +68,10 @@ async fn body_bytes(req: Request, state: &AppState) -> Result<(HeaderMap, Bytes)
 
 /// Parses `bytes` as `T`; the error names the field that broke.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // The fast path parses once; only a failure pays for tracking the path.
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();

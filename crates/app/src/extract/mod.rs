@@ -2,6 +2,8 @@
 
 mod json;
 mod path;
+mod respond;
 
 pub(crate) use json::{AppJson, OptionalJson};
 pub(crate) use path::AppPath;
+pub(crate) use respond::JsonOk;

@@ -1,14 +1,13 @@
 //! The cart, held in the session; every change is one atomic store update.
 
-use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use statecraft_state::{CartLine, MAX_QUANTITY, Mutation, ProductId};
+use statecraft_state::{CartLine, MAX_QUANTITY, Mutation, ProductId, SessionIdText};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::{AppJson, AppPath};
+use crate::extract::{AppJson, AppPath, JsonOk};
 use crate::middleware::StateSource;
 use crate::routes::health::ErrorBody;
 use crate::session::{Outcome, SessionRequest};
@@ -55,7 +54,8 @@ pub(crate) struct CartView<'a> {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct CartChanged<'a> {
     /// The session's public ID; `null` when no session exists (an empty cart).
-    session_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    session_id: Option<SessionIdText>,
     cart: CartView<'a>,
 }
 
@@ -87,7 +87,7 @@ fn quantity(raw: u64, min: u64) -> Result<u16, ApiError> {
 fn changed(state: &AppState, outcome: Outcome) -> Response {
     let total_items = outcome.data.total_items();
     let body = CartChanged {
-        session_id: outcome.id.map(|id| id.to_string()),
+        session_id: outcome.id.map(|id| id.encode()),
         cart: CartView {
             items: &outcome.data.cart_items,
             total_items,
@@ -97,7 +97,7 @@ fn changed(state: &AppState, outcome: Outcome) -> Response {
         Some(_) => StateSource::Store(state.sessions.kind()),
         None => StateSource::None,
     };
-    (source, outcome.cookie, Json(body)).into_response()
+    (source, outcome.cookie, JsonOk(body)).into_response()
 }
 
 /// The session's cart; without a cookie an empty cart (no session is created).
@@ -122,7 +122,7 @@ pub(crate) async fn get_cart(
         cart_items: &outcome.data.cart_items,
         total_items: outcome.data.total_items(),
     };
-    Ok((source, Json(body)).into_response())
+    Ok((source, JsonOk(body)).into_response())
 }
 
 /// Adds units of a product (a product already in the cart grows); creates the

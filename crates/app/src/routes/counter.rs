@@ -1,15 +1,14 @@
 //! The counter: per session (stateful), carried by the client (stateless, with a
 //! signed token), and shared named counters.
 
-use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use statecraft_state::{CounterName, MAX_COUNTER, Mutation};
+use statecraft_state::{CounterName, MAX_COUNTER, Mutation, SessionIdText};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::{AppPath, OptionalJson};
+use crate::extract::{AppPath, JsonOk, OptionalJson};
 use crate::middleware::StateSource;
 use crate::routes::health::ErrorBody;
 use crate::session::SessionRequest;
@@ -33,7 +32,8 @@ pub(crate) struct ServerCount {
     /// Always `"server"`.
     stored_on: &'static str,
     /// The session's public ID (not the cookie's secret).
-    session_id: String,
+    #[schema(value_type = String)]
+    session_id: SessionIdText,
 }
 
 /// The stateless answer: the count lives with the client.
@@ -80,14 +80,19 @@ pub(crate) async fn increment(
         return stateless(&state, &body);
     }
     let outcome = session.mutate(&state, &Mutation::IncrementCounter).await?;
-    let session_id = outcome.id.map(|id| id.to_string()).unwrap_or_default();
+    let Some(id) = outcome.id else {
+        // An increment always leaves something to keep, so a session exists.
+        return Err(ApiError::Internal(
+            "increment created no session".to_owned(),
+        ));
+    };
     Ok((
         StateSource::Store(state.sessions.kind()),
         outcome.cookie,
-        Json(ServerCount {
+        JsonOk(ServerCount {
             counter: outcome.data.counter,
             stored_on: "server",
-            session_id,
+            session_id: id.encode(),
         }),
     )
         .into_response())
@@ -120,7 +125,7 @@ fn stateless(state: &AppState, body: &IncrementBody) -> Result<Response, ApiErro
     let counter = count + 1;
     Ok((
         StateSource::Client,
-        Json(ClientCount {
+        JsonOk(ClientCount {
             counter,
             stored_on: "client",
             state_token: state.signer.sign(counter),
@@ -136,7 +141,7 @@ fn counter_name(raw: &str) -> Result<CounterName, ApiError> {
 fn named(state: &AppState, name: CounterName, counter: u64) -> Response {
     (
         StateSource::Store(state.counters.kind()),
-        Json(NamedCount {
+        JsonOk(NamedCount {
             name: name.to_string(),
             counter,
             server: state.config.instance_id.clone(),

@@ -1,6 +1,5 @@
 //! What the session looks like, and who answered.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -8,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::extract::JsonOk;
 use crate::middleware::StateSource;
 use crate::routes::health::ErrorBody;
 use crate::session::SessionRequest;
@@ -65,7 +65,7 @@ pub(crate) async fn summary(
         cart_items: outcome.data.total_items(),
         user_logged_in: outcome.data.user_id.is_some(),
     };
-    Ok((source, Json(body)).into_response())
+    Ok((source, JsonOk(body)).into_response())
 }
 
 fn client_id(headers: &HeaderMap) -> Option<String> {
@@ -109,5 +109,5 @@ pub(crate) async fn whoami(
         routed_to: state.config.instance_id.clone(),
         session_found: found.is_some(),
     };
-    Ok((source.unwrap_or(StateSource::None), Json(body)).into_response())
+    Ok((source.unwrap_or(StateSource::None), JsonOk(body)).into_response())
 }
