@@ -16,6 +16,7 @@ mod state_token;
 
 use std::future::Future;
 
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
 pub use config::{AppConfig, InvalidStateKey, StateKey};
@@ -34,6 +35,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app(state));
+    // Answers are small and written whole: send them at once, without waiting
+    // for the peer's ACK of the previous segment.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%err, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

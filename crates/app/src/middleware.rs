@@ -102,17 +102,16 @@ fn next_request_id() -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
-fn request_id(req: &Request) -> HeaderValue {
-    match req.headers().get(&X_REQUEST_ID) {
-        Some(id)
-            if !id.is_empty()
+/// The caller's request ID, when it is 1-64 visible ASCII characters.
+fn given_request_id(req: &Request) -> Option<HeaderValue> {
+    req.headers()
+        .get(&X_REQUEST_ID)
+        .filter(|id| {
+            !id.is_empty()
                 && id.len() <= MAX_REQUEST_ID
-                && id.as_bytes().iter().all(|b| b.is_ascii_graphic()) =>
-        {
-            id.clone()
-        }
-        _ => next_request_id(),
-    }
+                && id.as_bytes().iter().all(u8::is_ascii_graphic)
+        })
+        .cloned()
 }
 
 fn response_id(response: &Response) -> &str {
@@ -197,13 +196,23 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         let started = Instant::now();
-        let id = request_id(&req);
+        // A caller's (or the gateway's) ID is passed on. Otherwise one is made
+        // only when a log line will carry it: at debug level (every request is
+        // logged) or when the request fails; an ID nobody logged correlates nothing.
+        let debug = tracing::enabled!(tracing::Level::DEBUG);
+        let mut id = given_request_id(&req).or_else(|| debug.then(next_request_id));
         let method = req.method().clone();
         let route = self.labels.label(req.uri().path());
         // The span gives every line logged inside the request its ID. It costs
         // as much as the rest of this layer, so it exists at debug level only;
         // the lines this layer logs at other levels carry the ID themselves.
-        let span = tracing::debug_span!("request", request_id = id.to_str().unwrap_or_default());
+        let span = tracing::debug_span!(
+            "request",
+            request_id = id
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+        );
         // A panic in a handler is a bug; it must still answer the JSON error
         // shape (and be counted), not drop the connection.
         let future = AssertUnwindSafe(self.inner.call(req)).catch_unwind();
@@ -219,7 +228,13 @@ where
             if !headers.contains_key(X_STATE_SOURCE) {
                 headers.insert(X_STATE_SOURCE, StateSource::None.header());
             }
-            headers.insert(X_REQUEST_ID.clone(), id);
+            let failed = response.extensions().get::<ErrorCause>().is_some();
+            if failed && id.is_none() {
+                id = Some(next_request_id());
+            }
+            if let Some(id) = id {
+                response.headers_mut().insert(X_REQUEST_ID.clone(), id);
+            }
             let elapsed = started.elapsed();
             if let Some(ErrorCause(cause)) = response.extensions().get::<ErrorCause>() {
                 tracing::error!(
@@ -273,6 +288,48 @@ mod tests {
         assert_eq!(&out[..n], b"0");
         let n = hex(u64::MAX, &mut out);
         assert_eq!(&out[..n], b"ffffffffffffffff");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_json_500_with_a_request_id() {
+        use statecraft_state::memory::{MemoryCounterStore, MemorySessionStore};
+        use std::sync::Arc;
+        use tower::ServiceExt as _;
+
+        let state = AppState::new(
+            crate::AppConfig::new("panic-test"),
+            Arc::new(MemorySessionStore::new(
+                statecraft_state::SessionTimeouts::default(),
+            )),
+            Arc::new(MemoryCounterStore::new()),
+        );
+        let boom = tower::service_fn(|_req: Request| async move {
+            if std::hint::black_box(true) {
+                panic!("a bug in a handler");
+            }
+            Ok::<Response, Infallible>(Response::new(axum::body::Body::empty()))
+        });
+        let service = ObserveLayer::new(state, RouteLabels::new(["/boom"])).layer(boom);
+        let request = Request::builder()
+            .uri("/boom")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.headers()["x-served-by"], "panic-test");
+        assert!(
+            response.headers().contains_key("x-request-id"),
+            "failures get an ID to report"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["code"], "INTERNAL_ERROR");
+        assert!(
+            !String::from_utf8_lossy(&body).contains("a bug"),
+            "the cause is never sent"
+        );
     }
 
     #[test]

@@ -74,37 +74,28 @@ pub(crate) struct SessionRequest {
     pub(crate) affinity_lost: bool,
 }
 
-/// Finds `session_id` among the request's cookies. A plain scan rather than a
-/// cookie parser: only one name matters, its value has a fixed alphabet, and
-/// this runs on every request.
+/// Finds `session_id` among the request's cookies. A plain scan of the header
+/// bytes rather than a cookie parser: only one name matters, its value has a
+/// fixed alphabet (anything else is refused), and this runs on every request.
 fn read_cookie(headers: &HeaderMap) -> SessionCookie {
     let mut found = SessionCookie::Absent;
     for value in headers.get_all(header::COOKIE) {
-        let Ok(text) = value.to_str() else {
-            if value
-                .as_bytes()
-                .windows(COOKIE_NAME.len())
-                .any(|w| w == COOKIE_NAME.as_bytes())
-            {
-                found = SessionCookie::Malformed;
-            }
-            continue;
-        };
-        for pair in text.split(';') {
-            let Some((name, value)) = pair.split_once('=') else {
+        for pair in value.as_bytes().split(|&b| b == b';') {
+            let pair = pair.trim_ascii();
+            let Some(value) = pair
+                .strip_prefix(COOKIE_NAME.as_bytes())
+                .and_then(|rest| rest.trim_ascii_start().strip_prefix(b"="))
+            else {
                 continue;
             };
-            if name.trim() != COOKIE_NAME {
-                continue;
-            }
             // Two session cookies is an attack or a bug: refuse both.
             if !matches!(found, SessionCookie::Absent) {
                 return SessionCookie::Malformed;
             }
-            found = match SessionSecret::parse(value.trim()) {
-                Some(secret) => SessionCookie::Present(secret),
-                None => SessionCookie::Malformed,
-            };
+            found = std::str::from_utf8(value.trim_ascii())
+                .ok()
+                .and_then(SessionSecret::parse)
+                .map_or(SessionCookie::Malformed, SessionCookie::Present);
         }
     }
     found

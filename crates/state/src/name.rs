@@ -1,7 +1,11 @@
 //! Validated names that travel inward from requests: product IDs and counter names.
+//!
+//! Held as `CompactString`: names of up to 24 bytes (nearly all) live inline, so
+//! decoding a cart or parsing a request allocates nothing per product.
 
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 /// Longest accepted product ID or counter name, in characters.
@@ -25,7 +29,7 @@ macro_rules! name_type {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(CompactString);
 
         impl $name {
             /// Parses `s`, accepting 1-64 characters of `[A-Za-z0-9_-]`.
@@ -34,7 +38,7 @@ macro_rules! name_type {
             /// [`InvalidName`] when `s` is empty, too long or has another character.
             pub fn parse(s: &str) -> Result<Self, InvalidName> {
                 check(s)?;
-                Ok(Self(s.to_owned()))
+                Ok(Self(CompactString::from(s)))
             }
 
             /// The name as text.
