@@ -46,12 +46,16 @@ fn serve(extra_env: &[(&str, &str)]) -> (Child, String) {
     (child, addr)
 }
 
-fn sigterm(child: &Child) {
+fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{name}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+fn sigterm(child: &Child) {
+    signal(child, "TERM");
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
@@ -184,6 +188,14 @@ fn serve_answers_and_stops_on_sigterm_after_finishing_in_flight_requests() {
     assert_eq!(status.code(), Some(0));
     // no longer accepting
     assert!(TcpStream::connect(&addr).is_err());
+}
+
+#[test]
+fn ctrl_c_stops_the_server_with_exit_code_0() {
+    let (mut child, addr) = serve(&[]);
+    assert!(TcpStream::connect(&addr).is_ok());
+    signal(&child, "INT");
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)).code(), Some(0));
 }
 
 #[test]
