@@ -195,7 +195,10 @@ fn ctrl_c_stops_the_server_with_exit_code_0() {
     let (mut child, addr) = serve(&[]);
     assert!(TcpStream::connect(&addr).is_ok());
     signal(&child, "INT");
-    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)).code(), Some(0));
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(10)).code(),
+        Some(0)
+    );
 }
 
 #[test]

@@ -94,29 +94,33 @@ fn unsupported(spec: &StoreSpec) -> CmdError {
     ))
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
+/// A future that completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are
+/// installed here, before the server says it is listening, so that a signal sent
+/// right after start-up stops it gracefully instead of killing it.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CmdError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind: SignalKind| {
+        signal(kind).map_err(|e| CmdError::Runtime(format!("cannot handle signals: {e}")))
     };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut interrupt = install(SignalKind::interrupt())?;
+    let mut terminate = install(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: no new connections, finishing requests in flight");
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+    })
+}
+
+/// A future that completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CmdError> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+    })
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -141,6 +145,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         config.state_key = key;
     }
     runtime()?.block_on(async move {
+        let shutdown = shutdown_signal()?;
         let sessions = session_store(&cmd.session_store, timeouts)?;
         let counters = counter_store(&counter_spec)?;
         let listener = tokio::net::TcpListener::bind(cmd.listen)
@@ -162,7 +167,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             "listening on http://{local}"
         );
         let state = AppState::new(config, sessions, counters);
-        statecraft_app::serve(listener, state, shutdown_signal())
+        statecraft_app::serve(listener, state, shutdown)
             .await
             .map_err(|e| CmdError::Runtime(format!("server failed: {e}")))?;
         tracing::info!("stopped");
