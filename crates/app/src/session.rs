@@ -12,6 +12,7 @@ use cookie::{Cookie, SameSite};
 use statecraft_state::{Mutation, SessionData, SessionId, SessionSecret, Update};
 
 use crate::error::ApiError;
+use crate::middleware::StateSource;
 use crate::state::AppState;
 
 /// The session cookie's name.
@@ -136,6 +137,17 @@ pub(crate) struct Outcome {
     pub(crate) data: SessionData,
     /// `Set-Cookie` for a session created by this request.
     pub(crate) cookie: IssuedCookie,
+}
+
+impl Outcome {
+    /// Where this answer's state came from: the session store when there is a
+    /// session, nothing otherwise.
+    pub(crate) fn source(&self, state: &AppState) -> StateSource {
+        match self.id {
+            Some(_) => StateSource::Store(state.sessions.kind()),
+            None => StateSource::None,
+        }
+    }
 }
 
 impl SessionRequest {

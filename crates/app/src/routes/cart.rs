@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, JsonOk};
-use crate::middleware::StateSource;
 use crate::routes::health::ErrorBody;
 use crate::session::{Outcome, SessionRequest};
 use crate::state::AppState;
@@ -93,10 +92,7 @@ fn changed(state: &AppState, outcome: Outcome) -> Response {
             total_items,
         },
     };
-    let source = match outcome.id {
-        Some(_) => StateSource::Store(state.sessions.kind()),
-        None => StateSource::None,
-    };
+    let source = outcome.source(state);
     (source, outcome.cookie, JsonOk(body)).into_response()
 }
 
@@ -114,10 +110,7 @@ pub(crate) async fn get_cart(
     session: SessionRequest,
 ) -> Result<Response, ApiError> {
     let outcome = session.load(&state).await?;
-    let source = match outcome.id {
-        Some(_) => StateSource::Store(state.sessions.kind()),
-        None => StateSource::None,
-    };
+    let source = outcome.source(&state);
     let body = CartContents {
         cart_items: &outcome.data.cart_items,
         total_items: outcome.data.total_items(),

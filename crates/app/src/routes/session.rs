@@ -55,10 +55,7 @@ pub(crate) async fn summary(
     session: SessionRequest,
 ) -> Result<Response, ApiError> {
     let outcome = session.load(&state).await?;
-    let source = match outcome.id {
-        Some(_) => StateSource::Store(state.sessions.kind()),
-        None => StateSource::None,
-    };
+    let source = outcome.source(&state);
     let body = SessionSummary {
         session_id: outcome.id.map(|id| id.to_string()),
         current_step: outcome.data.current_step.as_str(),

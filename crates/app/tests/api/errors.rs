@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::helpers::{Answer, spawn_app};
+use crate::helpers::spawn_app;
+
+const JSON: Option<&str> = Some("application/json");
 
 #[tokio::test]
 async fn unknown_route_is_404_and_unknown_method_405_in_json() {
@@ -26,30 +28,13 @@ async fn body_over_64_kib_is_413_and_changes_nothing() {
         r#"{{"productId":"book-1","quantity":1,"pad":"{}"}}"#,
         "x".repeat(70 * 1024)
     );
-    let answer = app
-        .client
-        .post(format!("{}/cart/items", app.base))
-        .header("content-type", "application/json")
-        .header("cookie", format!("session_id={cookie}"))
-        .body(big)
-        .send()
-        .await
-        .unwrap();
-    Answer::from(answer)
+    app.post_raw("/cart/items", JSON, big, Some(&cookie))
         .await
         .assert_error(413, "PAYLOAD_TOO_LARGE");
     assert_eq!(app.get("/cart", Some(&cookie)).await.body["totalItems"], 1);
     // just under the limit is parsed (and refused for its unknown field, not its size)
     let fits = format!(r#"{{"currentCount":1,"p":"{}"}}"#, "x".repeat(60 * 1024));
-    let answer = app
-        .client
-        .post(format!("{}/increment", app.base))
-        .header("content-type", "application/json")
-        .body(fits)
-        .send()
-        .await
-        .unwrap();
-    Answer::from(answer)
+    app.post_raw("/increment", JSON, fits, None)
         .await
         .assert_error(400, "INVALID_REQUEST");
 }
@@ -62,15 +47,7 @@ async fn non_json_content_type_is_415() {
         ("/increment", "application/x-www-form-urlencoded"),
         ("/cart/items", "multipart/form-data"),
     ] {
-        let answer = app
-            .client
-            .post(format!("{}{path}", app.base))
-            .header("content-type", ct)
-            .body(r#"{"productId":"a","quantity":1}"#)
-            .send()
-            .await
-            .unwrap();
-        Answer::from(answer)
+        app.post_raw(path, Some(ct), r#"{"productId":"a","quantity":1}"#, None)
             .await
             .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
     }
@@ -86,29 +63,12 @@ async fn malformed_json_names_the_problem() {
         "[]",
         "null",
         r#"{"productId":"a","quantity":1} {}"#,
+        "",
     ] {
-        let answer = app
-            .client
-            .post(format!("{}/cart/items", app.base))
-            .header("content-type", "application/json")
-            .body(raw)
-            .send()
-            .await
-            .unwrap();
-        Answer::from(answer)
+        app.post_raw("/cart/items", JSON, raw, None)
             .await
             .assert_error(400, "INVALID_REQUEST");
     }
-    let empty = app
-        .client
-        .post(format!("{}/cart/items", app.base))
-        .header("content-type", "application/json")
-        .send()
-        .await
-        .unwrap();
-    Answer::from(empty)
-        .await
-        .assert_error(400, "INVALID_REQUEST");
     let unknown = app
         .post("/increment", None, Some(json!({"currentCont": 4})))
         .await;
@@ -119,11 +79,5 @@ async fn malformed_json_names_the_problem() {
 #[tokio::test]
 async fn a_bare_post_increment_needs_no_content_type() {
     let app = spawn_app().await;
-    let answer = app
-        .client
-        .post(format!("{}/increment", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
+    assert_eq!(app.post_raw("/increment", None, "", None).await.status, 200);
 }

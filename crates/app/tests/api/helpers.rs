@@ -158,6 +158,24 @@ impl TestApp {
         Answer::from(request.send().await.unwrap()).await
     }
 
+    /// POSTs `body` as is, with `content_type` when given.
+    pub(crate) async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+        cookie: Option<&str>,
+    ) -> Answer {
+        let mut request = self.client.post(format!("{}{path}", self.base)).body(body);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        if let Some(c) = cookie {
+            request = request.header("cookie", format!("session_id={c}"));
+        }
+        Answer::from(request.send().await.unwrap()).await
+    }
+
     pub(crate) async fn get(&self, path: &str, cookie: Option<&str>) -> Answer {
         self.call("GET", path, cookie, None).await
     }
