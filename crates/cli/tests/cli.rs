@@ -240,3 +240,99 @@ fn json_logs_carry_the_request_id() {
         Some(0)
     );
 }
+
+/// One HTTP/1.1 request on a fresh connection; returns (status, head, body).
+fn http(addr: &str, method: &str, path: &str, cookie: Option<&str>) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{cookie}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), body.to_owned())
+}
+
+fn temp_db(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("statecraft-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("state.db")
+}
+
+#[test]
+fn sqlite_sessions_survive_kill_9_and_restart() {
+    let db = temp_db("restart");
+    let store = format!("sqlite:{}", db.display());
+    let env = [("STATECRAFT_SESSION_STORE", store.as_str())];
+    let (mut first, addr) = serve(&env);
+    let (status, head, body) = http(&addr, "POST", "/increment", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        head.to_ascii_lowercase().contains("x-state-source: sqlite"),
+        "{head}"
+    );
+    let cookie = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie:")
+                .then(|| l[11..].trim().to_owned())
+        })
+        .unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    http(&addr, "POST", "/increment", Some(&cookie));
+    first.kill().unwrap(); // SIGKILL: no graceful anything
+    first.wait().unwrap();
+    let (mut second, addr) = serve(&env);
+    let (status, _, body) = http(&addr, "POST", "/increment", Some(&cookie));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""counter":3"#), "{body}");
+    sigterm(&second);
+    assert_eq!(
+        wait_exit(&mut second, Duration::from_secs(10)).code(),
+        Some(0)
+    );
+    let _ = std::fs::remove_dir_all(db.parent().unwrap());
+}
+
+#[test]
+fn three_processes_share_one_sqlite_counter_exactly() {
+    let db = temp_db("counter");
+    let store = format!("sqlite:{}", db.display());
+    let env = [("STATECRAFT_COUNTER_STORE", store.as_str())];
+    let servers: Vec<_> = (0..3).map(|_| serve(&env)).collect();
+    let workers: Vec<_> = servers
+        .iter()
+        .map(|(_, addr)| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                for _ in 0..1000 {
+                    let (status, _, body) = http(&addr, "POST", "/counters/shared/increment", None);
+                    assert_eq!(status, 200, "{body}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    for (_, addr) in &servers {
+        let (_, _, body) = http(addr, "GET", "/counters/shared", None);
+        assert!(body.contains(r#""counter":3000"#), "{body}");
+    }
+    for (mut child, _) in servers {
+        sigterm(&child);
+        assert_eq!(
+            wait_exit(&mut child, Duration::from_secs(10)).code(),
+            Some(0)
+        );
+    }
+    let _ = std::fs::remove_dir_all(db.parent().unwrap());
+}

@@ -15,15 +15,17 @@
 
 pub mod capacity;
 mod clock;
+mod codec;
 mod data;
 mod error;
 mod id;
 pub mod memory;
 mod name;
 mod spec;
+pub mod sqlite;
 mod store;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, UnixClock};
 pub use data::{
     CartLine, CheckoutStep, MAX_CART_LINES, MAX_COUNTER, MAX_QUANTITY, Mutation, RuleViolation,
     SessionData,

@@ -1,11 +1,13 @@
 //! `statecraft capacity`: M_total = N_sessions × S_session, estimated from a
 //! given size or measured on a real store.
 
+use std::path::Path;
 use std::time::Duration;
 
 use statecraft_state::capacity::{ByteSize, estimate, estimate_line, fill, resident_bytes};
 use statecraft_state::memory::MemorySessionStore;
-use statecraft_state::{SessionTimeouts, StoreSpec};
+use statecraft_state::sqlite::{SqliteDb, SqliteSessionStore};
+use statecraft_state::{SessionTimeouts, StoreError, StoreSpec};
 
 use super::{CmdError, runtime};
 
@@ -31,7 +33,7 @@ pub(crate) struct Cmd {
     #[arg(long)]
     measure: bool,
 
-    /// The store to measure: memory (others arrive with their backends).
+    /// The store to measure: memory or sqlite:PATH (redis arrives with its backend).
     #[arg(long, env = "STATECRAFT_SESSION_STORE", default_value = "memory")]
     session_store: StoreSpec,
 }
@@ -51,6 +53,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     }
     let per_session = match &cmd.session_store {
         StoreSpec::Memory => measure_memory(sessions)?,
+        StoreSpec::Sqlite(path) => measure_sqlite(path, sessions)?,
         other => {
             return Err(CmdError::Usage(format!(
                 "measuring store {other} is not available in this build yet; use memory"
@@ -65,17 +68,36 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     Ok(())
 }
 
+/// Growth of the database file per session after filling it with `n` sessions.
+fn measure_sqlite(path: &Path, n: u64) -> Result<u64, CmdError> {
+    runtime()?.block_on(async {
+        let failed = |e: StoreError| CmdError::Runtime(e.to_string());
+        let db = SqliteDb::open(path, Duration::from_secs(30))
+            .map_err(|e| CmdError::Usage(format!("cannot open sqlite:{}: {e}", path.display())))?;
+        let store = SqliteSessionStore::new(db.clone(), long_timeouts());
+        fill(&store, WARM_UP).await.map_err(failed)?;
+        let before = db.size_on_disk().await.map_err(failed)?;
+        fill(&store, n).await.map_err(failed)?;
+        let after = db.size_on_disk().await.map_err(failed)?;
+        tracing::info!(path = %path.display(), bytes_before = before, bytes_after = after, "filled sqlite store");
+        Ok(after.saturating_sub(before) / n)
+    })
+}
+
+/// Timeouts long enough that nothing expires while measuring.
+fn long_timeouts() -> SessionTimeouts {
+    SessionTimeouts {
+        idle: Duration::from_secs(3600),
+        absolute: Duration::from_secs(3600),
+    }
+}
+
 /// RSS growth per session after filling a memory store with `n` sessions.
 fn measure_memory(n: u64) -> Result<u64, CmdError> {
     let rt = runtime()?;
     rt.block_on(async {
-        // Long timeouts: nothing may expire while measuring.
-        let timeouts = SessionTimeouts {
-            idle: Duration::from_secs(3600),
-            absolute: Duration::from_secs(3600),
-        };
-        let store = MemorySessionStore::new(timeouts);
-        let failed = |e: statecraft_state::StoreError| CmdError::Runtime(e.to_string());
+        let store = MemorySessionStore::new(long_timeouts());
+        let failed = |e: StoreError| CmdError::Runtime(e.to_string());
         fill(&store, WARM_UP).await.map_err(failed)?;
         let before = resident_bytes().ok_or_else(|| CmdError::Runtime("cannot read RSS".into()))?;
         fill(&store, n).await.map_err(failed)?;

@@ -1,11 +1,13 @@
 //! `statecraft serve`: the API server on the configured stores.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use statecraft_app::{AppConfig, AppState, StateKey};
 use statecraft_state::memory::{MemoryCounterStore, MemorySessionStore};
+use statecraft_state::sqlite::{SqliteCounterStore, SqliteDb, SqliteSessionStore};
 use statecraft_state::{CounterStore, SessionStore, SessionTimeouts, StoreSpec};
 
 use super::{CmdError, runtime};
@@ -41,6 +43,11 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_ABSOLUTE_TIMEOUT", default_value = "24h", value_parser = parse_timeout)]
     absolute_timeout: Duration,
 
+    /// How long a store call may take before the request answers
+    /// 503 STORE_UNAVAILABLE, e.g. 500ms.
+    #[arg(long, env = "STATECRAFT_STORE_TIMEOUT", default_value = "500ms", value_parser = parse_store_timeout)]
+    store_timeout: Duration,
+
     /// Key for signed client-held state, 64 hex digits; instances that verify one
     /// another's tokens need the same key (default: random per process).
     #[arg(long, env = "STATECRAFT_STATE_KEY", value_parser = parse_state_key, hide_env_values = true)]
@@ -67,30 +74,61 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+fn parse_store_timeout(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_millis(1) || d > Duration::from_secs(60) {
+        return Err("must be between 1ms and 60s".to_owned());
+    }
+    Ok(d)
+}
+
 fn parse_state_key(s: &str) -> Result<StateKey, String> {
     StateKey::from_hex(s).map_err(|e| e.to_string())
+}
+
+/// Opens the SQLite file of a store spec; a failure is named with its path.
+fn open_sqlite(
+    role: &str,
+    spec: &StoreSpec,
+    path: &Path,
+    timeout: Duration,
+) -> Result<SqliteDb, CmdError> {
+    SqliteDb::open(path, timeout)
+        .map_err(|e| CmdError::Usage(format!("cannot open the {role} store {spec}: {e}")))
 }
 
 fn session_store(
     spec: &StoreSpec,
     timeouts: SessionTimeouts,
+    store_timeout: Duration,
 ) -> Result<Arc<dyn SessionStore>, CmdError> {
     match spec {
         StoreSpec::Memory => Ok(Arc::new(MemorySessionStore::new(timeouts))),
-        other => Err(unsupported(other)),
+        StoreSpec::Sqlite(path) => {
+            let db = open_sqlite("session", spec, path, store_timeout)?;
+            Ok(Arc::new(SqliteSessionStore::new(db, timeouts)))
+        }
+        other @ StoreSpec::Redis(_) => Err(unsupported(other)),
     }
 }
 
-fn counter_store(spec: &StoreSpec) -> Result<Arc<dyn CounterStore>, CmdError> {
+fn counter_store(
+    spec: &StoreSpec,
+    store_timeout: Duration,
+) -> Result<Arc<dyn CounterStore>, CmdError> {
     match spec {
         StoreSpec::Memory => Ok(Arc::new(MemoryCounterStore::new())),
-        other => Err(unsupported(other)),
+        StoreSpec::Sqlite(path) => {
+            let db = open_sqlite("counter", spec, path, store_timeout)?;
+            Ok(Arc::new(SqliteCounterStore::new(db)))
+        }
+        other @ StoreSpec::Redis(_) => Err(unsupported(other)),
     }
 }
 
 fn unsupported(spec: &StoreSpec) -> CmdError {
     CmdError::Usage(format!(
-        "store {spec} is not available in this build yet; use memory"
+        "store {spec} is not available in this build yet; use memory or sqlite:PATH"
     ))
 }
 
@@ -146,8 +184,8 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     }
     runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
-        let sessions = session_store(&cmd.session_store, timeouts)?;
-        let counters = counter_store(&counter_spec)?;
+        let sessions = session_store(&cmd.session_store, timeouts, cmd.store_timeout)?;
+        let counters = counter_store(&counter_spec, cmd.store_timeout)?;
         let listener = tokio::net::TcpListener::bind(cmd.listen)
             .await
             .map_err(|e| CmdError::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::clock::{Clock, SystemClock};
+use crate::codec::{decode, encode};
 use crate::data::{Mutation, SessionData};
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -66,25 +67,6 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct MemorySessionStore {
     inner: Arc<Inner>,
-}
-
-/// Room for a typical session's encoding; larger ones take the growing path.
-const TYPICAL_ENCODING: usize = 256;
-
-/// The session's compact encoding in a heap block of exactly its size (one
-/// allocation: encoded on the stack first when it fits).
-fn encode(data: &SessionData) -> Result<Box<[u8]>, StoreError> {
-    let mut buf = [0u8; TYPICAL_ENCODING];
-    if let Ok(used) = postcard::to_slice(data, &mut buf) {
-        return Ok(Box::from(&*used));
-    }
-    postcard::to_allocvec(data)
-        .map(Vec::into_boxed_slice)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn decode(bytes: &[u8]) -> Result<SessionData, StoreError> {
-    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn millis(d: Duration) -> u64 {

@@ -8,6 +8,7 @@
 
 mod cases;
 mod memory;
+mod sqlite;
 
 use std::sync::Arc;
 use std::time::Duration;
