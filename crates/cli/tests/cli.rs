@@ -336,3 +336,129 @@ fn three_processes_share_one_sqlite_counter_exactly() {
     }
     let _ = std::fs::remove_dir_all(db.parent().unwrap());
 }
+
+/// A redis-server of the test's own on a free loopback port (stopped on drop).
+struct OwnRedis {
+    child: Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> Option<Self> {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Self { child, port })
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_dead_redis_gives_fast_503_keeps_stateless_alive_and_recovers() {
+    let port = free_port();
+    let Some(redis) = OwnRedis::start(port) else {
+        assert!(
+            std::env::var("STATECRAFT_TEST_REDIS_URL").is_err(),
+            "redis-server must be installed when the Redis suites run"
+        );
+        eprintln!("redis failure test not run: no redis-server on PATH (scripts/test installs it)");
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let env = [
+        ("STATECRAFT_SESSION_STORE", url.as_str()),
+        ("STATECRAFT_STORE_TIMEOUT", "300ms"),
+    ];
+    let (mut app, addr) = serve(&env);
+    let (status, head, _) = http(&addr, "POST", "/increment", None);
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase().contains("x-state-source: redis"),
+        "{head}"
+    );
+    let cookie = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie:")
+                .then(|| l[11..].trim().to_owned())
+        })
+        .unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+
+    drop(redis); // SIGKILL: Redis is gone
+    let started = Instant::now();
+    let (status, _, body) = http(&addr, "POST", "/increment", Some(&cookie));
+    let took = started.elapsed();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("STORE_UNAVAILABLE"), "{body}");
+    assert!(
+        took < Duration::from_secs(2),
+        "a dead store must answer fast, took {took:?}"
+    );
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    let stateless = r#"{"currentCount":1}"#;
+    write!(
+        stream,
+        "POST /increment HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{stateless}",
+        stateless.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the stateless counter needs no store: {answer}"
+    );
+    let (status, _, body) = http(&addr, "GET", "/readyz", None);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains(r#""sessions":"unavailable""#), "{body}");
+
+    let _back = OwnRedis::start(port).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _, _) = http(&addr, "POST", "/increment", None);
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not recover after Redis came back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(http(&addr, "GET", "/readyz", None).0, 200);
+    sigterm(&app);
+    assert_eq!(wait_exit(&mut app, Duration::from_secs(10)).code(), Some(0));
+}

@@ -21,6 +21,7 @@ mod error;
 mod id;
 pub mod memory;
 mod name;
+pub mod redis;
 mod spec;
 pub mod sqlite;
 mod store;

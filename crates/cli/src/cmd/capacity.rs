@@ -4,10 +4,15 @@
 use std::path::Path;
 use std::time::Duration;
 
-use statecraft_state::capacity::{ByteSize, estimate, estimate_line, fill, resident_bytes};
+use statecraft_state::capacity::{
+    ByteSize, estimate, estimate_line, fill, resident_bytes, typical_session,
+};
 use statecraft_state::memory::MemorySessionStore;
+use statecraft_state::redis::{RedisBackend, RedisSessionStore};
 use statecraft_state::sqlite::{SqliteDb, SqliteSessionStore};
-use statecraft_state::{SessionTimeouts, StoreError, StoreSpec};
+use statecraft_state::{
+    SessionId, SessionSecret, SessionStore as _, SessionTimeouts, StoreError, StoreSpec,
+};
 
 use super::{CmdError, runtime};
 
@@ -33,7 +38,7 @@ pub(crate) struct Cmd {
     #[arg(long)]
     measure: bool,
 
-    /// The store to measure: memory or sqlite:PATH (redis arrives with its backend).
+    /// The store to measure: memory, sqlite:PATH or redis://…
     #[arg(long, env = "STATECRAFT_SESSION_STORE", default_value = "memory")]
     session_store: StoreSpec,
 }
@@ -54,11 +59,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     let per_session = match &cmd.session_store {
         StoreSpec::Memory => measure_memory(sessions)?,
         StoreSpec::Sqlite(path) => measure_sqlite(path, sessions)?,
-        other => {
-            return Err(CmdError::Usage(format!(
-                "measuring store {other} is not available in this build yet; use memory"
-            )));
-        }
+        StoreSpec::Redis(url) => measure_redis(url, sessions)?,
     };
     println!("Measured session size: {per_session} bytes");
     println!(
@@ -80,6 +81,42 @@ fn measure_sqlite(path: &Path, n: u64) -> Result<u64, CmdError> {
         fill(&store, n).await.map_err(failed)?;
         let after = db.size_on_disk().await.map_err(failed)?;
         tracing::info!(path = %path.display(), bytes_before = before, bytes_after = after, "filled sqlite store");
+        Ok(after.saturating_sub(before) / n)
+    })
+}
+
+/// Growth of Redis's `used_memory` per session after creating `n` sessions
+/// under the production key layout; the sessions are deleted afterwards.
+fn measure_redis(url: &str, n: u64) -> Result<u64, CmdError> {
+    runtime()?.block_on(async {
+        let failed = |e: StoreError| CmdError::Runtime(e.to_string());
+        let redis = RedisBackend::connect(url, "", Duration::from_secs(5))
+            .await
+            .map_err(|e| CmdError::Usage(format!("cannot reach the store: {e}")))?;
+        let store = RedisSessionStore::new(redis.clone(), long_timeouts());
+        let data = typical_session();
+        let ids: Vec<SessionId> = (0..n)
+            .map(|_| SessionSecret::generate().public_id())
+            .collect();
+        let before = redis.used_memory().await.map_err(failed)?;
+        let mut outcome = Ok(());
+        for id in &ids {
+            outcome = store.create(id, &data).await;
+            if outcome.is_err() {
+                break;
+            }
+        }
+        let after = redis.used_memory().await.map_err(failed)?;
+        for id in &ids {
+            // Best effort: what is left expires within the hour anyway.
+            let _ = store.delete(id).await;
+        }
+        outcome.map_err(failed)?;
+        tracing::info!(
+            used_memory_before = before,
+            used_memory_after = after,
+            "filled redis store"
+        );
         Ok(after.saturating_sub(before) / n)
     })
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use statecraft_app::{AppConfig, AppState, StateKey};
 use statecraft_state::memory::{MemoryCounterStore, MemorySessionStore};
+use statecraft_state::redis::{RedisBackend, RedisCounterStore, RedisSessionStore};
 use statecraft_state::sqlite::{SqliteCounterStore, SqliteDb, SqliteSessionStore};
 use statecraft_state::{CounterStore, SessionStore, SessionTimeouts, StoreSpec};
 
@@ -97,39 +98,47 @@ fn open_sqlite(
         .map_err(|e| CmdError::Usage(format!("cannot open the {role} store {spec}: {e}")))
 }
 
-fn session_store(
+/// Connects to the Redis of a store spec; a failure is named with its URL (the
+/// password redacted).
+async fn connect_redis(role: &str, url: &str, timeout: Duration) -> Result<RedisBackend, CmdError> {
+    RedisBackend::connect(url, "", timeout)
+        .await
+        .map_err(|e| CmdError::Usage(format!("cannot reach the {role} store: {e}")))
+}
+
+async fn session_store(
     spec: &StoreSpec,
     timeouts: SessionTimeouts,
     store_timeout: Duration,
 ) -> Result<Arc<dyn SessionStore>, CmdError> {
-    match spec {
-        StoreSpec::Memory => Ok(Arc::new(MemorySessionStore::new(timeouts))),
+    Ok(match spec {
+        StoreSpec::Memory => Arc::new(MemorySessionStore::new(timeouts)),
         StoreSpec::Sqlite(path) => {
             let db = open_sqlite("session", spec, path, store_timeout)?;
-            Ok(Arc::new(SqliteSessionStore::new(db, timeouts)))
+            Arc::new(SqliteSessionStore::new(db, timeouts))
         }
-        other @ StoreSpec::Redis(_) => Err(unsupported(other)),
-    }
+        StoreSpec::Redis(url) => {
+            let redis = connect_redis("session", url, store_timeout).await?;
+            Arc::new(RedisSessionStore::new(redis, timeouts))
+        }
+    })
 }
 
-fn counter_store(
+async fn counter_store(
     spec: &StoreSpec,
     store_timeout: Duration,
 ) -> Result<Arc<dyn CounterStore>, CmdError> {
-    match spec {
-        StoreSpec::Memory => Ok(Arc::new(MemoryCounterStore::new())),
+    Ok(match spec {
+        StoreSpec::Memory => Arc::new(MemoryCounterStore::new()),
         StoreSpec::Sqlite(path) => {
             let db = open_sqlite("counter", spec, path, store_timeout)?;
-            Ok(Arc::new(SqliteCounterStore::new(db)))
+            Arc::new(SqliteCounterStore::new(db))
         }
-        other @ StoreSpec::Redis(_) => Err(unsupported(other)),
-    }
-}
-
-fn unsupported(spec: &StoreSpec) -> CmdError {
-    CmdError::Usage(format!(
-        "store {spec} is not available in this build yet; use memory or sqlite:PATH"
-    ))
+        StoreSpec::Redis(url) => {
+            let redis = connect_redis("counter", url, store_timeout).await?;
+            Arc::new(RedisCounterStore::new(redis))
+        }
+    })
 }
 
 /// A future that completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are
@@ -184,8 +193,8 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     }
     runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
-        let sessions = session_store(&cmd.session_store, timeouts, cmd.store_timeout)?;
-        let counters = counter_store(&counter_spec, cmd.store_timeout)?;
+        let sessions = session_store(&cmd.session_store, timeouts, cmd.store_timeout).await?;
+        let counters = counter_store(&counter_spec, cmd.store_timeout).await?;
         let listener = tokio::net::TcpListener::bind(cmd.listen)
             .await
             .map_err(|e| CmdError::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;

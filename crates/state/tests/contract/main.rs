@@ -8,6 +8,7 @@
 
 mod cases;
 mod memory;
+mod redis;
 mod sqlite;
 
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub(crate) trait Backend: Send + Sync {
     async fn counters(&self) -> Arc<dyn CounterStore>;
     /// Lets `by` pass as the store sees time (a manual clock, or a real sleep).
     async fn advance(&self, by: Duration);
+    /// Removes what the case left behind in a shared service.
+    async fn cleanup(&self) {}
 }
 
 /// Instantiates every contract case as a test for one backend.
@@ -42,6 +45,7 @@ macro_rules! contract_suite {
             async fn $case() {
                 if let Some(backend) = $backend.await {
                     $crate::cases::$case(&backend).await;
+                    $crate::Backend::cleanup(&backend).await;
                 }
             }
         )*

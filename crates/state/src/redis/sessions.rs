@@ -1,0 +1,165 @@
+//! Sessions in Redis: readable JSON under `session:<public id>`, each operation one
+//! server-side script (one round trip, atomic).
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use redis::Script;
+
+use super::RedisBackend;
+use crate::data::{
+    MAX_CART_LINES, MAX_COUNTER, MAX_QUANTITY, Mutation, RuleViolation, SessionData,
+};
+use crate::error::StoreError;
+use crate::id::SessionId;
+use crate::store::{SessionStore, SessionTimeouts, StoreKind, Update};
+
+static LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("load.lua")));
+static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("create.lua")));
+static UPDATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("update.lua")));
+
+/// Sessions in Redis, shared by every instance.
+#[derive(Debug, Clone)]
+pub struct RedisSessionStore {
+    redis: RedisBackend,
+    timeouts: SessionTimeouts,
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn parse(json: &str) -> Result<SessionData, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("session JSON: {e}")))
+}
+
+impl RedisSessionStore {
+    /// Sessions on `redis` with these timeouts.
+    pub fn new(redis: RedisBackend, timeouts: SessionTimeouts) -> Self {
+        Self { redis, timeouts }
+    }
+
+    fn key(&self, id: &SessionId) -> String {
+        self.redis.key("session", id.encode().as_str())
+    }
+}
+
+/// The script's arguments for a mutation: op, product, quantity.
+fn op_args(mutation: &Mutation) -> (&'static str, &str, u16) {
+    match mutation {
+        Mutation::IncrementCounter => ("incr", "", 0),
+        Mutation::AddToCart { product, quantity } => ("add", product.as_str(), *quantity),
+        Mutation::SetCartQuantity { product, quantity } => ("set", product.as_str(), *quantity),
+        Mutation::RemoveFromCart { product } => ("remove", product.as_str(), 0),
+        Mutation::ClearCart => ("clear", "", 0),
+    }
+}
+
+fn violation(reason: &str, mutation: &Mutation) -> Result<RuleViolation, StoreError> {
+    Ok(match (reason, mutation) {
+        ("counter", _) => RuleViolation::CounterLimit,
+        ("quantity", _) => RuleViolation::QuantityLimit,
+        ("full", _) => RuleViolation::CartFull,
+        ("absent", Mutation::RemoveFromCart { product }) => {
+            RuleViolation::NotInCart(product.clone())
+        }
+        (other, _) => return Err(StoreError::Corrupt(format!("unknown refusal {other}"))),
+    })
+}
+
+#[async_trait]
+impl SessionStore for RedisSessionStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Redis
+    }
+
+    async fn create(&self, id: &SessionId, data: &SessionData) -> Result<(), StoreError> {
+        let json = serde_json::to_string(data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (key, idle, absolute) = (
+            self.key(id),
+            ms(self.timeouts.idle),
+            ms(self.timeouts.absolute),
+        );
+        let created: i64 = self
+            .redis
+            .call(|mut conn| async move {
+                CREATE
+                    .key(key)
+                    .arg(json)
+                    .arg(idle)
+                    .arg(absolute)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        if created == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
+        let (key, idle) = (self.key(id), ms(self.timeouts.idle));
+        let json: Option<String> = self
+            .redis
+            .call(|mut conn| async move { LOAD.key(key).arg(idle).invoke_async(&mut conn).await })
+            .await?;
+        json.as_deref().map(parse).transpose()
+    }
+
+    async fn update(&self, id: &SessionId, mutation: &Mutation) -> Result<Update, StoreError> {
+        let (key, idle) = (self.key(id), ms(self.timeouts.idle));
+        let (op, product, quantity) = op_args(mutation);
+        let product = product.to_owned();
+        let answer: Option<(i64, String)> = self
+            .redis
+            .call(|mut conn| async move {
+                UPDATE
+                    .key(key)
+                    .arg(idle)
+                    .arg(op)
+                    .arg(product)
+                    .arg(quantity)
+                    .arg(MAX_QUANTITY)
+                    .arg(MAX_CART_LINES)
+                    .arg(MAX_COUNTER)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        match answer {
+            None => Ok(Update::Missing),
+            Some((0, json)) => parse(&json).map(Update::Applied),
+            Some((_, reason)) => violation(&reason, mutation).map(Update::Rejected),
+        }
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let key = self.key(id);
+        let deleted: i64 = self
+            .redis
+            .call(|mut conn| async move { redis::cmd("DEL").arg(key).query_async(&mut conn).await })
+            .await?;
+        Ok(deleted > 0)
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let pattern = self.redis.key("session", "*");
+        self.redis
+            .call(|mut conn| async move {
+                let mut iter =
+                    redis::AsyncCommands::scan_match::<_, String>(&mut conn, pattern).await?;
+                let mut n = 0u64;
+                while iter.next_item().await.is_some() {
+                    n += 1;
+                }
+                Ok(n)
+            })
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.redis.ping().await
+    }
+}

@@ -1,0 +1,72 @@
+-- Applies one mutation to a session atomically, in one round trip, and slides
+-- its idle deadline (capped by the absolute one).
+-- KEYS[1] session key
+-- ARGV[1] idle timeout (ms)   ARGV[2] op: incr | add | set | remove | clear
+-- ARGV[3] product ID          ARGV[4] quantity
+-- ARGV[5] most units of one product, ARGV[6] most lines, ARGV[7] largest counter
+--   (the limits come from the Rust constants, so the rules have one source)
+-- Returns false (no live session), {1, reason} (refused, unchanged) or {0, json}.
+-- The rules mirror Mutation::apply; the shared contract suite holds them equal.
+local doc = redis.call('GET', KEYS[1])
+if not doc then return false end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local d = cjson.decode(doc)
+local left = d.expiresAt - now
+if left <= 0 then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+local ttl = math.min(tonumber(ARGV[1]), left)
+local op, product, quantity = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local max_quantity, max_lines, max_counter = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local items = d.cartItems
+local function find()
+  for i, line in ipairs(items) do
+    if line.productId == product then return i end
+  end
+  return nil
+end
+local refused
+if op == 'incr' then
+  if d.counter >= max_counter then refused = 'counter' else d.counter = d.counter + 1 end
+elseif op == 'add' then
+  local i = find()
+  if i then
+    if items[i].quantity + quantity > max_quantity then refused = 'quantity'
+    else items[i].quantity = items[i].quantity + quantity end
+  elseif quantity > max_quantity then refused = 'quantity'
+  elseif #items >= max_lines then refused = 'full'
+  else items[#items + 1] = { productId = product, quantity = quantity } end
+elseif op == 'set' then
+  local i = find()
+  if quantity > max_quantity then refused = 'quantity'
+  elseif quantity == 0 then
+    if i then table.remove(items, i) end
+  elseif i then items[i].quantity = quantity
+  elseif #items >= max_lines then refused = 'full'
+  else items[#items + 1] = { productId = product, quantity = quantity } end
+elseif op == 'remove' then
+  local i = find()
+  if i then table.remove(items, i) else refused = 'absent' end
+elseif op == 'clear' then
+  items = {}
+else
+  return redis.error_reply('unknown op ' .. op)
+end
+if refused then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  return { 1, refused }
+end
+-- Written by hand rather than by cjson.encode, which turns an empty cart into
+-- {} and rounds integers past 14 digits.
+local lines = {}
+for i, line in ipairs(items) do
+  lines[i] = string.format('{"productId":%s,"quantity":%d}', cjson.encode(line.productId), line.quantity)
+end
+local user = 'null'
+if d.userId ~= nil and d.userId ~= cjson.null then user = cjson.encode(d.userId) end
+local out = string.format('{"counter":%d,"cartItems":[%s],"currentStep":%s,"userId":%s,"expiresAt":%d}',
+  d.counter, table.concat(lines, ','), cjson.encode(d.currentStep), user, d.expiresAt)
+redis.call('SET', KEYS[1], out, 'PX', ttl)
+return { 0, out }
