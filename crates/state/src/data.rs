@@ -59,9 +59,10 @@ pub struct CartLine {
 /// shared stores keep (`{"counter", "cartItems", "currentStep", "userId"}`).
 ///
 /// No field may be skipped when serializing: compact binary encodings rely on
-/// every field being present, in this order.
+/// every field being present, in this order. Reading, a missing field takes its
+/// default (the Redis form omits the default step and an absent user).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct SessionData {
     /// The per-session counter of `POST /increment`.
     pub counter: u64,

@@ -29,6 +29,33 @@ fn ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The Redis form of a session: readable JSON without the fields at their
+/// defaults (every byte is paid for in every session in Redis's memory).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Doc<'a> {
+    counter: u64,
+    cart_items: &'a [crate::data::CartLine],
+    #[serde(skip_serializing_if = "is_browsing")]
+    current_step: crate::data::CheckoutStep,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+}
+
+fn is_browsing(step: &crate::data::CheckoutStep) -> bool {
+    *step == crate::data::CheckoutStep::Browsing
+}
+
+fn to_doc(data: &SessionData) -> Result<String, StoreError> {
+    let doc = Doc {
+        counter: data.counter,
+        cart_items: &data.cart_items,
+        current_step: data.current_step,
+        user_id: data.user_id.as_deref(),
+    };
+    serde_json::to_string(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 fn parse(json: &str) -> Result<SessionData, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("session JSON: {e}")))
 }
@@ -74,7 +101,7 @@ impl SessionStore for RedisSessionStore {
     }
 
     async fn create(&self, id: &SessionId, data: &SessionData) -> Result<(), StoreError> {
-        let json = serde_json::to_string(data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json = to_doc(data)?;
         let (key, idle, absolute) = (
             self.key(id),
             ms(self.timeouts.idle),

@@ -64,9 +64,15 @@ local lines = {}
 for i, line in ipairs(items) do
   lines[i] = string.format('{"productId":%s,"quantity":%d}', cjson.encode(line.productId), line.quantity)
 end
-local user = 'null'
-if d.userId ~= nil and d.userId ~= cjson.null then user = cjson.encode(d.userId) end
-local out = string.format('{"counter":%d,"cartItems":[%s],"currentStep":%s,"userId":%s,"expiresAt":%d}',
-  d.counter, table.concat(lines, ','), cjson.encode(d.currentStep), user, d.expiresAt)
+-- Fields at their defaults are left out, as the Rust side writes them.
+local extra = ''
+if d.currentStep ~= nil and d.currentStep ~= 'browsing' then
+  extra = extra .. ',"currentStep":' .. cjson.encode(d.currentStep)
+end
+if d.userId ~= nil and d.userId ~= cjson.null then
+  extra = extra .. ',"userId":' .. cjson.encode(d.userId)
+end
+local out = string.format('{"counter":%d,"cartItems":[%s]%s,"expiresAt":%d}',
+  d.counter, table.concat(lines, ','), extra, d.expiresAt)
 redis.call('SET', KEYS[1], out, 'PX', ttl)
 return { 0, out }
