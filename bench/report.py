@@ -86,7 +86,56 @@ def main() -> None:
             mem_rows.append([server, f"{int(n):,}", f"{int(before) / 1e6:.1f} → {int(after) / 1e6:.1f}", f"**{b:,.0f}**"])
         if sc in per:
             goals.append(("bytes per session, statecraft (counter + 2-item cart)", per[sc], "<= 256"))
+    # Shared stores (bench part "stores")
+    store_lines = []
+    bench_runs = sorted(out.glob("raw/redis-benchmark-*.txt"))
+    incr = [float(f.read_text().split()[1]) for f in bench_runs if f.read_text().strip()]
+    if incr:
+        ceiling = statistics.median(incr)
+        store_lines.append(f"redis-benchmark -t incr -c 32 (same Redis, same run): {' / '.join(f'{v / 1000:.1f}k' for v in incr)}, median **{ceiling / 1000:.1f}k** req/s")
+        for endpoint in ["stateful counter (redis)", "cart add (redis)"]:
+            goals.append((f"{endpoint}: statecraft / peer", ratio((sc, endpoint), (peer, endpoint)), ">= 2.5"))
+            if (sc, endpoint) in med:
+                goals.append((f"{endpoint}: statecraft / redis-benchmark incr", med[(sc, endpoint)] / ceiling, ">= 0.6"))
+    cmds = out / "commandstats.tsv"
+    cmd_rows = []
+    if cmds.exists():
+        for line in cmds.read_text().splitlines():
+            server, endpoint, n, stats = (line.split("\t") + ["", "", "", ""])[:4]
+            calls = {}
+            for part in stats.split():
+                name, _, rest = part.partition(":")
+                fields_ = dict(kv.split("=") for kv in rest.split(",") if "=" in kv)
+                if "calls" in fields_:
+                    calls[name.removeprefix("cmdstat_")] = int(fields_["calls"])
+            total = int(n) if n.isdigit() else 0
+            each = ", ".join(f"{k} {v / total:.2f}" for k, v in sorted(calls.items()) if total and not k.startswith(("config", "info"))) or "-"
+            cmd_rows.append([server, endpoint, f"{total:,}", each])
+            if endpoint == "named counter (redis)" and total:
+                goals.append(("Redis commands per named-counter increment (INCR)", calls.get("incr", 0) / total, "= 1 (+ in-flight)"))
+    rmem = out / "redis-memory.tsv"
+    if rmem.exists():
+        for line in rmem.read_text().splitlines():
+            server, n, before, after = line.split("\t")
+            per[f"{server} (redis)"] = (int(after) - int(before)) / int(n)
+    capr = out / "capacity-redis.txt"
+    if capr.exists() and capr.read_text().strip():
+        sc_redis = float(capr.read_text().split()[3])
+        per["statecraft (redis)"] = sc_redis
+        goals.append(("bytes per session in Redis, statecraft (readable JSON)", sc_redis, f"<= peer ({per.get('axum+tower-sessions (redis)', float('nan')):,.0f})"))
     print(table([[g, f"{v:.2f}" if v < 100 else f"{v:,.0f}", want] for g, v, want in goals], ["goal", "measured", "target"]))
+    if store_lines or cmd_rows:
+        print("\n## Shared stores\n")
+        for l in store_lines:
+            print(l + "\n")
+        if cmd_rows:
+            print(table(cmd_rows, ["server", "endpoint", "requests (last run)", "Redis commands per request (INFO commandstats)"]))
+        for name in ["statecraft (redis)", "axum+tower-sessions (redis)"]:
+            if name in per:
+                print(f"\nRedis used_memory per typical session, {name}: **{per[name]:,.0f} bytes**")
+        caps = out / "capacity-sqlite.txt"
+        if caps.exists() and caps.read_text().strip():
+            print(f"\nSQLite file bytes per typical session (`capacity --measure`): **{caps.read_text().split()[3]}**")
     if scale.exists():
         print("\n## Scale: stateful counter vs live sessions (statecraft, memory store)\n")
         print(table(rows, ["live sessions", "req/s per run", "median req/s", "p99 ms", "RSS MB"]))

@@ -24,7 +24,8 @@ NSESS=${NSESS:-100000}       # sessions created for the memory test
 BIG=${BIG:-1000000}          # live sessions for the scale test
 SERVER_CORE=${SERVER_CORE:-0}
 LOAD_CORE=${LOAD_CORE:-1}
-PARTS=${PARTS:-"throughput scale memory"}  # which parts to run
+PARTS=${PARTS:-"throughput scale memory stores"}  # which parts to run
+REDIS_PORT=${REDIS_PORT:-6390}  # the bench's own redis-server, pinned beside the servers
 OUT=${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT/raw"
 
@@ -68,7 +69,7 @@ start() {
   STARTED=$!
   PIDS+=("$STARTED")
   for _ in $(seq 100); do
-    if curl -s -o /dev/null "http://127.0.0.1:$port/"; then return; fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return; fi
     sleep 0.1
   done
   echo "bench: $name did not start on port $port" >&2; exit 1
@@ -192,6 +193,77 @@ for server in statecraft axum+tower-sessions; do
 done
 "$STATECRAFT" capacity --measure --sessions "$NSESS" >"$OUT/capacity.txt" 2>/dev/null
 log "statecraft capacity --measure: $(head -n 1 "$OUT/capacity.txt")"
+fi
+
+# ---- shared stores: sqlite and redis -------------------------------------
+if want stores; then
+log "stores: statecraft on sqlite and redis, the peer on redis, redis-benchmark as the ceiling"
+command -v redis-server >/dev/null || { echo "bench: redis-server is required (apt-get install redis-server)" >&2; exit 1; }
+RCLI=(redis-cli -p "$REDIS_PORT")
+start redis "$REDIS_PORT" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no; REDIS_PID=$STARTED
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+RS_PORT=3331; SQ_PORT=3332; PR_PORT=3333
+rm -f "$OUT/bench.db" "$OUT/bench.db-wal" "$OUT/bench.db-shm"
+start statecraft-redis $RS_PORT env -u RUST_LOG "$STATECRAFT" serve --insecure-cookies --instance-id bench \
+  --session-store "$REDIS_URL" --listen 127.0.0.1:$RS_PORT; RS_PID=$STARTED
+start statecraft-sqlite $SQ_PORT env -u RUST_LOG "$STATECRAFT" serve --insecure-cookies --instance-id bench \
+  --session-store "sqlite:$OUT/bench.db" --listen 127.0.0.1:$SQ_PORT; SQ_PID=$STARTED
+start peer-redis $PR_PORT env PORT=$PR_PORT STORE=redis REDIS_URL="$REDIS_URL" "$PEER"; PR_PID=$STARTED
+for name in statecraft-redis:$RS_PORT statecraft-sqlite:$SQ_PORT peer-redis:$PR_PORT; do
+  for mode in increment cart; do
+    python3 "$BENCH/mkcookies.py" "${name#*:}" "$NCOOKIES" >"$OUT/cookies-${name%%:*}-$mode.txt"
+  done
+done
+SCASES=(
+  "statecraft|stateful counter (redis)|http://127.0.0.1:$RS_PORT/increment|stateful.lua|$OUT/cookies-statecraft-redis-increment.txt increment"
+  "statecraft|cart add (redis)|http://127.0.0.1:$RS_PORT/cart/items|stateful.lua|$OUT/cookies-statecraft-redis-cart.txt cart"
+  "statecraft|named counter (redis)|http://127.0.0.1:$RS_PORT/counters/bench/increment|post.lua|"
+  "statecraft|stateful counter (sqlite)|http://127.0.0.1:$SQ_PORT/increment|stateful.lua|$OUT/cookies-statecraft-sqlite-increment.txt increment"
+  "statecraft|cart add (sqlite)|http://127.0.0.1:$SQ_PORT/cart/items|stateful.lua|$OUT/cookies-statecraft-sqlite-cart.txt cart"
+  "axum+tower-sessions|stateful counter (redis)|http://127.0.0.1:$PR_PORT/increment|stateful.lua|$OUT/cookies-peer-redis-increment.txt increment"
+  "axum+tower-sessions|cart add (redis)|http://127.0.0.1:$PR_PORT/cart/items|stateful.lua|$OUT/cookies-peer-redis-cart.txt cart"
+)
+[ -f "$OUT/throughput.tsv" ] || printf 'run\tserver\tendpoint\t%s\n' "result" >"$OUT/throughput.tsv"
+for run in $(seq "$RUNS"); do
+  for i in "${!SCASES[@]}"; do
+    IFS='|' read -r server endpoint url script args <<<"${SCASES[$i]}"
+    # shellcheck disable=SC2086
+    if [ "$run" -eq 1 ] && [ "$WARM" -gt 0 ]; then wrkrun "$OUT/raw/swarm-$i.txt" "$WARM" "$url" "$script" $args; fi
+    "${RCLI[@]}" config resetstat >/dev/null
+    # shellcheck disable=SC2086
+    wrkrun "$OUT/raw/srun$run-$i.txt" "$DUR" "$url" "$script" $args
+    line=$(result "$OUT/raw/srun$run-$i.txt")
+    printf '%s\t%s\t%s\t%s\n' "$run" "$server" "$endpoint" "$line" >>"$OUT/throughput.tsv"
+    # Redis commands per request: calls in INFO commandstats / requests wrk completed.
+    "${RCLI[@]}" info commandstats | tr -d '\r' | grep '^cmdstat_' >"$OUT/raw/scmd$run-$i.txt" || true
+    log "run $run: $server, $endpoint: $(echo "$line" | sed 's/.*rps=\([0-9.]*\).*/\1 req\/s/')"
+  done
+  "${RCLI[@]}" config resetstat >/dev/null
+  taskset -c "$LOAD_CORE" redis-benchmark -p "$REDIS_PORT" -q -n 200000 -t incr -P 1 -c "$CONNS" \
+    | tr '\r' '\n' | grep -E 'INCR: [0-9.]+ requests per second' | tail -n 1 >"$OUT/raw/redis-benchmark-$run.txt"
+  log "run $run: redis-benchmark -t incr -c $CONNS: $(cat "$OUT/raw/redis-benchmark-$run.txt")"
+done
+# the commandstats of each statecraft/peer case in the last run, for the report
+for i in "${!SCASES[@]}"; do
+  IFS='|' read -r server endpoint _ <<<"${SCASES[$i]}"
+  n=$(result "$OUT/raw/srun$RUNS-$i.txt" | sed 's/.*requests=\([0-9]*\).*/\1/')
+  printf '%s\t%s\t%s\t%s\n' "$server" "$endpoint" "$n" "$(tr '\n' ' ' <"$OUT/raw/scmd$RUNS-$i.txt")"
+done >"$OUT/commandstats.tsv"
+stop "$RS_PID"; stop "$SQ_PID"; stop "$PR_PID"
+"${RCLI[@]}" flushall >/dev/null
+"$STATECRAFT" capacity --measure --sessions "$NSESS" --session-store "$REDIS_URL" >"$OUT/capacity-redis.txt" 2>/dev/null
+"${RCLI[@]}" flushall >/dev/null
+start mem-peer-redis 3334 env PORT=3334 STORE=redis REDIS_URL="$REDIS_URL" "$PEER"; pid=$STARTED
+fill 3334 1000 typical
+before=$("${RCLI[@]}" info memory | tr -d '\r' | awk -F: '/^used_memory:/ {print $2}')
+fill 3334 "$NSESS" typical
+after=$("${RCLI[@]}" info memory | tr -d '\r' | awk -F: '/^used_memory:/ {print $2}')
+stop "$pid"
+printf 'axum+tower-sessions\t%s\t%s\t%s\n' "$NSESS" "$before" "$after" >"$OUT/redis-memory.tsv"
+rm -f "$OUT/bench.db"*
+"$STATECRAFT" capacity --measure --sessions "$NSESS" --session-store "sqlite:$OUT/bench.db" >"$OUT/capacity-sqlite.txt" 2>/dev/null
+rm -f "$OUT/bench.db"*
+stop "$REDIS_PID"
 fi
 
 {

@@ -4,7 +4,9 @@ local doc = redis.call('GET', KEYS[1])
 if not doc then return false end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local left = cjson.decode(doc).expiresAt - now
+-- expiresAt is always the last field (both writers put it there): read it
+-- without decoding the whole document.
+local left = tonumber(string.match(doc, '"expiresAt":(%d+)}$')) - now
 if left <= 0 then
   redis.call('DEL', KEYS[1])
   return false

@@ -11,8 +11,9 @@ local doc = redis.call('GET', KEYS[1])
 if not doc then return false end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local d = cjson.decode(doc)
-local left = d.expiresAt - now
+-- expiresAt is always the last field and counter the first (both writers put
+-- them there), so the counter's path never decodes the document.
+local left = tonumber(string.match(doc, '"expiresAt":(%d+)}$')) - now
 if left <= 0 then
   redis.call('DEL', KEYS[1])
   return false
@@ -20,6 +21,18 @@ end
 local ttl = math.min(tonumber(ARGV[1]), left)
 local op, product, quantity = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local max_quantity, max_lines, max_counter = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+if op == 'incr' then
+  local digits = string.match(doc, '^{"counter":(%d+)')
+  local counter = tonumber(digits)
+  if counter >= max_counter then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    return { 1, 'counter' }
+  end
+  local out = string.format('{"counter":%d', counter + 1) .. string.sub(doc, 12 + #digits)
+  redis.call('SET', KEYS[1], out, 'PX', ttl)
+  return { 0, out }
+end
+local d = cjson.decode(doc)
 local items = d.cartItems
 local function find()
   for i, line in ipairs(items) do
@@ -28,9 +41,7 @@ local function find()
   return nil
 end
 local refused
-if op == 'incr' then
-  if d.counter >= max_counter then refused = 'counter' else d.counter = d.counter + 1 end
-elseif op == 'add' then
+if op == 'add' then
   local i = find()
   if i then
     if items[i].quantity + quantity > max_quantity then refused = 'quantity'

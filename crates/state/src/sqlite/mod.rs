@@ -1,7 +1,9 @@
 //! The SQLite backend: state in a local file (WAL mode) that survives restarts and
 //! that several processes on one host can share. SQLite's own locking makes each
 //! change atomic across processes; calls run on tokio's blocking pool, each within
-//! the store timeout.
+//! the store timeout. Within one process every call goes through one connection
+//! behind a mutex: SQLite allows one writer at a time anyway, and its busy handler
+//! waits by sleeping (milliseconds), where a mutex hands over in microseconds.
 
 mod counters;
 mod sessions;
@@ -22,15 +24,13 @@ pub use sessions::SqliteSessionStore;
 const MIGRATIONS: &[&str] = &[include_str!(
     "../../migrations/sqlite/0001_sessions_and_counters.sql"
 )];
-/// Idle connections kept for reuse.
-const MAX_IDLE_CONNECTIONS: usize = 4;
 /// How long SQLite waits for another process's write lock. Shorter than the
 /// default store timeout, so a busy file answers `STORE_UNAVAILABLE` in time.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(400);
 /// The default time a store call may take before it is `STORE_UNAVAILABLE`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// An SQLite database file and a small pool of connections to it.
+/// An SQLite database file and this process's connection to it.
 #[derive(Debug, Clone)]
 pub struct SqliteDb {
     inner: Arc<Inner>,
@@ -39,7 +39,7 @@ pub struct SqliteDb {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    conn: Mutex<Connection>,
     timeout: Duration,
 }
 
@@ -92,7 +92,7 @@ impl SqliteDb {
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
-                idle: Mutex::new(vec![conn]),
+                conn: Mutex::new(conn),
                 timeout,
             }),
         })
@@ -116,7 +116,7 @@ impl SqliteDb {
         .await
     }
 
-    /// Runs `work` on a pooled connection on the blocking pool, within the timeout.
+    /// Runs `work` on the connection on the blocking pool, within the timeout.
     async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -124,17 +124,10 @@ impl SqliteDb {
     {
         let inner = Arc::clone(&self.inner);
         let task = tokio::task::spawn_blocking(move || {
-            let pooled = inner.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let mut conn = match pooled {
-                Some(conn) => conn,
-                None => connect(&inner.path)?,
-            };
-            let result = work(&mut conn);
-            let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < MAX_IDLE_CONNECTIONS {
-                idle.push(conn);
-            }
-            result
+            // A panic inside `work` leaves no half-done transaction behind
+            // (rusqlite rolls back on drop), so a poisoned lock is safe to reuse.
+            let mut conn = inner.conn.lock().unwrap_or_else(|p| p.into_inner());
+            work(&mut conn)
         });
         match tokio::time::timeout(self.inner.timeout, task).await {
             Ok(Ok(result)) => result,
