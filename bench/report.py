@@ -123,6 +123,7 @@ def main() -> None:
         sc_redis = float(capr.read_text().split()[3])
         per["statecraft (redis)"] = sc_redis
         goals.append(("bytes per session in Redis, statecraft (readable JSON)", sc_redis, f"<= peer ({per.get('axum+tower-sessions (redis)', float('nan')):,.0f})"))
+    goals = [g for g in goals if g[1] == g[1]]  # drop goals whose part was not run (NaN)
     print(table([[g, f"{v:.2f}" if v < 100 else f"{v:,.0f}", want] for g, v, want in goals], ["goal", "measured", "target"]))
     if store_lines or cmd_rows:
         print("\n## Shared stores\n")
