@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use statecraft_state::{RuleViolation, StoreError, StoreKind};
 
-use crate::middleware::{StateSource, X_STATE_SOURCE};
-use crate::session::CookiePolicy;
+use crate::cookies::CookiePolicy;
+use crate::source::{StateSource, X_STATE_SOURCE};
 
 /// Every error an endpoint can answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,12 +5,14 @@
 //! listener and a shutdown future; tests do the same on port 0.
 
 mod config;
+mod cookies;
 mod error;
 mod extract;
 mod metrics;
 mod middleware;
 mod routes;
 mod session;
+mod source;
 mod state;
 mod state_token;
 

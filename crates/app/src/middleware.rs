@@ -17,54 +17,22 @@ use std::time::Instant;
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::response::{IntoResponse as _, IntoResponseParts, Response, ResponseParts};
+use axum::response::{IntoResponse as _, Response};
 use futures_util::FutureExt as _;
 use rand::RngCore as _;
-use statecraft_state::StoreKind;
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 
 use crate::error::{ApiError, ErrorCause};
+use crate::source::{StateSource, X_STATE_SOURCE};
 use crate::state::AppState;
 
 static X_SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
-/// `X-State-Source`: where the state an answer used came from.
-pub(crate) const X_STATE_SOURCE: HeaderName = HeaderName::from_static("x-state-source");
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Longest request ID taken from a caller; longer ones are replaced.
 const MAX_REQUEST_ID: usize = 64;
 /// The route label of a path that matches no route.
 const UNMATCHED: &str = "unmatched";
-
-/// Where the state an answer used came from; sent as `X-State-Source`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StateSource {
-    /// No state was used.
-    None,
-    /// State the client sent (a signed token or a plain value).
-    Client,
-    /// A store of the server.
-    Store(StoreKind),
-}
-
-impl StateSource {
-    pub(crate) fn header(self) -> HeaderValue {
-        HeaderValue::from_static(match self {
-            Self::None => "none",
-            Self::Client => "client",
-            Self::Store(kind) => kind.as_str(),
-        })
-    }
-}
-
-impl IntoResponseParts for StateSource {
-    type Error = Infallible;
-
-    fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
-        res.headers_mut().insert(X_STATE_SOURCE, self.header());
-        Ok(res)
-    }
-}
 
 /// Hex digits of `n`, most significant first, into `out`; returns the length.
 fn hex(mut n: u64, out: &mut [u8; 16]) -> usize {

@@ -7,8 +7,8 @@ use axum::http::HeaderValue;
 use statecraft_state::{CounterStore, SessionStore};
 
 use crate::config::AppConfig;
+use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
-use crate::session::CookiePolicy;
 use crate::state_token::StateSigner;
 
 /// Shared by all handlers of one instance: settings and stores, chosen once at

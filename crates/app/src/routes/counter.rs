@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{AppPath, JsonOk, OptionalJson};
-use crate::middleware::StateSource;
 use crate::routes::health::ErrorBody;
 use crate::session::SessionRequest;
+use crate::source::StateSource;
 use crate::state::AppState;
 
 /// Body of `POST /increment`; either field selects the stateless form.

@@ -8,9 +8,9 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::JsonOk;
-use crate::middleware::StateSource;
 use crate::routes::health::ErrorBody;
 use crate::session::SessionRequest;
+use crate::source::StateSource;
 use crate::state::AppState;
 
 /// Longest `X-Client-Id` echoed by `/whoami`.
