@@ -8,7 +8,7 @@ use reqwest::{Method, Response};
 use serde_json::Value;
 use statecraft_app::{AppConfig, AppState};
 use statecraft_state::memory::{MemoryCounterStore, MemorySessionStore};
-use statecraft_state::{Clock, ManualClock, SessionTimeouts};
+use statecraft_state::{Clock, CounterStore, ManualClock, SessionStore, SessionTimeouts};
 use tokio::sync::oneshot;
 
 /// A running server and what a test needs to drive it.
@@ -26,6 +26,8 @@ pub(crate) struct Setup {
     /// `None`: a manual clock the test moves; `Some`: the real clock.
     pub(crate) real_clock: bool,
     pub(crate) sweep_every: Duration,
+    /// Other stores than this test's memory ones (SQLite, Redis).
+    pub(crate) stores: Option<(Arc<dyn SessionStore>, Arc<dyn CounterStore>)>,
 }
 
 pub(crate) async fn spawn_app() -> Arc<TestApp> {
@@ -37,6 +39,7 @@ pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> 
         config: AppConfig::new("server-test"),
         real_clock: false,
         sweep_every: Duration::from_secs(3600),
+        stores: None,
     };
     change(&mut setup);
     let clock = ManualClock::new();
@@ -47,11 +50,15 @@ pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> 
     };
     let sessions =
         MemorySessionStore::with_clock(setup.config.timeouts, store_clock, setup.sweep_every);
-    let state = AppState::new(
-        setup.config,
-        Arc::new(sessions.clone()),
-        Arc::new(MemoryCounterStore::new()),
-    );
+    let (session_store, counter_store): (Arc<dyn SessionStore>, Arc<dyn CounterStore>) =
+        match setup.stores {
+            Some(stores) => stores,
+            None => (
+                Arc::new(sessions.clone()),
+                Arc::new(MemoryCounterStore::new()),
+            ),
+        };
+    let state = AppState::new(setup.config, session_store, counter_store);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();

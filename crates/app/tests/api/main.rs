@@ -10,3 +10,4 @@ mod fuzz;
 mod helpers;
 mod observability;
 mod session;
+mod stores;
