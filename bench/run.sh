@@ -25,7 +25,8 @@ BIG=${BIG:-1000000}          # live sessions for the scale test
 SERVER_CORE=${SERVER_CORE:-0}
 LOAD_CORE=${LOAD_CORE:-1}
 PARTS=${PARTS:-"throughput scale memory stores"}  # which parts to run
-REDIS_PORT=${REDIS_PORT:-6390}  # the bench's own redis-server, pinned beside the servers
+REDIS_PORT=${REDIS_PORT:-6390}  # the bench's own redis-server
+REDIS_CORE=${REDIS_CORE:-$SERVER_CORE}  # beside the servers by default, as in the peers' run
 OUT=${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT/raw"
 
@@ -65,7 +66,7 @@ trap cleanup EXIT
 # port; the PID is left in STARTED.
 start() {
   local name=$1 port=$2; shift 2
-  taskset -c "$SERVER_CORE" "$@" >"$OUT/raw/$name.log" 2>&1 &
+  taskset -c "${START_CORE:-$SERVER_CORE}" "$@" >"$OUT/raw/$name.log" 2>&1 &
   STARTED=$!
   PIDS+=("$STARTED")
   for _ in $(seq 100); do
@@ -200,7 +201,7 @@ if want stores; then
 log "stores: statecraft on sqlite and redis, the peer on redis, redis-benchmark as the ceiling"
 command -v redis-server >/dev/null || { echo "bench: redis-server is required (apt-get install redis-server)" >&2; exit 1; }
 RCLI=(redis-cli -p "$REDIS_PORT")
-start redis "$REDIS_PORT" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no; REDIS_PID=$STARTED
+START_CORE=$REDIS_CORE start redis "$REDIS_PORT" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no; REDIS_PID=$STARTED
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 RS_PORT=3331; SQ_PORT=3332; PR_PORT=3333
 rm -f "$OUT/bench.db" "$OUT/bench.db-wal" "$OUT/bench.db-shm"
