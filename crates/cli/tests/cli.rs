@@ -259,6 +259,15 @@ fn http(addr: &str, method: &str, path: &str, cookie: Option<&str>) -> (u16, Str
     (status, head.to_owned(), body.to_owned())
 }
 
+/// The `name=value` of the first `Set-Cookie` in a response head.
+fn session_cookie(head: &str) -> String {
+    let line = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .expect("a Set-Cookie header");
+    line[11..].trim().split(';').next().unwrap().to_owned()
+}
+
 fn temp_db(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("statecraft-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -278,15 +287,7 @@ fn sqlite_sessions_survive_kill_9_and_restart() {
         head.to_ascii_lowercase().contains("x-state-source: sqlite"),
         "{head}"
     );
-    let cookie = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("set-cookie:")
-                .then(|| l[11..].trim().to_owned())
-        })
-        .unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let cookie = session_cookie(&head);
     http(&addr, "POST", "/increment", Some(&cookie));
     first.kill().unwrap(); // SIGKILL: no graceful anything
     first.wait().unwrap();
@@ -407,15 +408,7 @@ fn a_dead_redis_gives_fast_503_keeps_stateless_alive_and_recovers() {
         head.to_ascii_lowercase().contains("x-state-source: redis"),
         "{head}"
     );
-    let cookie = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("set-cookie:")
-                .then(|| l[11..].trim().to_owned())
-        })
-        .unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let cookie = session_cookie(&head);
 
     drop(redis); // SIGKILL: Redis is gone
     let started = Instant::now();

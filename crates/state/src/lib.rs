@@ -25,6 +25,7 @@ pub mod redis;
 mod spec;
 pub mod sqlite;
 mod store;
+mod sweep;
 
 pub use clock::{Clock, ManualClock, SystemClock, UnixClock};
 pub use data::{

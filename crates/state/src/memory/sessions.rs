@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,6 +19,7 @@ use crate::data::{Mutation, SessionData};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::store::{SessionStore, SessionTimeouts, StoreKind, Update};
+use crate::sweep::spawn_sweeper;
 
 /// Shards of the map: enough that two cores rarely contend, few enough that an
 /// empty store stays small.
@@ -151,9 +152,11 @@ impl MemorySessionStore {
             timeouts,
             clock,
         });
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(sweep_forever(Arc::downgrade(&inner), sweep_every));
-        }
+        spawn_sweeper(
+            &inner,
+            sweep_every,
+            |inner| async move { Ok(inner.sweep()) },
+        );
         Self { inner }
     }
 
@@ -174,20 +177,6 @@ impl MemorySessionStore {
     /// `true` when no session is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-async fn sweep_forever(inner: Weak<Inner>, every: Duration) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        ticks.tick().await;
-        let Some(inner) = inner.upgrade() else { return };
-        let removed = inner.sweep();
-        if removed > 0 {
-            tracing::debug!(removed, "swept expired sessions");
-        }
     }
 }
 

@@ -14,9 +14,19 @@ use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::store::{SessionStore, SessionTimeouts, StoreKind, Update};
 
-static LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("load.lua")));
+static LOAD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("prelude.lua"),
+        include_str!("load.lua")
+    ))
+});
 static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("create.lua")));
-static UPDATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("update.lua")));
+static UPDATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("prelude.lua"),
+        include_str!("update.lua")
+    ))
+});
 
 /// Sessions in Redis, shared by every instance.
 #[derive(Debug, Clone)]

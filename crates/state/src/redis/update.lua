@@ -1,5 +1,5 @@
 -- Applies one mutation to a session atomically, in one round trip, and slides
--- its idle deadline (capped by the absolute one).
+-- its idle deadline (capped by the absolute one); runs after prelude.lua.
 -- KEYS[1] session key
 -- ARGV[1] idle timeout (ms)   ARGV[2] op: incr | add | set | remove | clear
 -- ARGV[3] product ID          ARGV[4] quantity
@@ -7,18 +7,6 @@
 --   (the limits come from the Rust constants, so the rules have one source)
 -- Returns false (no live session), {1, reason} (refused, unchanged) or {0, json}.
 -- The rules mirror Mutation::apply; the shared contract suite holds them equal.
-local doc = redis.call('GET', KEYS[1])
-if not doc then return false end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
--- expiresAt is always the last field and counter the first (both writers put
--- them there), so the counter's path never decodes the document.
-local left = tonumber(string.match(doc, '"expiresAt":(%d+)}$')) - now
-if left <= 0 then
-  redis.call('DEL', KEYS[1])
-  return false
-end
-local ttl = math.min(tonumber(ARGV[1]), left)
 local op, product, quantity = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local max_quantity, max_lines, max_counter = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 if op == 'incr' then

@@ -2,7 +2,7 @@
 //! a mutation is read, applied and written in one `IMMEDIATE` transaction, so
 //! concurrent writers (threads or processes) never lose an update.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,6 +15,7 @@ use crate::data::{Mutation, SessionData};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::store::{SessionStore, SessionTimeouts, StoreKind, Update};
+use crate::sweep::spawn_sweeper;
 
 /// How often expired rows are deleted by default.
 const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -79,9 +80,11 @@ impl SqliteSessionStore {
             timeouts,
             clock,
         });
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(sweep_forever(Arc::downgrade(&inner), sweep_every));
-        }
+        spawn_sweeper(
+            &inner,
+            sweep_every,
+            |inner| async move { inner.sweep().await },
+        );
         Self { inner }
     }
 
@@ -91,21 +94,6 @@ impl SqliteSessionStore {
     /// [`StoreError::Unavailable`] when the file cannot be written.
     pub async fn sweep(&self) -> Result<usize, StoreError> {
         self.inner.sweep().await
-    }
-}
-
-async fn sweep_forever(inner: Weak<Inner>, every: Duration) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        ticks.tick().await;
-        let Some(inner) = inner.upgrade() else { return };
-        match inner.sweep().await {
-            Ok(0) => {}
-            Ok(removed) => tracing::debug!(removed, "swept expired sessions"),
-            Err(err) => tracing::warn!(%err, "sweeping expired sessions failed"),
-        }
     }
 }
 
