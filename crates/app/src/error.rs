@@ -69,6 +69,11 @@ impl ApiError {
         }
     }
 
+    /// The mapping of failures of the store of `kind`, for `map_err`.
+    pub(crate) fn store(kind: StoreKind) -> impl FnOnce(StoreError) -> Self {
+        move |err| Self::from_store(kind, err)
+    }
+
     /// Maps a store failure; a missing store is a 503, never a hang or a 500 body.
     pub(crate) fn from_store(kind: StoreKind, err: StoreError) -> Self {
         match err {

@@ -192,7 +192,7 @@ async fn create_with(state: &AppState, mutation: &Mutation) -> Result<Outcome, A
     store
         .create(&id, &data)
         .await
-        .map_err(|e| ApiError::from_store(store.kind(), e))?;
+        .map_err(ApiError::store(store.kind()))?;
     Ok(Outcome {
         id: Some(id),
         data,

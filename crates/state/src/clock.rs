@@ -4,6 +4,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// `d` in whole milliseconds, saturating (the unit every store keeps time in).
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// A monotonic clock: the time elapsed since some fixed origin.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Time since this clock's origin; never goes backwards.
@@ -64,8 +69,7 @@ impl ManualClock {
 
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
-        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.millis.fetch_add(ms, Ordering::SeqCst);
+        self.millis.fetch_add(millis(by), Ordering::SeqCst);
     }
 }
 

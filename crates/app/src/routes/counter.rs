@@ -170,7 +170,7 @@ pub(crate) async fn increment_named(
     let counter = store
         .increment(&name)
         .await
-        .map_err(|e| ApiError::from_store(store.kind(), e))?;
+        .map_err(ApiError::store(store.kind()))?;
     Ok(named(&state, name, counter))
 }
 
@@ -193,6 +193,6 @@ pub(crate) async fn get_named(
     let counter = store
         .get(&name)
         .await
-        .map_err(|e| ApiError::from_store(store.kind(), e))?;
+        .map_err(ApiError::store(store.kind()))?;
     Ok(named(&state, name, counter))
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, millis};
 use crate::codec::{decode, encode};
 use crate::data::{Mutation, SessionData};
 use crate::error::StoreError;
@@ -68,10 +68,6 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct MemorySessionStore {
     inner: Arc<Inner>,
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Inner {

@@ -60,7 +60,7 @@ impl RedisBackend {
             .set_connection_timeout(timeout)
             .set_response_timeout(timeout)
             .set_number_of_retries(1)
-            .set_max_delay(timeout.as_millis().try_into().unwrap_or(u64::MAX));
+            .set_max_delay(crate::clock::millis(timeout));
         let connecting = ConnectionManager::new_with_config(client, config);
         let conn = match tokio::time::timeout(timeout * 4, connecting).await {
             Ok(Ok(conn)) => conn,

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use redis::Script;
 
 use super::RedisBackend;
+use crate::clock::millis as ms;
 use crate::data::{
     MAX_CART_LINES, MAX_COUNTER, MAX_QUANTITY, Mutation, RuleViolation, SessionData,
 };
@@ -33,10 +34,6 @@ static UPDATE: LazyLock<Script> = LazyLock::new(|| {
 pub struct RedisSessionStore {
     redis: RedisBackend,
     timeouts: SessionTimeouts,
-}
-
-fn ms(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The Redis form of a session: readable JSON without the fields at their

@@ -33,8 +33,9 @@ struct Inner {
     clock: Arc<dyn Clock>,
 }
 
+/// Milliseconds as SQLite's INTEGER holds them.
 fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    i64::try_from(crate::clock::millis(d)).unwrap_or(i64::MAX)
 }
 
 impl Inner {
