@@ -55,14 +55,13 @@ pub struct CartLine {
     pub quantity: u16,
 }
 
-/// The typed state of one session. Its serde form is also the readable JSON that
-/// shared stores keep (`{"counter", "cartItems", "currentStep", "userId"}`).
+/// The typed state of one session (Redis keeps its own compact JSON form of it,
+/// `crates/state/src/redis/sessions.rs`).
 ///
 /// No field may be skipped when serializing: compact binary encodings rely on
-/// every field being present, in this order. Reading, a missing field takes its
-/// default (the Redis form omits the default step and an absent user).
+/// every field being present, in this order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct SessionData {
     /// The per-session counter of `POST /increment`.
     pub counter: u64,

@@ -84,6 +84,11 @@ impl RedisBackend {
         })
     }
 
+    /// The prefix of every key this backend writes.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     fn key(&self, kind: &str, name: &str) -> String {
         format!("{}{kind}:{name}", self.prefix)
     }

@@ -24,7 +24,7 @@ local d = cjson.decode(doc)
 local items = d.cartItems
 local function find()
   for i, line in ipairs(items) do
-    if line.productId == product then return i end
+    if line[1] == product then return i end
   end
   return nil
 end
@@ -32,19 +32,19 @@ local refused
 if op == 'add' then
   local i = find()
   if i then
-    if items[i].quantity + quantity > max_quantity then refused = 'quantity'
-    else items[i].quantity = items[i].quantity + quantity end
+    if items[i][2] + quantity > max_quantity then refused = 'quantity'
+    else items[i][2] = items[i][2] + quantity end
   elseif quantity > max_quantity then refused = 'quantity'
   elseif #items >= max_lines then refused = 'full'
-  else items[#items + 1] = { productId = product, quantity = quantity } end
+  else items[#items + 1] = { product, quantity } end
 elseif op == 'set' then
   local i = find()
   if quantity > max_quantity then refused = 'quantity'
   elseif quantity == 0 then
     if i then table.remove(items, i) end
-  elseif i then items[i].quantity = quantity
+  elseif i then items[i][2] = quantity
   elseif #items >= max_lines then refused = 'full'
-  else items[#items + 1] = { productId = product, quantity = quantity } end
+  else items[#items + 1] = { product, quantity } end
 elseif op == 'remove' then
   local i = find()
   if i then table.remove(items, i) else refused = 'absent' end
@@ -61,7 +61,7 @@ end
 -- {} and rounds integers past 14 digits.
 local lines = {}
 for i, line in ipairs(items) do
-  lines[i] = string.format('{"productId":%s,"quantity":%d}', cjson.encode(line.productId), line.quantity)
+  lines[i] = string.format('[%s,%d]', cjson.encode(line[1]), line[2])
 end
 -- Fields at their defaults are left out, as the Rust side writes them.
 local extra = ''
