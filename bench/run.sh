@@ -253,14 +253,24 @@ done >"$OUT/commandstats.tsv"
 stop "$RS_PID"; stop "$SQ_PID"; stop "$PR_PID"
 "${RCLI[@]}" flushall >/dev/null
 "$STATECRAFT" capacity --measure --sessions "$NSESS" --session-store "$REDIS_URL" >"$OUT/capacity-redis.txt" 2>/dev/null
-"${RCLI[@]}" flushall >/dev/null
-start mem-peer-redis 3334 env PORT=3334 STORE=redis REDIS_URL="$REDIS_URL" "$PEER"; pid=$STARTED
-fill 3334 1000 typical
-before=$("${RCLI[@]}" info memory | tr -d '\r' | awk -F: '/^used_memory:/ {print $2}')
-fill 3334 "$NSESS" typical
-after=$("${RCLI[@]}" info memory | tr -d '\r' | awk -F: '/^used_memory:/ {print $2}')
-stop "$pid"
-printf 'axum+tower-sessions\t%s\t%s\t%s\n' "$NSESS" "$before" "$after" >"$OUT/redis-memory.tsv"
+# used_memory per session, both servers filled the same way over HTTP: 1,000
+# sessions first (so the dicts' first growths are not counted), then NSESS more
+used_memory() { "${RCLI[@]}" info memory | tr -d '\r' | awk -F: '/^used_memory:/ {print $2}'; }
+: >"$OUT/redis-memory.tsv"
+for server in statecraft axum+tower-sessions; do
+  "${RCLI[@]}" flushall >/dev/null
+  if [ "$server" = statecraft ]; then
+    start mem-statecraft-redis 3334 "${SERVE[@]}" 127.0.0.1:3334 --session-store "$REDIS_URL"; pid=$STARTED
+  else
+    start mem-peer-redis 3334 env PORT=3334 STORE=redis REDIS_URL="$REDIS_URL" "$PEER"; pid=$STARTED
+  fi
+  fill 3334 1000 typical
+  before=$(used_memory)
+  fill 3334 "$NSESS" typical
+  after=$(used_memory)
+  stop "$pid"
+  printf '%s\t%s\t%s\t%s\n' "$server" "$NSESS" "$before" "$after" >>"$OUT/redis-memory.tsv"
+done
 rm -f "$OUT/bench.db"*
 "$STATECRAFT" capacity --measure --sessions "$NSESS" --session-store "sqlite:$OUT/bench.db" >"$OUT/capacity-sqlite.txt" 2>/dev/null
 rm -f "$OUT/bench.db"*

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use redis::Script;
 
 use super::RedisBackend;
-use crate::clock::millis as ms;
+use crate::clock::{Clock as _, UnixClock, millis as ms};
 use crate::data::{
     CartLine, CheckoutStep, MAX_CART_LINES, MAX_COUNTER, MAX_QUANTITY, Mutation, RuleViolation,
     SessionData,
@@ -25,11 +25,18 @@ static LOAD: LazyLock<Script> = LazyLock::new(|| {
 });
 static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("create.lua")));
 static UPDATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
+    // The limits are written into the script rather than passed on every call.
+    Script::new(&format!(
+        "local max_quantity, max_lines, max_counter = {MAX_QUANTITY}, {MAX_CART_LINES}, {MAX_COUNTER}\n{}{}",
         include_str!("prelude.lua"),
         include_str!("update.lua")
     ))
 });
+
+/// Now, in ms since the epoch: the scripts' clock (see prelude.lua).
+fn now_ms() -> u64 {
+    ms(UnixClock.now())
+}
 
 /// Sessions in Redis, shared by every instance.
 #[derive(Debug, Clone)]
@@ -156,9 +163,10 @@ impl SessionStore for RedisSessionStore {
             .call(|mut conn| async move {
                 CREATE
                     .key(key)
-                    .arg(json)
+                    .arg(now_ms())
                     .arg(idle)
                     .arg(absolute)
+                    .arg(json)
                     .invoke_async(&mut conn)
                     .await
             })
@@ -174,7 +182,13 @@ impl SessionStore for RedisSessionStore {
         let (key, idle) = (self.key(id), ms(self.timeouts.idle));
         let json: Option<String> = self
             .redis
-            .call(|mut conn| async move { LOAD.key(key).arg(idle).invoke_async(&mut conn).await })
+            .call(|mut conn| async move {
+                LOAD.key(key)
+                    .arg(now_ms())
+                    .arg(idle)
+                    .invoke_async(&mut conn)
+                    .await
+            })
             .await?;
         json.as_deref().map(parse).transpose()
     }
@@ -183,26 +197,32 @@ impl SessionStore for RedisSessionStore {
         let (key, idle) = (self.key(id), ms(self.timeouts.idle));
         let (op, product, quantity) = op_args(mutation);
         let product = product.to_owned();
-        let answer: Option<(i64, String)> = self
+        let answer: redis::Value = self
             .redis
             .call(|mut conn| async move {
                 UPDATE
                     .key(key)
+                    .arg(now_ms())
                     .arg(idle)
                     .arg(op)
                     .arg(product)
                     .arg(quantity)
-                    .arg(MAX_QUANTITY)
-                    .arg(MAX_CART_LINES)
-                    .arg(MAX_COUNTER)
                     .invoke_async(&mut conn)
                     .await
             })
             .await?;
         match answer {
-            None => Ok(Update::Missing),
-            Some((0, json)) => parse(&json).map(Update::Applied),
-            Some((_, reason)) => violation(&reason, mutation).map(Update::Rejected),
+            redis::Value::Nil => Ok(Update::Missing),
+            redis::Value::BulkString(json) => std::str::from_utf8(&json)
+                .map_err(|e| StoreError::Corrupt(format!("session JSON: {e}")))
+                .and_then(parse)
+                .map(Update::Applied),
+            redis::Value::SimpleString(reason) => {
+                violation(&reason, mutation).map(Update::Rejected)
+            }
+            other => Err(StoreError::Corrupt(format!(
+                "unexpected answer from the update script: {other:?}"
+            ))),
         }
     }
 

@@ -1,24 +1,24 @@
 -- Applies one mutation to a session atomically, in one round trip, and slides
--- its idle deadline (capped by the absolute one); runs after prelude.lua.
+-- its idle deadline (capped by the absolute one); runs after the limits line
+-- (made from the Rust constants, so the rules have one source) and prelude.lua.
 -- KEYS[1] session key
--- ARGV[1] idle timeout (ms)   ARGV[2] op: incr | add | set | remove | clear
--- ARGV[3] product ID          ARGV[4] quantity
--- ARGV[5] most units of one product, ARGV[6] most lines, ARGV[7] largest counter
---   (the limits come from the Rust constants, so the rules have one source)
--- Returns false (no live session), {1, reason} (refused, unchanged) or {0, json}.
+-- ARGV[1] now (ms)   ARGV[2] idle timeout (ms)
+-- ARGV[3] op: incr | add | set | remove | clear
+-- ARGV[4] product ID   ARGV[5] quantity
+-- Returns nil (no live session), a status reply naming the refused rule
+-- (unchanged), or the new JSON as a bulk string (no table to build and convert).
 -- The rules mirror Mutation::apply; the shared contract suite holds them equal.
-local op, product, quantity = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local max_quantity, max_lines, max_counter = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local op, product, quantity = ARGV[3], ARGV[4], tonumber(ARGV[5])
 if op == 'incr' then
   local digits = string.match(doc, '^{"counter":(%d+)')
   local counter = tonumber(digits)
   if counter >= max_counter then
     redis.call('PEXPIRE', KEYS[1], ttl)
-    return { 1, 'counter' }
+    return redis.status_reply('counter')
   end
   local out = string.format('{"counter":%d', counter + 1) .. string.sub(doc, 12 + #digits)
   redis.call('SET', KEYS[1], out, 'PX', ttl)
-  return { 0, out }
+  return out
 end
 local d = cjson.decode(doc)
 local items = d.cartItems
@@ -55,7 +55,7 @@ else
 end
 if refused then
   redis.call('PEXPIRE', KEYS[1], ttl)
-  return { 1, refused }
+  return redis.status_reply(refused)
 end
 -- Written by hand rather than by cjson.encode, which turns an empty cart into
 -- {} and rounds integers past 14 digits.
@@ -74,4 +74,4 @@ end
 local out = string.format('{"counter":%d,"cartItems":[%s]%s,"expiresAt":%d}',
   d.counter, table.concat(lines, ','), extra, d.expiresAt)
 redis.call('SET', KEYS[1], out, 'PX', ttl)
-return { 0, out }
+return out
