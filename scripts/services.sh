@@ -46,7 +46,17 @@ ensure_postgres() {
     as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
     wait_for 20 pg_isready -h 127.0.0.1 -p 5432 || { echo "postgresql did not start" >&2; return 1; }
   fi
-  export STATECRAFT_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/test"
+  # Trust authentication (as on the CI machines) ignores the password; a fresh
+  # Debian install asks for one on TCP, so give the role one and make the
+  # database when the first connection fails.
+  local url="postgres://postgres:postgres@127.0.0.1:5432/test"
+  if ! psql "$url" -qAt -c 'SELECT 1' >/dev/null 2>&1; then
+    echo "preparing the PostgreSQL role and database for the tests" >&2
+    as_root runuser -u postgres -- psql -q -c "ALTER ROLE postgres PASSWORD 'postgres'" >/dev/null
+    as_root runuser -u postgres -- createdb test 2>/dev/null || true
+    psql "$url" -qAt -c 'SELECT 1' >/dev/null || { echo "cannot connect to PostgreSQL as postgres" >&2; return 1; }
+  fi
+  export STATECRAFT_TEST_POSTGRES_URL="$url"
 }
 
 ensure_nats() {

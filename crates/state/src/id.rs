@@ -71,6 +71,11 @@ impl fmt::Debug for SessionSecret {
 pub struct SessionId([u8; ID_BYTES]);
 
 impl SessionId {
+    /// The ID whose raw bytes these are (as a store keeps them).
+    pub fn from_bytes(bytes: [u8; ID_BYTES]) -> Self {
+        Self(bytes)
+    }
+
     /// The raw bytes (for binary keys).
     pub fn as_bytes(&self) -> &[u8; ID_BYTES] {
         &self.0

@@ -36,4 +36,7 @@ pub use error::StoreError;
 pub use id::{SessionId, SessionIdText, SessionSecret};
 pub use name::{CounterName, InvalidName, ProductId};
 pub use spec::{InvalidStoreSpec, StoreSpec};
-pub use store::{CounterStore, SessionStore, SessionTimeouts, StoreKind, Update};
+pub use store::{
+    CounterStore, Denylist, LoginInfo, MAX_USER_AGENT, SessionStore, SessionTimeouts, StoreKind,
+    Update,
+};

@@ -31,6 +31,50 @@ impl StoreKind {
     }
 }
 
+/// A logged-in session as `GET /sessions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginInfo {
+    /// The session's public ID.
+    pub id: SessionId,
+    /// When it was created, ms since the epoch.
+    pub created_ms: u64,
+    /// When it was last used, ms since the epoch.
+    pub last_seen_ms: u64,
+    /// The `User-Agent` of the login request (at most 256 bytes).
+    pub user_agent: String,
+}
+
+/// Longest user agent kept with a login.
+pub const MAX_USER_AGENT: usize = 256;
+
+/// `user_agent` cut to [`MAX_USER_AGENT`] bytes at a character boundary.
+pub(crate) fn clip(user_agent: &str) -> &str {
+    let mut end = user_agent.len().min(MAX_USER_AGENT);
+    while !user_agent.is_char_boundary(end) {
+        end -= 1;
+    }
+    &user_agent[..end]
+}
+
+/// Access tokens revoked before their expiry (logout with a bearer token): a
+/// set of token IDs (`jti`), each kept until its token would have expired
+/// anyway. It lives in the sessions backend, so instances that share sessions
+/// share revocations.
+#[async_trait]
+pub trait Denylist: Send + Sync + std::fmt::Debug + 'static {
+    /// Revokes `jti` until `expires_ms` (ms since the epoch).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot answer.
+    async fn deny(&self, jti: &str, expires_ms: u64) -> Result<(), StoreError>;
+
+    /// Whether `jti` is revoked.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot answer.
+    async fn is_denied(&self, jti: &str) -> Result<bool, StoreError>;
+}
+
 /// How long a session lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionTimeouts {
@@ -99,6 +143,33 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     /// # Errors
     /// [`StoreError::Unavailable`] when the backend cannot be reached.
     async fn count(&self) -> Result<u64, StoreError>;
+
+    /// Creates the session of a user who just logged in (`data.user_id` is
+    /// set) and records it in that user's index, with the client's user agent,
+    /// for [`SessionStore::user_sessions`]. The index entry expires with the
+    /// session.
+    ///
+    /// # Errors
+    /// As [`SessionStore::create`].
+    async fn create_login(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+        user_agent: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The live sessions of `user_id`, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot answer.
+    async fn user_sessions(&self, user_id: &str) -> Result<Vec<LoginInfo>, StoreError>;
+
+    /// Deletes every session of `user_id` at once (log out everywhere);
+    /// returns how many there were.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot answer.
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, StoreError>;
 
     /// Checks that the backend answers.
     ///

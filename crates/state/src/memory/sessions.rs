@@ -18,7 +18,7 @@ use crate::codec::{decode, encode};
 use crate::data::{Mutation, SessionData};
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::store::{SessionStore, SessionTimeouts, StoreKind, Update};
+use crate::store::{LoginInfo, SessionStore, SessionTimeouts, StoreKind, Update, clip};
 use crate::sweep::spawn_sweeper;
 
 /// Shards of the map: enough that two cores rarely contend, few enough that an
@@ -48,6 +48,9 @@ impl Hasher for PassThrough {
 
 type Shard = HashMap<SessionId, Record, BuildHasherDefault<PassThrough>>;
 
+/// User ID → that user's logged-in sessions and their user agents.
+type Logins = HashMap<String, Vec<(SessionId, Box<str>)>>;
+
 /// One session: 32 bytes inline plus its encoding (about 20 bytes for a counter
 /// and a 2-item cart).
 #[derive(Debug)]
@@ -62,6 +65,10 @@ struct Inner {
     shards: Box<[Mutex<Shard>]>,
     timeouts: SessionTimeouts,
     clock: Arc<dyn Clock>,
+    /// Each logged-in user's sessions and their user agents. Entries whose
+    /// session has gone are dropped when listed and by the sweeper, so the index
+    /// expires with its sessions; anonymous sessions cost it nothing.
+    logins: Mutex<Logins>,
 }
 
 /// Sessions in this process's memory. Cheap to clone (shares the map).
@@ -124,7 +131,48 @@ impl Inner {
                 shard.shrink_to_fit();
             }
         }
+        self.prune_logins();
         removed
+    }
+
+    fn logins(&self) -> MutexGuard<'_, Logins> {
+        // Entries are pushed and removed whole: a poisoned lock is still consistent.
+        self.logins.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The live record's (created, last seen), without touching it.
+    fn peek(&self, id: &SessionId, now_ms: u64) -> Option<(u64, u64)> {
+        let shard = self.shard(id);
+        let record = shard.get(id)?;
+        (!self.is_expired(record, now_ms)).then_some((record.created_ms, record.seen_ms))
+    }
+
+    /// Drops index entries whose session has gone.
+    fn prune_logins(&self) {
+        let now_ms = self.now_ms();
+        // Collected first: shard locks are never taken under the index lock
+        // held for long, and never in the other order.
+        let entries: Vec<(String, Vec<SessionId>)> = self
+            .logins()
+            .iter()
+            .map(|(user, list)| (user.clone(), list.iter().map(|(id, _)| *id).collect()))
+            .collect();
+        for (user, ids) in entries {
+            let dead: Vec<SessionId> = ids
+                .into_iter()
+                .filter(|id| self.peek(id, now_ms).is_none())
+                .collect();
+            if dead.is_empty() {
+                continue;
+            }
+            let mut logins = self.logins();
+            if let Some(list) = logins.get_mut(&user) {
+                list.retain(|(id, _)| !dead.contains(id));
+                if list.is_empty() {
+                    logins.remove(&user);
+                }
+            }
+        }
     }
 }
 
@@ -147,6 +195,7 @@ impl MemorySessionStore {
             shards,
             timeouts,
             clock,
+            logins: Mutex::default(),
         });
         spawn_sweeper(
             &inner,
@@ -237,6 +286,60 @@ impl SessionStore for MemorySessionStore {
 
     async fn count(&self) -> Result<u64, StoreError> {
         Ok(self.len() as u64)
+    }
+
+    async fn create_login(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+        user_agent: &str,
+    ) -> Result<(), StoreError> {
+        let user = data
+            .user_id
+            .clone()
+            .ok_or_else(|| StoreError::Corrupt("a login session needs a user".to_owned()))?;
+        self.create(id, data).await?;
+        let agent = clip(user_agent).into();
+        self.inner
+            .logins()
+            .entry(user)
+            .or_default()
+            .push((*id, agent));
+        Ok(())
+    }
+
+    async fn user_sessions(&self, user_id: &str) -> Result<Vec<LoginInfo>, StoreError> {
+        let now_ms = self.inner.now_ms();
+        let entries = self
+            .inner
+            .logins()
+            .get(user_id)
+            .cloned()
+            .unwrap_or_default();
+        let mut live = Vec::with_capacity(entries.len());
+        for (id, agent) in entries {
+            if let Some((created_ms, last_seen_ms)) = self.inner.peek(&id, now_ms) {
+                live.push(LoginInfo {
+                    id,
+                    created_ms,
+                    last_seen_ms,
+                    user_agent: agent.into(),
+                });
+            }
+        }
+        live.sort_by_key(|l| l.created_ms);
+        Ok(live)
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
+        let entries = self.inner.logins().remove(user_id).unwrap_or_default();
+        let mut deleted = 0;
+        for (id, _) in entries {
+            if self.delete(&id).await? {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@
 //! call is bounded by the store timeout.
 
 mod counters;
+mod denylist;
 mod sessions;
 
 use std::future::Future;
@@ -18,6 +19,7 @@ use crate::error::StoreError;
 use crate::spec::StoreSpec;
 
 pub use counters::RedisCounterStore;
+pub use denylist::RedisDenylist;
 pub use sessions::RedisSessionStore;
 
 /// A connection to one Redis server, and the key prefix this store owns.

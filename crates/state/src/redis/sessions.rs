@@ -15,7 +15,7 @@ use crate::data::{
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::name::ProductId;
-use crate::store::{SessionStore, SessionTimeouts, StoreKind, Update};
+use crate::store::{LoginInfo, SessionStore, SessionTimeouts, StoreKind, Update, clip};
 
 static LOAD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
@@ -24,6 +24,8 @@ static LOAD: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("create.lua")));
+static LOGINS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("logins.lua")));
+static LOGOUT_ALL: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("logout_all.lua")));
 static UPDATE: LazyLock<Script> = LazyLock::new(|| {
     // The limits are written into the script rather than passed on every call.
     Script::new(&format!(
@@ -120,6 +122,52 @@ impl RedisSessionStore {
     fn key(&self, id: &SessionId) -> String {
         self.redis.key("session", id.encode().as_str())
     }
+
+    /// The index of a user's logged-in sessions: a hash of session ID → entry.
+    fn index_key(&self, user_id: &str) -> String {
+        self.redis.key("user-sessions", user_id)
+    }
+
+    /// Stores a new session, and for a login its entry in the user's index
+    /// (`user_id`, entry JSON), in one script.
+    async fn insert(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+        login: Option<(&str, String)>,
+    ) -> Result<(), StoreError> {
+        let json = to_doc(data)?;
+        let (key, idle, absolute) = (
+            self.key(id),
+            ms(self.timeouts.idle),
+            ms(self.timeouts.absolute),
+        );
+        let index = login.map(|(user, entry)| (self.index_key(user), id.to_string(), entry));
+        let created: i64 = self
+            .redis
+            .call(|mut conn| async move {
+                let mut call = CREATE.key(key);
+                call.arg(now_ms()).arg(idle).arg(absolute).arg(json);
+                if let Some((index, id, entry)) = index {
+                    call.key(index).arg(id).arg(entry);
+                }
+                call.invoke_async(&mut conn).await
+            })
+            .await?;
+        if created == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+}
+
+/// A user's index entry for one session (`createdAt` in ms, `userAgent`).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IndexEntry {
+    created_at: u64,
+    user_agent: String,
 }
 
 /// The script's arguments for a mutation: op, product, quantity.
@@ -152,30 +200,7 @@ impl SessionStore for RedisSessionStore {
     }
 
     async fn create(&self, id: &SessionId, data: &SessionData) -> Result<(), StoreError> {
-        let json = to_doc(data)?;
-        let (key, idle, absolute) = (
-            self.key(id),
-            ms(self.timeouts.idle),
-            ms(self.timeouts.absolute),
-        );
-        let created: i64 = self
-            .redis
-            .call(|mut conn| async move {
-                CREATE
-                    .key(key)
-                    .arg(now_ms())
-                    .arg(idle)
-                    .arg(absolute)
-                    .arg(json)
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await?;
-        if created == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict)
-        }
+        self.insert(id, data, None).await
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
@@ -246,6 +271,82 @@ impl SessionStore for RedisSessionStore {
                     n += 1;
                 }
                 Ok(n)
+            })
+            .await
+    }
+
+    async fn create_login(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+        user_agent: &str,
+    ) -> Result<(), StoreError> {
+        let user = data
+            .user_id
+            .as_deref()
+            .ok_or_else(|| StoreError::Corrupt("a login session needs a user".to_owned()))?;
+        let entry = IndexEntry {
+            created_at: now_ms(),
+            user_agent: clip(user_agent).to_owned(),
+        };
+        let entry =
+            serde_json::to_string(&entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.insert(id, data, Some((user, entry))).await
+    }
+
+    async fn user_sessions(&self, user_id: &str) -> Result<Vec<LoginInfo>, StoreError> {
+        let (index, prefix) = (self.index_key(user_id), self.redis.key("session", ""));
+        let flat: Vec<redis::Value> =
+            self.redis
+                .call(|mut conn| async move {
+                    LOGINS.key(index).arg(prefix).invoke_async(&mut conn).await
+                })
+                .await?;
+        let now = now_ms();
+        let idle = ms(self.timeouts.idle);
+        let absolute = ms(self.timeouts.absolute);
+        let corrupt = || StoreError::Corrupt("unexpected answer from the logins script".to_owned());
+        let mut out = Vec::with_capacity(flat.len() / 3);
+        for triple in flat.chunks(3) {
+            let [id, entry, ttl] = triple else {
+                return Err(corrupt());
+            };
+            let id: String = redis::from_redis_value(id).map_err(|_| corrupt())?;
+            let entry: String = redis::from_redis_value(entry).map_err(|_| corrupt())?;
+            let ttl: u64 = redis::from_redis_value(ttl).map_err(|_| corrupt())?;
+            let Some(id) = SessionId::parse(&id) else {
+                return Err(corrupt());
+            };
+            let entry: IndexEntry = serde_json::from_str(&entry).map_err(|_| corrupt())?;
+            // The TTL was set to the idle timeout at the last use, unless the
+            // absolute deadline came first; then the last use is only known to
+            // be within the last idle period before it.
+            let deadline = now + ttl;
+            let last_seen = deadline
+                .saturating_sub(idle)
+                .max(entry.created_at)
+                .min(now)
+                .min(entry.created_at + absolute);
+            out.push(LoginInfo {
+                id,
+                created_ms: entry.created_at,
+                last_seen_ms: last_seen,
+                user_agent: entry.user_agent,
+            });
+        }
+        out.sort_by_key(|l| l.created_ms);
+        Ok(out)
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
+        let (index, prefix) = (self.index_key(user_id), self.redis.key("session", ""));
+        self.redis
+            .call(|mut conn| async move {
+                LOGOUT_ALL
+                    .key(index)
+                    .arg(prefix)
+                    .invoke_async(&mut conn)
+                    .await
             })
             .await
     }

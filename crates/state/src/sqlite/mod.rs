@@ -6,6 +6,7 @@
 //! waits by sleeping (milliseconds), where a mutex hands over in microseconds.
 
 mod counters;
+mod denylist;
 mod sessions;
 
 use std::path::{Path, PathBuf};
@@ -17,13 +18,15 @@ use rusqlite::Connection;
 use crate::error::StoreError;
 
 pub use counters::SqliteCounterStore;
+pub use denylist::SqliteDenylist;
 pub use sessions::SqliteSessionStore;
 
 /// The schema, one file per version, applied in order (versions are
 /// `PRAGMA user_version`).
-const MIGRATIONS: &[&str] = &[include_str!(
-    "../../migrations/sqlite/0001_sessions_and_counters.sql"
-)];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_sessions_and_counters.sql"),
+    include_str!("../../migrations/sqlite/0002_logins_and_denylist.sql"),
+];
 /// How long SQLite waits for another process's write lock. Shorter than the
 /// default store timeout, so a busy file answers `STORE_UNAVAILABLE` in time.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(400);

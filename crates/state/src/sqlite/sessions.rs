@@ -14,7 +14,7 @@ use crate::codec::{decode, encode};
 use crate::data::{Mutation, SessionData};
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::store::{SessionStore, SessionTimeouts, StoreKind, Update};
+use crate::store::{LoginInfo, SessionStore, SessionTimeouts, StoreKind, Update, clip};
 use crate::sweep::spawn_sweeper;
 
 /// How often expired rows are deleted by default.
@@ -55,6 +55,9 @@ impl Inner {
         let now = self.now();
         self.db
             .run(move |conn| {
+                // Revoked tokens live in the same file and expire the same way.
+                conn.execute("DELETE FROM denylist WHERE expires_ms <= ?1", [now])
+                    .map_err(unavailable)?;
                 conn.execute("DELETE FROM sessions WHERE expires_ms <= ?1", [now])
                     .map_err(unavailable)
             })
@@ -63,6 +66,42 @@ impl Inner {
 }
 
 impl SqliteSessionStore {
+    /// Inserts a session, with its login (user, user agent) when it has one.
+    async fn insert(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+        login: Option<(String, String)>,
+    ) -> Result<(), StoreError> {
+        let encoded = encode(data)?;
+        let (key, now) = (id.as_bytes().to_vec(), self.inner.now());
+        let expires = now.saturating_add(self.inner.idle().min(self.inner.absolute()));
+        let (user, agent) = login.unzip();
+        let created = self
+            .inner
+            .db
+            .run(move |conn| {
+                // An expired row under the same ID may be replaced; a live one not.
+                conn.execute(
+                    "INSERT INTO sessions (id, data, created_ms, seen_ms, expires_ms, user_id, user_agent)
+                     VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (id) DO UPDATE SET data = excluded.data,
+                         created_ms = excluded.created_ms, seen_ms = excluded.seen_ms,
+                         expires_ms = excluded.expires_ms, user_id = excluded.user_id,
+                         user_agent = excluded.user_agent
+                     WHERE sessions.expires_ms <= excluded.created_ms",
+                    rusqlite::params![key, &*encoded, now, expires, user, agent],
+                )
+                .map_err(unavailable)
+            })
+            .await?;
+        if created == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
     /// Sessions in `db` on the wall clock (shared by every process using the
     /// file), swept in the background when a tokio runtime is present.
     pub fn new(db: SqliteDb, timeouts: SessionTimeouts) -> Self {
@@ -105,31 +144,7 @@ impl SessionStore for SqliteSessionStore {
     }
 
     async fn create(&self, id: &SessionId, data: &SessionData) -> Result<(), StoreError> {
-        let encoded = encode(data)?;
-        let (key, now) = (id.as_bytes().to_vec(), self.inner.now());
-        let expires = now.saturating_add(self.inner.idle().min(self.inner.absolute()));
-        let created = self
-            .inner
-            .db
-            .run(move |conn| {
-                // An expired row under the same ID may be replaced; a live one not.
-                conn.execute(
-                    "INSERT INTO sessions (id, data, created_ms, seen_ms, expires_ms)
-                     VALUES (?1, ?2, ?3, ?3, ?4)
-                     ON CONFLICT (id) DO UPDATE SET data = excluded.data,
-                         created_ms = excluded.created_ms, seen_ms = excluded.seen_ms,
-                         expires_ms = excluded.expires_ms
-                     WHERE sessions.expires_ms <= excluded.created_ms",
-                    rusqlite::params![key, &*encoded, now, expires],
-                )
-                .map_err(unavailable)
-            })
-            .await?;
-        if created == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict)
-        }
+        self.insert(id, data, None).await
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
@@ -235,6 +250,80 @@ impl SessionStore for SqliteSessionStore {
             })
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn create_login(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+        user_agent: &str,
+    ) -> Result<(), StoreError> {
+        let user = data
+            .user_id
+            .clone()
+            .ok_or_else(|| StoreError::Corrupt("a login session needs a user".to_owned()))?;
+        self.insert(id, data, Some((user, clip(user_agent).to_owned())))
+            .await
+    }
+
+    async fn user_sessions(&self, user_id: &str) -> Result<Vec<LoginInfo>, StoreError> {
+        let (user, now) = (user_id.to_owned(), self.inner.now());
+        let rows: Vec<(Vec<u8>, i64, i64, Option<String>)> = self
+            .inner
+            .db
+            .run(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT id, created_ms, seen_ms, user_agent FROM sessions
+                         WHERE user_id = ?1 AND expires_ms > ?2 ORDER BY created_ms",
+                    )
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(rusqlite::params![user, now], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                    })
+                    .map_err(unavailable)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(id, created, seen, agent)| {
+                let id = <[u8; 16]>::try_from(id.as_slice())
+                    .map(SessionId::from_bytes)
+                    .map_err(|_| {
+                        StoreError::Corrupt("session id of the wrong length".to_owned())
+                    })?;
+                Ok(LoginInfo {
+                    id,
+                    created_ms: u64::try_from(created).unwrap_or(0),
+                    last_seen_ms: u64::try_from(seen).unwrap_or(0),
+                    user_agent: agent.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
+        let (user, now) = (user_id.to_owned(), self.inner.now());
+        let n = self
+            .inner
+            .db
+            .run(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "DELETE FROM sessions WHERE user_id = ?1 RETURNING expires_ms > ?2",
+                    )
+                    .map_err(unavailable)?;
+                let live = stmt
+                    .query_map(rusqlite::params![user, now], |row| row.get::<_, bool>(0))
+                    .map_err(unavailable)?;
+                live.filter(|l| matches!(l, Ok(true)))
+                    .count()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("count overflow".to_owned()))
+            })
+            .await?;
+        Ok(n)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

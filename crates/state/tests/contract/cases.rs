@@ -188,3 +188,121 @@ pub(crate) async fn counters_start_at_zero_and_count_concurrently(b: &impl Backe
     assert_eq!(store.get(&name).await.unwrap(), 50);
     store.ping().await.unwrap();
 }
+
+fn login(user: &str, n: u64) -> SessionData {
+    SessionData {
+        counter: n,
+        user_id: Some(user.to_owned()),
+        ..SessionData::default()
+    }
+}
+
+fn unix_ms() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    u64::try_from(since.as_millis()).unwrap()
+}
+
+pub(crate) async fn logins_are_listed_and_ended_together(b: &impl Backend) {
+    let store = b.sessions().await;
+    let (first, second, other, anonymous) = (new_id(), new_id(), new_id(), new_id());
+    store
+        .create_login(&first, &login("user-7", 1), "Firefox")
+        .await
+        .unwrap();
+    store
+        .create_login(&second, &login("user-7", 2), &"é".repeat(200))
+        .await
+        .unwrap();
+    store
+        .create_login(&other, &login("user-8", 3), "curl")
+        .await
+        .unwrap();
+    store.create(&anonymous, &counter(4)).await.unwrap();
+    // A login needs a user.
+    assert!(
+        store
+            .create_login(&new_id(), &counter(5), "x")
+            .await
+            .is_err()
+    );
+
+    let listed = store.user_sessions("user-7").await.unwrap();
+    let ids: Vec<_> = listed.iter().map(|l| l.id).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&first) && ids.contains(&second));
+    for l in &listed {
+        assert!(l.created_ms <= l.last_seen_ms, "{l:?}");
+        assert!(l.user_agent.len() <= statecraft_state::MAX_USER_AGENT);
+    }
+    assert!(listed.iter().any(|l| l.user_agent == "Firefox"));
+    // Cut at a character boundary, never mid-character.
+    assert!(
+        listed
+            .iter()
+            .any(|l| l.user_agent.starts_with('é') && l.user_agent.len() == 256)
+    );
+    assert_eq!(store.load(&first).await.unwrap(), Some(login("user-7", 1)));
+
+    // An ordinary logout leaves the other sessions listed.
+    assert!(store.delete(&first).await.unwrap());
+    let ids: Vec<_> = store
+        .user_sessions("user-7")
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.id)
+        .collect();
+    assert_eq!(ids, [second]);
+
+    // Log out everywhere: this user's sessions, nobody else's.
+    assert_eq!(store.delete_user_sessions("user-7").await.unwrap(), 1);
+    assert_eq!(store.load(&second).await.unwrap(), None);
+    assert!(store.user_sessions("user-7").await.unwrap().is_empty());
+    assert_eq!(store.delete_user_sessions("user-7").await.unwrap(), 0);
+    assert_eq!(store.user_sessions("user-8").await.unwrap().len(), 1);
+    assert!(store.load(&other).await.unwrap().is_some());
+    assert!(store.load(&anonymous).await.unwrap().is_some());
+    assert!(store.user_sessions("nobody").await.unwrap().is_empty());
+}
+
+pub(crate) async fn logins_expire_with_their_sessions(b: &impl Backend) {
+    let store = b.sessions().await;
+    let (kept, idle) = (new_id(), new_id());
+    store
+        .create_login(&kept, &login("user-9", 0), "a")
+        .await
+        .unwrap();
+    store
+        .create_login(&idle, &login("user-9", 0), "b")
+        .await
+        .unwrap();
+    b.advance(TIMEOUTS.idle / 2).await;
+    store.load(&kept).await.unwrap().unwrap();
+    b.advance(TIMEOUTS.idle / 2 + Duration::from_millis(300))
+        .await;
+    let listed = store.user_sessions("user-9").await.unwrap();
+    assert_eq!(listed.iter().map(|l| l.id).collect::<Vec<_>>(), [kept]);
+    assert!(listed[0].last_seen_ms > listed[0].created_ms);
+    b.advance(TIMEOUTS.idle).await;
+    assert!(store.user_sessions("user-9").await.unwrap().is_empty());
+    assert_eq!(store.delete_user_sessions("user-9").await.unwrap(), 0);
+}
+
+pub(crate) async fn denied_tokens_stay_denied_until_their_expiry(b: &impl Backend) {
+    let denylist = b.denylist().await;
+    let now = unix_ms();
+    denylist.deny("jti-live", now + 60_000).await.unwrap();
+    denylist.deny("jti-past", now - 1_000).await.unwrap();
+    denylist.deny("jti-soon", now + 300).await.unwrap();
+    assert!(denylist.is_denied("jti-live").await.unwrap());
+    assert!(denylist.is_denied("jti-soon").await.unwrap());
+    assert!(!denylist.is_denied("jti-past").await.unwrap());
+    assert!(!denylist.is_denied("jti-other").await.unwrap());
+    // Denying again never shortens a revocation.
+    denylist.deny("jti-live", now + 1).await.unwrap();
+    assert!(denylist.is_denied("jti-live").await.unwrap());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!denylist.is_denied("jti-soon").await.unwrap());
+}

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use statecraft_state::{CounterStore, SessionStore, SessionTimeouts};
+use statecraft_state::{CounterStore, Denylist, SessionStore, SessionTimeouts};
 
 /// Timeouts the suite runs under: short, so that real-time backends finish fast.
 pub(crate) const TIMEOUTS: SessionTimeouts = SessionTimeouts {
@@ -30,6 +30,8 @@ pub(crate) trait Backend: Send + Sync {
     async fn sessions(&self) -> Arc<dyn SessionStore>;
     /// A fresh counter store, isolated from other tests.
     async fn counters(&self) -> Arc<dyn CounterStore>;
+    /// A fresh denylist (on the wall clock, as token expiry is).
+    async fn denylist(&self) -> Arc<dyn Denylist>;
     /// Lets `by` pass as the store sees time (a manual clock, or a real sleep).
     async fn advance(&self, by: Duration);
     /// Removes what the case left behind in a shared service.
@@ -67,6 +69,9 @@ macro_rules! all_contract_cases {
             absolute_expiry_ends_even_a_busy_session,
             creating_an_existing_id_conflicts,
             counters_start_at_zero_and_count_concurrently,
+            logins_are_listed_and_ended_together,
+            logins_expire_with_their_sessions,
+            denied_tokens_stay_denied_until_their_expiry,
         );
     };
 }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use statecraft_state::memory::{MemoryCounterStore, MemorySessionStore};
-use statecraft_state::{CounterStore, ManualClock, SessionStore};
+use statecraft_state::memory::{MemoryCounterStore, MemoryDenylist, MemorySessionStore};
+use statecraft_state::{CounterStore, Denylist, ManualClock, SessionStore};
 
 use crate::{Backend, TIMEOUTS};
 
@@ -24,6 +24,9 @@ impl Backend for Memory {
     }
     async fn counters(&self) -> Arc<dyn CounterStore> {
         Arc::new(MemoryCounterStore::new())
+    }
+    async fn denylist(&self) -> Arc<dyn Denylist> {
+        Arc::new(MemoryDenylist::new())
     }
     async fn advance(&self, by: Duration) {
         self.clock.advance(by);

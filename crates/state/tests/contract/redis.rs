@@ -7,8 +7,8 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use statecraft_state::redis::{RedisBackend, RedisCounterStore, RedisSessionStore};
-use statecraft_state::{CounterStore, SessionSecret, SessionStore};
+use statecraft_state::redis::{RedisBackend, RedisCounterStore, RedisDenylist, RedisSessionStore};
+use statecraft_state::{CounterStore, Denylist, SessionSecret, SessionStore};
 
 use crate::{Backend, TIMEOUTS};
 
@@ -23,6 +23,9 @@ impl Backend for Redis {
     }
     async fn counters(&self) -> Arc<dyn CounterStore> {
         Arc::new(RedisCounterStore::new(self.backend.clone()))
+    }
+    async fn denylist(&self) -> Arc<dyn Denylist> {
+        Arc::new(RedisDenylist::new(self.backend.clone()))
     }
     async fn advance(&self, by: Duration) {
         tokio::time::sleep(by).await;

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use statecraft_state::sqlite::{SqliteCounterStore, SqliteDb, SqliteSessionStore};
-use statecraft_state::{CounterStore, ManualClock, SessionStore};
+use statecraft_state::sqlite::{SqliteCounterStore, SqliteDb, SqliteDenylist, SqliteSessionStore};
+use statecraft_state::{CounterStore, Denylist, ManualClock, SessionStore};
 
 use crate::{Backend, TIMEOUTS};
 
@@ -48,6 +48,9 @@ impl Backend for Sqlite {
     }
     async fn counters(&self) -> Arc<dyn CounterStore> {
         Arc::new(SqliteCounterStore::new(self.db()))
+    }
+    async fn denylist(&self) -> Arc<dyn Denylist> {
+        Arc::new(SqliteDenylist::new(self.db()))
     }
     async fn advance(&self, by: Duration) {
         self.clock.advance(by);
