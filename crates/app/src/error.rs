@@ -32,20 +32,43 @@ pub enum ApiError {
         /// How to clear the stale cookie.
         cookies: CookiePolicy,
     },
+    /// 401 `UNAUTHENTICATED`: the endpoint needs a user and none was presented.
+    Unauthenticated,
+    /// 401 `INVALID_CREDENTIALS`: wrong user or password (one message for both).
+    InvalidCredentials,
+    /// 401 `TOKEN_INVALID`, `TOKEN_EXPIRED` or `TOKEN_REVOKED`.
+    Token(TokenProblem),
     /// 404 `NOT_FOUND`.
     NotFound(String),
     /// 405 `METHOD_NOT_ALLOWED` (added): the route exists, not with this method.
     MethodNotAllowed,
     /// 409 `LIMIT_REACHED` (added): a store capacity or value limit was reached.
     LimitReached(&'static str),
+    /// 409 `USER_EXISTS` (added): `POST /users` with a taken user name.
+    UserExists(String),
+    /// 429 `RATE_LIMITED`: too many failed logins; retry after this many seconds.
+    RateLimited(u64),
     /// 413 `PAYLOAD_TOO_LARGE`.
     PayloadTooLarge(usize),
     /// 415 `UNSUPPORTED_MEDIA_TYPE`.
     UnsupportedMediaType,
     /// 503 `STORE_UNAVAILABLE`.
     StoreUnavailable(StoreKind),
+    /// 503 `STORE_UNAVAILABLE`: the users database cannot answer.
+    UsersUnavailable,
     /// 500 `INTERNAL_ERROR` (added): the cause is logged, never sent.
     Internal(String),
+}
+
+/// Which of the token codes a 401 carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    /// `TOKEN_INVALID`: signature, claims or shape.
+    Invalid,
+    /// `TOKEN_EXPIRED`: past `exp`.
+    Expired,
+    /// `TOKEN_REVOKED`: logged out, or its refresh family was revoked.
+    Revoked,
 }
 
 /// A 5xx cause for the log, attached to the response by `into_response`.
@@ -97,13 +120,17 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidRequest { .. } | Self::TamperedState(_) => StatusCode::BAD_REQUEST,
-            Self::SessionMissing { .. } => StatusCode::UNAUTHORIZED,
+            Self::SessionMissing { .. }
+            | Self::Unauthenticated
+            | Self::InvalidCredentials
+            | Self::Token(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::LimitReached(_) => StatusCode::CONFLICT,
+            Self::LimitReached(_) | Self::UserExists(_) => StatusCode::CONFLICT,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable(_) | Self::UsersUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -115,12 +142,19 @@ impl ApiError {
             Self::TamperedState(_) => "TAMPERED_STATE",
             Self::SessionMissing { lost: false, .. } => "SESSION_MISSING",
             Self::SessionMissing { lost: true, .. } => "SESSION_LOST",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
+            Self::Token(TokenProblem::Invalid) => "TOKEN_INVALID",
+            Self::Token(TokenProblem::Expired) => "TOKEN_EXPIRED",
+            Self::Token(TokenProblem::Revoked) => "TOKEN_REVOKED",
             Self::NotFound(_) => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::LimitReached(_) => "LIMIT_REACHED",
+            Self::UserExists(_) => "USER_EXISTS",
+            Self::RateLimited(_) => "RATE_LIMITED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            Self::StoreUnavailable(_) => "STORE_UNAVAILABLE",
+            Self::StoreUnavailable(_) | Self::UsersUnavailable => "STORE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -133,12 +167,22 @@ impl ApiError {
             Self::SessionMissing { lost: true, .. } => {
                 "Session lost: the instance that held it is gone".to_owned()
             }
+            Self::Unauthenticated => "Log in or send a bearer token".to_owned(),
+            Self::InvalidCredentials => "Invalid user or password".to_owned(),
+            Self::Token(TokenProblem::Invalid) => "The token is invalid".to_owned(),
+            Self::Token(TokenProblem::Expired) => "The token has expired".to_owned(),
+            Self::Token(TokenProblem::Revoked) => "The token has been revoked".to_owned(),
             Self::NotFound(what) => what.clone(),
             Self::MethodNotAllowed => "Method not allowed on this route".to_owned(),
             Self::LimitReached(what) => (*what).to_owned(),
+            Self::UserExists(name) => format!("User {name} already exists"),
+            Self::RateLimited(secs) => {
+                format!("Too many failed logins; try again in {secs} s")
+            }
             Self::PayloadTooLarge(limit) => format!("Request body exceeds {limit} bytes"),
             Self::UnsupportedMediaType => "Expected Content-Type: application/json".to_owned(),
             Self::StoreUnavailable(kind) => format!("The {} store is unavailable", kind.as_str()),
+            Self::UsersUnavailable => "The users database is unavailable".to_owned(),
             Self::Internal(_) => "Internal server error".to_owned(),
         }
     }
@@ -173,6 +217,28 @@ impl IntoResponse for ApiError {
             }
             Self::Internal(cause) => {
                 response.extensions_mut().insert(ErrorCause(cause.clone()));
+            }
+            Self::RateLimited(secs) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            Self::Token(problem) => {
+                // RFC 6750: the client learns the token, not its session, failed.
+                let value = match problem {
+                    TokenProblem::Expired => {
+                        r#"Bearer error="invalid_token", error_description="expired""#
+                    }
+                    _ => r#"Bearer error="invalid_token""#,
+                };
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+            }
+            Self::Unauthenticated => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
         }

@@ -4,6 +4,8 @@
 //! `main` builds an [`AppConfig`] and the stores, then calls [`serve`] with a bound
 //! listener and a shutdown future; tests do the same on port 0.
 
+mod auth;
+mod cache;
 mod config;
 mod cookies;
 mod error;
@@ -21,6 +23,7 @@ use std::future::Future;
 use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
+pub use auth::{AuthMode, AuthSettings, Identity};
 pub use config::{AppConfig, InvalidStateKey, StateKey};
 pub use error::ApiError;
 pub use routes::{app, openapi};
@@ -36,7 +39,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app(state));
+    // The peer address feeds the login rate limit.
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+        std::net::SocketAddr,
+    >(app(state));
     // Answers are small and written whole: send them at once, without waiting
     // for the peer's ACK of the previous segment.
     let listener = listener.tap_io(|tcp| {

@@ -264,12 +264,34 @@ mod tests {
         use std::sync::Arc;
         use tower::ServiceExt as _;
 
+        let dir = tempfile::tempdir().unwrap();
+        let users = statecraft_services::UsersDb::open(
+            &statecraft_services::DataSpec::Sqlite(dir.path().to_owned()),
+            None,
+            statecraft_auth::Passwords::with_params(1024, 1),
+        )
+        .await
+        .unwrap();
+        let ttl = std::time::Duration::from_secs(60);
+        let identity = crate::Identity {
+            refresh_secret: statecraft_auth::RefreshSecret::generate(),
+            users,
+            tokens: Arc::new(statecraft_auth::TokenIssuer::new(
+                statecraft_auth::KeyRing::ephemeral(ttl),
+                "statecraft",
+                "statecraft-api",
+                ttl,
+            )),
+            denylist: Arc::new(statecraft_state::memory::MemoryDenylist::new()),
+            settings: crate::AuthSettings::default(),
+        };
         let state = AppState::new(
             crate::AppConfig::new("panic-test"),
             Arc::new(MemorySessionStore::new(
                 statecraft_state::SessionTimeouts::default(),
             )),
             Arc::new(MemoryCounterStore::new()),
+            identity,
         );
         let boom = tower::service_fn(|_req: Request| async move {
             if std::hint::black_box(true) {

@@ -63,20 +63,32 @@ fn read_cookie(headers: &HeaderMap) -> SessionCookie {
     found
 }
 
+impl SessionRequest {
+    /// The session credentials of a request.
+    pub(crate) fn from_parts(parts: &Parts) -> Self {
+        Self {
+            cookie: read_cookie(&parts.headers),
+            affinity_lost: parts.headers.contains_key(AFFINITY_LOST),
+        }
+    }
+
+    /// Whether the request carries a `session_id` cookie at all.
+    pub(crate) fn has_cookie(&self) -> bool {
+        !matches!(self.cookie, SessionCookie::Absent)
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for SessionRequest {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self {
-            cookie: read_cookie(&parts.headers),
-            affinity_lost: parts.headers.contains_key(AFFINITY_LOST),
-        })
+        Ok(Self::from_parts(parts))
     }
 }
 
 /// A session cookie to send with a successful answer (a new session's ID).
 #[derive(Debug, Default)]
-pub(crate) struct IssuedCookie(Option<String>);
+pub(crate) struct IssuedCookie(pub(crate) Option<String>);
 
 impl IntoResponseParts for IssuedCookie {
     type Error = Infallible;

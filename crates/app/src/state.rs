@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::http::HeaderValue;
 use statecraft_state::{CounterStore, SessionStore};
 
+use crate::auth::{AuthRuntime, Identity};
 use crate::config::AppConfig;
 use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
@@ -30,6 +31,10 @@ pub struct Shared {
     pub(crate) metrics: Metrics,
     /// `X-Served-By`, built once.
     pub(crate) served_by: HeaderValue,
+    /// Users, tokens, revocations.
+    pub(crate) identity: Identity,
+    /// Caches and the login rate limit.
+    pub(crate) auth: AuthRuntime,
 }
 
 impl AppState {
@@ -38,6 +43,7 @@ impl AppState {
         config: AppConfig,
         sessions: Arc<dyn SessionStore>,
         counters: Arc<dyn CounterStore>,
+        identity: Identity,
     ) -> Self {
         let signer = StateSigner::new(&config.state_key);
         let cookies = CookiePolicy::new(config.secure_cookies, config.cookie_max_age());
@@ -51,6 +57,8 @@ impl AppState {
             cookies,
             metrics: Metrics::global(),
             served_by,
+            identity,
+            auth: AuthRuntime::default(),
         }))
     }
 

@@ -253,21 +253,27 @@ impl KeyRing {
 }
 
 /// Writes a fresh key as `key-{n:06}.pem`, readable by the owner only; an
-/// existing file of that name is left alone (another instance wrote it).
+/// existing file of that name is left alone (another instance wrote it). The
+/// key is written whole to a temporary file and then linked into place, so a
+/// process starting at the same moment never reads half a key.
 fn write_key(dir: &Path, n: u32) -> Result<(), KeyError> {
     let path = dir.join(format!("key-{n:06}.pem"));
     let pem = generate()
         .to_pkcs8_pem(Default::default())
         .map_err(|_| KeyError::BadKey(path.clone()))?;
+    let tmp = dir.join(format!(".key-{n:06}.{:016x}.tmp", rand::random::<u64>()));
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&path) {
-        Ok(mut file) => {
-            file.write_all(pem.as_bytes()).map_err(io(&path))?;
-            file.sync_all().map_err(io(&path))
-        }
+    let written = options.open(&tmp).and_then(|mut file| {
+        file.write_all(pem.as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| fs::hard_link(&tmp, &path));
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(io(&path)(e)),
     }
@@ -339,6 +345,28 @@ mod tests {
         ephemeral.keys[1].retires = Some(SystemTime::now() - Duration::from_secs(1));
         assert!(ephemeral.find(&first).is_none());
         assert_eq!(ephemeral.jwks()["keys"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn instances_starting_together_agree_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let kids: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        KeyRing::open(dir.path(), TTL)
+                            .unwrap()
+                            .current_kid()
+                            .unwrap()
+                            .to_owned()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(kids.iter().all(|k| *k == kids[0]), "{kids:?}");
+        let files = fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(files, 1, "no temporary file left behind");
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub struct Claims {
     pub iss: String,
     /// Audience.
     pub aud: String,
+    /// The refresh family the token was issued with (OIDC's `sid`): a bearer
+    /// logout revokes it. Absent for tokens issued without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Who a token is issued for.
@@ -42,6 +46,8 @@ pub struct Identity {
     pub name: String,
     /// `admin` or `user`.
     pub role: String,
+    /// The refresh family, carried as the `sid` claim.
+    pub session: Option<String>,
 }
 
 /// Why a token was refused. The message never says which check failed in
@@ -125,6 +131,7 @@ impl TokenIssuer {
             jti: URL_SAFE_NO_PAD.encode(jti),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            sid: who.session.clone(),
         };
         let ring = self.ring.read().map_err(|_| TokenError::Invalid)?;
         let key = ring.current().ok_or(TokenError::Invalid)?;
@@ -237,6 +244,7 @@ mod tests {
             id: "user-1".into(),
             name: "Alice".into(),
             role: "admin".into(),
+            session: None,
         }
     }
 

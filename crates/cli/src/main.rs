@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs the API server and web UI.
-    Serve(cmd::serve::Cmd),
+    Serve(Box<cmd::serve::Cmd>),
     /// Estimates or measures memory for session state (M_total = N × S).
     Capacity(cmd::capacity::Cmd),
 }
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
     };
     logging::init(cli.log_format);
     let result = match cli.command {
-        Command::Serve(cmd) => cmd::serve::run(cmd),
+        Command::Serve(cmd) => cmd::serve::run(*cmd),
         Command::Capacity(cmd) => cmd::capacity::run(cmd),
     };
     match result {

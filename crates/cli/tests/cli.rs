@@ -8,9 +8,17 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_statecraft");
 
+/// The working directory of the servers the tests start: their default data
+/// directory (`./statecraft-data`) lands there, not in the source tree.
+fn scratch() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("statecraft-cli-cwd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn statecraft(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("RUST_LOG");
+    cmd.args(args).env_remove("RUST_LOG").current_dir(scratch());
     for (key, _) in std::env::vars() {
         if key.starts_with("STATECRAFT_") {
             cmd.env_remove(key);

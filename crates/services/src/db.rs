@@ -149,7 +149,7 @@ impl Database {
         } else {
             // WAL: readers never wait for the writer; several processes may share
             // the file. A writer waits up to 2 s for another's lock.
-            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 2000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL".to_owned()
+            "PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL".to_owned()
         };
         if postgres {
             // The schema must exist before any connection can point at it.
@@ -202,6 +202,17 @@ impl Database {
             ),
             ..Migrator::DEFAULT
         };
+        // PostgreSQL serialises migrators with an advisory lock; SQLite has none,
+        // so processes opening one new file together (a local cluster) take
+        // turns on a lock file beside it.
+        let _turn = match spec {
+            DataSpec::Sqlite(dir) => Some(
+                lock_file(&dir.join(format!("{service}.db.migrate-lock")))
+                    .await
+                    .map_err(|e| fail(e.to_string()))?,
+            ),
+            DataSpec::Postgres(_) => None,
+        };
         migrator
             .run(&pool)
             .await
@@ -244,6 +255,22 @@ impl Database {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// An exclusive lock on `path` (created if absent), held until dropped.
+async fn lock_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok(file)
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// The kind of failure, never the SQL or the URL.

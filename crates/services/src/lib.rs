@@ -9,5 +9,5 @@
 pub mod db;
 pub mod users;
 
-pub use db::{DataSpec, Database, DbError};
+pub use db::{DataSpec, Database, DbError, InvalidDataSpec};
 pub use users::{NewUser, RefreshOutcome, User, UsersDb, UsersError};

@@ -1,10 +1,12 @@
 //! The routes: each module exposes its handlers; this one assembles them, the
 //! fallbacks and the layers, and derives `/openapi.json` from the same list.
 
+mod auth;
 mod cart;
 mod counter;
 mod health;
 mod session;
+mod users;
 mod web;
 
 use std::sync::LazyLock;
@@ -43,6 +45,14 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(cart::set_quantity, cart::remove_item))
         .routes(routes!(session::summary))
         .routes(routes!(session::whoami))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::token))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::profile))
+        .routes(routes!(auth::list_sessions, auth::end_sessions))
+        .routes(routes!(auth::jwks))
+        .routes(routes!(users::register))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

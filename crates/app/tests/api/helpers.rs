@@ -6,9 +6,11 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::{Method, Response};
 use serde_json::Value;
-use statecraft_app::{AppConfig, AppState};
-use statecraft_state::memory::{MemoryCounterStore, MemorySessionStore};
-use statecraft_state::{Clock, CounterStore, ManualClock, SessionStore, SessionTimeouts};
+use statecraft_app::{AppConfig, AppState, AuthSettings, Identity};
+use statecraft_auth::{KeyRing, Passwords, TokenIssuer};
+use statecraft_services::{DataSpec, UsersDb};
+use statecraft_state::memory::{MemoryCounterStore, MemoryDenylist, MemorySessionStore};
+use statecraft_state::{Clock, CounterStore, Denylist, ManualClock, SessionStore, SessionTimeouts};
 use tokio::sync::oneshot;
 
 /// A running server and what a test needs to drive it.
@@ -17,7 +19,10 @@ pub(crate) struct TestApp {
     pub(crate) client: reqwest::Client,
     pub(crate) clock: ManualClock,
     pub(crate) sessions: MemorySessionStore,
+    pub(crate) users: UsersDb,
+    pub(crate) tokens: Arc<TokenIssuer>,
     _stop: oneshot::Sender<()>,
+    _data: tempfile::TempDir,
 }
 
 /// Settings a test may change before the server starts.
@@ -28,6 +33,14 @@ pub(crate) struct Setup {
     pub(crate) sweep_every: Duration,
     /// Other stores than this test's memory ones (SQLite, Redis).
     pub(crate) stores: Option<(Arc<dyn SessionStore>, Arc<dyn CounterStore>)>,
+    /// The token denylist (default: in memory).
+    pub(crate) denylist: Option<Arc<dyn Denylist>>,
+    /// Login mode and refresh lifetimes.
+    pub(crate) auth: AuthSettings,
+    /// Access-token lifetime.
+    pub(crate) access_ttl: Duration,
+    /// The users database (default: SQLite in a temporary directory).
+    pub(crate) data: Option<(DataSpec, Option<String>)>,
 }
 
 pub(crate) async fn spawn_app() -> Arc<TestApp> {
@@ -40,6 +53,10 @@ pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> 
         real_clock: false,
         sweep_every: Duration::from_secs(3600),
         stores: None,
+        denylist: None,
+        auth: AuthSettings::default(),
+        access_ttl: Duration::from_secs(900),
+        data: None,
     };
     change(&mut setup);
     let clock = ManualClock::new();
@@ -58,7 +75,30 @@ pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> 
                 Arc::new(MemoryCounterStore::new()),
             ),
         };
-    let state = AppState::new(setup.config, session_store, counter_store);
+    let data_dir = tempfile::tempdir().unwrap();
+    let (spec, schema) = setup
+        .data
+        .unwrap_or_else(|| (DataSpec::Sqlite(data_dir.path().to_owned()), None));
+    // Cheap Argon2 parameters: these tests are about behaviour, not cost.
+    let users = UsersDb::open(&spec, schema.as_deref(), Passwords::with_params(1024, 1))
+        .await
+        .unwrap();
+    let tokens = Arc::new(TokenIssuer::new(
+        KeyRing::open(&data_dir.path().join("keys"), setup.access_ttl).unwrap(),
+        "statecraft",
+        "statecraft-api",
+        setup.access_ttl,
+    ));
+    let identity = Identity {
+        refresh_secret: users.refresh_secret().await.unwrap(),
+        users: users.clone(),
+        tokens: Arc::clone(&tokens),
+        denylist: setup
+            .denylist
+            .unwrap_or_else(|| Arc::new(MemoryDenylist::new())),
+        settings: setup.auth,
+    };
+    let state = AppState::new(setup.config, session_store, counter_store, identity);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -73,7 +113,10 @@ pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> 
             .unwrap(),
         clock,
         sessions,
+        users,
+        tokens,
         _stop: stop,
+        _data: data_dir,
     })
 }
 
@@ -181,6 +224,70 @@ impl TestApp {
             request = request.header("cookie", format!("session_id={c}"));
         }
         Answer::from(request.send().await.unwrap()).await
+    }
+
+    /// Sends a request with a bearer token.
+    pub(crate) async fn bearer(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {token}"));
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        Answer::from(request.send().await.unwrap()).await
+    }
+
+    /// Logs in by session (with `cookie`, an anonymous session, if given) and
+    /// `user_agent`; returns the answer.
+    pub(crate) async fn login_as(
+        &self,
+        user: &str,
+        password: &str,
+        cookie: Option<&str>,
+        user_agent: &str,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .post(format!("{}/login", self.base))
+            .header("user-agent", user_agent)
+            .json(&serde_json::json!({"user": user, "password": password}));
+        if let Some(c) = cookie {
+            request = request.header("cookie", format!("session_id={c}"));
+        }
+        Answer::from(request.send().await.unwrap()).await
+    }
+
+    /// Logs alice in by session; returns the new cookie.
+    pub(crate) async fn login_alice(&self) -> String {
+        let answer = self
+            .login_as("alice", "correct-password", None, "test")
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.session_cookie().unwrap()
+    }
+
+    /// A token pair for `user`: (access token, refresh token).
+    pub(crate) async fn token_for(&self, user: &str) -> (String, String) {
+        let answer = self
+            .post(
+                "/token",
+                None,
+                Some(serde_json::json!({"user": user, "password": "correct-password"})),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        (
+            answer.body["token"].as_str().unwrap().to_owned(),
+            answer.body["refreshToken"].as_str().unwrap().to_owned(),
+        )
     }
 
     pub(crate) async fn get(&self, path: &str, cookie: Option<&str>) -> Answer {

@@ -79,6 +79,15 @@ async fn openapi_covers_every_route() {
         "GET /openapi.json",
         "GET /",
         "GET /assets/counter.js",
+        "POST /login",
+        "POST /logout",
+        "POST /token",
+        "POST /token/refresh",
+        "GET /profile",
+        "GET /sessions",
+        "DELETE /sessions",
+        "GET /.well-known/jwks.json",
+        "POST /users",
     ]
     .into_iter()
     .map(str::to_owned)

@@ -1,6 +1,7 @@
 //! One module per subcommand, each with its `Cmd` (flags) and `run`.
 
 pub(crate) mod capacity;
+mod identity;
 pub(crate) mod serve;
 
 /// Why a subcommand stopped.

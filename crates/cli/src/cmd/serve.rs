@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use statecraft_app::{AppConfig, AppState, StateKey};
-use statecraft_state::memory::{MemoryCounterStore, MemorySessionStore};
-use statecraft_state::redis::{RedisBackend, RedisCounterStore, RedisSessionStore};
-use statecraft_state::sqlite::{SqliteCounterStore, SqliteDb, SqliteSessionStore};
-use statecraft_state::{CounterStore, SessionStore, SessionTimeouts, StoreSpec};
+use statecraft_state::memory::{MemoryCounterStore, MemoryDenylist, MemorySessionStore};
+use statecraft_state::redis::{RedisBackend, RedisCounterStore, RedisDenylist, RedisSessionStore};
+use statecraft_state::sqlite::{SqliteCounterStore, SqliteDb, SqliteDenylist, SqliteSessionStore};
+use statecraft_state::{CounterStore, Denylist, SessionStore, SessionTimeouts, StoreSpec};
 
+use super::identity::IdentityArgs;
 use super::{CmdError, runtime};
 
 /// Flags of `statecraft serve`; each also reads `STATECRAFT_<FLAG>`.
@@ -53,6 +54,9 @@ pub(crate) struct Cmd {
     /// another's tokens need the same key (default: random per process).
     #[arg(long, env = "STATECRAFT_STATE_KEY", value_parser = parse_state_key, hide_env_values = true)]
     state_key: Option<StateKey>,
+
+    #[command(flatten)]
+    identity: IdentityArgs,
 }
 
 fn parse_instance_id(s: &str) -> Result<String, String> {
@@ -106,20 +110,31 @@ async fn connect_redis(role: &str, url: &str, timeout: Duration) -> Result<Redis
         .map_err(|e| CmdError::Usage(format!("cannot reach the {role} store: {e}")))
 }
 
+/// The session store of `spec`, and the token denylist in the same backend
+/// (so that instances sharing sessions share revocations).
 async fn session_store(
     spec: &StoreSpec,
     timeouts: SessionTimeouts,
     store_timeout: Duration,
-) -> Result<Arc<dyn SessionStore>, CmdError> {
+) -> Result<(Arc<dyn SessionStore>, Arc<dyn Denylist>), CmdError> {
     Ok(match spec {
-        StoreSpec::Memory => Arc::new(MemorySessionStore::new(timeouts)),
+        StoreSpec::Memory => (
+            Arc::new(MemorySessionStore::new(timeouts)),
+            Arc::new(MemoryDenylist::new()),
+        ),
         StoreSpec::Sqlite(path) => {
             let db = open_sqlite("session", spec, path, store_timeout)?;
-            Arc::new(SqliteSessionStore::new(db, timeouts))
+            (
+                Arc::new(SqliteSessionStore::new(db.clone(), timeouts)),
+                Arc::new(SqliteDenylist::new(db)),
+            )
         }
         StoreSpec::Redis(url) => {
             let redis = connect_redis("session", url, store_timeout).await?;
-            Arc::new(RedisSessionStore::new(redis, timeouts))
+            (
+                Arc::new(RedisSessionStore::new(redis.clone(), timeouts)),
+                Arc::new(RedisDenylist::new(redis)),
+            )
         }
     })
 }
@@ -193,7 +208,9 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     }
     runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
-        let sessions = session_store(&cmd.session_store, timeouts, cmd.store_timeout).await?;
+        let (sessions, denylist) =
+            session_store(&cmd.session_store, timeouts, cmd.store_timeout).await?;
+        let identity = cmd.identity.open(denylist).await?;
         let counters = counter_store(&counter_spec, cmd.store_timeout).await?;
         let listener = tokio::net::TcpListener::bind(cmd.listen)
             .await
@@ -211,9 +228,11 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             session_store = %cmd.session_store,
             counter_store = %counter_spec,
             secure_cookies = !cmd.insecure_cookies,
+            data = %cmd.identity.data(),
+            auth = ?cmd.identity.mode(),
             "listening on http://{local}"
         );
-        let state = AppState::new(config, sessions, counters);
+        let state = AppState::new(config, sessions, counters, identity);
         statecraft_app::serve(listener, state, shutdown)
             .await
             .map_err(|e| CmdError::Runtime(format!("server failed: {e}")))?;

@@ -5,24 +5,38 @@ mod refresh;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::Row as _;
-use statecraft_auth::Passwords;
 use statecraft_auth::password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use statecraft_auth::{Passwords, RefreshSecret};
 
 use crate::db::{DataSpec, Database, DbError, Migrations};
 
 pub use refresh::RefreshOutcome;
 
 const MIGRATIONS: Migrations = Migrations {
-    sqlite: &[(
-        1,
-        "users",
-        include_str!("../../migrations/users/sqlite/0001_users.sql"),
-    )],
-    postgres: &[(
-        1,
-        "users",
-        include_str!("../../migrations/users/postgres/0001_users.sql"),
-    )],
+    sqlite: &[
+        (
+            1,
+            "users",
+            include_str!("../../migrations/users/sqlite/0001_users.sql"),
+        ),
+        (
+            2,
+            "secrets",
+            include_str!("../../migrations/users/sqlite/0002_secrets.sql"),
+        ),
+    ],
+    postgres: &[
+        (
+            1,
+            "users",
+            include_str!("../../migrations/users/postgres/0001_users.sql"),
+        ),
+        (
+            2,
+            "secrets",
+            include_str!("../../migrations/users/postgres/0002_secrets.sql"),
+        ),
+    ],
 };
 
 /// The seeded accounts (API.md, "Authentication"): `(n, username, name, role)`,
@@ -292,6 +306,47 @@ impl UsersDb {
             name: get("name")?,
             role: get("role")?,
         })
+    }
+
+    /// The secret refresh-token successors are derived under, the same for
+    /// every instance on this database: made from the CSPRNG by whichever
+    /// instance starts first.
+    ///
+    /// # Errors
+    /// [`DbError`] when the database fails.
+    pub async fn refresh_secret(&self) -> Result<RefreshSecret, DbError> {
+        let fresh: String = RefreshSecret::generate()
+            .to_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        sqlx::query(
+            "INSERT INTO secrets (name, value) VALUES ('refresh', $1) ON CONFLICT DO NOTHING",
+        )
+        .bind(fresh)
+        .execute(self.db.pool())
+        .await
+        .map_err(|e| self.db.error(&e))?;
+        let row = sqlx::query("SELECT value FROM secrets WHERE name = 'refresh'")
+            .fetch_one(self.db.pool())
+            .await
+            .map_err(|e| self.db.error(&e))?;
+        let hex: String = row.try_get("value").map_err(|e| self.db.error(&e))?;
+        let mut bytes = [0u8; 32];
+        let ok = hex.len() == 64
+            && bytes.iter_mut().enumerate().all(|(i, b)| {
+                u8::from_str_radix(hex.get(i * 2..i * 2 + 2).unwrap_or("zz"), 16)
+                    .map(|v| *b = v)
+                    .is_ok()
+            });
+        if !ok {
+            return Err(DbError::Unavailable {
+                service: "users",
+                spec: String::new(),
+                reason: "the stored refresh secret is malformed".to_owned(),
+            });
+        }
+        Ok(RefreshSecret::from_bytes(bytes))
     }
 
     /// Checks that the database answers.

@@ -1,0 +1,252 @@
+//! Who is calling: a logged-in session or a bearer token, resolved once per
+//! request by the [`AuthUser`] extractor, and the identity services behind it.
+
+mod limiter;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use sha2::{Digest as _, Sha256};
+use statecraft_auth::{Claims, RefreshSecret, TokenError, TokenIssuer};
+use statecraft_services::{User, UsersDb};
+use statecraft_state::{Denylist, SessionId};
+
+use crate::cache::ExpiringCache;
+use crate::error::{ApiError, TokenProblem};
+use crate::session::SessionRequest;
+use crate::state::AppState;
+
+pub(crate) use limiter::LoginLimiter;
+
+/// How `POST /login` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// A session cookie (the default).
+    #[default]
+    Session,
+    /// Access and refresh tokens, as `POST /token`.
+    Token,
+}
+
+/// Lifetimes and modes of logins.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// What `POST /login` issues.
+    pub mode: AuthMode,
+    /// How long a refresh token lives (each rotation starts its successor anew).
+    pub refresh_ttl: Duration,
+    /// How long after a rotation the retired refresh token still returns the
+    /// same successor (two tabs refreshing at once).
+    pub refresh_grace: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::Session,
+            refresh_ttl: Duration::from_secs(14 * 86_400),
+            refresh_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The identity services an instance needs.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The users service's database.
+    pub users: UsersDb,
+    /// Access-token issuer and verifier.
+    pub tokens: Arc<TokenIssuer>,
+    /// Revoked access tokens, in the sessions backend.
+    pub denylist: Arc<dyn Denylist>,
+    /// The key refresh successors are derived under.
+    pub refresh_secret: RefreshSecret,
+    /// Modes and lifetimes.
+    pub settings: AuthSettings,
+}
+
+/// Entries the verified-token cache holds at most.
+const TOKEN_CACHE: usize = 10_000;
+/// Entries the user cache holds at most, and how long a profile is trusted:
+/// a renamed or demoted user is seen within this time.
+const USER_CACHE: usize = 10_000;
+const USER_TTL: Duration = Duration::from_secs(30);
+
+/// Per-instance helpers of authentication.
+#[derive(Debug)]
+pub(crate) struct AuthRuntime {
+    /// Verified tokens by SHA-256: a signature check is tens of microseconds,
+    /// a lookup well under one. Revocation is checked on every request anyway.
+    verified: ExpiringCache<[u8; 32], Arc<Claims>>,
+    /// Users by ID, for requests authenticated by session.
+    users: ExpiringCache<String, User>,
+    /// Failed logins.
+    pub(crate) limiter: LoginLimiter,
+}
+
+impl Default for AuthRuntime {
+    fn default() -> Self {
+        Self {
+            verified: ExpiringCache::new(TOKEN_CACHE),
+            users: ExpiringCache::new(USER_CACHE),
+            limiter: LoginLimiter::default(),
+        }
+    }
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone)]
+pub(crate) enum Credential {
+    /// A logged-in session.
+    Session(SessionId),
+    /// A bearer access token.
+    Bearer(Arc<Claims>),
+}
+
+/// The authenticated caller. As an extractor it answers `401` when there is
+/// no user: `UNAUTHENTICATED` without credentials, `TOKEN_*` for a bad bearer
+/// token, `SESSION_MISSING` for an unknown session cookie.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthUser {
+    /// `user-<n>`.
+    pub(crate) id: String,
+    /// Display name.
+    pub(crate) name: String,
+    /// `admin` or `user`.
+    pub(crate) role: String,
+    /// How.
+    pub(crate) credential: Credential,
+}
+
+/// What the `Authorization` header holds.
+pub(crate) enum Bearer<'a> {
+    /// No `Authorization` header.
+    Absent,
+    /// `Bearer <token>`.
+    Token(&'a str),
+    /// Another scheme, or not text.
+    Malformed,
+}
+
+pub(crate) fn bearer(parts: &Parts) -> Bearer<'_> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Bearer::Absent;
+    };
+    let Ok(text) = value.to_str() else {
+        return Bearer::Malformed;
+    };
+    match text.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Bearer::Token(token.trim())
+        }
+        _ => Bearer::Malformed,
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl AppState {
+    /// The claims of a bearer token that verifies and is not revoked.
+    pub(crate) async fn verify_bearer(&self, token: &str) -> Result<Arc<Claims>, ApiError> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let claims = match self.auth.verified.get(&key) {
+            Some(claims) => {
+                if claims.exp <= unix_now() {
+                    return Err(ApiError::Token(TokenProblem::Expired));
+                }
+                claims
+            }
+            None => {
+                let claims = Arc::new(self.identity.tokens.verify(token).map_err(|e| match e {
+                    TokenError::Expired => ApiError::Token(TokenProblem::Expired),
+                    TokenError::Invalid => ApiError::Token(TokenProblem::Invalid),
+                })?);
+                let left = claims.exp.saturating_sub(unix_now());
+                self.auth.verified.insert(
+                    key,
+                    Arc::clone(&claims),
+                    Instant::now() + Duration::from_secs(left),
+                );
+                claims
+            }
+        };
+        // Never cached: a logout takes effect on the very next request.
+        let denied = self
+            .identity
+            .denylist
+            .is_denied(&claims.jti)
+            .await
+            .map_err(ApiError::store(self.sessions.kind()))?;
+        if denied {
+            return Err(ApiError::Token(TokenProblem::Revoked));
+        }
+        Ok(claims)
+    }
+
+    /// A user by ID, cached briefly.
+    pub(crate) async fn user(&self, id: &str) -> Result<Option<User>, ApiError> {
+        if let Some(user) = self.auth.users.get(&id.to_owned()) {
+            return Ok(Some(user));
+        }
+        let user = self
+            .identity
+            .users
+            .get(id)
+            .await
+            .map_err(|_| ApiError::UsersUnavailable)?;
+        if let Some(user) = &user {
+            self.auth
+                .users
+                .insert(id.to_owned(), user.clone(), Instant::now() + USER_TTL);
+        }
+        Ok(user)
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match bearer(parts) {
+            Bearer::Token(token) => {
+                let claims = state.verify_bearer(token).await?;
+                return Ok(Self {
+                    id: claims.sub.clone(),
+                    name: claims.name.clone(),
+                    role: claims.role.clone(),
+                    credential: Credential::Bearer(claims),
+                });
+            }
+            Bearer::Malformed => return Err(ApiError::Token(TokenProblem::Invalid)),
+            Bearer::Absent => {}
+        }
+        let session = SessionRequest::from_parts(parts);
+        if !session.has_cookie() {
+            return Err(ApiError::Unauthenticated);
+        }
+        let outcome = session.load(state).await?;
+        let (Some(id), Some(user_id)) = (outcome.id, outcome.data.user_id) else {
+            return Err(ApiError::Unauthenticated);
+        };
+        // A session of a user that no longer exists is no login.
+        let user = state
+            .user(&user_id)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        Ok(Self {
+            id: user.id,
+            name: user.name,
+            role: user.role,
+            credential: Credential::Session(id),
+        })
+    }
+}

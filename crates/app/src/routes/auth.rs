@@ -1,0 +1,465 @@
+//! Logging in and out, tokens, the profile, and the user's sessions.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use statecraft_auth::{Identity as TokenSubject, RefreshToken};
+use statecraft_services::{RefreshOutcome, User};
+use statecraft_state::SessionSecret;
+use utoipa::ToSchema;
+
+use crate::auth::{AuthMode, AuthUser, Credential};
+use crate::error::{ApiError, TokenProblem};
+use crate::extract::{AppJson, JsonOk};
+use crate::routes::health::ErrorBody;
+use crate::session::{IssuedCookie, SessionRequest};
+use crate::state::AppState;
+
+/// `POST /login` and `POST /token`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Credentials {
+    /// The user name.
+    user: String,
+    /// The password.
+    password: String,
+}
+
+/// The answer of a session login.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Message {
+    message: &'static str,
+}
+
+/// Access and refresh tokens.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TokenPair {
+    /// The access token (JWT, EdDSA).
+    token: String,
+    /// Always `Bearer`.
+    token_type: &'static str,
+    /// Seconds the access token lives.
+    expires_in: u64,
+    /// The refresh token (opaque; rotated on every use).
+    refresh_token: String,
+}
+
+/// `POST /token/refresh`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// `GET /profile`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Profile {
+    name: String,
+    role: String,
+}
+
+/// One of the user's live sessions.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SessionEntry {
+    /// The first 8 characters of the session's public ID.
+    id_prefix: String,
+    /// RFC 3339.
+    created_at: String,
+    /// RFC 3339.
+    last_seen_at: String,
+    user_agent: String,
+    /// The session this request came with.
+    current: bool,
+}
+
+/// `GET /sessions`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SessionList {
+    sessions: Vec<SessionEntry>,
+}
+
+/// `DELETE /sessions`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Ended {
+    /// Sessions ended.
+    ended: u64,
+}
+
+/// The client's address, as the connection saw it (unspecified when the app
+/// runs without a socket, as in router-level tests).
+pub(crate) struct ClientAddr(IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        Ok(Self(ip))
+    }
+}
+
+fn user_agent(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Checks the rate limit, then the password; counts a failure.
+async fn authenticate(
+    state: &AppState,
+    credentials: &Credentials,
+    client: IpAddr,
+) -> Result<User, ApiError> {
+    state
+        .auth
+        .limiter
+        .check(&credentials.user, client)
+        .map_err(ApiError::RateLimited)?;
+    // Overlong input is a failed login, not a reason to hash a megabyte.
+    let plausible = credentials.user.len() <= 64 && credentials.password.len() <= 1024;
+    let user = if plausible {
+        state
+            .identity
+            .users
+            .authenticate(&credentials.user, &credentials.password)
+            .await
+            .map_err(|_| ApiError::UsersUnavailable)?
+    } else {
+        None
+    };
+    match user {
+        Some(user) => Ok(user),
+        None => {
+            state.auth.limiter.failed(&credentials.user, client);
+            tracing::info!(client = %client, "failed login");
+            Err(ApiError::InvalidCredentials)
+        }
+    }
+}
+
+/// A new token pair for `user`, starting a refresh family.
+async fn issue_pair(state: &AppState, user: &User) -> Result<TokenPair, ApiError> {
+    let refresh = RefreshToken::generate();
+    let family = state
+        .identity
+        .users
+        .start_family(&user.id, &refresh, state.identity.settings.refresh_ttl)
+        .await
+        .map_err(|_| ApiError::UsersUnavailable)?;
+    access_pair(state, user, family, refresh)
+}
+
+fn access_pair(
+    state: &AppState,
+    user: &User,
+    family: String,
+    refresh: RefreshToken,
+) -> Result<TokenPair, ApiError> {
+    let subject = TokenSubject {
+        id: user.id.clone(),
+        name: user.name.clone(),
+        role: user.role.clone(),
+        session: Some(family),
+    };
+    let tokens = &state.identity.tokens;
+    let (token, _) = tokens
+        .issue(&subject)
+        .map_err(|_| ApiError::Internal("no signing key".to_owned()))?;
+    Ok(TokenPair {
+        token,
+        token_type: "Bearer",
+        expires_in: tokens.ttl().as_secs(),
+        refresh_token: refresh.expose().to_owned(),
+    })
+}
+
+/// Logs in. In session mode (the default) the session ID is rotated and the
+/// anonymous session's cart kept; in token mode the answer is a token pair.
+#[utoipa::path(
+    post, path = "/login", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 200, description = "session mode: Set-Cookie; token mode: a token pair", body = Message),
+        (status = 401, description = "INVALID_CREDENTIALS", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorBody),
+    )
+)]
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    session: SessionRequest,
+    AppJson(credentials): AppJson<Credentials>,
+) -> Result<Response, ApiError> {
+    let user = authenticate(&state, &credentials, client).await?;
+    if state.identity.settings.mode == AuthMode::Token {
+        return Ok(JsonOk(issue_pair(&state, &user).await?).into_response());
+    }
+    // The anonymous session's state moves to the new ID; a stale cookie just
+    // starts afresh (logging in is how one recovers from a lost session).
+    let previous = session.load(&state).await.ok().filter(|o| o.id.is_some());
+    let mut data = previous
+        .as_ref()
+        .map(|o| o.data.clone())
+        .unwrap_or_default();
+    data.user_id = Some(user.id.clone());
+    let secret = SessionSecret::generate();
+    let store = &state.sessions;
+    store
+        .create_login(&secret.public_id(), &data, user_agent(&headers))
+        .await
+        .map_err(ApiError::store(store.kind()))?;
+    if let Some(old) = previous.and_then(|o| o.id) {
+        // Fixation defence: the ID known before login dies now.
+        store
+            .delete(&old)
+            .await
+            .map_err(ApiError::store(store.kind()))?;
+    }
+    let cookie = IssuedCookie(Some(state.cookies.issue(&secret)));
+    Ok((
+        cookie,
+        JsonOk(Message {
+            message: "Login successful",
+        }),
+    )
+        .into_response())
+}
+
+/// Logs in for a token pair, whatever `--auth` says.
+#[utoipa::path(
+    post, path = "/token", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 200, body = TokenPair),
+        (status = 401, description = "INVALID_CREDENTIALS", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED", body = ErrorBody),
+    )
+)]
+pub(crate) async fn token(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    AppJson(credentials): AppJson<Credentials>,
+) -> Result<Response, ApiError> {
+    let user = authenticate(&state, &credentials, client).await?;
+    Ok(JsonOk(issue_pair(&state, &user).await?).into_response())
+}
+
+/// Exchanges a refresh token for a new pair; the old refresh token retires.
+/// Presenting a retired one after the grace window revokes its whole family.
+#[utoipa::path(
+    post, path = "/token/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, body = TokenPair),
+        (status = 401, description = "TOKEN_INVALID, TOKEN_EXPIRED or TOKEN_REVOKED", body = ErrorBody),
+    )
+)]
+pub(crate) async fn refresh(
+    State(state): State<AppState>,
+    AppJson(request): AppJson<RefreshRequest>,
+) -> Result<Response, ApiError> {
+    let token = RefreshToken::parse(&request.refresh_token)
+        .ok_or(ApiError::Token(TokenProblem::Invalid))?;
+    let identity = &state.identity;
+    let outcome = identity
+        .users
+        .rotate(
+            &token,
+            &identity.refresh_secret,
+            identity.settings.refresh_ttl,
+            identity.settings.refresh_grace,
+        )
+        .await
+        .map_err(|_| ApiError::UsersUnavailable)?;
+    let (user_id, family, successor) = match outcome {
+        RefreshOutcome::Rotated {
+            user_id,
+            family,
+            successor,
+        }
+        | RefreshOutcome::Replayed {
+            user_id,
+            family,
+            successor,
+        } => (user_id, family, successor),
+        RefreshOutcome::ReuseDetected | RefreshOutcome::Revoked => {
+            return Err(ApiError::Token(TokenProblem::Revoked));
+        }
+        RefreshOutcome::Expired => return Err(ApiError::Token(TokenProblem::Expired)),
+        RefreshOutcome::Unknown => return Err(ApiError::Token(TokenProblem::Invalid)),
+    };
+    let user = state
+        .user(&user_id)
+        .await?
+        .ok_or(ApiError::Token(TokenProblem::Revoked))?;
+    Ok(JsonOk(access_pair(&state, &user, family, successor)?).into_response())
+}
+
+/// Logs out: deletes the session at once, or revokes the bearer token (until
+/// its expiry) and its refresh family.
+#[utoipa::path(
+    post, path = "/logout", tag = "auth",
+    responses(
+        (status = 200, body = Message),
+        (status = 401, description = "UNAUTHENTICATED, SESSION_MISSING or TOKEN_*", body = ErrorBody),
+    )
+)]
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Response, ApiError> {
+    match &user.credential {
+        Credential::Session(id) => {
+            let store = &state.sessions;
+            store
+                .delete(id)
+                .await
+                .map_err(ApiError::store(store.kind()))?;
+            let clear = IssuedCookie(Some(state.cookies.clear()));
+            Ok((
+                clear,
+                JsonOk(Message {
+                    message: "Logged out",
+                }),
+            )
+                .into_response())
+        }
+        Credential::Bearer(claims) => {
+            let until_ms = claims.exp.saturating_mul(1000);
+            state
+                .identity
+                .denylist
+                .deny(&claims.jti, until_ms)
+                .await
+                .map_err(ApiError::store(state.sessions.kind()))?;
+            if let Some(family) = &claims.sid {
+                state
+                    .identity
+                    .users
+                    .revoke_family(family)
+                    .await
+                    .map_err(|_| ApiError::UsersUnavailable)?;
+            }
+            Ok(JsonOk(Message {
+                message: "Logged out",
+            })
+            .into_response())
+        }
+    }
+}
+
+/// The caller's name and role, by session cookie or bearer token.
+#[utoipa::path(
+    get, path = "/profile", tag = "auth",
+    responses(
+        (status = 200, body = Profile),
+        (status = 401, description = "UNAUTHENTICATED, SESSION_MISSING or TOKEN_*", body = ErrorBody),
+    )
+)]
+pub(crate) async fn profile(user: AuthUser) -> Response {
+    JsonOk(Profile {
+        name: user.name,
+        role: user.role,
+    })
+    .into_response()
+}
+
+fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// The caller's live sessions.
+#[utoipa::path(
+    get, path = "/sessions", tag = "auth",
+    responses(
+        (status = 200, body = SessionList),
+        (status = 401, description = "UNAUTHENTICATED, SESSION_MISSING or TOKEN_*", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_sessions(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Response, ApiError> {
+    let store = &state.sessions;
+    let live = store
+        .user_sessions(&user.id)
+        .await
+        .map_err(ApiError::store(store.kind()))?;
+    let current = match &user.credential {
+        Credential::Session(id) => Some(*id),
+        Credential::Bearer(_) => None,
+    };
+    let sessions = live
+        .into_iter()
+        .map(|l| SessionEntry {
+            id_prefix: l.id.to_string().chars().take(8).collect(),
+            created_at: rfc3339(l.created_ms),
+            last_seen_at: rfc3339(l.last_seen_ms),
+            user_agent: l.user_agent,
+            current: Some(l.id) == current,
+        })
+        .collect();
+    Ok(JsonOk(SessionList { sessions }).into_response())
+}
+
+/// Logs the caller out everywhere: every session, and every refresh family.
+#[utoipa::path(
+    delete, path = "/sessions", tag = "auth",
+    responses(
+        (status = 200, body = Ended),
+        (status = 401, description = "UNAUTHENTICATED, SESSION_MISSING or TOKEN_*", body = ErrorBody),
+    )
+)]
+pub(crate) async fn end_sessions(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Response, ApiError> {
+    let store = &state.sessions;
+    let ended = store
+        .delete_user_sessions(&user.id)
+        .await
+        .map_err(ApiError::store(store.kind()))?;
+    state
+        .identity
+        .users
+        .revoke_user_families(&user.id)
+        .await
+        .map_err(|_| ApiError::UsersUnavailable)?;
+    let clear = match user.credential {
+        Credential::Session(_) => IssuedCookie(Some(state.cookies.clear())),
+        Credential::Bearer(_) => IssuedCookie(None),
+    };
+    Ok((clear, JsonOk(Ended { ended })).into_response())
+}
+
+/// The public keys that verify access tokens (RFC 7517).
+#[utoipa::path(
+    get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, description = "a JWK set of Ed25519 keys"))
+)]
+pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(state.identity.tokens.jwks()),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+    }
+}

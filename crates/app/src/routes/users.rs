@@ -1,0 +1,70 @@
+//! Registration of users (the users service's public endpoint).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use statecraft_services::{NewUser, UsersError};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::extract::AppJson;
+use crate::routes::health::ErrorBody;
+use crate::state::AppState;
+
+/// `POST /users`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Registration {
+    /// 3-32 characters of a-z, 0-9, `_`, `.`, `-` (case-insensitive).
+    user: String,
+    /// 12 to 256 characters.
+    password: String,
+    /// Display name, 1-64 printable characters; the user name when absent.
+    name: Option<String>,
+}
+
+/// A registered user.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Registered {
+    /// `user-<n>`.
+    id: String,
+    user: String,
+    name: String,
+    role: String,
+}
+
+/// Registers a user with role `user`.
+#[utoipa::path(
+    post, path = "/users", tag = "users", request_body = Registration,
+    responses(
+        (status = 201, body = Registered),
+        (status = 400, description = "INVALID_REQUEST naming the field", body = ErrorBody),
+        (status = 409, description = "USER_EXISTS", body = ErrorBody),
+    )
+)]
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    AppJson(registration): AppJson<Registration>,
+) -> Result<Response, ApiError> {
+    let new = NewUser {
+        username: registration.user,
+        password: registration.password,
+        name: registration.name,
+    };
+    match state.identity.users.register(new).await {
+        Ok(user) => Ok((
+            StatusCode::CREATED,
+            axum::Json(Registered {
+                id: user.id,
+                user: user.username,
+                name: user.name,
+                role: user.role,
+            }),
+        )
+            .into_response()),
+        Err(UsersError::Taken(name)) => Err(ApiError::UserExists(name)),
+        Err(UsersError::Invalid { field, message }) => Err(ApiError::invalid(field, message)),
+        Err(UsersError::Db(_)) => Err(ApiError::UsersUnavailable),
+    }
+}

@@ -1,0 +1,109 @@
+//! The flags and wiring of identity for `serve`: the users database, the
+//! signing keys, token lifetimes and the login mode.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use statecraft_app::{AuthMode, AuthSettings, Identity};
+use statecraft_auth::{KeyRing, Passwords, TokenIssuer};
+use statecraft_services::{DataSpec, UsersDb};
+use statecraft_state::Denylist;
+
+use super::CmdError;
+
+/// `iss` and `aud` of access tokens.
+const ISSUER: &str = "statecraft";
+const AUDIENCE: &str = "statecraft-api";
+
+/// Identity flags of `statecraft serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct IdentityArgs {
+    /// Where the services keep their data: sqlite:DIR (one file per service) or
+    /// postgres://… (one schema per service).
+    #[arg(long, env = "STATECRAFT_DATA", default_value = "sqlite:./statecraft-data", value_parser = parse_data)]
+    data: DataSpec,
+
+    /// What POST /login issues: a session cookie, or a token pair.
+    #[arg(long, env = "STATECRAFT_AUTH", default_value = "session", value_parser = parse_auth)]
+    auth: AuthMode,
+
+    /// Directory of the Ed25519 signing keys (PKCS#8 PEM); created with a first
+    /// key when empty. Default: DIR/keys for --data sqlite:DIR, else
+    /// ./statecraft-data/keys.
+    #[arg(long, env = "STATECRAFT_KEYS_DIR")]
+    keys_dir: Option<PathBuf>,
+
+    /// Lifetime of access tokens.
+    #[arg(long, env = "STATECRAFT_ACCESS_TTL", default_value = "15m", value_parser = parse_ttl)]
+    access_ttl: Duration,
+
+    /// Lifetime of refresh tokens (each rotation starts anew).
+    #[arg(long, env = "STATECRAFT_REFRESH_TTL", default_value = "14days", value_parser = parse_ttl)]
+    refresh_ttl: Duration,
+
+    /// How long a just-retired refresh token still returns its successor.
+    #[arg(long, env = "STATECRAFT_REFRESH_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    refresh_grace: Duration,
+}
+
+fn parse_data(s: &str) -> Result<DataSpec, String> {
+    s.parse()
+        .map_err(|e: statecraft_services::InvalidDataSpec| e.to_string())
+}
+
+fn parse_auth(s: &str) -> Result<AuthMode, String> {
+    match s {
+        "session" => Ok(AuthMode::Session),
+        "token" => Ok(AuthMode::Token),
+        _ => Err("must be session or token".to_owned()),
+    }
+}
+
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(1) {
+        return Err("must be at least 1s".to_owned());
+    }
+    Ok(d)
+}
+
+impl IdentityArgs {
+    /// Where the data lives, for the start-up log line.
+    pub(crate) fn data(&self) -> &DataSpec {
+        &self.data
+    }
+
+    /// What `POST /login` issues.
+    pub(crate) fn mode(&self) -> AuthMode {
+        self.auth
+    }
+
+    /// Opens the users database and the key directory.
+    pub(crate) async fn open(&self, denylist: Arc<dyn Denylist>) -> Result<Identity, CmdError> {
+        let keys_dir = self.keys_dir.clone().unwrap_or_else(|| match &self.data {
+            DataSpec::Sqlite(dir) => dir.join("keys"),
+            DataSpec::Postgres(_) => PathBuf::from("./statecraft-data/keys"),
+        });
+        let ring = KeyRing::open(&keys_dir, self.access_ttl)
+            .map_err(|e| CmdError::Usage(format!("signing keys: {e}")))?;
+        let users = UsersDb::open(&self.data, None, Passwords::new())
+            .await
+            .map_err(|e| CmdError::Usage(format!("cannot open the users database: {e}")))?;
+        let refresh_secret = users
+            .refresh_secret()
+            .await
+            .map_err(|e| CmdError::Usage(format!("cannot read the refresh secret: {e}")))?;
+        Ok(Identity {
+            users,
+            tokens: Arc::new(TokenIssuer::new(ring, ISSUER, AUDIENCE, self.access_ttl)),
+            denylist,
+            refresh_secret,
+            settings: AuthSettings {
+                mode: self.auth,
+                refresh_ttl: self.refresh_ttl,
+                refresh_grace: self.refresh_grace,
+            },
+        })
+    }
+}
