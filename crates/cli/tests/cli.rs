@@ -242,6 +242,51 @@ fn json_logs_carry_the_request_id() {
     };
     let json: serde_json::Value = serde_json::from_str(&finished).unwrap();
     assert_eq!(json["span"]["request_id"], "req-42", "{finished}");
+
+    // Even at debug level no line carries a password, a session secret or a
+    // token: log in (a failure, then a success), use the session, get a token.
+    let collected = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = std::sync::Arc::clone(&collected);
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut all = sink.lock().unwrap();
+            all.push_str(&line);
+            all.push('\n');
+        }
+    });
+    let post = |path: &str, body: &str, cookie: Option<&str>| {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        let cookie = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: x\r\n{cookie}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    post("/login", r#"{"user":"alice","password":"wrong-secret-pw"}"#, None);
+    let login = post("/login", r#"{"user":"alice","password":"correct-password"}"#, None);
+    let cookie = session_cookie(login.split_once("\r\n\r\n").unwrap().0);
+    post("/increment", "", Some(&cookie));
+    let token = post("/token", r#"{"user":"bob","password":"correct-password"}"#, None);
+    let access: serde_json::Value =
+        serde_json::from_str(token.split_once("\r\n\r\n").unwrap().1).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let logs = collected.lock().unwrap().clone();
+    assert!(logs.contains("failed login"), "the failure is logged");
+    let secret = cookie.split_once('=').unwrap().1;
+    for needle in [
+        "wrong-secret-pw",
+        "correct-password",
+        secret,
+        access["token"].as_str().unwrap(),
+        access["refreshToken"].as_str().unwrap(),
+    ] {
+        assert!(!logs.contains(needle), "a log line carries {needle:.12}…");
+    }
     sigterm(&child);
     assert_eq!(
         wait_exit(&mut child, Duration::from_secs(10)).code(),

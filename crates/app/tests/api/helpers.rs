@@ -83,8 +83,13 @@ pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> 
     let users = UsersDb::open(&spec, schema.as_deref(), Passwords::with_params(1024, 1))
         .await
         .unwrap();
+    // Instances on one data directory share its keys, as `serve` does.
+    let keys = match &spec {
+        DataSpec::Sqlite(dir) => dir.join("keys"),
+        DataSpec::Postgres(_) => data_dir.path().join("keys"),
+    };
     let tokens = Arc::new(TokenIssuer::new(
-        KeyRing::open(&data_dir.path().join("keys"), setup.access_ttl).unwrap(),
+        KeyRing::open(&keys, setup.access_ttl).unwrap(),
         "statecraft",
         "statecraft-api",
         setup.access_ttl,

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use statecraft_state::redis::{RedisBackend, RedisCounterStore, RedisSessionStore};
-use statecraft_state::sqlite::{SqliteCounterStore, SqliteDb, SqliteSessionStore};
-use statecraft_state::{CounterStore, SessionSecret, SessionStore, SessionTimeouts};
+use statecraft_services::DataSpec;
+use statecraft_state::redis::{RedisBackend, RedisCounterStore, RedisDenylist, RedisSessionStore};
+use statecraft_state::sqlite::{SqliteCounterStore, SqliteDb, SqliteDenylist, SqliteSessionStore};
+use statecraft_state::{CounterStore, Denylist, SessionSecret, SessionStore, SessionTimeouts};
 
 use crate::counter::futures_join_all;
 use crate::helpers::{TestApp, spawn_with};
@@ -140,4 +141,106 @@ async fn the_api_on_a_shared_redis() {
     };
     shared_store_behaves(stores, "redis").await;
     redis.delete_all().await.unwrap();
+}
+
+/// Logins on a shared store and one users database: what one instance does,
+/// the other sees, revocations included.
+async fn shared_logins_behave(stores: Stores, denylist: Arc<dyn Denylist>) {
+    let data = tempfile::tempdir().unwrap();
+    let spec = DataSpec::Sqlite(data.path().to_owned());
+    let start = |name: &'static str| {
+        let (stores, denylist, spec) = (stores.clone(), denylist.clone(), spec.clone());
+        spawn_with(move |s| {
+            s.config.instance_id = name.into();
+            s.stores = Some(stores);
+            s.denylist = Some(denylist);
+            s.data = Some((spec, None));
+        })
+    };
+    let (a, b) = (start("server-a").await, start("server-b").await);
+    let cookie = a.login_as("alice", "correct-password", None, "Browser/A").await.session_cookie().unwrap();
+    assert_eq!(b.get("/profile", Some(&cookie)).await.body["name"], "Alice");
+    let listed = b.get("/sessions", Some(&cookie)).await;
+    assert_eq!(listed.body["sessions"][0]["userAgent"], "Browser/A", "{}", listed.text);
+    let second = b.login_as("alice", "correct-password", None, "Browser/B").await.session_cookie().unwrap();
+    assert_eq!(a.get("/sessions", Some(&second)).await.body["sessions"].as_array().unwrap().len(), 2);
+    assert_eq!(a.call("DELETE", "/sessions", Some(&second), None).await.body["ended"], 2);
+    b.get("/profile", Some(&cookie)).await.assert_error(401, "SESSION_MISSING");
+
+    // A token from one instance works on the other (shared keys); a logout on
+    // one is refused by the other on its next request, though it had the token
+    // in its verified cache.
+    let (token, refresh) = a.token_for("bob").await;
+    assert_eq!(b.bearer("GET", "/profile", &token, None).await.status, 200);
+    assert_eq!(a.bearer("GET", "/profile", &token, None).await.status, 200);
+    assert_eq!(b.bearer("POST", "/logout", &token, None).await.status, 200);
+    a.bearer("GET", "/profile", &token, None).await.assert_error(401, "TOKEN_REVOKED");
+    a.post("/token/refresh", None, Some(json!({"refreshToken": refresh})))
+        .await
+        .assert_error(401, "TOKEN_REVOKED");
+}
+
+#[tokio::test]
+async fn logins_on_a_shared_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&dir.path().join("state.db"), Duration::from_secs(5)).unwrap();
+    let stores: Stores = (
+        Arc::new(SqliteSessionStore::new(db.clone(), SessionTimeouts::default())),
+        Arc::new(SqliteCounterStore::new(db.clone())),
+    );
+    shared_logins_behave(stores, Arc::new(SqliteDenylist::new(db))).await;
+}
+
+#[tokio::test]
+async fn logins_on_a_shared_redis() {
+    let prefix = format!("statecraft-test:{}:", SessionSecret::generate().public_id());
+    let Some((stores, redis)) = redis_stores(&prefix).await else {
+        eprintln!("redis login test not run: STATECRAFT_TEST_REDIS_URL is not set (scripts/test sets it)");
+        return;
+    };
+    shared_logins_behave(stores, Arc::new(RedisDenylist::new(redis.clone()))).await;
+    redis.delete_all().await.unwrap();
+}
+
+#[tokio::test]
+async fn users_on_postgresql() {
+    let Ok(url) = std::env::var("STATECRAFT_TEST_POSTGRES_URL") else {
+        eprintln!("postgres API test not run: STATECRAFT_TEST_POSTGRES_URL is not set (scripts/test sets it)");
+        return;
+    };
+    let schema = format!("users_api_{:016x}", rand_u64());
+    let spec = DataSpec::Postgres(url.clone());
+    let app = {
+        let (spec, schema) = (spec.clone(), schema.clone());
+        spawn_with(move |s| s.data = Some((spec, Some(schema)))).await
+    };
+    let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+        let cookie = app.login_alice().await;
+        assert_eq!(app.get("/profile", Some(&cookie)).await.body["role"], "admin");
+        let created = app
+            .post("/users", None, Some(json!({"user": "pgcarol", "password": "a long password"})))
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        app.post("/users", None, Some(json!({"user": "PGCAROL", "password": "a long password"})))
+            .await
+            .assert_error(409, "USER_EXISTS");
+        let (token, refresh) = app.token_for("bob").await;
+        assert_eq!(app.bearer("GET", "/profile", &token, None).await.body["name"], "Bob");
+        let next = app.post("/token/refresh", None, Some(json!({"refreshToken": refresh}))).await;
+        assert_eq!(next.status, 200, "{}", next.text);
+    }))
+    .await;
+    app.users.close().await;
+    let admin = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn rand_u64() -> u64 {
+    SessionSecret::generate().public_id().spread()
 }
