@@ -57,6 +57,8 @@ def main() -> None:
         ("stateful counter: statecraft / peer", ratio((sc, "stateful counter (memory)"), (peer, "stateful counter (memory)")), ">= 1.3"),
         ("cart add: statecraft / peer", ratio((sc, "cart add (memory)"), (peer, "cart add (memory)")), ">= 1.8"),
     ]
+    if (sc, "GET /profile (bearer token)") in med:
+        goals.append(("GET /profile: bearer token / session cookie (memory)", ratio((sc, "GET /profile (bearer token)"), (sc, "GET /profile (session cookie)")), ">= 0.8"))
     scale = out / "scale.tsv"
     if scale.exists():
         by_live: dict = {}

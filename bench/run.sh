@@ -24,7 +24,7 @@ NSESS=${NSESS:-100000}       # sessions created for the memory test
 BIG=${BIG:-1000000}          # live sessions for the scale test
 SERVER_CORE=${SERVER_CORE:-0}
 LOAD_CORE=${LOAD_CORE:-1}
-PARTS=${PARTS:-"throughput scale memory stores"}  # which parts to run
+PARTS=${PARTS:-"throughput scale memory stores auth"}  # which parts to run
 REDIS_PORT=${REDIS_PORT:-6390}  # the bench's own redis-server
 REDIS_CORE=${REDIS_CORE:-$SERVER_CORE}  # beside the servers by default, as in the peers' run
 OUT=${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -80,7 +80,7 @@ stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 rss() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$1/status"; }
 
-SERVE=(env -u RUST_LOG "$STATECRAFT" serve --insecure-cookies --instance-id bench --listen)
+SERVE=(env -u RUST_LOG "$STATECRAFT" serve --insecure-cookies --instance-id bench --data "sqlite:$OUT/data" --listen)
 
 # wrkrun FILE SECONDS URL SCRIPT [ARGS...] : one wrk run, its RESULT line to FILE
 wrkrun() {
@@ -205,10 +205,8 @@ START_CORE=$REDIS_CORE start redis "$REDIS_PORT" redis-server --port "$REDIS_POR
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 RS_PORT=3331; SQ_PORT=3332; PR_PORT=3333
 rm -f "$OUT/bench.db" "$OUT/bench.db-wal" "$OUT/bench.db-shm"
-start statecraft-redis $RS_PORT env -u RUST_LOG "$STATECRAFT" serve --insecure-cookies --instance-id bench \
-  --session-store "$REDIS_URL" --listen 127.0.0.1:$RS_PORT; RS_PID=$STARTED
-start statecraft-sqlite $SQ_PORT env -u RUST_LOG "$STATECRAFT" serve --insecure-cookies --instance-id bench \
-  --session-store "sqlite:$OUT/bench.db" --listen 127.0.0.1:$SQ_PORT; SQ_PID=$STARTED
+start statecraft-redis $RS_PORT "${SERVE[@]}" 127.0.0.1:$RS_PORT --session-store "$REDIS_URL"; RS_PID=$STARTED
+start statecraft-sqlite $SQ_PORT "${SERVE[@]}" 127.0.0.1:$SQ_PORT --session-store "sqlite:$OUT/bench.db"; SQ_PID=$STARTED
 start peer-redis $PR_PORT env PORT=$PR_PORT STORE=redis REDIS_URL="$REDIS_URL" "$PEER"; PR_PID=$STARTED
 for name in statecraft-redis:$RS_PORT statecraft-sqlite:$SQ_PORT peer-redis:$PR_PORT; do
   for mode in increment cart; do
@@ -275,6 +273,33 @@ rm -f "$OUT/bench.db"*
 "$STATECRAFT" capacity --measure --sessions "$NSESS" --session-store "sqlite:$OUT/bench.db" >"$OUT/capacity-sqlite.txt" 2>/dev/null
 rm -f "$OUT/bench.db"*
 stop "$REDIS_PID"
+fi
+
+# ---- auth: GET /profile by session cookie vs by bearer token ----------------
+if want auth; then
+log "auth: GET /profile by session cookie and by bearer token, memory store"
+AU_PORT=3341
+start statecraft-auth $AU_PORT "${SERVE[@]}" 127.0.0.1:$AU_PORT; AU_PID=$STARTED
+python3 "$BENCH/mklogins.py" $AU_PORT 256 cookie >"$OUT/logins-cookie.txt"
+python3 "$BENCH/mklogins.py" $AU_PORT 256 bearer >"$OUT/logins-bearer.txt"
+ACASES=(
+  "statecraft|GET /profile (session cookie)|http://127.0.0.1:$AU_PORT/profile|profile.lua|$OUT/logins-cookie.txt cookie"
+  "statecraft|GET /profile (bearer token)|http://127.0.0.1:$AU_PORT/profile|profile.lua|$OUT/logins-bearer.txt bearer"
+)
+[ -f "$OUT/throughput.tsv" ] || printf 'run\tserver\tendpoint\t%s\n' "result" >"$OUT/throughput.tsv"
+for run in $(seq "$RUNS"); do
+  for i in "${!ACASES[@]}"; do
+    IFS='|' read -r server endpoint url script args <<<"${ACASES[$i]}"
+    # shellcheck disable=SC2086
+    if [ "$run" -eq 1 ] && [ "$WARM" -gt 0 ]; then wrkrun "$OUT/raw/awarm-$i.txt" "$WARM" "$url" "$script" $args; fi
+    # shellcheck disable=SC2086
+    wrkrun "$OUT/raw/arun$run-$i.txt" "$DUR" "$url" "$script" $args
+    line=$(result "$OUT/raw/arun$run-$i.txt")
+    printf '%s\t%s\t%s\t%s\n' "$run" "$server" "$endpoint" "$line" >>"$OUT/throughput.tsv"
+    log "run $run: $server, $endpoint: $(echo "$line" | sed 's/.*rps=\([0-9.]*\).*/\1 req\/s/')"
+  done
+done
+stop "$AU_PID"
 fi
 
 {

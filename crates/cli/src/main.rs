@@ -33,6 +33,8 @@ enum Command {
     Serve(Box<cmd::serve::Cmd>),
     /// Estimates or measures memory for session state (M_total = N × S).
     Capacity(cmd::capacity::Cmd),
+    /// Manages the access-token signing keys.
+    Keys(cmd::keys::Cmd),
 }
 
 /// Exit code for a command line or setting that was refused.
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(cmd) => cmd::serve::run(*cmd),
         Command::Capacity(cmd) => cmd::capacity::run(cmd),
+        Command::Keys(cmd) => cmd::keys::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

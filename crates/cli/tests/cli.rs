@@ -256,7 +256,9 @@ fn json_logs_carry_the_request_id() {
     });
     let post = |path: &str, body: &str, cookie: Option<&str>| {
         let mut stream = TcpStream::connect(&addr).unwrap();
-        let cookie = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
+        let cookie = cookie
+            .map(|c| format!("Cookie: {c}\r\n"))
+            .unwrap_or_default();
         write!(
             stream,
             "POST {path} HTTP/1.1\r\nHost: x\r\n{cookie}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -267,11 +269,23 @@ fn json_logs_carry_the_request_id() {
         stream.read_to_string(&mut answer).unwrap();
         answer
     };
-    post("/login", r#"{"user":"alice","password":"wrong-secret-pw"}"#, None);
-    let login = post("/login", r#"{"user":"alice","password":"correct-password"}"#, None);
+    post(
+        "/login",
+        r#"{"user":"alice","password":"wrong-secret-pw"}"#,
+        None,
+    );
+    let login = post(
+        "/login",
+        r#"{"user":"alice","password":"correct-password"}"#,
+        None,
+    );
     let cookie = session_cookie(login.split_once("\r\n\r\n").unwrap().0);
     post("/increment", "", Some(&cookie));
-    let token = post("/token", r#"{"user":"bob","password":"correct-password"}"#, None);
+    let token = post(
+        "/token",
+        r#"{"user":"bob","password":"correct-password"}"#,
+        None,
+    );
     let access: serde_json::Value =
         serde_json::from_str(token.split_once("\r\n\r\n").unwrap().1).unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -507,4 +521,38 @@ fn a_dead_redis_gives_fast_503_keeps_stateless_alive_and_recovers() {
     assert_eq!(http(&addr, "GET", "/readyz", None).0, 200);
     sigterm(&app);
     assert_eq!(wait_exit(&mut app, Duration::from_secs(10)).code(), Some(0));
+}
+
+#[test]
+fn keys_rotate_writes_a_new_current_key_beside_the_old() {
+    let dir = std::env::temp_dir().join(format!("statecraft-keys-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.to_str().unwrap();
+    let first = statecraft(&["keys", "rotate", "--keys-dir", dir_arg])
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = statecraft(&["keys", "rotate", "--keys-dir", dir_arg])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        text.contains("new signing key") && text.contains("previous key"),
+        "{text}"
+    );
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    // The first run created key 1 and rotated to 2; the second added 3.
+    assert_eq!(
+        files,
+        ["key-000001.pem", "key-000002.pem", "key-000003.pem"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

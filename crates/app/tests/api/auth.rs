@@ -467,3 +467,24 @@ async fn users_register_and_log_in() {
     );
     let _ = app.users.get("user-3").await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_session_id_in_the_url_is_never_a_credential() {
+    let app = spawn_app().await;
+    let cookie = app.login_alice().await;
+    for path in [
+        format!("/profile?session_id={cookie}"),
+        format!("/profile;session_id={cookie}"),
+    ] {
+        let answer = app.get(&path, None).await;
+        assert!(
+            matches!(answer.status, 401 | 404),
+            "{path}: {}",
+            answer.text
+        );
+        assert!(!answer.text.contains("Alice"));
+    }
+    // Nor does any answer put it in a URL (no redirects carry it).
+    let answer = app.get("/profile", Some(&cookie)).await;
+    assert!(answer.header("location").is_empty());
+}

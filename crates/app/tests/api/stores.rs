@@ -158,14 +158,39 @@ async fn shared_logins_behave(stores: Stores, denylist: Arc<dyn Denylist>) {
         })
     };
     let (a, b) = (start("server-a").await, start("server-b").await);
-    let cookie = a.login_as("alice", "correct-password", None, "Browser/A").await.session_cookie().unwrap();
+    let cookie = a
+        .login_as("alice", "correct-password", None, "Browser/A")
+        .await
+        .session_cookie()
+        .unwrap();
     assert_eq!(b.get("/profile", Some(&cookie)).await.body["name"], "Alice");
     let listed = b.get("/sessions", Some(&cookie)).await;
-    assert_eq!(listed.body["sessions"][0]["userAgent"], "Browser/A", "{}", listed.text);
-    let second = b.login_as("alice", "correct-password", None, "Browser/B").await.session_cookie().unwrap();
-    assert_eq!(a.get("/sessions", Some(&second)).await.body["sessions"].as_array().unwrap().len(), 2);
-    assert_eq!(a.call("DELETE", "/sessions", Some(&second), None).await.body["ended"], 2);
-    b.get("/profile", Some(&cookie)).await.assert_error(401, "SESSION_MISSING");
+    assert_eq!(
+        listed.body["sessions"][0]["userAgent"], "Browser/A",
+        "{}",
+        listed.text
+    );
+    let second = b
+        .login_as("alice", "correct-password", None, "Browser/B")
+        .await
+        .session_cookie()
+        .unwrap();
+    assert_eq!(
+        a.get("/sessions", Some(&second)).await.body["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        a.call("DELETE", "/sessions", Some(&second), None)
+            .await
+            .body["ended"],
+        2
+    );
+    b.get("/profile", Some(&cookie))
+        .await
+        .assert_error(401, "SESSION_MISSING");
 
     // A token from one instance works on the other (shared keys); a logout on
     // one is refused by the other on its next request, though it had the token
@@ -174,10 +199,16 @@ async fn shared_logins_behave(stores: Stores, denylist: Arc<dyn Denylist>) {
     assert_eq!(b.bearer("GET", "/profile", &token, None).await.status, 200);
     assert_eq!(a.bearer("GET", "/profile", &token, None).await.status, 200);
     assert_eq!(b.bearer("POST", "/logout", &token, None).await.status, 200);
-    a.bearer("GET", "/profile", &token, None).await.assert_error(401, "TOKEN_REVOKED");
-    a.post("/token/refresh", None, Some(json!({"refreshToken": refresh})))
+    a.bearer("GET", "/profile", &token, None)
         .await
         .assert_error(401, "TOKEN_REVOKED");
+    a.post(
+        "/token/refresh",
+        None,
+        Some(json!({"refreshToken": refresh})),
+    )
+    .await
+    .assert_error(401, "TOKEN_REVOKED");
 }
 
 #[tokio::test]
@@ -185,7 +216,10 @@ async fn logins_on_a_shared_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
     let db = SqliteDb::open(&dir.path().join("state.db"), Duration::from_secs(5)).unwrap();
     let stores: Stores = (
-        Arc::new(SqliteSessionStore::new(db.clone(), SessionTimeouts::default())),
+        Arc::new(SqliteSessionStore::new(
+            db.clone(),
+            SessionTimeouts::default(),
+        )),
         Arc::new(SqliteCounterStore::new(db.clone())),
     );
     shared_logins_behave(stores, Arc::new(SqliteDenylist::new(db))).await;
@@ -195,7 +229,9 @@ async fn logins_on_a_shared_sqlite_file() {
 async fn logins_on_a_shared_redis() {
     let prefix = format!("statecraft-test:{}:", SessionSecret::generate().public_id());
     let Some((stores, redis)) = redis_stores(&prefix).await else {
-        eprintln!("redis login test not run: STATECRAFT_TEST_REDIS_URL is not set (scripts/test sets it)");
+        eprintln!(
+            "redis login test not run: STATECRAFT_TEST_REDIS_URL is not set (scripts/test sets it)"
+        );
         return;
     };
     shared_logins_behave(stores, Arc::new(RedisDenylist::new(redis.clone()))).await;
@@ -205,7 +241,9 @@ async fn logins_on_a_shared_redis() {
 #[tokio::test]
 async fn users_on_postgresql() {
     let Ok(url) = std::env::var("STATECRAFT_TEST_POSTGRES_URL") else {
-        eprintln!("postgres API test not run: STATECRAFT_TEST_POSTGRES_URL is not set (scripts/test sets it)");
+        eprintln!(
+            "postgres API test not run: STATECRAFT_TEST_POSTGRES_URL is not set (scripts/test sets it)"
+        );
         return;
     };
     let schema = format!("users_api_{:016x}", rand_u64());
@@ -216,17 +254,37 @@ async fn users_on_postgresql() {
     };
     let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
         let cookie = app.login_alice().await;
-        assert_eq!(app.get("/profile", Some(&cookie)).await.body["role"], "admin");
+        assert_eq!(
+            app.get("/profile", Some(&cookie)).await.body["role"],
+            "admin"
+        );
         let created = app
-            .post("/users", None, Some(json!({"user": "pgcarol", "password": "a long password"})))
+            .post(
+                "/users",
+                None,
+                Some(json!({"user": "pgcarol", "password": "a long password"})),
+            )
             .await;
         assert_eq!(created.status, 201, "{}", created.text);
-        app.post("/users", None, Some(json!({"user": "PGCAROL", "password": "a long password"})))
-            .await
-            .assert_error(409, "USER_EXISTS");
+        app.post(
+            "/users",
+            None,
+            Some(json!({"user": "PGCAROL", "password": "a long password"})),
+        )
+        .await
+        .assert_error(409, "USER_EXISTS");
         let (token, refresh) = app.token_for("bob").await;
-        assert_eq!(app.bearer("GET", "/profile", &token, None).await.body["name"], "Bob");
-        let next = app.post("/token/refresh", None, Some(json!({"refreshToken": refresh}))).await;
+        assert_eq!(
+            app.bearer("GET", "/profile", &token, None).await.body["name"],
+            "Bob"
+        );
+        let next = app
+            .post(
+                "/token/refresh",
+                None,
+                Some(json!({"refreshToken": refresh})),
+            )
+            .await;
         assert_eq!(next.status, 200, "{}", next.text);
     }))
     .await;

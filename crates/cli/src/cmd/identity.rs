@@ -79,12 +79,18 @@ impl IdentityArgs {
         self.auth
     }
 
-    /// Opens the users database and the key directory.
-    pub(crate) async fn open(&self, denylist: Arc<dyn Denylist>) -> Result<Identity, CmdError> {
-        let keys_dir = self.keys_dir.clone().unwrap_or_else(|| match &self.data {
+    /// The key directory: `--keys-dir`, else `keys/` under a SQLite data
+    /// directory, else `./statecraft-data/keys`.
+    pub(crate) fn keys_dir(&self) -> PathBuf {
+        self.keys_dir.clone().unwrap_or_else(|| match &self.data {
             DataSpec::Sqlite(dir) => dir.join("keys"),
             DataSpec::Postgres(_) => PathBuf::from("./statecraft-data/keys"),
-        });
+        })
+    }
+
+    /// Opens the users database and the key directory.
+    pub(crate) async fn open(&self, denylist: Arc<dyn Denylist>) -> Result<Identity, CmdError> {
+        let keys_dir = self.keys_dir();
         let ring = KeyRing::open(&keys_dir, self.access_ttl)
             .map_err(|e| CmdError::Usage(format!("signing keys: {e}")))?;
         let users = UsersDb::open(&self.data, None, Passwords::new())
@@ -106,4 +112,37 @@ impl IdentityArgs {
             },
         })
     }
+}
+
+/// How often a server reads its key directory again, so that a key rotated by
+/// `statecraft keys rotate` (or another instance) starts signing everywhere.
+const KEY_RELOAD_EVERY: Duration = Duration::from_secs(60);
+/// How often expired refresh tokens are deleted.
+const REFRESH_SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// Background upkeep of identity: key reloads and the refresh-token sweep.
+pub(crate) fn spawn_upkeep(identity: &Identity) {
+    let tokens = Arc::clone(&identity.tokens);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(KEY_RELOAD_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = tokens.reload() {
+                tracing::warn!("cannot reload the signing keys: {e}");
+            }
+        }
+    });
+    let (users, grace) = (identity.users.clone(), identity.settings.refresh_grace);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REFRESH_SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            match users.sweep_refresh_tokens(grace).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(swept = n, "expired refresh tokens deleted"),
+                Err(e) => tracing::warn!("refresh-token sweep failed: {e}"),
+            }
+        }
+    });
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod capacity;
 mod identity;
+pub(crate) mod keys;
 pub(crate) mod serve;
 
 /// Why a subcommand stopped.

@@ -211,6 +211,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         let (sessions, denylist) =
             session_store(&cmd.session_store, timeouts, cmd.store_timeout).await?;
         let identity = cmd.identity.open(denylist).await?;
+        super::identity::spawn_upkeep(&identity);
         let counters = counter_store(&counter_spec, cmd.store_timeout).await?;
         let listener = tokio::net::TcpListener::bind(cmd.listen)
             .await
