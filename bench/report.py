@@ -57,6 +57,9 @@ def main() -> None:
         ("stateful counter: statecraft / peer", ratio((sc, "stateful counter (memory)"), (peer, "stateful counter (memory)")), ">= 1.3"),
         ("cart add: statecraft / peer", ratio((sc, "cart add (memory)"), (peer, "cart add (memory)")), ">= 1.8"),
     ]
+    logins = out / "logins.txt"
+    if logins.exists():
+        print("\nLogins, one at a time (Argon2id verification included):\n\n" + "\n".join(f"- {l}" for l in logins.read_text().splitlines()) + "\n")
     if (sc, "GET /profile (bearer token)") in med:
         goals.append(("GET /profile: bearer token / session cookie (memory)", ratio((sc, "GET /profile (bearer token)"), (sc, "GET /profile (session cookie)")), ">= 0.8"))
     scale = out / "scale.tsv"

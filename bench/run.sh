@@ -280,8 +280,9 @@ if want auth; then
 log "auth: GET /profile by session cookie and by bearer token, memory store"
 AU_PORT=3341
 start statecraft-auth $AU_PORT "${SERVE[@]}" 127.0.0.1:$AU_PORT; AU_PID=$STARTED
-python3 "$BENCH/mklogins.py" $AU_PORT 256 cookie >"$OUT/logins-cookie.txt"
-python3 "$BENCH/mklogins.py" $AU_PORT 256 bearer >"$OUT/logins-bearer.txt"
+python3 "$BENCH/mklogins.py" $AU_PORT 256 cookie 2>>"$OUT/logins.txt" >"$OUT/logins-cookie.txt"
+python3 "$BENCH/mklogins.py" $AU_PORT 256 bearer 2>>"$OUT/logins.txt" >"$OUT/logins-bearer.txt"
+log "$(tr '\n' ';' <"$OUT/logins.txt")"
 ACASES=(
   "statecraft|GET /profile (session cookie)|http://127.0.0.1:$AU_PORT/profile|profile.lua|$OUT/logins-cookie.txt cookie"
   "statecraft|GET /profile (bearer token)|http://127.0.0.1:$AU_PORT/profile|profile.lua|$OUT/logins-bearer.txt bearer"

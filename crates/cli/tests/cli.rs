@@ -413,17 +413,14 @@ struct OwnRedis {
 
 impl OwnRedis {
     fn start(port: u16) -> Option<Self> {
+        Self::start_with(port, &["--port", &port.to_string()])
+    }
+
+    /// Starts redis-server with `args` (which open `port`) on loopback.
+    fn start_with(port: u16, args: &[&str]) -> Option<Self> {
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(args)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -554,5 +551,151 @@ fn keys_rotate_writes_a_new_current_key_beside_the_old() {
         files,
         ["key-000001.pem", "key-000002.pem", "key-000003.pem"]
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs openssl in `dir`; false if it is not installed.
+fn openssl(dir: &std::path::Path, args: &[&str]) -> bool {
+    Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn redis_over_tls_with_a_password_and_a_private_ca() {
+    let dir = std::env::temp_dir().join(format!("statecraft-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A private CA and a certificate for 127.0.0.1 signed by it.
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let made = openssl(
+        &dir,
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=statecraft test CA",
+            ],
+        ]
+        .concat(),
+    ) && openssl(
+        &dir,
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    ) && std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .is_ok()
+        && openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
+    if !made {
+        eprintln!("redis TLS test not run: openssl is not installed");
+        return;
+    }
+    let port = free_port();
+    let path = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    let args = [
+        "--port".to_owned(),
+        "0".to_owned(),
+        "--tls-port".to_owned(),
+        port.to_string(),
+        "--tls-cert-file".to_owned(),
+        path("server.pem"),
+        "--tls-key-file".to_owned(),
+        path("server.key"),
+        "--tls-ca-cert-file".to_owned(),
+        path("ca.pem"),
+        "--tls-auth-clients".to_owned(),
+        "no".to_owned(),
+        "--requirepass".to_owned(),
+        "tls-s3cret-pw".to_owned(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some(_redis) = OwnRedis::start_with(port, &args) else {
+        assert!(
+            std::env::var("STATECRAFT_TEST_REDIS_URL").is_err(),
+            "redis-server must be installed when the Redis suites run"
+        );
+        eprintln!("redis TLS test not run: no redis-server on PATH");
+        return;
+    };
+    let url = format!("rediss://:tls-s3cret-pw@127.0.0.1:{port}");
+    let ca = path("ca.pem");
+    let (mut app, addr) = serve(&[
+        ("STATECRAFT_SESSION_STORE", url.as_str()),
+        ("STATECRAFT_REDIS_CA_FILE", ca.as_str()),
+    ]);
+    let (status, head, _) = http(&addr, "POST", "/increment", None);
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase().contains("x-state-source: redis"),
+        "{head}"
+    );
+    let cookie = session_cookie(&head);
+    let (_, _, body) = http(&addr, "POST", "/increment", Some(&cookie));
+    assert!(body.contains(r#""counter":2"#), "{body}");
+    sigterm(&app);
+    wait_exit(&mut app, Duration::from_secs(10));
+
+    // Without the CA the certificate does not verify: a clear refusal at start,
+    // with the password redacted.
+    let out = statecraft(&["serve"])
+        .env("STATECRAFT_LISTEN", "127.0.0.1:0")
+        .env("STATECRAFT_SESSION_STORE", &url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot reach the session store"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("tls-s3cret-pw"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

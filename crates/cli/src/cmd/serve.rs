@@ -55,6 +55,11 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_STATE_KEY", value_parser = parse_state_key, hide_env_values = true)]
     state_key: Option<StateKey>,
 
+    /// PEM file of the CA that signed the certificate of a rediss:// store (a
+    /// private CA); without it the system's roots are used.
+    #[arg(long, env = "STATECRAFT_REDIS_CA_FILE")]
+    redis_ca_file: Option<std::path::PathBuf>,
+
     #[command(flatten)]
     identity: IdentityArgs,
 }
@@ -104,8 +109,13 @@ fn open_sqlite(
 
 /// Connects to the Redis of a store spec; a failure is named with its URL (the
 /// password redacted).
-async fn connect_redis(role: &str, url: &str, timeout: Duration) -> Result<RedisBackend, CmdError> {
-    RedisBackend::connect(url, "", timeout)
+async fn connect_redis(
+    role: &str,
+    url: &str,
+    timeout: Duration,
+    ca: Option<&[u8]>,
+) -> Result<RedisBackend, CmdError> {
+    RedisBackend::connect_with_ca(url, "", timeout, ca)
         .await
         .map_err(|e| CmdError::Usage(format!("cannot reach the {role} store: {e}")))
 }
@@ -116,6 +126,7 @@ async fn session_store(
     spec: &StoreSpec,
     timeouts: SessionTimeouts,
     store_timeout: Duration,
+    ca: Option<&[u8]>,
 ) -> Result<(Arc<dyn SessionStore>, Arc<dyn Denylist>), CmdError> {
     Ok(match spec {
         StoreSpec::Memory => (
@@ -130,7 +141,7 @@ async fn session_store(
             )
         }
         StoreSpec::Redis(url) => {
-            let redis = connect_redis("session", url, store_timeout).await?;
+            let redis = connect_redis("session", url, store_timeout, ca).await?;
             (
                 Arc::new(RedisSessionStore::new(redis.clone(), timeouts)),
                 Arc::new(RedisDenylist::new(redis)),
@@ -142,6 +153,7 @@ async fn session_store(
 async fn counter_store(
     spec: &StoreSpec,
     store_timeout: Duration,
+    ca: Option<&[u8]>,
 ) -> Result<Arc<dyn CounterStore>, CmdError> {
     Ok(match spec {
         StoreSpec::Memory => Arc::new(MemoryCounterStore::new()),
@@ -150,7 +162,7 @@ async fn counter_store(
             Arc::new(SqliteCounterStore::new(db))
         }
         StoreSpec::Redis(url) => {
-            let redis = connect_redis("counter", url, store_timeout).await?;
+            let redis = connect_redis("counter", url, store_timeout, ca).await?;
             Arc::new(RedisCounterStore::new(redis))
         }
     })
@@ -208,11 +220,25 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     }
     runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
-        let (sessions, denylist) =
-            session_store(&cmd.session_store, timeouts, cmd.store_timeout).await?;
+        let ca = match &cmd.redis_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                CmdError::Usage(format!(
+                    "cannot read --redis-ca-file {}: {e}",
+                    path.display()
+                ))
+            })?),
+            None => None,
+        };
+        let (sessions, denylist) = session_store(
+            &cmd.session_store,
+            timeouts,
+            cmd.store_timeout,
+            ca.as_deref(),
+        )
+        .await?;
         let identity = cmd.identity.open(denylist).await?;
         super::identity::spawn_upkeep(&identity);
-        let counters = counter_store(&counter_spec, cmd.store_timeout).await?;
+        let counters = counter_store(&counter_spec, cmd.store_timeout, ca.as_deref()).await?;
         let listener = tokio::net::TcpListener::bind(cmd.listen)
             .await
             .map_err(|e| CmdError::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;

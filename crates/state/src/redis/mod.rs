@@ -53,11 +53,38 @@ impl RedisBackend {
     /// [`StoreError::Unavailable`] when the server cannot be reached in time; the
     /// message names the URL with its password redacted.
     pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
+        Self::connect_with_ca(url, prefix, timeout, None).await
+    }
+
+    /// As [`RedisBackend::connect`]; a `rediss://` server's certificate is
+    /// checked against `ca_pem` (a private CA, PEM) when given, else against the
+    /// system's roots.
+    ///
+    /// # Errors
+    /// As [`RedisBackend::connect`]; also when `ca_pem` holds no certificate.
+    pub async fn connect_with_ca(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, StoreError> {
         let shown = url
             .parse::<StoreSpec>()
             .map_or_else(|_| "the redis URL".to_owned(), |s| s.to_string());
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("{shown}: {}", e.category())))?;
+        // rustls is built with ring alone; it must be the process's provider
+        // before the first TLS handshake. Installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = match ca_pem {
+            Some(ca) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.to_vec()),
+                },
+            ),
+            None => redis::Client::open(url),
+        }
+        .map_err(|e| StoreError::Unavailable(format!("{shown}: {}", e.category())))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(timeout)
             .set_response_timeout(timeout)
