@@ -38,6 +38,19 @@ pub enum ApiError {
     InvalidCredentials,
     /// 401 `TOKEN_INVALID`, `TOKEN_EXPIRED` or `TOKEN_REVOKED`.
     Token(TokenProblem),
+    /// 400 `CART_EMPTY`: checkout started or confirmed with an empty cart.
+    CartEmpty,
+    /// 400 `INSUFFICIENT_CONTEXT`: a stateless request lacks parts the server
+    /// does not hold (`missing` names them).
+    InsufficientContext(Vec<&'static str>),
+    /// 402 `PAYMENT_DECLINED`.
+    PaymentDeclined,
+    /// 403 `FORBIDDEN`.
+    Forbidden(&'static str),
+    /// 409 `CHECKOUT_STEP_INVALID`: `expected` must come first.
+    StepInvalid(&'static str),
+    /// 409 `IDEMPOTENCY_CONFLICT`: the key was used with another body.
+    IdempotencyConflict,
     /// 404 `NOT_FOUND`.
     NotFound(String),
     /// 405 `METHOD_NOT_ALLOWED` (added): the route exists, not with this method.
@@ -56,6 +69,8 @@ pub enum ApiError {
     StoreUnavailable(StoreKind),
     /// 503 `STORE_UNAVAILABLE`: the users database cannot answer.
     UsersUnavailable,
+    /// 503 `STORE_UNAVAILABLE`: a service's database cannot answer.
+    ServiceUnavailable(&'static str),
     /// 500 `INTERNAL_ERROR` (added): the cause is logged, never sent.
     Internal(String),
 }
@@ -81,6 +96,10 @@ struct ErrorBody<'a> {
     code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expected: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missing: Option<&'a [&'static str]>,
 }
 
 impl ApiError {
@@ -113,13 +132,21 @@ impl ApiError {
             RuleViolation::CounterLimit => Self::LimitReached("The counter cannot go above 2^53-1"),
             RuleViolation::CartFull => Self::invalid("productId", violation.to_string()),
             RuleViolation::QuantityLimit => Self::invalid("quantity", violation.to_string()),
+            RuleViolation::CartEmpty => Self::CartEmpty,
+            RuleViolation::StepInvalid { expected } => Self::StepInvalid(expected.as_str()),
         }
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest { .. } | Self::TamperedState(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest { .. }
+            | Self::TamperedState(_)
+            | Self::CartEmpty
+            | Self::InsufficientContext(_) => StatusCode::BAD_REQUEST,
+            Self::PaymentDeclined => StatusCode::PAYMENT_REQUIRED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::StepInvalid(_) | Self::IdempotencyConflict => StatusCode::CONFLICT,
             Self::SessionMissing { .. }
             | Self::Unauthenticated
             | Self::InvalidCredentials
@@ -130,7 +157,9 @@ impl ApiError {
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::StoreUnavailable(_) | Self::UsersUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable(_) | Self::UsersUnavailable | Self::ServiceUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -147,6 +176,12 @@ impl ApiError {
             Self::Token(TokenProblem::Invalid) => "TOKEN_INVALID",
             Self::Token(TokenProblem::Expired) => "TOKEN_EXPIRED",
             Self::Token(TokenProblem::Revoked) => "TOKEN_REVOKED",
+            Self::CartEmpty => "CART_EMPTY",
+            Self::InsufficientContext(_) => "INSUFFICIENT_CONTEXT",
+            Self::PaymentDeclined => "PAYMENT_DECLINED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::StepInvalid(_) => "CHECKOUT_STEP_INVALID",
+            Self::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             Self::NotFound(_) => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::LimitReached(_) => "LIMIT_REACHED",
@@ -154,7 +189,9 @@ impl ApiError {
             Self::RateLimited(_) => "RATE_LIMITED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            Self::StoreUnavailable(_) | Self::UsersUnavailable => "STORE_UNAVAILABLE",
+            Self::StoreUnavailable(_) | Self::UsersUnavailable | Self::ServiceUnavailable(_) => {
+                "STORE_UNAVAILABLE"
+            }
             Self::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -172,6 +209,25 @@ impl ApiError {
             Self::Token(TokenProblem::Invalid) => "The token is invalid".to_owned(),
             Self::Token(TokenProblem::Expired) => "The token has expired".to_owned(),
             Self::Token(TokenProblem::Revoked) => "The token has been revoked".to_owned(),
+            Self::CartEmpty => "The cart is empty".to_owned(),
+            Self::InsufficientContext(missing) => {
+                let parts: Vec<_> = missing
+                    .iter()
+                    .map(|m| match *m {
+                        "paymentToken" => "payment",
+                        other => other,
+                    })
+                    .collect();
+                format!("Missing {} information", parts.join(" and "))
+            }
+            Self::PaymentDeclined => "The payment was declined".to_owned(),
+            Self::Forbidden(why) => (*why).to_owned(),
+            Self::StepInvalid(expected) => {
+                format!("Checkout step out of order: {expected} comes first")
+            }
+            Self::IdempotencyConflict => {
+                "This Idempotency-Key was already used with another request".to_owned()
+            }
             Self::NotFound(what) => what.clone(),
             Self::MethodNotAllowed => "Method not allowed on this route".to_owned(),
             Self::LimitReached(what) => (*what).to_owned(),
@@ -183,6 +239,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "Expected Content-Type: application/json".to_owned(),
             Self::StoreUnavailable(kind) => format!("The {} store is unavailable", kind.as_str()),
             Self::UsersUnavailable => "The users database is unavailable".to_owned(),
+            Self::ServiceUnavailable(service) => format!("The {service} service is unavailable"),
             Self::Internal(_) => "Internal server error".to_owned(),
         }
     }
@@ -199,6 +256,14 @@ impl IntoResponse for ApiError {
             error: &message,
             code: self.code(),
             field,
+            expected: match &self {
+                Self::StepInvalid(expected) => Some(expected),
+                _ => None,
+            },
+            missing: match &self {
+                Self::InsufficientContext(missing) => Some(missing),
+                _ => None,
+            },
         };
         let mut response = (self.status(), Json(body)).into_response();
         match &self {

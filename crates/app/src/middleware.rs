@@ -292,6 +292,12 @@ mod tests {
             )),
             Arc::new(MemoryCounterStore::new()),
             identity,
+            statecraft_services::OrdersDb::open(
+                &statecraft_services::DataSpec::Sqlite(dir.path().to_owned()),
+                None,
+            )
+            .await
+            .unwrap(),
         );
         let boom = tower::service_fn(|_req: Request| async move {
             if std::hint::black_box(true) {

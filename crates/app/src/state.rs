@@ -11,6 +11,7 @@ use crate::config::AppConfig;
 use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
 use crate::state_token::StateSigner;
+use statecraft_services::OrdersDb;
 
 /// Shared by all handlers of one instance: settings and stores, chosen once at
 /// start. Cloned for every request, so it is one `Arc`.
@@ -35,6 +36,8 @@ pub struct Shared {
     pub(crate) identity: Identity,
     /// Caches and the login rate limit.
     pub(crate) auth: AuthRuntime,
+    /// The orders service's data.
+    pub(crate) orders: OrdersDb,
 }
 
 impl AppState {
@@ -44,6 +47,7 @@ impl AppState {
         sessions: Arc<dyn SessionStore>,
         counters: Arc<dyn CounterStore>,
         identity: Identity,
+        orders: OrdersDb,
     ) -> Self {
         let signer = StateSigner::new(&config.state_key);
         let cookies = CookiePolicy::new(config.secure_cookies, config.cookie_max_age());
@@ -59,6 +63,7 @@ impl AppState {
             served_by,
             identity,
             auth: AuthRuntime::default(),
+            orders,
         }))
     }
 

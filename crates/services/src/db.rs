@@ -230,6 +230,19 @@ impl Database {
         &self.pool
     }
 
+    /// A transaction that will write: on SQLite `BEGIN IMMEDIATE`, so that one
+    /// that reads first cannot fail to upgrade its lock under concurrency.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, DbError> {
+        let tx = if self.postgres {
+            self.pool.begin().await
+        } else {
+            self.pool.begin_with("BEGIN IMMEDIATE").await
+        };
+        tx.map_err(|e| self.error(&e))
+    }
+
     /// Maps a query error to [`DbError::Unavailable`], naming the service.
     pub(crate) fn error(&self, err: &sqlx::Error) -> DbError {
         DbError::Unavailable {

@@ -7,7 +7,9 @@
 //!   `bob`, and the refresh-token families of token logins.
 
 pub mod db;
+pub mod orders;
 pub mod users;
 
 pub use db::{DataSpec, Database, DbError, InvalidDataSpec};
+pub use orders::{NewOrder, Order, OrderLine, OrdersDb, OrdersError, Placed};
 pub use users::{NewUser, RefreshOutcome, User, UsersDb, UsersError};

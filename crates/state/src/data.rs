@@ -45,6 +45,27 @@ impl CheckoutStep {
     }
 }
 
+/// Longest field of a shipping address, in characters.
+pub const MAX_ADDRESS_FIELD: usize = 200;
+/// Longest payment token.
+pub const MAX_PAYMENT_TOKEN: usize = 128;
+
+/// A shipping address, as checkout collects it (fields checked by the API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    /// The recipient.
+    pub name: String,
+    /// Street and number.
+    pub line1: String,
+    /// City.
+    pub city: String,
+    /// Postal code.
+    pub postal_code: String,
+    /// Country.
+    pub country: String,
+}
+
 /// One line of a cart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -71,6 +92,10 @@ pub struct SessionData {
     pub current_step: CheckoutStep,
     /// The logged-in user, if any.
     pub user_id: Option<String>,
+    /// Checkout's shipping address, once given.
+    pub shipping: Option<Address>,
+    /// Checkout's payment token (`tok_…`), once given; never a card number.
+    pub payment_token: Option<String>,
 }
 
 impl SessionData {
@@ -101,6 +126,15 @@ pub enum RuleViolation {
     /// The counter would exceed [`MAX_COUNTER`].
     #[error("The counter cannot go above 2^53-1")]
     CounterLimit,
+    /// Checkout needs a cart with something in it.
+    #[error("The cart is empty")]
+    CartEmpty,
+    /// A checkout step came out of order; `expected` must come first.
+    #[error("Checkout step out of order: {} comes first", expected.as_str())]
+    StepInvalid {
+        /// The step that must be done before this one.
+        expected: CheckoutStep,
+    },
 }
 
 /// An atomic change to one session.
@@ -129,6 +163,15 @@ pub enum Mutation {
     },
     /// Empties the cart.
     ClearCart,
+    /// Starts (or restarts) checkout on a non-empty cart.
+    StartCheckout,
+    /// Gives the shipping address (after checkout started).
+    SetShipping(Address),
+    /// Gives the payment token (after the shipping address).
+    SetPayment(String),
+    /// The order was placed: the cart and the checkout details go, the step is
+    /// `confirmed` (only from the payment step).
+    CompleteCheckout,
 }
 
 impl Mutation {
@@ -193,6 +236,45 @@ impl Mutation {
                 }
             }
             Self::ClearCart => data.cart_items.clear(),
+            Self::StartCheckout => {
+                if data.cart_items.is_empty() {
+                    return Err(RuleViolation::CartEmpty);
+                }
+                data.current_step = CheckoutStep::Checkout;
+                data.shipping = None;
+                data.payment_token = None;
+            }
+            Self::SetShipping(address) => {
+                use CheckoutStep::{Checkout, Payment, Shipping};
+                if !matches!(data.current_step, Checkout | Shipping | Payment) {
+                    return Err(RuleViolation::StepInvalid { expected: Checkout });
+                }
+                data.shipping = Some(address.clone());
+                data.payment_token = None;
+                data.current_step = Shipping;
+            }
+            Self::SetPayment(token) => {
+                use CheckoutStep::{Payment, Shipping};
+                if !matches!(data.current_step, Shipping | Payment) {
+                    return Err(RuleViolation::StepInvalid { expected: Shipping });
+                }
+                data.payment_token = Some(token.clone());
+                data.current_step = Payment;
+            }
+            Self::CompleteCheckout => {
+                if data.current_step != CheckoutStep::Payment {
+                    return Err(RuleViolation::StepInvalid {
+                        expected: CheckoutStep::Payment,
+                    });
+                }
+                if data.cart_items.is_empty() {
+                    return Err(RuleViolation::CartEmpty);
+                }
+                data.cart_items.clear();
+                data.shipping = None;
+                data.payment_token = None;
+                data.current_step = CheckoutStep::Confirmed;
+            }
         }
         Ok(())
     }

@@ -29,8 +29,8 @@ mod sweep;
 
 pub use clock::{Clock, ManualClock, SystemClock, UnixClock};
 pub use data::{
-    CartLine, CheckoutStep, MAX_CART_LINES, MAX_COUNTER, MAX_QUANTITY, Mutation, RuleViolation,
-    SessionData,
+    Address, CartLine, CheckoutStep, MAX_ADDRESS_FIELD, MAX_CART_LINES, MAX_COUNTER,
+    MAX_PAYMENT_TOKEN, MAX_QUANTITY, Mutation, RuleViolation, SessionData,
 };
 pub use error::StoreError;
 pub use id::{SessionId, SessionIdText, SessionSecret};

@@ -216,6 +216,14 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Self::from_parts(parts, state).await
+    }
+}
+
+impl AuthUser {
+    /// The caller of a request, for handlers that check identity only after
+    /// other things (checkout checks its context first).
+    pub(crate) async fn from_parts(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
         match bearer(parts) {
             Bearer::Token(token) => {
                 let claims = state.verify_bearer(token).await?;

@@ -3,8 +3,10 @@
 
 mod auth;
 mod cart;
+mod checkout;
 mod counter;
 mod health;
+mod orders;
 mod session;
 mod users;
 mod web;
@@ -53,6 +55,12 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::list_sessions, auth::end_sessions))
         .routes(routes!(auth::jwks))
         .routes(routes!(users::register))
+        .routes(routes!(checkout::start))
+        .routes(routes!(checkout::shipping))
+        .routes(routes!(checkout::payment))
+        .routes(routes!(checkout::confirm))
+        .routes(routes!(orders::create, orders::list))
+        .routes(routes!(orders::get_one))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

@@ -8,7 +8,7 @@ use reqwest::{Method, Response};
 use serde_json::Value;
 use statecraft_app::{AppConfig, AppState, AuthSettings, Identity};
 use statecraft_auth::{KeyRing, Passwords, TokenIssuer};
-use statecraft_services::{DataSpec, UsersDb};
+use statecraft_services::{DataSpec, OrdersDb, UsersDb};
 use statecraft_state::memory::{MemoryCounterStore, MemoryDenylist, MemorySessionStore};
 use statecraft_state::{Clock, CounterStore, Denylist, ManualClock, SessionStore, SessionTimeouts};
 use tokio::sync::oneshot;
@@ -103,7 +103,8 @@ pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> 
             .unwrap_or_else(|| Arc::new(MemoryDenylist::new())),
         settings: setup.auth,
     };
-    let state = AppState::new(setup.config, session_store, counter_store, identity);
+    let orders = OrdersDb::open(&spec, schema.as_deref()).await.unwrap();
+    let state = AppState::new(setup.config, session_store, counter_store, identity, orders);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -4,6 +4,7 @@
 
 mod auth;
 mod cart;
+mod checkout;
 mod counter;
 mod errors;
 mod expiry;

@@ -69,6 +69,13 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
 }
 
 impl IdentityArgs {
+    /// Opens the orders service's database under `--data`.
+    pub(crate) async fn orders(&self) -> Result<statecraft_services::OrdersDb, CmdError> {
+        statecraft_services::OrdersDb::open(&self.data, None)
+            .await
+            .map_err(|e| CmdError::Usage(format!("cannot open the orders database: {e}")))
+    }
+
     /// Where the data lives, for the start-up log line.
     pub(crate) fn data(&self) -> &DataSpec {
         &self.data

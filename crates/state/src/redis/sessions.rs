@@ -9,8 +9,8 @@ use redis::Script;
 use super::RedisBackend;
 use crate::clock::{Clock as _, UnixClock, millis as ms};
 use crate::data::{
-    CartLine, CheckoutStep, MAX_CART_LINES, MAX_COUNTER, MAX_QUANTITY, Mutation, RuleViolation,
-    SessionData,
+    Address, CartLine, CheckoutStep, MAX_CART_LINES, MAX_COUNTER, MAX_QUANTITY, Mutation,
+    RuleViolation, SessionData,
 };
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -62,6 +62,10 @@ struct Doc<'a> {
     current_step: CheckoutStep,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shipping: Option<&'a Address>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_token: Option<&'a str>,
 }
 
 /// What the scripts hand back: the [`Doc`] form, `expiresAt` ignored.
@@ -75,6 +79,10 @@ struct StoredDoc {
     current_step: CheckoutStep,
     #[serde(default)]
     user_id: Option<String>,
+    #[serde(default)]
+    shipping: Option<Address>,
+    #[serde(default)]
+    payment_token: Option<String>,
 }
 
 fn pairs<S: serde::Serializer>(lines: &&[CartLine], serializer: S) -> Result<S::Ok, S::Error> {
@@ -91,6 +99,8 @@ fn to_doc(data: &SessionData) -> Result<String, StoreError> {
         cart_items: &data.cart_items,
         current_step: data.current_step,
         user_id: data.user_id.as_deref(),
+        shipping: data.shipping.as_ref(),
+        payment_token: data.payment_token.as_deref(),
     };
     serde_json::to_string(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -110,6 +120,8 @@ fn parse(json: &str) -> Result<SessionData, StoreError> {
             .collect(),
         current_step: doc.current_step,
         user_id: doc.user_id,
+        shipping: doc.shipping,
+        payment_token: doc.payment_token,
     })
 }
 
@@ -170,15 +182,24 @@ struct IndexEntry {
     user_agent: String,
 }
 
-/// The script's arguments for a mutation: op, product, quantity.
-fn op_args(mutation: &Mutation) -> (&'static str, &str, u16) {
-    match mutation {
-        Mutation::IncrementCounter => ("incr", "", 0),
-        Mutation::AddToCart { product, quantity } => ("add", product.as_str(), *quantity),
-        Mutation::SetCartQuantity { product, quantity } => ("set", product.as_str(), *quantity),
-        Mutation::RemoveFromCart { product } => ("remove", product.as_str(), 0),
-        Mutation::ClearCart => ("clear", "", 0),
-    }
+/// The script's arguments for a mutation: op, a text argument (a product ID,
+/// the address as JSON, a payment token), a quantity.
+fn op_args(mutation: &Mutation) -> Result<(&'static str, String, u16), StoreError> {
+    Ok(match mutation {
+        Mutation::IncrementCounter => ("incr", String::new(), 0),
+        Mutation::AddToCart { product, quantity } => ("add", product.to_string(), *quantity),
+        Mutation::SetCartQuantity { product, quantity } => ("set", product.to_string(), *quantity),
+        Mutation::RemoveFromCart { product } => ("remove", product.to_string(), 0),
+        Mutation::ClearCart => ("clear", String::new(), 0),
+        Mutation::StartCheckout => ("checkout", String::new(), 0),
+        Mutation::SetShipping(address) => (
+            "shipping",
+            serde_json::to_string(address).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            0,
+        ),
+        Mutation::SetPayment(token) => ("payment", token.clone(), 0),
+        Mutation::CompleteCheckout => ("complete", String::new(), 0),
+    })
 }
 
 fn violation(reason: &str, mutation: &Mutation) -> Result<RuleViolation, StoreError> {
@@ -189,6 +210,16 @@ fn violation(reason: &str, mutation: &Mutation) -> Result<RuleViolation, StoreEr
         ("absent", Mutation::RemoveFromCart { product }) => {
             RuleViolation::NotInCart(product.clone())
         }
+        ("empty", _) => RuleViolation::CartEmpty,
+        ("step:checkout", _) => RuleViolation::StepInvalid {
+            expected: CheckoutStep::Checkout,
+        },
+        ("step:shipping", _) => RuleViolation::StepInvalid {
+            expected: CheckoutStep::Shipping,
+        },
+        ("step:payment", _) => RuleViolation::StepInvalid {
+            expected: CheckoutStep::Payment,
+        },
         (other, _) => return Err(StoreError::Corrupt(format!("unknown refusal {other}"))),
     })
 }
@@ -220,8 +251,7 @@ impl SessionStore for RedisSessionStore {
 
     async fn update(&self, id: &SessionId, mutation: &Mutation) -> Result<Update, StoreError> {
         let (key, idle) = (self.key(id), ms(self.timeouts.idle));
-        let (op, product, quantity) = op_args(mutation);
-        let product = product.to_owned();
+        let (op, product, quantity) = op_args(mutation)?;
         let answer: redis::Value = self
             .redis
             .call(|mut conn| async move {

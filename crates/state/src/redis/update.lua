@@ -3,8 +3,9 @@
 -- (made from the Rust constants, so the rules have one source) and prelude.lua.
 -- KEYS[1] session key
 -- ARGV[1] now (ms)   ARGV[2] idle timeout (ms)
--- ARGV[3] op: incr | add | set | remove | clear
--- ARGV[4] product ID   ARGV[5] quantity
+-- ARGV[3] op: incr | add | set | remove | clear | checkout | shipping | payment | complete
+-- ARGV[4] product ID (add, set, remove), the address as JSON (shipping) or the
+--         payment token (payment)   ARGV[5] quantity
 -- Returns nil (no live session), a status reply naming the refused rule
 -- (unchanged), or the new JSON as a bulk string (no table to build and convert).
 -- The rules mirror Mutation::apply; the shared contract suite holds them equal.
@@ -22,6 +23,8 @@ if op == 'incr' then
 end
 local d = cjson.decode(doc)
 local items = d.cartItems
+-- The shipping address as JSON text for the writer below; set by 'shipping'.
+local shipping_json = nil
 local function find()
   for i, line in ipairs(items) do
     if line[1] == product then return i end
@@ -50,6 +53,27 @@ elseif op == 'remove' then
   if i then table.remove(items, i) else refused = 'absent' end
 elseif op == 'clear' then
   items = {}
+elseif op == 'checkout' then
+  if #items == 0 then refused = 'empty'
+  else d.currentStep = 'checkout'; d.shipping = nil; d.paymentToken = nil end
+elseif op == 'shipping' then
+  local step = d.currentStep
+  if step ~= 'checkout' and step ~= 'shipping' and step ~= 'payment' then refused = 'step:checkout'
+  else
+    -- Kept as the caller's JSON text (already encoded and checked in Rust).
+    shipping_json = product
+    d.currentStep = 'shipping'; d.paymentToken = nil
+  end
+elseif op == 'payment' then
+  local step = d.currentStep
+  if step ~= 'shipping' and step ~= 'payment' then refused = 'step:shipping'
+  else d.paymentToken = product; d.currentStep = 'payment' end
+elseif op == 'complete' then
+  if d.currentStep ~= 'payment' then refused = 'step:payment'
+  elseif #items == 0 then refused = 'empty'
+  else
+    items = {}; d.shipping = nil; d.paymentToken = nil; d.currentStep = 'confirmed'
+  end
 else
   return redis.error_reply('unknown op ' .. op)
 end
@@ -70,6 +94,15 @@ if d.currentStep ~= nil and d.currentStep ~= 'browsing' then
 end
 if d.userId ~= nil and d.userId ~= cjson.null then
   extra = extra .. ',"userId":' .. cjson.encode(d.userId)
+end
+if shipping_json == nil and type(d.shipping) == 'table' then
+  shipping_json = cjson.encode(d.shipping)
+end
+if shipping_json ~= nil then
+  extra = extra .. ',"shipping":' .. shipping_json
+end
+if d.paymentToken ~= nil and d.paymentToken ~= cjson.null then
+  extra = extra .. ',"paymentToken":' .. cjson.encode(d.paymentToken)
 end
 local out = string.format('{"counter":%d,"cartItems":[%s]%s,"expiresAt":%d}',
   d.counter, table.concat(lines, ','), extra, d.expiresAt)

@@ -306,3 +306,130 @@ pub(crate) async fn denied_tokens_stay_denied_until_their_expiry(b: &impl Backen
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(!denylist.is_denied("jti-soon").await.unwrap());
 }
+
+fn address() -> statecraft_state::Address {
+    statecraft_state::Address {
+        name: "Alice \"A\" Example".to_owned(),
+        line1: "1 Main St / Flat 2".to_owned(),
+        city: "Zürich".to_owned(),
+        postal_code: "8001".to_owned(),
+        country: "CH".to_owned(),
+    }
+}
+
+pub(crate) async fn checkout_steps_follow_their_order(b: &impl Backend) {
+    use statecraft_state::CheckoutStep::{Checkout, Confirmed, Payment, Shipping};
+    let store = b.sessions().await;
+    let id = new_id();
+    store.create(&id, &counter(1)).await.unwrap();
+    let refused = |u: Update| match u {
+        Update::Rejected(v) => v,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let applied = |u: Update| match u {
+        Update::Applied(d) => d,
+        other => panic!("expected a change, got {other:?}"),
+    };
+    let step = |expected| RuleViolation::StepInvalid { expected };
+    assert_eq!(
+        refused(store.update(&id, &Mutation::StartCheckout).await.unwrap()),
+        RuleViolation::CartEmpty
+    );
+    applied(store.update(&id, &add("book-1", 2)).await.unwrap());
+    assert_eq!(
+        refused(
+            store
+                .update(&id, &Mutation::SetShipping(address()))
+                .await
+                .unwrap()
+        ),
+        step(Checkout)
+    );
+    assert_eq!(
+        applied(store.update(&id, &Mutation::StartCheckout).await.unwrap()).current_step,
+        Checkout
+    );
+    assert_eq!(
+        refused(
+            store
+                .update(&id, &Mutation::SetPayment("tok_1".into()))
+                .await
+                .unwrap()
+        ),
+        step(Shipping)
+    );
+    assert_eq!(
+        refused(
+            store
+                .update(&id, &Mutation::CompleteCheckout)
+                .await
+                .unwrap()
+        ),
+        step(Payment)
+    );
+    let data = applied(
+        store
+            .update(&id, &Mutation::SetShipping(address()))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (data.current_step, data.shipping.as_ref()),
+        (Shipping, Some(&address()))
+    );
+    let data = applied(
+        store
+            .update(&id, &Mutation::SetPayment("tok_123".into()))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(data.current_step, Payment);
+    // Everything survives a load, and other changes keep it.
+    applied(
+        store
+            .update(&id, &Mutation::IncrementCounter)
+            .await
+            .unwrap(),
+    );
+    applied(store.update(&id, &add("pen-7", 1)).await.unwrap());
+    let loaded = store.load(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.shipping, Some(address()));
+    assert_eq!(loaded.payment_token.as_deref(), Some("tok_123"));
+    assert_eq!(
+        (loaded.current_step, loaded.counter, loaded.cart_items.len()),
+        (Payment, 2, 2)
+    );
+    // A new address clears the payment: it must be given again.
+    let data = applied(
+        store
+            .update(&id, &Mutation::SetShipping(address()))
+            .await
+            .unwrap(),
+    );
+    assert_eq!((data.current_step, data.payment_token), (Shipping, None));
+    applied(
+        store
+            .update(&id, &Mutation::SetPayment("tok_9".into()))
+            .await
+            .unwrap(),
+    );
+    let done = applied(
+        store
+            .update(&id, &Mutation::CompleteCheckout)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(done.current_step, Confirmed);
+    assert!(done.cart_items.is_empty() && done.shipping.is_none() && done.payment_token.is_none());
+    assert_eq!(store.load(&id).await.unwrap().unwrap(), done);
+    // Confirmed once: a second confirmation is out of order.
+    assert_eq!(
+        refused(
+            store
+                .update(&id, &Mutation::CompleteCheckout)
+                .await
+                .unwrap()
+        ),
+        step(Payment)
+    );
+}

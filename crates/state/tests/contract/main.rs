@@ -72,6 +72,7 @@ macro_rules! all_contract_cases {
             logins_are_listed_and_ended_together,
             logins_expire_with_their_sessions,
             denied_tokens_stay_denied_until_their_expiry,
+            checkout_steps_follow_their_order,
         );
     };
 }
