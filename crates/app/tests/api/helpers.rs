@@ -103,7 +103,11 @@ pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> 
             .unwrap_or_else(|| Arc::new(MemoryDenylist::new())),
         settings: setup.auth,
     };
-    let orders = OrdersDb::open(&spec, schema.as_deref()).await.unwrap();
+    // Each service owns its schema (`<schema>_orders` beside the users' one).
+    let orders_schema = schema.as_ref().map(|s| format!("{s}_orders"));
+    let orders = OrdersDb::open(&spec, orders_schema.as_deref())
+        .await
+        .unwrap();
     let state = AppState::new(setup.config, session_store, counter_store, identity, orders);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

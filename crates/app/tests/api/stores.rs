@@ -290,10 +290,12 @@ async fn users_on_postgresql() {
     .await;
     app.users.close().await;
     let admin = sqlx::AnyPool::connect(&url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&admin)
-        .await
-        .unwrap();
+    for schema in [schema.clone(), format!("{schema}_orders")] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
