@@ -292,7 +292,7 @@ mod tests {
             )),
             Arc::new(MemoryCounterStore::new()),
             identity,
-            statecraft_services::OrdersDb::open(
+            statecraft_services::Services::open(
                 &statecraft_services::DataSpec::Sqlite(dir.path().to_owned()),
                 None,
             )

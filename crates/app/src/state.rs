@@ -11,7 +11,7 @@ use crate::config::AppConfig;
 use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
 use crate::state_token::StateSigner;
-use statecraft_services::OrdersDb;
+use statecraft_services::Services;
 
 /// Shared by all handlers of one instance: settings and stores, chosen once at
 /// start. Cloned for every request, so it is one `Arc`.
@@ -36,8 +36,8 @@ pub struct Shared {
     pub(crate) identity: Identity,
     /// Caches and the login rate limit.
     pub(crate) auth: AuthRuntime,
-    /// The orders service's data.
-    pub(crate) orders: OrdersDb,
+    /// The orders, inventory and notifications services.
+    pub(crate) services: Services,
 }
 
 impl AppState {
@@ -47,7 +47,7 @@ impl AppState {
         sessions: Arc<dyn SessionStore>,
         counters: Arc<dyn CounterStore>,
         identity: Identity,
-        orders: OrdersDb,
+        services: Services,
     ) -> Self {
         let signer = StateSigner::new(&config.state_key);
         let cookies = CookiePolicy::new(config.secure_cookies, config.cookie_max_age());
@@ -63,7 +63,7 @@ impl AppState {
             served_by,
             identity,
             auth: AuthRuntime::default(),
-            orders,
+            services,
         }))
     }
 

@@ -7,9 +7,17 @@
 //!   `bob`, and the refresh-token families of token logins.
 
 pub mod db;
+pub mod inventory;
+pub mod notifications;
 pub mod orders;
+mod outbox;
 pub mod users;
+mod wiring;
 
 pub use db::{DataSpec, Database, DbError, InvalidDataSpec};
+pub use inventory::{InventoryDb, Product};
+pub use notifications::{Notification, NotificationsDb};
 pub use orders::{NewOrder, Order, OrderLine, OrdersDb, OrdersError, Placed};
+pub use outbox::{DeadLetter, ServiceOutbox};
 pub use users::{NewUser, RefreshOutcome, User, UsersDb, UsersError};
+pub use wiring::Services;

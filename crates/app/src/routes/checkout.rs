@@ -250,7 +250,7 @@ pub(crate) async fn place(
     order: &NewOrder,
     key: Option<&str>,
 ) -> Result<(StatusCode, Order), ApiError> {
-    match state.orders.place(order, key).await {
+    match state.services.orders.place(order, key).await {
         Ok(Placed::Created(order)) => Ok((StatusCode::CREATED, order)),
         Ok(Placed::Replayed(order)) => Ok((StatusCode::OK, order)),
         Err(OrdersError::IdempotencyConflict) => Err(ApiError::IdempotencyConflict),
@@ -335,6 +335,7 @@ async fn confirm_stateful(
     // A retry of a confirmation that went through returns its order.
     if let (Some(key), Ok(user)) = (key, &user)
         && let Some(order) = state
+            .services
             .orders
             .find_by_key(&user.id, key)
             .await

@@ -3,6 +3,7 @@
 
 mod auth;
 mod cart;
+mod catalog;
 mod checkout;
 mod counter;
 mod health;
@@ -61,6 +62,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(checkout::confirm))
         .routes(routes!(orders::create, orders::list))
         .routes(routes!(orders::get_one))
+        .routes(routes!(catalog::products))
+        .routes(routes!(catalog::availability))
+        .routes(routes!(catalog::notifications))
+        .routes(routes!(catalog::outbox))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

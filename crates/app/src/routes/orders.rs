@@ -94,6 +94,7 @@ pub(crate) async fn get_one(
     AppPath(id): AppPath<String>,
 ) -> Result<Response, ApiError> {
     let order = state
+        .services
         .orders
         .get(&id)
         .await
@@ -113,6 +114,7 @@ pub(crate) async fn list(
     user: AuthUser,
 ) -> Result<Response, ApiError> {
     let orders = state
+        .services
         .orders
         .of_user(&user.id)
         .await

@@ -302,3 +302,116 @@ async fn orders_are_placed_for_oneself_unless_admin() {
         .await
         .assert_error(400, "INVALID_REQUEST");
 }
+
+/// Polls an order until it leaves `created` (the saga runs on the bus).
+async fn settled(app: &TestApp, token: &str, id: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = app
+            .bearer("GET", &format!("/orders/{id}"), token, None)
+            .await
+            .body["status"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if status != "created" {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{id} still created");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_saga_confirms_reserves_stock_and_notifies() {
+    let app = spawn_app().await;
+    let (token, _) = app.token_for("alice").await;
+    let before = app.get("/inventory/book-1", None).await.body["available"]
+        .as_i64()
+        .unwrap();
+    let catalog = app.get("/products", None).await;
+    assert!(
+        catalog.body["products"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["productId"] == "book-1")
+    );
+    let body = json!({"userId": "user-1", "items": [{"productId": "book-1", "quantity": 2}]});
+    let placed = app.bearer("POST", "/orders", &token, Some(body)).await;
+    let id = placed.body["orderId"].as_str().unwrap().to_owned();
+    assert_eq!(settled(&app, &token, &id).await, "confirmed");
+    assert_eq!(
+        app.get("/inventory/book-1", None).await.body["available"],
+        before - 2
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let notes = app.bearer("GET", "/notifications", &token, None).await;
+        if let Some(n) = notes.body["notifications"].as_array().unwrap().first() {
+            assert_eq!(n["orderId"], id.as_str());
+            assert_eq!(n["kind"], "OrderConfirmed");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no notification");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    app.get("/inventory/nope", None)
+        .await
+        .assert_error(404, "NOT_FOUND");
+    // The outbox report is for admins; nothing is pending or dead here.
+    let report = app.bearer("GET", "/_admin/outbox", &token, None).await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    let (bob, _) = app.token_for("bob").await;
+    app.bearer("GET", "/_admin/outbox", &bob, None)
+        .await
+        .assert_error(403, "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn out_of_stock_orders_are_rejected_and_take_nothing() {
+    let app = spawn_app().await;
+    app.services.inventory.set_stock("pen-7", 1).await.unwrap();
+    let (token, _) = app.token_for("bob").await;
+    let body = json!({"userId": "user-2", "items": [{"productId": "book-2", "quantity": 1}, {"productId": "pen-7", "quantity": 2}]});
+    let placed = app.bearer("POST", "/orders", &token, Some(body)).await;
+    let id = placed.body["orderId"].as_str().unwrap().to_owned();
+    assert_eq!(settled(&app, &token, &id).await, "rejected");
+    // All or nothing: book-2 was not taken either.
+    assert_eq!(app.get("/inventory/pen-7", None).await.body["available"], 1);
+    assert_eq!(
+        app.get("/inventory/book-2", None).await.body["available"],
+        100
+    );
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_orders_for_fifty_in_stock_confirm_exactly_fifty() {
+    let app = spawn_app().await;
+    app.services.inventory.set_stock("mug-3", 50).await.unwrap();
+    let (token, _) = app.token_for("alice").await;
+    let calls = (0..200).map(|_| {
+        let (app, token) = (app.clone(), token.clone());
+        async move {
+            let body =
+                json!({"userId": "user-1", "items": [{"productId": "mug-3", "quantity": 1}]});
+            app.bearer("POST", "/orders", &token, Some(body)).await
+        }
+    });
+    let ids: Vec<String> = futures_join_all(calls)
+        .await
+        .into_iter()
+        .map(|a| {
+            assert_eq!(a.status, 201, "{}", a.text);
+            a.body["orderId"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let mut confirmed = 0;
+    for id in &ids {
+        if settled(&app, &token, id).await == "confirmed" {
+            confirmed += 1;
+        }
+    }
+    assert_eq!(confirmed, 50);
+    assert_eq!(app.get("/inventory/mug-3", None).await.body["available"], 0);
+}

@@ -8,7 +8,8 @@ use reqwest::{Method, Response};
 use serde_json::Value;
 use statecraft_app::{AppConfig, AppState, AuthSettings, Identity};
 use statecraft_auth::{KeyRing, Passwords, TokenIssuer};
-use statecraft_services::{DataSpec, OrdersDb, UsersDb};
+use statecraft_events::MemoryBus;
+use statecraft_services::{DataSpec, Services, UsersDb};
 use statecraft_state::memory::{MemoryCounterStore, MemoryDenylist, MemorySessionStore};
 use statecraft_state::{Clock, CounterStore, Denylist, ManualClock, SessionStore, SessionTimeouts};
 use tokio::sync::oneshot;
@@ -21,6 +22,7 @@ pub(crate) struct TestApp {
     pub(crate) sessions: MemorySessionStore,
     pub(crate) users: UsersDb,
     pub(crate) tokens: Arc<TokenIssuer>,
+    pub(crate) services: Services,
     _stop: oneshot::Sender<()>,
     _data: tempfile::TempDir,
 }
@@ -103,12 +105,17 @@ pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> 
             .unwrap_or_else(|| Arc::new(MemoryDenylist::new())),
         settings: setup.auth,
     };
-    // Each service owns its schema (`<schema>_orders` beside the users' one).
-    let orders_schema = schema.as_ref().map(|s| format!("{s}_orders"));
-    let orders = OrdersDb::open(&spec, orders_schema.as_deref())
-        .await
-        .unwrap();
-    let state = AppState::new(setup.config, session_store, counter_store, identity, orders);
+    // Each service owns its schema (`<schema>_orders` … beside the users' one),
+    // and the order flow runs on an in-process bus.
+    let services = Services::open(&spec, schema.as_deref()).await.unwrap();
+    services.run(Arc::new(MemoryBus::new())).await.unwrap();
+    let state = AppState::new(
+        setup.config,
+        session_store,
+        counter_store,
+        identity,
+        services.clone(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -125,6 +132,7 @@ pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> 
         sessions,
         users,
         tokens,
+        services,
         _stop: stop,
         _data: data_dir,
     })

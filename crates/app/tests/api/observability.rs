@@ -95,6 +95,10 @@ async fn openapi_covers_every_route() {
         "POST /orders",
         "GET /orders",
         "GET /orders/{id}",
+        "GET /products",
+        "GET /inventory/{productId}",
+        "GET /notifications",
+        "GET /_admin/outbox",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -108,8 +112,9 @@ async fn openapi_covers_every_route() {
             .replace("{productId}", "p")
             .replace("{id}", "order-1");
         let answer = app.call(method, &path, None, None).await;
+        // A 404 for a resource is fine; the route itself must exist.
         assert!(
-            answer.status != 404 || path.starts_with("/cart/items/"),
+            answer.status != 404 || answer.body["error"] != "Route not found",
             "{route}: {}",
             answer.status
         );

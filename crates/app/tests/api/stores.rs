@@ -290,7 +290,12 @@ async fn users_on_postgresql() {
     .await;
     app.users.close().await;
     let admin = sqlx::AnyPool::connect(&url).await.unwrap();
-    for schema in [schema.clone(), format!("{schema}_orders")] {
+    for schema in [
+        schema.clone(),
+        format!("{schema}_orders"),
+        format!("{schema}_inventory"),
+        format!("{schema}_notifications"),
+    ] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
             .execute(&admin)
             .await

@@ -69,11 +69,17 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
 }
 
 impl IdentityArgs {
-    /// Opens the orders service's database under `--data`.
-    pub(crate) async fn orders(&self) -> Result<statecraft_services::OrdersDb, CmdError> {
-        statecraft_services::OrdersDb::open(&self.data, None)
+    /// Opens the order flow's services under `--data` and runs them on an
+    /// in-process bus.
+    pub(crate) async fn services(&self) -> Result<statecraft_services::Services, CmdError> {
+        let services = statecraft_services::Services::open(&self.data, None)
             .await
-            .map_err(|e| CmdError::Usage(format!("cannot open the orders database: {e}")))
+            .map_err(|e| CmdError::Usage(format!("cannot open the services' databases: {e}")))?;
+        services
+            .run(Arc::new(statecraft_events::MemoryBus::new()))
+            .await
+            .map_err(|e| CmdError::Runtime(e.to_string()))?;
+        Ok(services)
     }
 
     /// Where the data lives, for the start-up log line.

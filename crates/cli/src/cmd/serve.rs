@@ -238,7 +238,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         .await?;
         let identity = cmd.identity.open(denylist).await?;
         super::identity::spawn_upkeep(&identity);
-        let orders = cmd.identity.orders().await?;
+        let services = cmd.identity.services().await?;
         let counters = counter_store(&counter_spec, cmd.store_timeout, ca.as_deref()).await?;
         let listener = tokio::net::TcpListener::bind(cmd.listen)
             .await
@@ -260,7 +260,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             auth = ?cmd.identity.mode(),
             "listening on http://{local}"
         );
-        let state = AppState::new(config, sessions, counters, identity, orders);
+        let state = AppState::new(config, sessions, counters, identity, services);
         statecraft_app::serve(listener, state, shutdown)
             .await
             .map_err(|e| CmdError::Runtime(format!("server failed: {e}")))?;

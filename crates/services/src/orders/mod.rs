@@ -5,20 +5,39 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use sqlx::Row as _;
 
+use async_trait::async_trait;
+use statecraft_events::consumer::Handler;
+use statecraft_events::{Event, EventLine, EventType};
+
 use crate::db::{DataSpec, Database, DbError, Migrations};
+use crate::outbox::{self, ServiceOutbox};
 use crate::users::now_ms;
 
 const MIGRATIONS: Migrations = Migrations {
-    sqlite: &[(
-        1,
-        "orders",
-        include_str!("../../migrations/orders/sqlite/0001_orders.sql"),
-    )],
-    postgres: &[(
-        1,
-        "orders",
-        include_str!("../../migrations/orders/postgres/0001_orders.sql"),
-    )],
+    sqlite: &[
+        (
+            1,
+            "orders",
+            include_str!("../../migrations/orders/sqlite/0001_orders.sql"),
+        ),
+        (
+            2,
+            "consumed events",
+            include_str!("../../migrations/orders/sqlite/0002_consumed_events.sql"),
+        ),
+    ],
+    postgres: &[
+        (
+            1,
+            "orders",
+            include_str!("../../migrations/orders/postgres/0001_orders.sql"),
+        ),
+        (
+            2,
+            "consumed events",
+            include_str!("../../migrations/orders/postgres/0002_consumed_events.sql"),
+        ),
+    ],
 };
 
 /// One line of an order.
@@ -92,16 +111,6 @@ fn order_id(n: i64) -> String {
 
 fn parse_order_id(id: &str) -> Option<i64> {
     id.strip_prefix("order-")?.parse().ok()
-}
-
-/// A random event ID (128 bits, hex).
-fn event_id() -> String {
-    let bytes: [u8; 16] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn timestamp() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
 impl OrdersDb {
@@ -192,22 +201,21 @@ impl OrdersDb {
             status: "created".to_owned(),
             items: order.items.clone(),
         };
-        let event = serde_json::json!({
-            "eventId": event_id(),
-            "eventType": "OrderCreated",
-            "orderId": placed.order_id,
-            "userId": placed.user_id,
-            "items": placed.items,
-            "timestamp": timestamp(),
-        });
-        sqlx::query(
-            "INSERT INTO outbox (event_id, event_type, payload, created_ms) VALUES ($1, 'OrderCreated', $2, $3)",
-        )
-        .bind(event["eventId"].as_str().unwrap_or_default())
-        .bind(event.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let lines = placed
+            .items
+            .iter()
+            .map(|l| EventLine {
+                product_id: l.product_id.clone(),
+                quantity: l.quantity,
+            })
+            .collect();
+        let event = Event::new(
+            EventType::OrderCreated,
+            &placed.order_id,
+            &placed.user_id,
+            lines,
+        );
+        outbox::write(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(placed)
     }
@@ -284,26 +292,49 @@ impl OrdersDb {
         rows.iter().map(|r| self.order_from(r)).collect()
     }
 
-    /// Events written but not yet published, oldest first.
-    ///
-    /// # Errors
-    /// [`DbError`] when the database fails.
-    pub async fn unsent_events(&self, limit: i64) -> Result<Vec<(i64, String)>, DbError> {
-        let rows = sqlx::query(
-            "SELECT id, payload FROM outbox WHERE sent_ms IS NULL ORDER BY id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(self.db.pool())
-        .await
-        .map_err(|e| self.db.error(&e))?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("id").map_err(|e| self.db.error(&e))?,
-                    r.try_get("payload").map_err(|e| self.db.error(&e))?,
-                ))
-            })
-            .collect()
+    /// Its outbox, for the relay and `GET /_admin/outbox`.
+    pub fn outbox(&self) -> ServiceOutbox {
+        ServiceOutbox {
+            db: self.db.clone(),
+        }
+    }
+
+    /// Moves an order on from the inventory's answer, once per event, and
+    /// announces the outcome.
+    async fn settle(&self, event: &Event) -> Result<(), sqlx::Error> {
+        let Some(n) = parse_order_id(&event.order_id) else {
+            return Ok(());
+        };
+        let (status, outcome) = match event.event_type {
+            EventType::StockReserved => ("confirmed", EventType::OrderConfirmed),
+            _ => ("rejected", EventType::OrderRejected),
+        };
+        let mut tx = self
+            .db
+            .begin_write()
+            .await
+            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        if !outbox::claim(&mut tx, &event.event_id).await? {
+            return tx.commit().await;
+        }
+        let moved =
+            sqlx::query("UPDATE orders SET status = $1 WHERE n = $2 AND status = 'created'")
+                .bind(status)
+                .bind(n)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if moved == 1 {
+            let mut announce = Event::new(
+                outcome,
+                &event.order_id,
+                &event.user_id,
+                event.items.clone(),
+            );
+            announce.reason.clone_from(&event.reason);
+            outbox::write(&mut tx, &announce).await?;
+        }
+        tx.commit().await
     }
 
     /// Checks that the database answers.
@@ -317,5 +348,17 @@ impl OrdersDb {
     /// Closes the connection pool.
     pub async fn close(&self) {
         self.db.close().await;
+    }
+}
+
+#[async_trait]
+impl Handler for OrdersDb {
+    async fn handle(&self, event: &Event) -> Result<(), String> {
+        match event.event_type {
+            EventType::StockReserved | EventType::StockRejected => {
+                self.settle(event).await.map_err(|e| e.to_string())
+            }
+            _ => Ok(()),
+        }
     }
 }

@@ -22,7 +22,7 @@ CREATE TABLE outbox (
     payload    TEXT    NOT NULL,
     created_ms BIGINT  NOT NULL,
     sent_ms    BIGINT,
-    attempts   INTEGER NOT NULL DEFAULT 0,
+    attempts   BIGINT  NOT NULL DEFAULT 0,
     last_error TEXT
 );
 CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_ms IS NULL;
