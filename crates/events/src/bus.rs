@@ -6,8 +6,16 @@ use crate::event::{Event, EventType};
 
 /// The bus could not take or give an event.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("event bus: {0}")]
-pub struct BusError(pub String);
+pub enum BusError {
+    /// The bus is down or did not answer in time: try again later; the
+    /// outbox keeps the event meanwhile, however long that is.
+    #[error("event bus unavailable: {0}")]
+    Unavailable(String),
+    /// The bus refused this event (too large, malformed): retrying the same
+    /// row will not help, and after a few tries it is dead-lettered.
+    #[error("event bus refused the event: {0}")]
+    Rejected(String),
+}
 
 /// Where events go and come from.
 #[async_trait]

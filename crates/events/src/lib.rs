@@ -9,8 +9,10 @@ pub mod bus;
 pub mod consumer;
 mod event;
 pub mod memory;
+pub mod nats;
 pub mod relay;
 
 pub use bus::{Bus, BusError, Delivery, Subscription};
 pub use event::{Event, EventLine, EventType};
 pub use memory::MemoryBus;
+pub use nats::NatsBus;

@@ -69,10 +69,10 @@ impl Bus for MemoryBus {
         let mut consumers = self.consumers.lock().unwrap_or_else(|p| p.into_inner());
         let (_, tx, rx) = consumers
             .get_mut(consumer)
-            .ok_or_else(|| BusError("consumer vanished".to_owned()))?;
-        let rx = rx
-            .take()
-            .ok_or_else(|| BusError(format!("consumer {consumer} is already subscribed")))?;
+            .ok_or_else(|| BusError::Unavailable("consumer vanished".to_owned()))?;
+        let rx = rx.take().ok_or_else(|| {
+            BusError::Rejected(format!("consumer {consumer} is already subscribed"))
+        })?;
         Ok(Box::new(MemorySubscription {
             rx,
             again: tx.clone(),

@@ -304,7 +304,7 @@ async fn orders_are_placed_for_oneself_unless_admin() {
 }
 
 /// Polls an order until it leaves `created` (the saga runs on the bus).
-async fn settled(app: &TestApp, token: &str, id: &str) -> String {
+pub(crate) async fn settled(app: &TestApp, token: &str, id: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let status = app
@@ -324,7 +324,10 @@ async fn settled(app: &TestApp, token: &str, id: &str) -> String {
 
 #[tokio::test]
 async fn the_saga_confirms_reserves_stock_and_notifies() {
-    let app = spawn_app().await;
+    saga_confirms_reserves_stock_and_notifies(&*spawn_app().await).await;
+}
+
+pub(crate) async fn saga_confirms_reserves_stock_and_notifies(app: &TestApp) {
     let (token, _) = app.token_for("alice").await;
     let before = app.get("/inventory/book-1", None).await.body["available"]
         .as_i64()
@@ -340,7 +343,7 @@ async fn the_saga_confirms_reserves_stock_and_notifies() {
     let body = json!({"userId": "user-1", "items": [{"productId": "book-1", "quantity": 2}]});
     let placed = app.bearer("POST", "/orders", &token, Some(body)).await;
     let id = placed.body["orderId"].as_str().unwrap().to_owned();
-    assert_eq!(settled(&app, &token, &id).await, "confirmed");
+    assert_eq!(settled(app, &token, &id).await, "confirmed");
     assert_eq!(
         app.get("/inventory/book-1", None).await.body["available"],
         before - 2
@@ -387,7 +390,10 @@ async fn out_of_stock_orders_are_rejected_and_take_nothing() {
 
 #[tokio::test]
 async fn two_hundred_concurrent_orders_for_fifty_in_stock_confirm_exactly_fifty() {
-    let app = spawn_app().await;
+    fifty_of_two_hundred(&spawn_app().await).await;
+}
+
+pub(crate) async fn fifty_of_two_hundred(app: &std::sync::Arc<TestApp>) {
     app.services.inventory.set_stock("mug-3", 50).await.unwrap();
     let (token, _) = app.token_for("alice").await;
     let calls = (0..200).map(|_| {
@@ -408,7 +414,7 @@ async fn two_hundred_concurrent_orders_for_fifty_in_stock_confirm_exactly_fifty(
         .collect();
     let mut confirmed = 0;
     for id in &ids {
-        if settled(&app, &token, id).await == "confirmed" {
+        if settled(app, &token, id).await == "confirmed" {
             confirmed += 1;
         }
     }

@@ -8,7 +8,7 @@ use reqwest::{Method, Response};
 use serde_json::Value;
 use statecraft_app::{AppConfig, AppState, AuthSettings, Identity};
 use statecraft_auth::{KeyRing, Passwords, TokenIssuer};
-use statecraft_events::MemoryBus;
+use statecraft_events::{Bus, MemoryBus};
 use statecraft_services::{DataSpec, Services, UsersDb};
 use statecraft_state::memory::{MemoryCounterStore, MemoryDenylist, MemorySessionStore};
 use statecraft_state::{Clock, CounterStore, Denylist, ManualClock, SessionStore, SessionTimeouts};
@@ -43,6 +43,8 @@ pub(crate) struct Setup {
     pub(crate) access_ttl: Duration,
     /// The users database (default: SQLite in a temporary directory).
     pub(crate) data: Option<(DataSpec, Option<String>)>,
+    /// The services' bus (default: in-process).
+    pub(crate) bus: Option<Arc<dyn Bus>>,
 }
 
 pub(crate) async fn spawn_app() -> Arc<TestApp> {
@@ -59,6 +61,7 @@ pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> 
         auth: AuthSettings::default(),
         access_ttl: Duration::from_secs(900),
         data: None,
+        bus: None,
     };
     change(&mut setup);
     let clock = ManualClock::new();
@@ -108,7 +111,8 @@ pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> 
     // Each service owns its schema (`<schema>_orders` … beside the users' one),
     // and the order flow runs on an in-process bus.
     let services = Services::open(&spec, schema.as_deref()).await.unwrap();
-    services.run(Arc::new(MemoryBus::new())).await.unwrap();
+    let bus = setup.bus.unwrap_or_else(|| Arc::new(MemoryBus::new()));
+    services.run(bus).await.unwrap();
     let state = AppState::new(
         setup.config,
         session_store,

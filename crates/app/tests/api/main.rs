@@ -11,5 +11,6 @@ mod expiry;
 mod fuzz;
 mod helpers;
 mod observability;
+mod saga;
 mod session;
 mod stores;

@@ -24,6 +24,11 @@ pub(crate) struct IdentityArgs {
     #[arg(long, env = "STATECRAFT_DATA", default_value = "sqlite:./statecraft-data", value_parser = parse_data)]
     data: DataSpec,
 
+    /// The services' event bus: memory (in this process) or nats://HOST:PORT
+    /// (JetStream; a password in the URL is never printed).
+    #[arg(long, env = "STATECRAFT_EVENTS", default_value = "memory")]
+    events: String,
+
     /// What POST /login issues: a session cookie, or a token pair.
     #[arg(long, env = "STATECRAFT_AUTH", default_value = "session", value_parser = parse_auth)]
     auth: AuthMode,
@@ -75,8 +80,26 @@ impl IdentityArgs {
         let services = statecraft_services::Services::open(&self.data, None)
             .await
             .map_err(|e| CmdError::Usage(format!("cannot open the services' databases: {e}")))?;
+        let bus: Arc<dyn statecraft_events::Bus> = if self.events == "memory" {
+            Arc::new(statecraft_events::MemoryBus::new())
+        } else if self.events.starts_with("nats://") || self.events.starts_with("tls://") {
+            Arc::new(
+                statecraft_events::NatsBus::connect(
+                    &self.events,
+                    "STATECRAFT",
+                    "statecraft",
+                    Duration::from_secs(5),
+                )
+                .await
+                .map_err(|e| CmdError::Usage(format!("--events: {e}")))?,
+            )
+        } else {
+            return Err(CmdError::Usage(
+                "--events must be memory or nats://HOST:PORT".to_owned(),
+            ));
+        };
         services
-            .run(Arc::new(statecraft_events::MemoryBus::new()))
+            .run(bus)
             .await
             .map_err(|e| CmdError::Runtime(e.to_string()))?;
         Ok(services)
