@@ -24,7 +24,7 @@ NSESS=${NSESS:-100000}       # sessions created for the memory test
 BIG=${BIG:-1000000}          # live sessions for the scale test
 SERVER_CORE=${SERVER_CORE:-0}
 LOAD_CORE=${LOAD_CORE:-1}
-PARTS=${PARTS:-"throughput scale memory stores auth"}  # which parts to run
+PARTS=${PARTS:-"throughput scale memory stores auth orders"}  # which parts to run
 REDIS_PORT=${REDIS_PORT:-6390}  # the bench's own redis-server
 REDIS_CORE=${REDIS_CORE:-$SERVER_CORE}  # beside the servers by default, as in the peers' run
 OUT=${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -301,6 +301,37 @@ for run in $(seq "$RUNS"); do
   done
 done
 stop "$AU_PID"
+fi
+
+# ---- orders: POST /orders per backend pair ------------------------------------
+# SQLite + in-process bus always; PostgreSQL + NATS JetStream when both answer
+# (BENCH_PG_URL, BENCH_NATS_URL; a database of its own, dropped afterwards).
+if want orders; then
+log "orders: POST /orders, SQLite + in-process bus, and PostgreSQL + NATS when available"
+BENCH_PG_URL=${BENCH_PG_URL:-postgres://postgres:postgres@127.0.0.1:5432/test}
+BENCH_NATS_URL=${BENCH_NATS_URL:-nats://127.0.0.1:4222}
+OCASES=("sqlite + in-process bus|3351|sqlite:$OUT/orders-data|memory")
+BENCH_DB="statecraft_bench_$$"
+if psql "$BENCH_PG_URL" -qAt -c "CREATE DATABASE $BENCH_DB" >/dev/null 2>&1 && (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+  OCASES+=("postgresql + NATS JetStream|3352|${BENCH_PG_URL%/*}/$BENCH_DB|$BENCH_NATS_URL")
+fi
+[ -f "$OUT/throughput.tsv" ] || printf 'run\tserver\tendpoint\t%s\n' "result" >"$OUT/throughput.tsv"
+for case in "${OCASES[@]}"; do
+  IFS='|' read -r label port data events <<<"$case"
+  start "orders-$port" "$port" env -u RUST_LOG "$STATECRAFT" serve --insecure-cookies --instance-id bench \
+    --listen "127.0.0.1:$port" --data "$data" --events "$events" --events-namespace "bench-$$" \
+    --keys-dir "$OUT/keys"; pid=$STARTED
+  python3 "$BENCH/mklogins.py" "$port" 64 bearer 2>/dev/null >"$OUT/orders-tokens-$port.txt"
+  for run in $(seq "$RUNS"); do
+    if [ "$run" -eq 1 ] && [ "$WARM" -gt 0 ]; then wrkrun "$OUT/raw/owarm-$port.txt" "$WARM" "http://127.0.0.1:$port/orders" orders.lua "$OUT/orders-tokens-$port.txt"; fi
+    wrkrun "$OUT/raw/orun$run-$port.txt" "$DUR" "http://127.0.0.1:$port/orders" orders.lua "$OUT/orders-tokens-$port.txt"
+    line=$(result "$OUT/raw/orun$run-$port.txt")
+    printf '%s\t%s\t%s\t%s\n' "$run" statecraft "POST /orders ($label)" "$line" >>"$OUT/throughput.tsv"
+    log "run $run: POST /orders ($label): $(echo "$line" | sed 's/.*rps=\([0-9.]*\).*/\1 req\/s/')"
+  done
+  stop "$pid"
+done
+psql "$BENCH_PG_URL" -qAt -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null 2>&1 || true
 fi
 
 {

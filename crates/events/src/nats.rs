@@ -17,6 +17,9 @@ use futures_util::StreamExt as _;
 use crate::bus::{Bus, BusError, Delivery, Settle, Subscription};
 use crate::event::{Event, EventType};
 
+/// How long the stream keeps an event: far longer than any outage the outboxes
+/// ride out, short enough that an abandoned deployment's stream empties.
+const MAX_AGE: Duration = Duration::from_secs(7 * 86_400);
 /// How long JetStream remembers message IDs to drop duplicates.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// How long a delivered event may stay unacknowledged before redelivery.
@@ -73,6 +76,7 @@ impl NatsBus {
             subjects: vec![format!("{prefix}.>")],
             storage: StorageType::File,
             duplicate_window: DUPLICATE_WINDOW,
+            max_age: MAX_AGE,
             ..Default::default()
         })
         .await

@@ -111,6 +111,15 @@ async fn a_logged_in_user_checks_out_step_by_step() {
         .assert_error(409, "CHECKOUT_STEP_INVALID");
     let mine = app.get(&format!("/orders/{id}"), Some(&cookie)).await;
     assert_eq!(mine.body["orderId"], id.as_str());
+    // The saga takes it from created to confirmed (stock reserved).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.get(&format!("/orders/{id}"), Some(&cookie)).await.body["status"] != "confirmed" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "order {id} not confirmed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(
         app.get("/orders", Some(&cookie)).await.body["orders"]
             .as_array()

@@ -29,6 +29,11 @@ pub(crate) struct IdentityArgs {
     #[arg(long, env = "STATECRAFT_EVENTS", default_value = "memory")]
     events: String,
 
+    /// Name of this deployment on a shared NATS: the JetStream stream and the
+    /// subject prefix (a-z, 0-9, '-', '_').
+    #[arg(long, env = "STATECRAFT_EVENTS_NAMESPACE", default_value = "statecraft", value_parser = parse_namespace)]
+    events_namespace: String,
+
     /// What POST /login issues: a session cookie, or a token pair.
     #[arg(long, env = "STATECRAFT_AUTH", default_value = "session", value_parser = parse_auth)]
     auth: AuthMode,
@@ -55,6 +60,18 @@ pub(crate) struct IdentityArgs {
 fn parse_data(s: &str) -> Result<DataSpec, String> {
     s.parse()
         .map_err(|e: statecraft_services::InvalidDataSpec| e.to_string())
+}
+
+fn parse_namespace(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("must be 1-64 characters of a-z, 0-9, '-' or '_'".to_owned())
+    }
 }
 
 fn parse_auth(s: &str) -> Result<AuthMode, String> {
