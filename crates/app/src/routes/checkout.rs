@@ -226,6 +226,29 @@ impl OrderView {
     }
 }
 
+/// Checks the lines of an order a client sent (the stateless confirm,
+/// `POST /orders`): at least one, each a valid product ID and 1-999 units.
+pub(crate) fn valid_lines(items: &[OrderLine]) -> Result<(), ApiError> {
+    if items.is_empty() {
+        return Err(ApiError::invalid(
+            "items",
+            "items must hold at least one line",
+        ));
+    }
+    for line in items {
+        if statecraft_state::ProductId::parse(&line.product_id).is_err() {
+            return Err(ApiError::invalid(
+                "productId",
+                "productId must be 1-64 of A-Z a-z 0-9 _ -",
+            ));
+        }
+        if !(1..=u32::from(statecraft_state::MAX_QUANTITY)).contains(&line.quantity) {
+            return Err(ApiError::invalid("quantity", "quantity must be 1-999"));
+        }
+    }
+    Ok(())
+}
+
 /// The `Idempotency-Key` header, if any.
 pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
@@ -299,17 +322,7 @@ pub(crate) async fn confirm(
     let address = body.shipping.map(ShippingBody::validate).transpose()?;
     let token = body.payment_token.unwrap_or_default();
     valid_token(&token)?;
-    for line in &items {
-        if statecraft_state::ProductId::parse(&line.product_id).is_err() {
-            return Err(ApiError::invalid(
-                "productId",
-                "productId must be 1-64 of A-Z a-z 0-9 _ -",
-            ));
-        }
-        if !(1..=u32::from(statecraft_state::MAX_QUANTITY)).contains(&line.quantity) {
-            return Err(ApiError::invalid("quantity", "quantity must be 1-999"));
-        }
-    }
+    valid_lines(&items)?;
     let user = AuthUser::from_parts(&parts, &state).await?;
     if token == DECLINED {
         return Err(ApiError::PaymentDeclined);

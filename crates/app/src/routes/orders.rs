@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, JsonOk};
-use crate::routes::checkout::{OrderView, idempotency_key, place};
+use crate::routes::checkout::{OrderView, idempotency_key, place, valid_lines};
 use crate::routes::health::ErrorBody;
 use crate::state::AppState;
 
@@ -52,23 +52,7 @@ pub(crate) async fn create(
             "Orders are placed for oneself unless role admin",
         ));
     }
-    if body.items.is_empty() {
-        return Err(ApiError::invalid(
-            "items",
-            "items must hold at least one line",
-        ));
-    }
-    for line in &body.items {
-        if statecraft_state::ProductId::parse(&line.product_id).is_err() {
-            return Err(ApiError::invalid(
-                "productId",
-                "productId must be 1-64 of A-Z a-z 0-9 _ -",
-            ));
-        }
-        if !(1..=u32::from(statecraft_state::MAX_QUANTITY)).contains(&line.quantity) {
-            return Err(ApiError::invalid("quantity", "quantity must be 1-999"));
-        }
-    }
+    valid_lines(&body.items)?;
     let order = NewOrder {
         user_id: body.user_id,
         items: body.items,
