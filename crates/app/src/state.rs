@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::http::HeaderValue;
 use statecraft_state::{CounterStore, SessionStore};
 
-use crate::auth::{AuthRuntime, Identity};
+use crate::auth::identity::{AuthRuntime, Identity};
 use crate::config::AppConfig;
 use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
