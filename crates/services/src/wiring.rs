@@ -40,6 +40,19 @@ impl Services {
         })
     }
 
+    /// Checks that every service's database answers.
+    ///
+    /// # Errors
+    /// The first [`DbError`].
+    pub async fn ping(&self) -> Result<(), DbError> {
+        let (orders, inventory, notifications) = tokio::join!(
+            self.orders.ping(),
+            self.inventory.ping(),
+            self.notifications.ping()
+        );
+        orders.and(inventory).and(notifications)
+    }
+
     /// Runs the order flow on `bus`: the consumers subscribe first, then the
     /// relays start publishing the outboxes.
     ///

@@ -40,6 +40,10 @@ pub(crate) struct StoreChecks {
     sessions: &'static str,
     /// `"ok"` or `"unavailable"`.
     counters: &'static str,
+    /// The users service's database: `"ok"` or `"unavailable"`.
+    users: &'static str,
+    /// The orders, inventory and notifications databases: `"ok"` or `"unavailable"`.
+    services: &'static str,
 }
 
 /// The answer to `/readyz`: `status` when ready, the error shape when not.
@@ -60,9 +64,7 @@ pub(crate) async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-async fn check<F: Future<Output = Result<(), statecraft_state::StoreError>>>(
-    ping: F,
-) -> &'static str {
+async fn check<E, F: Future<Output = Result<(), E>>>(ping: F) -> &'static str {
     match tokio::time::timeout(READY_TIMEOUT, ping).await {
         Ok(Ok(())) => "ok",
         _ => "unavailable",
@@ -78,10 +80,22 @@ async fn check<F: Future<Output = Result<(), statecraft_state::StoreError>>>(
     )
 )]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    let (sessions, counters) =
-        tokio::join!(check(state.sessions.ping()), check(state.counters.ping()));
-    let stores = StoreChecks { sessions, counters };
-    if sessions == "ok" && counters == "ok" {
+    let (sessions, counters, users, services) = tokio::join!(
+        check(state.sessions.ping()),
+        check(state.counters.ping()),
+        check(state.identity.users.ping()),
+        check(state.services.ping()),
+    );
+    let stores = StoreChecks {
+        sessions,
+        counters,
+        users,
+        services,
+    };
+    if [sessions, counters, users, services]
+        .iter()
+        .all(|s| *s == "ok")
+    {
         let body = Readiness {
             status: Some("ok"),
             error: None,

@@ -17,7 +17,7 @@ async fn healthz_and_readyz_answer_ok() {
     assert_eq!(ready.status, 200);
     assert_eq!(
         ready.body,
-        json!({"status": "ok", "stores": {"sessions": "ok", "counters": "ok"}})
+        json!({"status": "ok", "stores": {"sessions": "ok", "counters": "ok", "users": "ok", "services": "ok"}})
     );
 }
 

@@ -82,6 +82,14 @@ impl NotificationsDb {
             .collect()
     }
 
+    /// Checks that the database answers.
+    ///
+    /// # Errors
+    /// [`DbError`] when it does not.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.db.ping().await
+    }
+
     async fn record(&self, event: &Event) -> Result<(), sqlx::Error> {
         let mut tx = self
             .db
