@@ -22,6 +22,27 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/counters/%00/increment"),
     ("GET", "/counters/..%2F..%2Fetc"),
     ("POST", "/increment/extra"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("POST", "/token"),
+    ("POST", "/token/refresh"),
+    ("GET", "/profile"),
+    ("GET", "/sessions"),
+    ("DELETE", "/sessions"),
+    ("POST", "/users"),
+    ("GET", "/.well-known/jwks.json"),
+    ("POST", "/checkout"),
+    ("POST", "/checkout/shipping"),
+    ("POST", "/checkout/payment"),
+    ("POST", "/checkout/confirm"),
+    ("POST", "/orders"),
+    ("GET", "/orders"),
+    ("GET", "/orders/order-1"),
+    ("GET", "/orders/order-99999999999999999999999"),
+    ("GET", "/products"),
+    ("GET", "/inventory/%FF"),
+    ("GET", "/notifications"),
+    ("GET", "/_admin/outbox"),
 ];
 
 fn bodies() -> Vec<Vec<u8>> {
@@ -44,6 +65,14 @@ fn bodies() -> Vec<Vec<u8>> {
         r#"{"productId": "\u0000", "quantity": 1}"#,
         r#"{"productId": "book-1", "quantity": 1, "productId": "x"}"#,
         r#"{"quantity": {"nested": [1, 2, {"a": null}]}}"#,
+        r#"{"user": "alice", "password": "correct-password"}"#,
+        r#"{"user": "alice", "password": null}"#,
+        r#"{"user": "alice\u0000", "password": "x"}"#,
+        r#"{"refreshToken": "../../etc/passwd"}"#,
+        r#"{"name": "a", "line1": "b", "city": "c", "postalCode": "d", "country": "e"}"#,
+        r#"{"paymentToken": "tok_declined"}"#,
+        r#"{"cart": {"items": [{"productId": "book-1", "quantity": 0}]}, "shipping": {}, "paymentToken": "tok_1"}"#,
+        r#"{"userId": "user-1", "items": [{"productId": "book-1", "quantity": 4294967296}]}"#,
     ]
     .iter()
     .map(|s| s.as_bytes().to_vec())
@@ -89,6 +118,17 @@ async fn hostile_input_gets_only_json_answers() {
                     .body(body.clone());
                 if !cookie.is_empty() {
                     request = request.header("cookie", cookie);
+                }
+                let authorization = [
+                    None,
+                    Some("Bearer a.b.c".to_owned()),
+                    Some(format!("Bearer {}", "e".repeat(6000))),
+                    Some("Basic YWxpY2U6eA==".to_owned()),
+                    Some("Bearer eyJhbGciOiJub25lIn0.e30.".to_owned()),
+                ][i % 5]
+                    .clone();
+                if let Some(value) = authorization {
+                    request = request.header("authorization", value);
                 }
                 let answer = Answer::from(request.send().await.unwrap()).await;
                 requests += 1;
