@@ -73,6 +73,20 @@ pub trait Denylist: Send + Sync + std::fmt::Debug + 'static {
     /// # Errors
     /// [`StoreError::Unavailable`] when the store cannot answer.
     async fn is_denied(&self, jti: &str) -> Result<bool, StoreError>;
+
+    /// Whether any of `ids` is revoked (a token's `jti` and its login's
+    /// family, say), in one round trip where the backend allows.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot answer.
+    async fn any_denied(&self, ids: &[&str]) -> Result<bool, StoreError> {
+        for id in ids {
+            if self.is_denied(id).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
 }
 
 /// How long a session lives.

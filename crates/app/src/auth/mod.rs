@@ -73,6 +73,11 @@ pub(crate) fn bearer(parts: &Parts) -> Bearer<'_> {
     }
 }
 
+/// The denylist entry that revokes every access token of one login.
+pub(crate) fn family_key(family: &str) -> String {
+    format!("sid:{family}")
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -104,11 +109,16 @@ impl AppState {
                 claims
             }
         };
-        // Never cached: a logout takes effect on the very next request.
+        // Never cached: a logout takes effect on the very next request. The
+        // token is refused when it was logged out itself, or when its login (its
+        // refresh family) was ended — a bearer logout, or log out everywhere.
+        let family = claims.sid.as_deref().map(family_key);
+        let mut ids = vec![claims.jti.as_str()];
+        ids.extend(family.as_deref());
         let denied = self
             .identity
             .denylist
-            .is_denied(&claims.jti)
+            .any_denied(&ids)
             .await
             .map_err(ApiError::store(self.sessions.kind()))?;
         if denied {

@@ -348,6 +348,7 @@ pub(crate) async fn logout(
                     .revoke_family(family)
                     .await
                     .map_err(|_| ApiError::UsersUnavailable)?;
+                deny_families(&state, std::slice::from_ref(family)).await?;
             }
             Ok(JsonOk(Message {
                 message: "Logged out",
@@ -355,6 +356,25 @@ pub(crate) async fn logout(
             .into_response())
         }
     }
+}
+
+/// Refuses every access token issued with these refresh families from now on,
+/// for as long as such a token could live.
+async fn deny_families(state: &AppState, families: &[String]) -> Result<(), ApiError> {
+    let ttl = state.identity.tokens.ttl();
+    let until = std::time::SystemTime::now() + ttl + Duration::from_secs(60);
+    let until_ms = until
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    for family in families {
+        state
+            .identity
+            .denylist
+            .deny(&crate::auth::family_key(family), until_ms)
+            .await
+            .map_err(ApiError::store(state.sessions.kind()))?;
+    }
+    Ok(())
 }
 
 /// The caller's name and role, by session cookie or bearer token.
@@ -411,7 +431,8 @@ pub(crate) async fn list_sessions(
     Ok(JsonOk(SessionList { sessions }).into_response())
 }
 
-/// Logs the caller out everywhere: every session, and every refresh family.
+/// Logs the caller out everywhere: every session, every refresh family, and
+/// the access tokens issued with them.
 #[utoipa::path(
     delete, path = "/sessions", tag = "auth",
     responses(
@@ -428,12 +449,13 @@ pub(crate) async fn end_sessions(
         .delete_user_sessions(&user.id)
         .await
         .map_err(ApiError::store(store.kind()))?;
-    state
+    let families = state
         .identity
         .users
         .revoke_user_families(&user.id)
         .await
         .map_err(|_| ApiError::UsersUnavailable)?;
+    deny_families(&state, &families).await?;
     let clear = match user.credential {
         Credential::Session(_) => IssuedCookie(Some(state.cookies.clear())),
         Credential::Bearer(_) => IssuedCookie(None),

@@ -256,6 +256,7 @@ async fn token_login_refresh_and_bearer_logout() {
 
     // Bearer logout: the token is refused on the very next request, and its
     // refresh family is revoked.
+    let (other_login, _) = app.token_for("alice").await;
     let out = app.bearer("POST", "/logout", &new_token, None).await;
     assert_eq!(out.status, 200, "{}", out.text);
     app.bearer("GET", "/profile", &new_token, None)
@@ -268,9 +269,15 @@ async fn token_login_refresh_and_bearer_logout() {
     )
     .await
     .assert_error(401, "TOKEN_REVOKED");
-    // Another login's token is untouched.
+    // The whole login is over: its first access token too. Another login's
+    // token is untouched.
+    app.bearer("GET", "/profile", &token, None)
+        .await
+        .assert_error(401, "TOKEN_REVOKED");
     assert_eq!(
-        app.bearer("GET", "/profile", &token, None).await.status,
+        app.bearer("GET", "/profile", &other_login, None)
+            .await
+            .status,
         200
     );
     for junk in [
@@ -487,4 +494,66 @@ async fn a_session_id_in_the_url_is_never_a_credential() {
     // Nor does any answer put it in a URL (no redirects carry it).
     let answer = app.get("/profile", Some(&cookie)).await;
     assert!(answer.header("location").is_empty());
+}
+
+#[tokio::test]
+async fn logging_out_everywhere_refuses_the_users_access_tokens_too() {
+    let app = spawn_app().await;
+    let (phone, _) = app.token_for("alice").await;
+    let (laptop, laptop_refresh) = app.token_for("alice").await;
+    let (bob, _) = app.token_for("bob").await;
+    let cookie = app.login_alice().await;
+    for t in [&phone, &laptop] {
+        assert_eq!(app.bearer("GET", "/profile", t, None).await.status, 200);
+    }
+    let ended = app.bearer("DELETE", "/sessions", &phone, None).await;
+    assert_eq!(ended.status, 200, "{}", ended.text);
+    assert_eq!(ended.body["ended"], 1, "the one cookie session");
+    for t in [&phone, &laptop] {
+        app.bearer("GET", "/profile", t, None)
+            .await
+            .assert_error(401, "TOKEN_REVOKED");
+    }
+    app.get("/profile", Some(&cookie))
+        .await
+        .assert_error(401, "SESSION_MISSING");
+    app.post(
+        "/token/refresh",
+        None,
+        Some(json!({"refreshToken": laptop_refresh})),
+    )
+    .await
+    .assert_error(401, "TOKEN_REVOKED");
+    // Bob is untouched; alice can log in again at once.
+    assert_eq!(app.bearer("GET", "/profile", &bob, None).await.status, 200);
+    let (fresh, _) = app.token_for("alice").await;
+    assert_eq!(
+        app.bearer("GET", "/profile", &fresh, None).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_bearer_logout_ends_every_access_token_of_that_login() {
+    let app = spawn_app().await;
+    let (first, refresh) = app.token_for("bob").await;
+    let next = app
+        .post(
+            "/token/refresh",
+            None,
+            Some(json!({"refreshToken": refresh})),
+        )
+        .await;
+    let second = next.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.bearer("GET", "/profile", &second, None).await.status,
+        200
+    );
+    assert_eq!(
+        app.bearer("POST", "/logout", &first, None).await.status,
+        200
+    );
+    app.bearer("GET", "/profile", &second, None)
+        .await
+        .assert_error(401, "TOKEN_REVOKED");
 }

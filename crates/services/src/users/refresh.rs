@@ -201,20 +201,24 @@ impl UsersDb {
         .map_err(|e| self.db.error(&e))
     }
 
-    /// Revokes every family of a user (log out everywhere).
+    /// Revokes every family of a user (log out everywhere); returns their IDs,
+    /// so that the access tokens issued with them can be refused too.
     ///
     /// # Errors
     /// [`DbError`] when the database fails.
-    pub async fn revoke_user_families(&self, user_id: &str) -> Result<u64, DbError> {
-        sqlx::query(
-            "UPDATE refresh_families SET revoked_ms = $1 WHERE user_id = $2 AND revoked_ms IS NULL",
+    pub async fn revoke_user_families(&self, user_id: &str) -> Result<Vec<String>, DbError> {
+        let rows = sqlx::query(
+            "UPDATE refresh_families SET revoked_ms = $1 \
+             WHERE user_id = $2 AND revoked_ms IS NULL RETURNING family",
         )
         .bind(now_ms())
         .bind(user_id)
-        .execute(self.db.pool())
+        .fetch_all(self.db.pool())
         .await
-        .map(|r| r.rows_affected())
-        .map_err(|e| self.db.error(&e))
+        .map_err(|e| self.db.error(&e))?;
+        rows.iter()
+            .map(|r| r.try_get("family").map_err(|e| self.db.error(&e)))
+            .collect()
     }
 
     /// Deletes tokens expired for longer than `grace` (and families left

@@ -43,6 +43,20 @@ impl Denylist for RedisDenylist {
             .await
     }
 
+    async fn any_denied(&self, ids: &[&str]) -> Result<bool, StoreError> {
+        let keys: Vec<String> = ids.iter().map(|id| self.redis.key("denied", id)).collect();
+        if keys.is_empty() {
+            return Ok(false);
+        }
+        let found: u64 =
+            self.redis
+                .call(|mut conn| async move {
+                    redis::cmd("EXISTS").arg(keys).query_async(&mut conn).await
+                })
+                .await?;
+        Ok(found > 0)
+    }
+
     async fn is_denied(&self, jti: &str) -> Result<bool, StoreError> {
         let key = self.redis.key("denied", jti);
         self.redis

@@ -303,6 +303,19 @@ pub(crate) async fn denied_tokens_stay_denied_until_their_expiry(b: &impl Backen
     // Denying again never shortens a revocation.
     denylist.deny("jti-live", now + 1).await.unwrap();
     assert!(denylist.is_denied("jti-live").await.unwrap());
+    assert!(
+        denylist
+            .any_denied(&["jti-other", "jti-live"])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !denylist
+            .any_denied(&["jti-other", "jti-past"])
+            .await
+            .unwrap()
+    );
+    assert!(!denylist.any_denied(&[]).await.unwrap());
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(!denylist.is_denied("jti-soon").await.unwrap());
 }
