@@ -39,6 +39,9 @@ pub enum KeyError {
     /// A `key-*.pem` file holds no Ed25519 private key.
     #[error("{0}: not an Ed25519 PKCS#8 private key")]
     BadKey(PathBuf),
+    /// A JWKS document holds no Ed25519 public key.
+    #[error("the JWKS document holds no Ed25519 key")]
+    BadJwks,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
@@ -53,7 +56,8 @@ pub(crate) struct Key {
     /// RFC 7638 thumbprint of its public JWK: stable, and names no secret.
     pub(crate) kid: String,
     public: [u8; 32],
-    pub(crate) encoding: EncodingKey,
+    /// The private half; `None` for a key known only from a JWKS document.
+    pub(crate) encoding: Option<EncodingKey>,
     pub(crate) decoding: DecodingKey,
     /// When it stops verifying (`None` while it is the current key).
     pub(crate) retires: Option<SystemTime>,
@@ -70,7 +74,7 @@ impl Key {
             kid,
             public,
             // Raw bytes, as the provider (provider.rs) reads them.
-            encoding: EncodingKey::from_ed_der(signing.as_bytes()),
+            encoding: Some(EncodingKey::from_ed_der(signing.as_bytes())),
             decoding: DecodingKey::from_ed_der(&public),
             retires: None,
         }
@@ -221,9 +225,44 @@ impl KeyRing {
         }
     }
 
-    /// The signing key.
+    /// The signing key (none in a verify-only ring).
     pub(crate) fn current(&self) -> Option<&Key> {
-        self.keys.first()
+        self.keys.first().filter(|k| k.encoding.is_some())
+    }
+
+    /// A verify-only ring of the Ed25519 keys of a JWKS document (what a
+    /// service that does not sign learns from the users service). Keys of
+    /// other types are skipped.
+    ///
+    /// # Errors
+    /// [`KeyError::BadJwks`] when the document holds no usable key.
+    pub fn from_jwks(jwks: &serde_json::Value, token_ttl: Duration) -> Result<Self, KeyError> {
+        let keys: Vec<Key> = jwks["keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|k| k["kty"] == "OKP" && k["crv"] == "Ed25519")
+            .filter_map(|k| {
+                let kid = k["kid"].as_str()?.to_owned();
+                let x = URL_SAFE_NO_PAD.decode(k["x"].as_str()?).ok()?;
+                let public: [u8; 32] = x.try_into().ok()?;
+                Some(Key {
+                    kid,
+                    public,
+                    encoding: None,
+                    decoding: DecodingKey::from_ed_der(&public),
+                    retires: None,
+                })
+            })
+            .collect();
+        if keys.is_empty() {
+            return Err(KeyError::BadJwks);
+        }
+        Ok(Self {
+            keys,
+            dir: None,
+            token_ttl,
+        })
     }
 
     /// The key named `kid`, if it still verifies.
@@ -367,6 +406,24 @@ mod tests {
         assert!(kids.iter().all(|k| *k == kids[0]), "{kids:?}");
         let files = fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(files, 1, "no temporary file left behind");
+    }
+
+    #[test]
+    fn a_jwks_document_gives_a_ring_that_verifies_but_cannot_sign() {
+        let signing = KeyRing::ephemeral(TTL);
+        let ring = KeyRing::from_jwks(&signing.jwks(), TTL).unwrap();
+        assert!(ring.current().is_none());
+        let kid = signing.current_kid().unwrap();
+        assert_eq!(
+            ring.find(kid).unwrap().public,
+            signing.find(kid).unwrap().public
+        );
+        for bad in [
+            serde_json::json!({}),
+            serde_json::json!({"keys": [{"kty": "RSA"}]}),
+        ] {
+            assert!(KeyRing::from_jwks(&bad, TTL).is_err());
+        }
     }
 
     #[test]

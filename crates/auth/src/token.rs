@@ -137,8 +137,9 @@ impl TokenIssuer {
         let key = ring.current().ok_or(TokenError::Invalid)?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &key.encoding)
-            .map_err(|_| TokenError::Invalid)?;
+        let encoding = key.encoding.as_ref().ok_or(TokenError::Invalid)?;
+        let token =
+            jsonwebtoken::encode(&header, &claims, encoding).map_err(|_| TokenError::Invalid)?;
         Ok((token, claims))
     }
 
@@ -206,6 +207,13 @@ impl TokenIssuer {
             return Ok(());
         };
         ring.reload()
+    }
+
+    /// Replaces the keys (a verifier that refreshed its JWKS).
+    pub fn replace_keys(&self, ring: KeyRing) {
+        if let Ok(mut current) = self.ring.write() {
+            *current = ring;
+        }
     }
 
     /// Makes a new signing key current (see [`KeyRing::rotate`]).
