@@ -13,6 +13,7 @@ mod extract;
 mod metrics;
 mod middleware;
 mod routes;
+mod service;
 mod session;
 mod source;
 mod state;
@@ -27,6 +28,7 @@ pub use auth::{AuthMode, AuthSettings, Identity};
 pub use config::{AppConfig, InvalidStateKey, StateKey};
 pub use error::ApiError;
 pub use routes::{app, openapi};
+pub use service::{ServiceData, ServiceState, service_app};
 pub use state::AppState;
 
 /// Serves `state`'s application on `listener` until `shutdown` completes, then
@@ -39,10 +41,33 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_service(listener, app(state), shutdown).await
+}
+
+/// Serves any of our services (the app, or one service alone) on `listener`
+/// until `shutdown`, as [`serve`] does.
+///
+/// # Errors
+/// An I/O error of the listener.
+pub async fn serve_service<S>(
+    listener: TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
     // The peer address feeds the login rate limit.
     let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
         std::net::SocketAddr,
-    >(app(state));
+    >(service);
     // Answers are small and written whole: send them at once, without waiting
     // for the peer's ACK of the previous segment.
     let listener = listener.tap_io(|tcp| {

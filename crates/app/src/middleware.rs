@@ -24,8 +24,8 @@ use tower::{Layer, Service};
 use tracing::Instrument as _;
 
 use crate::error::{ApiError, ErrorCause};
+use crate::metrics::Metrics;
 use crate::source::{StateSource, X_STATE_SOURCE};
-use crate::state::AppState;
 
 static X_SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -111,17 +111,26 @@ impl RouteLabels {
     }
 }
 
+/// What [`Observe`] needs of the process: its name and its metrics.
+#[derive(Clone, Debug)]
+pub(crate) struct Observed {
+    /// `X-Served-By`.
+    pub(crate) served_by: HeaderValue,
+    /// Where requests are counted.
+    pub(crate) metrics: Metrics,
+}
+
 /// Wraps a service with [`Observe`].
 #[derive(Clone, Debug)]
 pub(crate) struct ObserveLayer {
-    state: AppState,
+    state: Arc<Observed>,
     labels: Arc<RouteLabels>,
 }
 
 impl ObserveLayer {
-    pub(crate) fn new(state: AppState, labels: RouteLabels) -> Self {
+    pub(crate) fn new(state: Observed, labels: RouteLabels) -> Self {
         Self {
-            state,
+            state: Arc::new(state),
             labels: Arc::new(labels),
         }
     }
@@ -133,7 +142,7 @@ impl<S> Layer<S> for ObserveLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Observe {
             inner,
-            state: self.state.clone(),
+            state: Arc::clone(&self.state),
             labels: Arc::clone(&self.labels),
         }
     }
@@ -143,7 +152,7 @@ impl<S> Layer<S> for ObserveLayer {
 #[derive(Clone, Debug)]
 pub(crate) struct Observe<S> {
     inner: S,
-    state: AppState,
+    state: Arc<Observed>,
     labels: Arc<RouteLabels>,
 }
 
@@ -184,7 +193,7 @@ where
         // A panic in a handler is a bug; it must still answer the JSON error
         // shape (and be counted), not drop the connection.
         let future = AssertUnwindSafe(self.inner.call(req)).catch_unwind();
-        let state = self.state.clone();
+        let state = Arc::clone(&self.state);
         Box::pin(async move {
             let mut response = match future.instrument(span.clone()).await {
                 Ok(Ok(response)) => response.map(axum::body::Body::new),
@@ -285,7 +294,7 @@ mod tests {
             denylist: Arc::new(statecraft_state::memory::MemoryDenylist::new()),
             settings: crate::AuthSettings::default(),
         };
-        let state = AppState::new(
+        let state = crate::AppState::new(
             crate::AppConfig::new("panic-test"),
             Arc::new(MemorySessionStore::new(
                 statecraft_state::SessionTimeouts::default(),
@@ -305,7 +314,7 @@ mod tests {
             }
             Ok::<Response, Infallible>(Response::new(axum::body::Body::empty()))
         });
-        let service = ObserveLayer::new(state, RouteLabels::new(["/boom"])).layer(boom);
+        let service = ObserveLayer::new(state.observed(), RouteLabels::new(["/boom"])).layer(boom);
         let request = Request::builder()
             .uri("/boom")
             .body(axum::body::Body::empty())

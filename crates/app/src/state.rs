@@ -67,6 +67,14 @@ impl AppState {
         }))
     }
 
+    /// What the observing middleware needs.
+    pub(crate) fn observed(&self) -> crate::middleware::Observed {
+        crate::middleware::Observed {
+            served_by: self.served_by.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+
     /// The instance's settings.
     pub fn config(&self) -> &AppConfig {
         &self.0.config

@@ -35,6 +35,8 @@ enum Command {
     Capacity(cmd::capacity::Cmd),
     /// Manages the access-token signing keys.
     Keys(cmd::keys::Cmd),
+    /// Runs one service alone: orders, inventory or notifications.
+    Service(cmd::service::Cmd),
 }
 
 /// Exit code for a command line or setting that was refused.
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Serve(cmd) => cmd::serve::run(*cmd),
         Command::Capacity(cmd) => cmd::capacity::run(cmd),
         Command::Keys(cmd) => cmd::keys::run(cmd),
+        Command::Service(cmd) => cmd::service::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -699,3 +699,168 @@ fn redis_over_tls_with_a_password_and_a_private_ca() {
     assert!(!stderr.contains("tls-s3cret-pw"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Starts `statecraft service KIND` (or `serve`) with `env`; returns the child
+/// and its address.
+fn spawn_process(args: &[&str], env: &[(&str, String)]) -> (Child, String) {
+    let mut cmd = statecraft(args);
+    cmd.env("STATECRAFT_LISTEN", "127.0.0.1:0")
+        .env("STATECRAFT_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("exited before listening").unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split('"').next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+/// A request with an optional bearer token and JSON body; (status, body).
+fn call(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[test]
+fn services_as_separate_processes_reach_the_same_results() {
+    let Ok(nats) = std::env::var("STATECRAFT_TEST_NATS_URL") else {
+        eprintln!(
+            "separate-process test not run: STATECRAFT_TEST_NATS_URL is not set (scripts/test sets it)"
+        );
+        return;
+    };
+    let root = std::env::temp_dir().join(format!("statecraft-split-{}", std::process::id()));
+    let data = |name: &str| format!("sqlite:{}", root.join(name).display());
+    let namespace = format!("split-{}", std::process::id());
+    // The users service: the app itself, with its own data (its keys sign).
+    let (mut users, users_addr) = spawn_process(&["serve"], &[("STATECRAFT_DATA", data("users"))]);
+    let users_url = format!("http://{users_addr}");
+    let common = |name: &str| {
+        vec![
+            ("STATECRAFT_DATA", data(name)),
+            ("STATECRAFT_EVENTS", nats.clone()),
+            ("STATECRAFT_EVENTS_NAMESPACE", namespace.clone()),
+            ("STATECRAFT_USERS_URL", users_url.clone()),
+        ]
+    };
+    let (mut inventory, inventory_addr) =
+        spawn_process(&["service", "inventory"], &common("inventory"));
+    let (mut orders, orders_addr) = spawn_process(&["service", "orders"], &common("orders"));
+    let (mut notifications, notifications_addr) =
+        spawn_process(&["service", "notifications"], &common("notifications"));
+
+    let (status, pair) = call(
+        &users_addr,
+        "POST",
+        "/token",
+        None,
+        Some(r#"{"user":"alice","password":"correct-password"}"#),
+    );
+    assert_eq!(status, 200, "{pair}");
+    let token = pair["token"].as_str().unwrap().to_owned();
+    let (_, before) = call(&inventory_addr, "GET", "/inventory/book-1", None, None);
+    // The orders service verifies the token itself: no token, a forged one → 401.
+    let order = r#"{"userId":"user-1","items":[{"productId":"book-1","quantity":2}]}"#;
+    assert_eq!(
+        call(&orders_addr, "POST", "/orders", None, Some(order)).0,
+        401
+    );
+    assert_eq!(
+        call(&orders_addr, "POST", "/orders", Some("a.b.c"), Some(order)).0,
+        401
+    );
+    let (status, placed) = call(&orders_addr, "POST", "/orders", Some(&token), Some(order));
+    assert_eq!(status, 201, "{placed}");
+    let id = placed["orderId"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, got) = call(
+            &orders_addr,
+            "GET",
+            &format!("/orders/{id}"),
+            Some(&token),
+            None,
+        );
+        if got["status"] == "confirmed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {got}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, after) = call(&inventory_addr, "GET", "/inventory/book-1", None, None);
+    assert_eq!(
+        after["available"].as_i64().unwrap(),
+        before["available"].as_i64().unwrap() - 2
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, notes) = call(
+            &notifications_addr,
+            "GET",
+            "/notifications",
+            Some(&token),
+            None,
+        );
+        if notes["notifications"]
+            .as_array()
+            .is_some_and(|n| n.len() == 1)
+        {
+            assert_eq!(notes["notifications"][0]["orderId"], id.as_str());
+            break;
+        }
+        assert!(Instant::now() < deadline, "no notification: {notes}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for child in [&mut users, &mut inventory, &mut orders, &mut notifications] {
+        sigterm(child);
+        wait_exit(child, Duration::from_secs(10));
+    }
+    // The test's stream goes with it.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let bus = statecraft_events::NatsBus::connect(
+                &nats,
+                &namespace.to_ascii_uppercase(),
+                &namespace,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+            bus.delete().await.unwrap();
+        });
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -59,29 +59,67 @@ impl Services {
     /// # Errors
     /// [`BusError`] when a consumer cannot subscribe.
     pub async fn run(&self, bus: Arc<dyn Bus>) -> Result<(), BusError> {
-        consumer::start(
-            Arc::clone(&bus),
-            "inventory",
-            INVENTORY_EVENTS,
-            Arc::new(self.inventory.clone()),
-        )
-        .await?;
-        consumer::start(
-            Arc::clone(&bus),
-            "orders",
-            ORDERS_EVENTS,
-            Arc::new(self.orders.clone()),
-        )
-        .await?;
-        consumer::start(
-            Arc::clone(&bus),
+        // Every consumer listens before any relay publishes: on the in-process
+        // bus an event published to a consumer not yet declared is not kept.
+        listen(&bus, "inventory", INVENTORY_EVENTS, self.inventory.clone()).await?;
+        listen(&bus, "orders", ORDERS_EVENTS, self.orders.clone()).await?;
+        listen(
+            &bus,
             "notifications",
             NOTIFICATION_EVENTS,
-            Arc::new(self.notifications.clone()),
+            self.notifications.clone(),
         )
         .await?;
         relay::spawn(Arc::new(self.orders.outbox()), Arc::clone(&bus), "orders");
         relay::spawn(Arc::new(self.inventory.outbox()), bus, "inventory");
         Ok(())
     }
+}
+
+/// The inventory service's part of the flow: it hears `OrderCreated` and
+/// publishes its outbox.
+///
+/// # Errors
+/// [`BusError`] when its consumer cannot subscribe.
+pub async fn run_inventory(inventory: &InventoryDb, bus: Arc<dyn Bus>) -> Result<(), BusError> {
+    listen(&bus, "inventory", INVENTORY_EVENTS, inventory.clone()).await?;
+    relay::spawn(Arc::new(inventory.outbox()), bus, "inventory");
+    Ok(())
+}
+
+/// The orders service's part: it hears the inventory's answers and publishes
+/// its outbox.
+///
+/// # Errors
+/// [`BusError`] when its consumer cannot subscribe.
+pub async fn run_orders(orders: &OrdersDb, bus: Arc<dyn Bus>) -> Result<(), BusError> {
+    listen(&bus, "orders", ORDERS_EVENTS, orders.clone()).await?;
+    relay::spawn(Arc::new(orders.outbox()), bus, "orders");
+    Ok(())
+}
+
+/// The notifications service's part: it hears the orders' outcomes.
+///
+/// # Errors
+/// [`BusError`] when its consumer cannot subscribe.
+pub async fn run_notifications(
+    notifications: &NotificationsDb,
+    bus: Arc<dyn Bus>,
+) -> Result<(), BusError> {
+    listen(
+        &bus,
+        "notifications",
+        NOTIFICATION_EVENTS,
+        notifications.clone(),
+    )
+    .await
+}
+
+async fn listen(
+    bus: &Arc<dyn Bus>,
+    name: &'static str,
+    types: &'static [EventType],
+    handler: impl consumer::Handler,
+) -> Result<(), BusError> {
+    consumer::start(Arc::clone(bus), name, types, Arc::new(handler)).await
 }

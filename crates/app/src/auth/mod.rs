@@ -46,6 +46,15 @@ pub(crate) struct AuthUser {
     pub(crate) credential: Credential,
 }
 
+/// Who calls a service endpoint, however they proved it: a user ID and a role.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// `user-<n>`.
+    pub(crate) id: String,
+    /// `admin` or `user`.
+    pub(crate) role: String,
+}
+
 /// What the `Authorization` header holds.
 pub(crate) enum Bearer<'a> {
     /// No `Authorization` header.
@@ -156,6 +165,14 @@ impl FromRequestParts<AppState> for AuthUser {
 }
 
 impl AuthUser {
+    /// The caller as the orders endpoints see it.
+    pub(crate) fn caller(&self) -> Caller {
+        Caller {
+            id: self.id.clone(),
+            role: self.role.clone(),
+        }
+    }
+
     /// The caller of a request, for handlers that check identity only after
     /// other things (checkout checks its context first).
     pub(crate) async fn from_parts(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {

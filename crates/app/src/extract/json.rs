@@ -37,8 +37,20 @@ fn is_json(headers: &HeaderMap) -> bool {
             || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case("+json"))
 }
 
-async fn body_bytes(req: Request, state: &AppState) -> Result<(HeaderMap, Bytes), ApiError> {
-    let limit = state.config.body_limit;
+/// A state that knows the largest request body it accepts.
+pub(crate) trait BodyLimit: Send + Sync {
+    /// Bytes.
+    fn body_limit(&self) -> usize;
+}
+
+impl BodyLimit for AppState {
+    fn body_limit(&self) -> usize {
+        self.config.body_limit
+    }
+}
+
+async fn body_bytes<S: BodyLimit>(req: Request, state: &S) -> Result<(HeaderMap, Bytes), ApiError> {
+    let limit = state.body_limit();
     let (parts, body) = req.into_parts();
     // A declared length over the limit is refused before reading anything.
     let declared = parts
@@ -103,10 +115,10 @@ fn invalid(path: Option<String>, err: &serde_json::Error) -> ApiError {
     }
 }
 
-impl<T: DeserializeOwned> FromRequest<AppState> for AppJson<T> {
+impl<T: DeserializeOwned, S: BodyLimit> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (headers, bytes) = body_bytes(req, state).await?;
         if bytes.is_empty() {
             return Err(ApiError::InvalidRequest {
@@ -121,10 +133,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for AppJson<T> {
     }
 }
 
-impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJson<T> {
+impl<T: DeserializeOwned, S: BodyLimit> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (headers, bytes) = body_bytes(req, state).await?;
         if bytes.is_empty() {
             return Ok(Self(None));

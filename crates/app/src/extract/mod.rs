@@ -4,6 +4,6 @@ mod json;
 mod path;
 mod respond;
 
-pub(crate) use json::{AppJson, OptionalJson};
+pub(crate) use json::{AppJson, BodyLimit, OptionalJson};
 pub(crate) use path::AppPath;
 pub(crate) use respond::JsonOk;

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use statecraft_services::{DeadLetter, Notification, Product};
+use statecraft_services::{DeadLetter, InventoryDb, Notification, NotificationsDb, Product};
 use utoipa::ToSchema;
 
 use crate::auth::AuthUser;
@@ -50,9 +50,12 @@ pub(crate) struct OutboxReport {
 /// The catalog, with price and stock.
 #[utoipa::path(get, path = "/products", tag = "inventory", responses((status = 200, body = Catalog)))]
 pub(crate) async fn products(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let products = state
-        .services
-        .inventory
+    product_list(&state.services.inventory).await
+}
+
+/// `GET /products`, in the monolith and in the inventory service alike.
+pub(crate) async fn product_list(inventory: &InventoryDb) -> Result<Response, ApiError> {
+    let products = inventory
         .products()
         .await
         .map_err(|_| ApiError::ServiceUnavailable("inventory"))?;
@@ -69,10 +72,16 @@ pub(crate) async fn availability(
     State(state): State<AppState>,
     AppPath(product_id): AppPath<String>,
 ) -> Result<Response, ApiError> {
-    let product = state
-        .services
-        .inventory
-        .product(&product_id)
+    availability_of(&state.services.inventory, &product_id).await
+}
+
+/// `GET /inventory/{productId}`, in the monolith and in the inventory service alike.
+pub(crate) async fn availability_of(
+    inventory: &InventoryDb,
+    product_id: &str,
+) -> Result<Response, ApiError> {
+    let product = inventory
+        .product(product_id)
         .await
         .map_err(|_| ApiError::ServiceUnavailable("inventory"))?
         .ok_or_else(|| ApiError::NotFound(format!("Product {product_id} not found")))?;
@@ -92,10 +101,16 @@ pub(crate) async fn notifications(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Response, ApiError> {
-    let notifications = state
-        .services
-        .notifications
-        .of_user(&user.id)
+    notification_list(&state.services.notifications, &user.id).await
+}
+
+/// `GET /notifications`, in the monolith and in the notifications service alike.
+pub(crate) async fn notification_list(
+    notifications: &NotificationsDb,
+    user_id: &str,
+) -> Result<Response, ApiError> {
+    let notifications = notifications
+        .of_user(user_id)
         .await
         .map_err(|_| ApiError::ServiceUnavailable("notifications"))?;
     Ok(JsonOk(NotificationList { notifications }).into_response())

@@ -269,11 +269,11 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Api
 
 /// Places an order through the orders service.
 pub(crate) async fn place(
-    state: &AppState,
+    orders: &statecraft_services::OrdersDb,
     order: &NewOrder,
     key: Option<&str>,
 ) -> Result<(StatusCode, Order), ApiError> {
-    match state.services.orders.place(order, key).await {
+    match orders.place(order, key).await {
         Ok(Placed::Created(order)) => Ok((StatusCode::CREATED, order)),
         Ok(Placed::Replayed(order)) => Ok((StatusCode::OK, order)),
         Err(OrdersError::IdempotencyConflict) => Err(ApiError::IdempotencyConflict),
@@ -333,7 +333,7 @@ pub(crate) async fn confirm(
         shipping: address.and_then(|a| serde_json::to_value(a).ok()),
         payment_token: Some(token),
     };
-    let (status, order) = place(&state, &order, key.as_deref()).await?;
+    let (status, order) = place(&state.services.orders, &order, key.as_deref()).await?;
     Ok((status, axum::Json(OrderView::of(order))).into_response())
 }
 
@@ -377,7 +377,7 @@ async fn confirm_stateful(
             .and_then(|a| serde_json::to_value(a).ok()),
         payment_token: Some(token),
     };
-    let (status, order) = place(state, &order, key).await?;
+    let (status, order) = place(&state.services.orders, &order, key).await?;
     // The order stands; the session moves on (a concurrent confirm that lost
     // the race finds the step already confirmed, and its order is the retry's).
     let done = session.mutate(state, &Mutation::CompleteCheckout).await;

@@ -3,11 +3,11 @@
 
 mod auth;
 mod cart;
-mod catalog;
+pub(crate) mod catalog;
 mod checkout;
 mod counter;
 mod health;
-mod orders;
+pub(crate) mod orders;
 mod session;
 mod users;
 mod web;
@@ -106,7 +106,7 @@ pub fn app(
         .keys()
         .map(|p| &*Box::leak(p.clone().into_boxed_str()))
         .collect();
-    let observe = ObserveLayer::new(state.clone(), RouteLabels::new(templates));
+    let observe = ObserveLayer::new(state.observed(), RouteLabels::new(templates));
     let app = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

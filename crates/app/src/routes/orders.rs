@@ -4,10 +4,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use statecraft_services::{NewOrder, OrderLine};
+use statecraft_services::{NewOrder, OrderLine, OrdersDb};
 use utoipa::ToSchema;
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, Caller};
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, JsonOk};
 use crate::routes::checkout::{OrderView, idempotency_key, place, valid_lines};
@@ -19,7 +19,7 @@ use crate::state::AppState;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct OrderBody {
     /// Whose order: the caller's own unless the caller is an admin.
-    user_id: String,
+    pub(crate) user_id: String,
     #[schema(value_type = Vec<Object>)]
     items: Vec<OrderLine>,
 }
@@ -46,7 +46,18 @@ pub(crate) async fn create(
     user: AuthUser,
     AppJson(body): AppJson<OrderBody>,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+    place_order(&state.services.orders, &user.caller(), &headers, body).await
+}
+
+/// `POST /orders`, in the monolith and in the orders service alike.
+pub(crate) async fn place_order(
+    orders: &OrdersDb,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: OrderBody,
+) -> Result<Response, ApiError> {
+    let user = caller;
+    let key = idempotency_key(headers)?;
     if body.user_id != user.id && user.role != "admin" {
         return Err(ApiError::Forbidden(
             "Orders are placed for oneself unless role admin",
@@ -59,7 +70,7 @@ pub(crate) async fn create(
         shipping: None,
         payment_token: None,
     };
-    let (status, order) = place(&state, &order, key.as_deref()).await?;
+    let (status, order) = place(orders, &order, key.as_deref()).await?;
     Ok((status, axum::Json(OrderView::of(order))).into_response())
 }
 
@@ -77,10 +88,17 @@ pub(crate) async fn get_one(
     user: AuthUser,
     AppPath(id): AppPath<String>,
 ) -> Result<Response, ApiError> {
-    let order = state
-        .services
-        .orders
-        .get(&id)
+    order_of(&state.services.orders, &user.caller(), &id).await
+}
+
+/// `GET /orders/{id}`, in the monolith and in the orders service alike.
+pub(crate) async fn order_of(
+    orders: &OrdersDb,
+    user: &Caller,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let order = orders
+        .get(id)
         .await
         .map_err(|_| ApiError::ServiceUnavailable("orders"))?
         .filter(|o| o.user_id == user.id || user.role == "admin")
@@ -97,9 +115,12 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Response, ApiError> {
-    let orders = state
-        .services
-        .orders
+    orders_of(&state.services.orders, &user.caller()).await
+}
+
+/// `GET /orders`, in the monolith and in the orders service alike.
+pub(crate) async fn orders_of(orders: &OrdersDb, user: &Caller) -> Result<Response, ApiError> {
+    let orders = orders
         .of_user(&user.id)
         .await
         .map_err(|_| ApiError::ServiceUnavailable("orders"))?;

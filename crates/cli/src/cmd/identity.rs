@@ -12,9 +12,10 @@ use statecraft_state::Denylist;
 
 use super::CmdError;
 
-/// `iss` and `aud` of access tokens.
-const ISSUER: &str = "statecraft";
-const AUDIENCE: &str = "statecraft-api";
+/// `iss` of access tokens.
+pub(crate) const ISSUER: &str = "statecraft";
+/// `aud` of access tokens.
+pub(crate) const AUDIENCE: &str = "statecraft-api";
 
 /// Identity flags of `statecraft serve`.
 #[derive(Debug, clap::Args)]
@@ -57,12 +58,36 @@ pub(crate) struct IdentityArgs {
     refresh_grace: Duration,
 }
 
-fn parse_data(s: &str) -> Result<DataSpec, String> {
+pub(crate) fn parse_data(s: &str) -> Result<DataSpec, String> {
     s.parse()
         .map_err(|e: statecraft_services::InvalidDataSpec| e.to_string())
 }
 
-fn parse_namespace(s: &str) -> Result<String, String> {
+/// The bus of `--events` (`memory` or `nats://…`) under `namespace`.
+pub(crate) async fn open_bus(
+    events: &str,
+    namespace: &str,
+) -> Result<Arc<dyn statecraft_events::Bus>, CmdError> {
+    if events == "memory" {
+        return Ok(Arc::new(statecraft_events::MemoryBus::new()));
+    }
+    if events.starts_with("nats://") || events.starts_with("tls://") {
+        let bus = statecraft_events::NatsBus::connect(
+            events,
+            &namespace.to_ascii_uppercase(),
+            namespace,
+            Duration::from_secs(5),
+        )
+        .await
+        .map_err(|e| CmdError::Usage(format!("--events: {e}")))?;
+        return Ok(Arc::new(bus));
+    }
+    Err(CmdError::Usage(
+        "--events must be memory or nats://HOST:PORT".to_owned(),
+    ))
+}
+
+pub(crate) fn parse_namespace(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 64
         && s.bytes()
@@ -82,7 +107,7 @@ fn parse_auth(s: &str) -> Result<AuthMode, String> {
     }
 }
 
-fn parse_ttl(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_ttl(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
     if d < Duration::from_secs(1) {
         return Err("must be at least 1s".to_owned());
@@ -97,24 +122,7 @@ impl IdentityArgs {
         let services = statecraft_services::Services::open(&self.data, None)
             .await
             .map_err(|e| CmdError::Usage(format!("cannot open the services' databases: {e}")))?;
-        let bus: Arc<dyn statecraft_events::Bus> = if self.events == "memory" {
-            Arc::new(statecraft_events::MemoryBus::new())
-        } else if self.events.starts_with("nats://") || self.events.starts_with("tls://") {
-            Arc::new(
-                statecraft_events::NatsBus::connect(
-                    &self.events,
-                    "STATECRAFT",
-                    "statecraft",
-                    Duration::from_secs(5),
-                )
-                .await
-                .map_err(|e| CmdError::Usage(format!("--events: {e}")))?,
-            )
-        } else {
-            return Err(CmdError::Usage(
-                "--events must be memory or nats://HOST:PORT".to_owned(),
-            ));
-        };
+        let bus = open_bus(&self.events, &self.events_namespace).await?;
         services
             .run(bus)
             .await

@@ -4,6 +4,7 @@ pub(crate) mod capacity;
 mod identity;
 pub(crate) mod keys;
 pub(crate) mod serve;
+pub(crate) mod service;
 
 /// Why a subcommand stopped.
 #[derive(Debug, thiserror::Error)]

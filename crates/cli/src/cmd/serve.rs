@@ -172,7 +172,7 @@ async fn counter_store(
 /// installed here, before the server says it is listening, so that a signal sent
 /// right after start-up stops it gracefully instead of killing it.
 #[cfg(unix)]
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CmdError> {
+pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CmdError> {
     use tokio::signal::unix::{SignalKind, signal};
     let install = |kind: SignalKind| {
         signal(kind).map_err(|e| CmdError::Runtime(format!("cannot handle signals: {e}")))
@@ -190,7 +190,7 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CmdError> 
 
 /// A future that completes on Ctrl-C.
 #[cfg(not(unix))]
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CmdError> {
+pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CmdError> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down: no new connections, finishing requests in flight");

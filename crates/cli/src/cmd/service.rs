@@ -1,0 +1,165 @@
+//! `statecraft service orders|inventory|notifications`: one service alone, on
+//! its own port with its own `--data` and `--events`, verifying callers'
+//! tokens with the users service's public keys (`--users-url`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use statecraft_app::{ServiceData, ServiceState, service_app};
+use statecraft_auth::{KeyRing, TokenIssuer};
+use statecraft_services::{DataSpec, InventoryDb, NotificationsDb, OrdersDb};
+
+use super::identity::{AUDIENCE, ISSUER, open_bus, parse_data, parse_namespace, parse_ttl};
+use super::{CmdError, runtime, serve::shutdown_signal};
+
+/// Which service.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Kind {
+    /// Orders: POST/GET /orders, GET /orders/{id}; settles orders from the
+    /// inventory's answers.
+    Orders,
+    /// Inventory: GET /products, GET /inventory/{productId}; reserves stock.
+    Inventory,
+    /// Notifications: GET /notifications; records order outcomes.
+    Notifications,
+}
+
+/// Flags of `statecraft service`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Cmd {
+    /// The service to run.
+    kind: Kind,
+
+    /// Address to listen on.
+    #[arg(long, env = "STATECRAFT_LISTEN", default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+
+    /// Its data: sqlite:DIR (its own file) or postgres://… (its own schema).
+    #[arg(long, env = "STATECRAFT_DATA", default_value = "sqlite:./statecraft-data", value_parser = parse_data)]
+    data: DataSpec,
+
+    /// The event bus shared with the other services: nats://HOST:PORT (or
+    /// memory, which only makes sense for a lone service).
+    #[arg(long, env = "STATECRAFT_EVENTS", default_value = "memory")]
+    events: String,
+
+    /// Name of the deployment on a shared NATS.
+    #[arg(long, env = "STATECRAFT_EVENTS_NAMESPACE", default_value = "statecraft", value_parser = parse_namespace)]
+    events_namespace: String,
+
+    /// The users service (or `statecraft serve`), whose /.well-known/jwks.json
+    /// verifies callers' tokens.
+    #[arg(
+        long,
+        env = "STATECRAFT_USERS_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    users_url: String,
+
+    /// Lifetime of access tokens (how long a retired key still verifies).
+    #[arg(long, env = "STATECRAFT_ACCESS_TTL", default_value = "15m", value_parser = parse_ttl)]
+    access_ttl: Duration,
+
+    /// This process's name, sent as X-Served-By.
+    #[arg(long, env = "STATECRAFT_INSTANCE_ID")]
+    instance_id: Option<String>,
+}
+
+/// How often the public keys are fetched again (a rotation reaches services
+/// within this time).
+const JWKS_EVERY: Duration = Duration::from_secs(30);
+
+async fn fetch_ring(client: &reqwest::Client, url: &str, ttl: Duration) -> Result<KeyRing, String> {
+    let jwks: serde_json::Value = client
+        .get(format!(
+            "{}/.well-known/jwks.json",
+            url.trim_end_matches('/')
+        ))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| format!("cannot fetch the JWKS: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("the JWKS is not JSON: {e}"))?;
+    KeyRing::from_jwks(&jwks, ttl).map_err(|e| e.to_string())
+}
+
+/// Runs the service until Ctrl-C or SIGTERM.
+pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
+    runtime()?.block_on(async move {
+        let shutdown = shutdown_signal()?;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| CmdError::Runtime(e.to_string()))?;
+        // The users service may be starting too: wait for its keys a while.
+        let mut tries = 0;
+        let ring = loop {
+            match fetch_ring(&client, &cmd.users_url, cmd.access_ttl).await {
+                Ok(ring) => break ring,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    tracing::debug!("{e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(CmdError::Usage(format!("--users-url: {e}"))),
+            }
+        };
+        let tokens = Arc::new(TokenIssuer::new(ring, ISSUER, AUDIENCE, cmd.access_ttl));
+        let refreshed = Arc::clone(&tokens);
+        let (url, ttl) = (cmd.users_url.clone(), cmd.access_ttl);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(JWKS_EVERY).await;
+                match fetch_ring(&client, &url, ttl).await {
+                    Ok(ring) => refreshed.replace_keys(ring),
+                    Err(e) => tracing::warn!("keeping the previous keys: {e}"),
+                }
+            }
+        });
+        let bus = open_bus(&cmd.events, &cmd.events_namespace).await?;
+        let fail = |e: statecraft_services::DbError| CmdError::Usage(e.to_string());
+        let data = match cmd.kind {
+            Kind::Orders => {
+                let db = OrdersDb::open(&cmd.data, None).await.map_err(fail)?;
+                statecraft_services::run_orders(&db, bus)
+                    .await
+                    .map_err(|e| CmdError::Runtime(e.to_string()))?;
+                ServiceData::Orders(db)
+            }
+            Kind::Inventory => {
+                let db = InventoryDb::open(&cmd.data, None).await.map_err(fail)?;
+                statecraft_services::run_inventory(&db, bus)
+                    .await
+                    .map_err(|e| CmdError::Runtime(e.to_string()))?;
+                ServiceData::Inventory(db)
+            }
+            Kind::Notifications => {
+                let db = NotificationsDb::open(&cmd.data, None).await.map_err(fail)?;
+                statecraft_services::run_notifications(&db, bus)
+                    .await
+                    .map_err(|e| CmdError::Runtime(e.to_string()))?;
+                ServiceData::Notifications(db)
+            }
+        };
+        let name = cmd
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| format!("{:?}", cmd.kind).to_ascii_lowercase());
+        let listener = tokio::net::TcpListener::bind(cmd.listen)
+            .await
+            .map_err(|e| CmdError::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| CmdError::Runtime(e.to_string()))?;
+        tracing::info!(service = %name, data = %cmd.data, "listening on http://{local}");
+        let app = service_app(ServiceState::new(data, tokens), &name);
+        statecraft_app::serve_service(listener, app, shutdown)
+            .await
+            .map_err(|e| CmdError::Runtime(format!("service failed: {e}")))?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
