@@ -17,16 +17,19 @@ use statecraft_auth::{TokenError, TokenIssuer};
 use statecraft_services::{InventoryDb, NotificationsDb, OrdersDb};
 use tower::{Service, ServiceBuilder};
 
-use crate::auth::{Bearer, Caller, bearer};
+use crate::auth::{Bearer, Caller, Identity, LoginLimiter, bearer};
 use crate::error::{ApiError, TokenProblem};
 use crate::extract::{AppJson, AppPath, JsonOk};
 use crate::metrics::Metrics;
 use crate::middleware::{ObserveLayer, Observed, RouteLabels};
-use crate::routes::{catalog, orders};
+use crate::routes::auth::{self, ClientAddr};
+use crate::routes::{catalog, orders, users};
 
 /// What one service process owns.
 #[derive(Debug, Clone)]
 pub enum ServiceData {
+    /// Users: registration, token logins, refresh, the public keys.
+    Users(Box<Identity>),
     /// Orders.
     Orders(OrdersDb),
     /// Catalog and stock.
@@ -43,6 +46,7 @@ pub struct ServiceState(Arc<Shared>);
 struct Shared {
     data: ServiceData,
     tokens: Arc<TokenIssuer>,
+    limiter: LoginLimiter,
 }
 
 /// A service's bodies are small: an order of at most 100 lines.
@@ -58,7 +62,11 @@ impl ServiceState {
     /// A service over `data`, verifying tokens with `tokens` (a verify-only
     /// issuer made from the users service's JWKS).
     pub fn new(data: ServiceData, tokens: Arc<TokenIssuer>) -> Self {
-        Self(Arc::new(Shared { data, tokens }))
+        Self(Arc::new(Shared {
+            data,
+            tokens,
+            limiter: LoginLimiter::default(),
+        }))
     }
 }
 
@@ -147,8 +155,45 @@ async fn notifications(
     catalog::notification_list(db, &caller.id).await
 }
 
+async fn register(
+    State(state): State<ServiceState>,
+    AppJson(body): AppJson<users::Registration>,
+) -> Result<Response, ApiError> {
+    let ServiceData::Users(identity) = &state.0.data else {
+        return Err(not_here());
+    };
+    users::register_user(&identity.users, body).await
+}
+
+async fn token(
+    State(state): State<ServiceState>,
+    ClientAddr(client): ClientAddr,
+    AppJson(credentials): AppJson<auth::Credentials>,
+) -> Result<Response, ApiError> {
+    let ServiceData::Users(identity) = &state.0.data else {
+        return Err(not_here());
+    };
+    let user = auth::authenticate(identity, &state.0.limiter, &credentials, client).await?;
+    Ok(JsonOk(auth::issue_pair(identity, &user).await?).into_response())
+}
+
+async fn refresh(
+    State(state): State<ServiceState>,
+    AppJson(request): AppJson<auth::RefreshRequest>,
+) -> Result<Response, ApiError> {
+    let ServiceData::Users(identity) = &state.0.data else {
+        return Err(not_here());
+    };
+    Ok(JsonOk(auth::refresh_pair(identity, &request).await?).into_response())
+}
+
+async fn jwks(State(state): State<ServiceState>) -> Response {
+    axum::Json(state.0.tokens.jwks()).into_response()
+}
+
 async fn readyz(State(state): State<ServiceState>) -> Response {
     let ping = match &state.0.data {
+        ServiceData::Users(identity) => identity.users.ping().await,
         ServiceData::Orders(db) => db.ping().await,
         ServiceData::Inventory(db) => db.ping().await,
         ServiceData::Notifications(db) => db.ping().await,
@@ -167,6 +212,21 @@ pub fn service_app(
 ) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
 {
     let (routes, templates): (Router<ServiceState>, &[&'static str]) = match &state.0.data {
+        ServiceData::Users(_) => (
+            Router::new()
+                .route("/users", axum::routing::post(register))
+                .route("/token", axum::routing::post(token))
+                .route("/token/refresh", axum::routing::post(refresh))
+                .route("/.well-known/jwks.json", get(jwks)),
+            &[
+                "/users",
+                "/token",
+                "/token/refresh",
+                "/.well-known/jwks.json",
+                "/healthz",
+                "/readyz",
+            ],
+        ),
         ServiceData::Orders(_) => (
             Router::new()
                 .route("/orders", get(order_list).post(place))

@@ -763,8 +763,9 @@ fn services_as_separate_processes_reach_the_same_results() {
     let root = std::env::temp_dir().join(format!("statecraft-split-{}", std::process::id()));
     let data = |name: &str| format!("sqlite:{}", root.join(name).display());
     let namespace = format!("split-{}", std::process::id());
-    // The users service: the app itself, with its own data (its keys sign).
-    let (mut users, users_addr) = spawn_process(&["serve"], &[("STATECRAFT_DATA", data("users"))]);
+    // The users service alone, with its own data (its keys sign).
+    let (mut users, users_addr) =
+        spawn_process(&["service", "users"], &[("STATECRAFT_DATA", data("users"))]);
     let users_url = format!("http://{users_addr}");
     let common = |name: &str| {
         vec![

@@ -13,7 +13,7 @@ use statecraft_services::{RefreshOutcome, User};
 use statecraft_state::SessionSecret;
 use utoipa::ToSchema;
 
-use crate::auth::{AuthMode, AuthUser, Credential};
+use crate::auth::{AuthMode, AuthUser, Credential, Identity, LoginLimiter};
 use crate::error::{ApiError, TokenProblem};
 use crate::extract::{AppJson, JsonOk};
 use crate::routes::health::ErrorBody;
@@ -94,7 +94,7 @@ pub(crate) struct Ended {
 
 /// The client's address, as the connection saw it (unspecified when the app
 /// runs without a socket, as in router-level tests).
-pub(crate) struct ClientAddr(IpAddr);
+pub(crate) struct ClientAddr(pub(crate) IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
@@ -116,21 +116,19 @@ fn user_agent(headers: &HeaderMap) -> &str {
 }
 
 /// Checks the rate limit, then the password; counts a failure.
-async fn authenticate(
-    state: &AppState,
+pub(crate) async fn authenticate(
+    identity: &Identity,
+    limiter: &LoginLimiter,
     credentials: &Credentials,
     client: IpAddr,
 ) -> Result<User, ApiError> {
-    state
-        .auth
-        .limiter
+    limiter
         .check(&credentials.user, client)
         .map_err(ApiError::RateLimited)?;
     // Overlong input is a failed login, not a reason to hash a megabyte.
     let plausible = credentials.user.len() <= 64 && credentials.password.len() <= 1024;
     let user = if plausible {
-        state
-            .identity
+        identity
             .users
             .authenticate(&credentials.user, &credentials.password)
             .await
@@ -141,7 +139,7 @@ async fn authenticate(
     match user {
         Some(user) => Ok(user),
         None => {
-            state.auth.limiter.failed(&credentials.user, client);
+            limiter.failed(&credentials.user, client);
             tracing::info!(client = %client, "failed login");
             Err(ApiError::InvalidCredentials)
         }
@@ -149,19 +147,18 @@ async fn authenticate(
 }
 
 /// A new token pair for `user`, starting a refresh family.
-async fn issue_pair(state: &AppState, user: &User) -> Result<TokenPair, ApiError> {
+pub(crate) async fn issue_pair(identity: &Identity, user: &User) -> Result<TokenPair, ApiError> {
     let refresh = RefreshToken::generate();
-    let family = state
-        .identity
+    let family = identity
         .users
-        .start_family(&user.id, &refresh, state.identity.settings.refresh_ttl)
+        .start_family(&user.id, &refresh, identity.settings.refresh_ttl)
         .await
         .map_err(|_| ApiError::UsersUnavailable)?;
-    access_pair(state, user, family, refresh)
+    access_pair(identity, user, family, refresh)
 }
 
 fn access_pair(
-    state: &AppState,
+    identity: &Identity,
     user: &User,
     family: String,
     refresh: RefreshToken,
@@ -172,7 +169,7 @@ fn access_pair(
         role: user.role.clone(),
         session: Some(family),
     };
-    let tokens = &state.identity.tokens;
+    let tokens = &identity.tokens;
     let (token, _) = tokens
         .issue(&subject)
         .map_err(|_| ApiError::Internal("no signing key".to_owned()))?;
@@ -201,9 +198,9 @@ pub(crate) async fn login(
     session: SessionRequest,
     AppJson(credentials): AppJson<Credentials>,
 ) -> Result<Response, ApiError> {
-    let user = authenticate(&state, &credentials, client).await?;
+    let user = authenticate(&state.identity, &state.auth.limiter, &credentials, client).await?;
     if state.identity.settings.mode == AuthMode::Token {
-        return Ok(JsonOk(issue_pair(&state, &user).await?).into_response());
+        return Ok(JsonOk(issue_pair(&state.identity, &user).await?).into_response());
     }
     // The anonymous session's state moves to the new ID; a stale cookie just
     // starts afresh (logging in is how one recovers from a lost session).
@@ -250,8 +247,8 @@ pub(crate) async fn token(
     ClientAddr(client): ClientAddr,
     AppJson(credentials): AppJson<Credentials>,
 ) -> Result<Response, ApiError> {
-    let user = authenticate(&state, &credentials, client).await?;
-    Ok(JsonOk(issue_pair(&state, &user).await?).into_response())
+    let user = authenticate(&state.identity, &state.auth.limiter, &credentials, client).await?;
+    Ok(JsonOk(issue_pair(&state.identity, &user).await?).into_response())
 }
 
 /// Exchanges a refresh token for a new pair; the old refresh token retires.
@@ -267,9 +264,16 @@ pub(crate) async fn refresh(
     State(state): State<AppState>,
     AppJson(request): AppJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
+    Ok(JsonOk(refresh_pair(&state.identity, &request).await?).into_response())
+}
+
+/// Rotates a refresh token into a new pair (see [`refresh`]).
+pub(crate) async fn refresh_pair(
+    identity: &Identity,
+    request: &RefreshRequest,
+) -> Result<TokenPair, ApiError> {
     let token = RefreshToken::parse(&request.refresh_token)
         .ok_or(ApiError::Token(TokenProblem::Invalid))?;
-    let identity = &state.identity;
     let outcome = identity
         .users
         .rotate(
@@ -297,11 +301,13 @@ pub(crate) async fn refresh(
         RefreshOutcome::Expired => return Err(ApiError::Token(TokenProblem::Expired)),
         RefreshOutcome::Unknown => return Err(ApiError::Token(TokenProblem::Invalid)),
     };
-    let user = state
-        .user(&user_id)
-        .await?
+    let user = identity
+        .users
+        .get(&user_id)
+        .await
+        .map_err(|_| ApiError::UsersUnavailable)?
         .ok_or(ApiError::Token(TokenProblem::Revoked))?;
-    Ok(JsonOk(access_pair(&state, &user, family, successor)?).into_response())
+    access_pair(identity, &user, family, successor)
 }
 
 /// Logs out: deletes the session at once, or revokes the bearer token (until

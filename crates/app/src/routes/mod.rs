@@ -1,7 +1,7 @@
 //! The routes: each module exposes its handlers; this one assembles them, the
 //! fallbacks and the layers, and derives `/openapi.json` from the same list.
 
-mod auth;
+pub(crate) mod auth;
 mod cart;
 pub(crate) mod catalog;
 mod checkout;
@@ -9,7 +9,7 @@ mod counter;
 mod health;
 pub(crate) mod orders;
 mod session;
-mod users;
+pub(crate) mod users;
 mod web;
 
 use std::sync::LazyLock;

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use statecraft_services::{NewUser, UsersError};
+use statecraft_services::{NewUser, UsersDb, UsersError};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
@@ -47,12 +47,20 @@ pub(crate) async fn register(
     State(state): State<AppState>,
     AppJson(registration): AppJson<Registration>,
 ) -> Result<Response, ApiError> {
+    register_user(&state.identity.users, registration).await
+}
+
+/// `POST /users`, in the monolith and in the users service alike.
+pub(crate) async fn register_user(
+    users: &UsersDb,
+    registration: Registration,
+) -> Result<Response, ApiError> {
     let new = NewUser {
         username: registration.user,
         password: registration.password,
         name: registration.name,
     };
-    match state.identity.users.register(new).await {
+    match users.register(new).await {
         Ok(user) => Ok((
             StatusCode::CREATED,
             axum::Json(Registered {

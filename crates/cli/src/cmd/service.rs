@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statecraft_app::{ServiceData, ServiceState, service_app};
-use statecraft_auth::{KeyRing, TokenIssuer};
-use statecraft_services::{DataSpec, InventoryDb, NotificationsDb, OrdersDb};
+use statecraft_app::{AuthSettings, Identity, ServiceData, ServiceState, service_app};
+use statecraft_auth::{KeyRing, Passwords, TokenIssuer};
+use statecraft_services::{DataSpec, InventoryDb, NotificationsDb, OrdersDb, UsersDb};
+use statecraft_state::memory::MemoryDenylist;
 
 use super::identity::{AUDIENCE, ISSUER, open_bus, parse_data, parse_namespace, parse_ttl};
 use super::{CmdError, runtime, serve::shutdown_signal};
@@ -16,6 +17,9 @@ use super::{CmdError, runtime, serve::shutdown_signal};
 /// Which service.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(crate) enum Kind {
+    /// Users: POST /users, POST /token, POST /token/refresh,
+    /// /.well-known/jwks.json; it holds the signing keys.
+    Users,
     /// Orders: POST/GET /orders, GET /orders/{id}; settles orders from the
     /// inventory's answers.
     Orders,
@@ -57,6 +61,11 @@ pub(crate) struct Cmd {
     )]
     users_url: String,
 
+    /// The users service's key directory (default: DIR/keys for --data
+    /// sqlite:DIR, else ./statecraft-data/keys).
+    #[arg(long, env = "STATECRAFT_KEYS_DIR")]
+    keys_dir: Option<std::path::PathBuf>,
+
     /// Lifetime of access tokens (how long a retired key still verifies).
     #[arg(long, env = "STATECRAFT_ACCESS_TTL", default_value = "15m", value_parser = parse_ttl)]
     access_ttl: Duration,
@@ -86,10 +95,40 @@ async fn fetch_ring(client: &reqwest::Client, url: &str, ttl: Duration) -> Resul
     KeyRing::from_jwks(&jwks, ttl).map_err(|e| e.to_string())
 }
 
+/// The users service's state: its database, its keys (it signs).
+async fn users_service(cmd: &Cmd) -> Result<(ServiceData, Arc<TokenIssuer>), CmdError> {
+    let keys_dir = cmd.keys_dir.clone().unwrap_or_else(|| match &cmd.data {
+        DataSpec::Sqlite(dir) => dir.join("keys"),
+        DataSpec::Postgres(_) => std::path::PathBuf::from("./statecraft-data/keys"),
+    });
+    let ring = KeyRing::open(&keys_dir, cmd.access_ttl)
+        .map_err(|e| CmdError::Usage(format!("signing keys: {e}")))?;
+    let users = UsersDb::open(&cmd.data, None, Passwords::new())
+        .await
+        .map_err(|e| CmdError::Usage(format!("cannot open the users database: {e}")))?;
+    let refresh_secret = users
+        .refresh_secret()
+        .await
+        .map_err(|e| CmdError::Usage(format!("cannot read the refresh secret: {e}")))?;
+    let tokens = Arc::new(TokenIssuer::new(ring, ISSUER, AUDIENCE, cmd.access_ttl));
+    let identity = Identity {
+        users,
+        tokens: Arc::clone(&tokens),
+        denylist: Arc::new(MemoryDenylist::new()),
+        refresh_secret,
+        settings: AuthSettings::default(),
+    };
+    Ok((ServiceData::Users(Box::new(identity)), tokens))
+}
+
 /// Runs the service until Ctrl-C or SIGTERM.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
+        if let Kind::Users = cmd.kind {
+            let (data, tokens) = users_service(&cmd).await?;
+            return listen_and_serve(&cmd, data, tokens, shutdown).await;
+        }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
@@ -136,6 +175,10 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                     .map_err(|e| CmdError::Runtime(e.to_string()))?;
                 ServiceData::Inventory(db)
             }
+            // Served above, before any JWKS is fetched.
+            Kind::Users => {
+                return Err(CmdError::Runtime("the users service has no bus".to_owned()));
+            }
             Kind::Notifications => {
                 let db = NotificationsDb::open(&cmd.data, None).await.map_err(fail)?;
                 statecraft_services::run_notifications(&db, bus)
@@ -144,22 +187,31 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                 ServiceData::Notifications(db)
             }
         };
-        let name = cmd
-            .instance_id
-            .clone()
-            .unwrap_or_else(|| format!("{:?}", cmd.kind).to_ascii_lowercase());
-        let listener = tokio::net::TcpListener::bind(cmd.listen)
-            .await
-            .map_err(|e| CmdError::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| CmdError::Runtime(e.to_string()))?;
-        tracing::info!(service = %name, data = %cmd.data, "listening on http://{local}");
-        let app = service_app(ServiceState::new(data, tokens), &name);
-        statecraft_app::serve_service(listener, app, shutdown)
-            .await
-            .map_err(|e| CmdError::Runtime(format!("service failed: {e}")))?;
-        tracing::info!("stopped");
-        Ok(())
+        listen_and_serve(&cmd, data, tokens, shutdown).await
     })
+}
+
+async fn listen_and_serve(
+    cmd: &Cmd,
+    data: ServiceData,
+    tokens: Arc<TokenIssuer>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), CmdError> {
+    let name = cmd
+        .instance_id
+        .clone()
+        .unwrap_or_else(|| format!("{:?}", cmd.kind).to_ascii_lowercase());
+    let listener = tokio::net::TcpListener::bind(cmd.listen)
+        .await
+        .map_err(|e| CmdError::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| CmdError::Runtime(e.to_string()))?;
+    tracing::info!(service = %name, data = %cmd.data, "listening on http://{local}");
+    let app = service_app(ServiceState::new(data, tokens), &name);
+    statecraft_app::serve_service(listener, app, shutdown)
+        .await
+        .map_err(|e| CmdError::Runtime(format!("service failed: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
 }
