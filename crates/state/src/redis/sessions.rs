@@ -1,7 +1,8 @@
 //! Sessions in Redis: readable JSON under `session:<public id>`, each operation one
 //! server-side script (one round trip, atomic).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::Script;
@@ -45,7 +46,15 @@ fn now_ms() -> u64 {
 pub struct RedisSessionStore {
     redis: RedisBackend,
     timeouts: SessionTimeouts,
+    /// The last count of live sessions and when it was taken: counting walks
+    /// the keyspace, so a metrics scrape reuses a recent count.
+    counted: Arc<Mutex<Option<(u64, Instant)>>>,
 }
+
+/// How long a count of sessions is reused.
+const COUNT_FOR: Duration = Duration::from_secs(15);
+/// Keys per SCAN step: a million sessions in a thousand round trips.
+const SCAN_STEP: usize = 1000;
 
 /// The Redis form of a session: readable JSON without the fields at their
 /// defaults, cart lines as `[productId, quantity]` pairs. Every byte is paid for
@@ -128,7 +137,11 @@ fn parse(json: &str) -> Result<SessionData, StoreError> {
 impl RedisSessionStore {
     /// Sessions on `redis` with these timeouts.
     pub fn new(redis: RedisBackend, timeouts: SessionTimeouts) -> Self {
-        Self { redis, timeouts }
+        Self {
+            redis,
+            timeouts,
+            counted: Arc::default(),
+        }
     }
 
     fn key(&self, id: &SessionId) -> String {
@@ -291,18 +304,30 @@ impl SessionStore for RedisSessionStore {
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
+        let recent = *self.counted.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((n, at)) = recent
+            && at.elapsed() < COUNT_FOR
+        {
+            return Ok(n);
+        }
         let pattern = self.redis.key("session", "*");
-        self.redis
+        let n = self
+            .redis
             .call(|mut conn| async move {
+                let options = redis::ScanOptions::default()
+                    .with_pattern(pattern)
+                    .with_count(SCAN_STEP);
                 let mut iter =
-                    redis::AsyncCommands::scan_match::<_, String>(&mut conn, pattern).await?;
+                    redis::AsyncCommands::scan_options::<String>(&mut conn, options).await?;
                 let mut n = 0u64;
                 while iter.next_item().await.is_some() {
                     n += 1;
                 }
                 Ok(n)
             })
-            .await
+            .await?;
+        *self.counted.lock().unwrap_or_else(|p| p.into_inner()) = Some((n, Instant::now()));
+        Ok(n)
     }
 
     async fn create_login(
