@@ -141,7 +141,16 @@ impl KeyRing {
     /// [`KeyError`] when the directory cannot be read or written, or a key file
     /// is not an Ed25519 key.
     pub fn open(dir: &Path, token_ttl: Duration) -> Result<Self, KeyError> {
-        fs::create_dir_all(dir).map_err(io(dir))?;
+        if !dir.exists() {
+            fs::create_dir_all(dir).map_err(io(dir))?;
+            // Private keys will live here: nobody but the owner lists or enters
+            // it. A directory given ready-made (a mounted secret) is left as is.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
+            }
+        }
         let mut ring = Self {
             keys: Vec::new(),
             dir: Some(dir.to_owned()),
@@ -326,20 +335,24 @@ mod tests {
 
     #[test]
     fn a_directory_gets_one_key_that_later_starts_reuse() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = KeyRing::open(dir.path(), TTL).unwrap();
-        let again = KeyRing::open(dir.path(), TTL).unwrap();
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("keys");
+        let dir = &dir;
+        let first = KeyRing::open(dir, TTL).unwrap();
+        let again = KeyRing::open(dir, TTL).unwrap();
         assert_eq!(first.current_kid(), again.current_kid());
-        let pem = fs::read_to_string(dir.path().join("key-000001.pem")).unwrap();
+        let pem = fs::read_to_string(dir.join("key-000001.pem")).unwrap();
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = fs::metadata(dir.path().join("key-000001.pem"))
+            let mode = fs::metadata(dir.join("key-000001.pem"))
                 .unwrap()
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
+            let dir_mode = fs::metadata(dir).unwrap().permissions().mode();
+            assert_eq!(dir_mode & 0o777, 0o700);
         }
     }
 
