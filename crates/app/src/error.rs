@@ -67,8 +67,6 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// 503 `STORE_UNAVAILABLE`.
     StoreUnavailable(StoreKind),
-    /// 503 `STORE_UNAVAILABLE`: the users database cannot answer.
-    UsersUnavailable,
     /// 503 `STORE_UNAVAILABLE`: a service's database cannot answer.
     ServiceUnavailable(&'static str),
     /// 500 `INTERNAL_ERROR` (added): the cause is logged, never sent.
@@ -157,7 +155,7 @@ impl ApiError {
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::StoreUnavailable(_) | Self::UsersUnavailable | Self::ServiceUnavailable(_) => {
+            Self::StoreUnavailable(_) | Self::ServiceUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -189,9 +187,7 @@ impl ApiError {
             Self::RateLimited(_) => "RATE_LIMITED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            Self::StoreUnavailable(_) | Self::UsersUnavailable | Self::ServiceUnavailable(_) => {
-                "STORE_UNAVAILABLE"
-            }
+            Self::StoreUnavailable(_) | Self::ServiceUnavailable(_) => "STORE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -238,7 +234,6 @@ impl ApiError {
             Self::PayloadTooLarge(limit) => format!("Request body exceeds {limit} bytes"),
             Self::UnsupportedMediaType => "Expected Content-Type: application/json".to_owned(),
             Self::StoreUnavailable(kind) => format!("The {} store is unavailable", kind.as_str()),
-            Self::UsersUnavailable => "The users database is unavailable".to_owned(),
             Self::ServiceUnavailable(service) => format!("The {service} service is unavailable"),
             Self::Internal(_) => "Internal server error".to_owned(),
         }

@@ -29,29 +29,7 @@ fn statecraft(args: &[&str]) -> Command {
 
 /// Starts `serve` on a free port; returns the child and its address.
 fn serve(extra_env: &[(&str, &str)]) -> (Child, String) {
-    let mut cmd = statecraft(&["serve"]);
-    cmd.env("STATECRAFT_LISTEN", "127.0.0.1:0")
-        .env("STATECRAFT_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .unwrap();
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split('"').next().unwrap().to_owned();
-        }
-    };
-    // keep draining the log so the child never blocks on a full pipe
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    spawn_process(&["serve"], extra_env)
 }
 
 fn signal(child: &Child, name: &str) {
@@ -702,7 +680,7 @@ fn redis_over_tls_with_a_password_and_a_private_ca() {
 
 /// Starts `statecraft service KIND` (or `serve`) with `env`; returns the child
 /// and its address.
-fn spawn_process(args: &[&str], env: &[(&str, String)]) -> (Child, String) {
+fn spawn_process<V: AsRef<std::ffi::OsStr>>(args: &[&str], env: &[(&str, V)]) -> (Child, String) {
     let mut cmd = statecraft(args);
     cmd.env("STATECRAFT_LISTEN", "127.0.0.1:0")
         .env("STATECRAFT_LOG_FORMAT", "json")
@@ -719,6 +697,7 @@ fn spawn_process(args: &[&str], env: &[(&str, String)]) -> (Child, String) {
             break rest.split('"').next().unwrap().to_owned();
         }
     };
+    // keep draining the log so the child never blocks on a full pipe
     std::thread::spawn(move || for _ in lines {});
     (child, addr)
 }

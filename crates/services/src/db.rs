@@ -286,6 +286,13 @@ async fn lock_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     .map_err(std::io::Error::other)?
 }
 
+/// Now, in ms since the epoch: the services' timestamps.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// The kind of failure, never the SQL or the URL.
 fn describe(err: &sqlx::Error) -> String {
     match err {

@@ -8,7 +8,7 @@ use statecraft_events::Event;
 use statecraft_events::relay::Outbox;
 
 use crate::db::Database;
-use crate::users::now_ms;
+use crate::db::now_ms;
 
 /// Writes `event` into the outbox, inside the caller's transaction.
 pub(crate) async fn write(

@@ -147,7 +147,7 @@ impl AppState {
             .users
             .get(id)
             .await
-            .map_err(|_| ApiError::UsersUnavailable)?;
+            .map_err(|_| ApiError::ServiceUnavailable("users"))?;
         if let Some(user) = &user {
             self.auth
                 .users
@@ -195,12 +195,22 @@ impl AuthUser {
             return Err(ApiError::Unauthenticated);
         }
         let outcome = session.load(state).await?;
-        let (Some(id), Some(user_id)) = (outcome.id, outcome.data.user_id) else {
+        Self::of_session(state, outcome.id, outcome.data.user_id.as_deref()).await
+    }
+
+    /// The user of a session already loaded (`id`, its `user_id`): a handler
+    /// that read the session for its own needs does not read it twice.
+    pub(crate) async fn of_session(
+        state: &AppState,
+        id: Option<SessionId>,
+        user_id: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        let (Some(id), Some(user_id)) = (id, user_id) else {
             return Err(ApiError::Unauthenticated);
         };
         // A session of a user that no longer exists is no login.
         let user = state
-            .user(&user_id)
+            .user(user_id)
             .await?
             .ok_or(ApiError::Unauthenticated)?;
         Ok(Self {

@@ -132,7 +132,7 @@ pub(crate) async fn authenticate(
             .users
             .authenticate(&credentials.user, &credentials.password)
             .await
-            .map_err(|_| ApiError::UsersUnavailable)?
+            .map_err(|_| ApiError::ServiceUnavailable("users"))?
     } else {
         None
     };
@@ -153,7 +153,7 @@ pub(crate) async fn issue_pair(identity: &Identity, user: &User) -> Result<Token
         .users
         .start_family(&user.id, &refresh, identity.settings.refresh_ttl)
         .await
-        .map_err(|_| ApiError::UsersUnavailable)?;
+        .map_err(|_| ApiError::ServiceUnavailable("users"))?;
     access_pair(identity, user, family, refresh)
 }
 
@@ -283,7 +283,7 @@ pub(crate) async fn refresh_pair(
             identity.settings.refresh_grace,
         )
         .await
-        .map_err(|_| ApiError::UsersUnavailable)?;
+        .map_err(|_| ApiError::ServiceUnavailable("users"))?;
     let (user_id, family, successor) = match outcome {
         RefreshOutcome::Rotated {
             user_id,
@@ -305,7 +305,7 @@ pub(crate) async fn refresh_pair(
         .users
         .get(&user_id)
         .await
-        .map_err(|_| ApiError::UsersUnavailable)?
+        .map_err(|_| ApiError::ServiceUnavailable("users"))?
         .ok_or(ApiError::Token(TokenProblem::Revoked))?;
     access_pair(identity, &user, family, successor)
 }
@@ -353,7 +353,7 @@ pub(crate) async fn logout(
                     .users
                     .revoke_family(family)
                     .await
-                    .map_err(|_| ApiError::UsersUnavailable)?;
+                    .map_err(|_| ApiError::ServiceUnavailable("users"))?;
                 deny_families(&state, std::slice::from_ref(family)).await?;
             }
             Ok(JsonOk(Message {
@@ -460,7 +460,7 @@ pub(crate) async fn end_sessions(
         .users
         .revoke_user_families(&user.id)
         .await
-        .map_err(|_| ApiError::UsersUnavailable)?;
+        .map_err(|_| ApiError::ServiceUnavailable("users"))?;
     deny_families(&state, &families).await?;
     let clear = match user.credential {
         Credential::Session(_) => IssuedCookie(Some(state.cookies.clear())),

@@ -10,7 +10,7 @@ use statecraft_services::{NewOrder, Order, OrderLine, OrdersError, Placed};
 use statecraft_state::{Address, MAX_ADDRESS_FIELD, MAX_PAYMENT_TOKEN, Mutation, SessionData};
 use utoipa::ToSchema;
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, Bearer, bearer};
 use crate::error::ApiError;
 use crate::extract::{AppJson, JsonOk, OptionalJson};
 use crate::routes::health::ErrorBody;
@@ -344,7 +344,12 @@ async fn confirm_stateful(
     key: Option<&str>,
 ) -> Result<Response, ApiError> {
     let outcome = session.load(state).await?;
-    let user = AuthUser::from_parts(parts, state).await;
+    // A bearer token speaks for the caller; otherwise the session just read does.
+    let user = if matches!(bearer(parts), Bearer::Absent) {
+        AuthUser::of_session(state, outcome.id, outcome.data.user_id.as_deref()).await
+    } else {
+        AuthUser::from_parts(parts, state).await
+    };
     // A retry of a confirmation that went through returns its order.
     if let (Some(key), Ok(user)) = (key, &user)
         && let Some(order) = state

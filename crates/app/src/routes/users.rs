@@ -73,6 +73,6 @@ pub(crate) async fn register_user(
             .into_response()),
         Err(UsersError::Taken(name)) => Err(ApiError::UserExists(name)),
         Err(UsersError::Invalid { field, message }) => Err(ApiError::invalid(field, message)),
-        Err(UsersError::Db(_)) => Err(ApiError::UsersUnavailable),
+        Err(UsersError::Db(_)) => Err(ApiError::ServiceUnavailable("users")),
     }
 }

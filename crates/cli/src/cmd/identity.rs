@@ -1,7 +1,7 @@
 //! The flags and wiring of identity for `serve`: the users database, the
 //! signing keys, token lifetimes and the login mode.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +61,42 @@ pub(crate) struct IdentityArgs {
 pub(crate) fn parse_data(s: &str) -> Result<DataSpec, String> {
     s.parse()
         .map_err(|e: statecraft_services::InvalidDataSpec| e.to_string())
+}
+
+/// The key directory: the one given, else `keys/` under a SQLite data
+/// directory, else `./statecraft-data/keys`.
+pub(crate) fn keys_dir(given: Option<&PathBuf>, data: &DataSpec) -> PathBuf {
+    given.cloned().unwrap_or_else(|| match data {
+        DataSpec::Sqlite(dir) => dir.join("keys"),
+        DataSpec::Postgres(_) => PathBuf::from("./statecraft-data/keys"),
+    })
+}
+
+/// The users database, its refresh secret and the signing keys: what signs
+/// and checks logins, for `serve` and for `service users` alike.
+pub(crate) async fn open_identity(
+    data: &DataSpec,
+    keys_dir: &Path,
+    access_ttl: Duration,
+    settings: AuthSettings,
+    denylist: Arc<dyn Denylist>,
+) -> Result<Identity, CmdError> {
+    let ring = KeyRing::open(keys_dir, access_ttl)
+        .map_err(|e| CmdError::Usage(format!("signing keys: {e}")))?;
+    let users = UsersDb::open(data, None, Passwords::new())
+        .await
+        .map_err(|e| CmdError::Usage(format!("cannot open the users database: {e}")))?;
+    let refresh_secret = users
+        .refresh_secret()
+        .await
+        .map_err(|e| CmdError::Usage(format!("cannot read the refresh secret: {e}")))?;
+    Ok(Identity {
+        users,
+        tokens: Arc::new(TokenIssuer::new(ring, ISSUER, AUDIENCE, access_ttl)),
+        denylist,
+        refresh_secret,
+        settings,
+    })
 }
 
 /// The bus of `--events` (`memory` or `nats://…`) under `namespace`.
@@ -143,35 +179,24 @@ impl IdentityArgs {
     /// The key directory: `--keys-dir`, else `keys/` under a SQLite data
     /// directory, else `./statecraft-data/keys`.
     pub(crate) fn keys_dir(&self) -> PathBuf {
-        self.keys_dir.clone().unwrap_or_else(|| match &self.data {
-            DataSpec::Sqlite(dir) => dir.join("keys"),
-            DataSpec::Postgres(_) => PathBuf::from("./statecraft-data/keys"),
-        })
+        keys_dir(self.keys_dir.as_ref(), &self.data)
     }
 
     /// Opens the users database and the key directory.
     pub(crate) async fn open(&self, denylist: Arc<dyn Denylist>) -> Result<Identity, CmdError> {
-        let keys_dir = self.keys_dir();
-        let ring = KeyRing::open(&keys_dir, self.access_ttl)
-            .map_err(|e| CmdError::Usage(format!("signing keys: {e}")))?;
-        let users = UsersDb::open(&self.data, None, Passwords::new())
-            .await
-            .map_err(|e| CmdError::Usage(format!("cannot open the users database: {e}")))?;
-        let refresh_secret = users
-            .refresh_secret()
-            .await
-            .map_err(|e| CmdError::Usage(format!("cannot read the refresh secret: {e}")))?;
-        Ok(Identity {
-            users,
-            tokens: Arc::new(TokenIssuer::new(ring, ISSUER, AUDIENCE, self.access_ttl)),
+        let settings = AuthSettings {
+            mode: self.auth,
+            refresh_ttl: self.refresh_ttl,
+            refresh_grace: self.refresh_grace,
+        };
+        open_identity(
+            &self.data,
+            &self.keys_dir(),
+            self.access_ttl,
+            settings,
             denylist,
-            refresh_secret,
-            settings: AuthSettings {
-                mode: self.auth,
-                refresh_ttl: self.refresh_ttl,
-                refresh_grace: self.refresh_grace,
-            },
-        })
+        )
+        .await
     }
 }
 

@@ -6,12 +6,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statecraft_app::{AuthSettings, Identity, ServiceData, ServiceState, service_app};
-use statecraft_auth::{KeyRing, Passwords, TokenIssuer};
-use statecraft_services::{DataSpec, InventoryDb, NotificationsDb, OrdersDb, UsersDb};
+use statecraft_app::{AuthSettings, ServiceData, ServiceState, service_app};
+use statecraft_auth::{KeyRing, TokenIssuer};
+use statecraft_services::{DataSpec, InventoryDb, NotificationsDb, OrdersDb};
 use statecraft_state::memory::MemoryDenylist;
 
-use super::identity::{AUDIENCE, ISSUER, open_bus, parse_data, parse_namespace, parse_ttl};
+use super::identity::{
+    AUDIENCE, ISSUER, keys_dir, open_bus, open_identity, parse_data, parse_namespace, parse_ttl,
+};
 use super::{CmdError, runtime, serve::shutdown_signal};
 
 /// Which service.
@@ -97,27 +99,15 @@ async fn fetch_ring(client: &reqwest::Client, url: &str, ttl: Duration) -> Resul
 
 /// The users service's state: its database, its keys (it signs).
 async fn users_service(cmd: &Cmd) -> Result<(ServiceData, Arc<TokenIssuer>), CmdError> {
-    let keys_dir = cmd.keys_dir.clone().unwrap_or_else(|| match &cmd.data {
-        DataSpec::Sqlite(dir) => dir.join("keys"),
-        DataSpec::Postgres(_) => std::path::PathBuf::from("./statecraft-data/keys"),
-    });
-    let ring = KeyRing::open(&keys_dir, cmd.access_ttl)
-        .map_err(|e| CmdError::Usage(format!("signing keys: {e}")))?;
-    let users = UsersDb::open(&cmd.data, None, Passwords::new())
-        .await
-        .map_err(|e| CmdError::Usage(format!("cannot open the users database: {e}")))?;
-    let refresh_secret = users
-        .refresh_secret()
-        .await
-        .map_err(|e| CmdError::Usage(format!("cannot read the refresh secret: {e}")))?;
-    let tokens = Arc::new(TokenIssuer::new(ring, ISSUER, AUDIENCE, cmd.access_ttl));
-    let identity = Identity {
-        users,
-        tokens: Arc::clone(&tokens),
-        denylist: Arc::new(MemoryDenylist::new()),
-        refresh_secret,
-        settings: AuthSettings::default(),
-    };
+    let identity = open_identity(
+        &cmd.data,
+        &keys_dir(cmd.keys_dir.as_ref(), &cmd.data),
+        cmd.access_ttl,
+        AuthSettings::default(),
+        Arc::new(MemoryDenylist::new()),
+    )
+    .await?;
+    let tokens = Arc::clone(&identity.tokens);
     Ok((ServiceData::Users(Box::new(identity)), tokens))
 }
 

@@ -7,9 +7,9 @@ use sqlx::Row as _;
 use statecraft_events::consumer::Handler;
 use statecraft_events::{Event, EventType};
 
+use crate::db::now_ms;
 use crate::db::{DataSpec, Database, DbError, Migrations};
 use crate::outbox;
-use crate::users::now_ms;
 
 const MIGRATIONS: Migrations = Migrations {
     sqlite: &[(

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use statecraft_events::consumer::Handler;
 use statecraft_events::{Event, EventLine, EventType};
 
+use crate::db::now_ms;
 use crate::db::{DataSpec, Database, DbError, Migrations};
 use crate::outbox::{self, ServiceOutbox};
-use crate::users::now_ms;
 
 const MIGRATIONS: Migrations = Migrations {
     sqlite: &[

@@ -2,13 +2,11 @@
 
 mod refresh;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use sqlx::Row as _;
 use statecraft_auth::password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use statecraft_auth::{Passwords, RefreshSecret};
 
-use crate::db::{DataSpec, Database, DbError, Migrations};
+use crate::db::{DataSpec, Database, DbError, Migrations, now_ms};
 
 pub use refresh::RefreshOutcome;
 
@@ -86,12 +84,6 @@ pub enum UsersError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn user_id(n: i64) -> String {

@@ -13,8 +13,9 @@ use std::time::Duration;
 use sqlx::Row as _;
 use statecraft_auth::{RefreshSecret, RefreshToken};
 
-use super::{UsersDb, now_ms};
+use super::UsersDb;
 use crate::db::DbError;
+use crate::db::now_ms;
 
 /// What presenting a refresh token did.
 #[derive(Debug, Clone, PartialEq, Eq)]
