@@ -92,6 +92,18 @@ wrkrun() {
 
 result() { grep '^RESULT' "$1" | tail -n 1; }
 
+# measure RUN TAG SERVER ENDPOINT URL SCRIPT [ARGS...] : one measured wrk run
+# (after a warm-up in run 1), its line appended to throughput.tsv and logged
+measure() {
+  local run=$1 tag=$2 server=$3 endpoint=$4 url=$5 script=$6; shift 6
+  if [ "$run" -eq 1 ] && [ "$WARM" -gt 0 ]; then wrkrun "$OUT/raw/warm-$tag.txt" "$WARM" "$url" "$script" "$@"; fi
+  wrkrun "$OUT/raw/run$run-$tag.txt" "$DUR" "$url" "$script" "$@"
+  local line; line=$(result "$OUT/raw/run$run-$tag.txt")
+  [ -f "$OUT/throughput.tsv" ] || printf 'run\tserver\tendpoint\t%s\n' "result" >"$OUT/throughput.tsv"
+  printf '%s\t%s\t%s\t%s\n' "$run" "$server" "$endpoint" "$line" >>"$OUT/throughput.tsv"
+  log "run $run: $server, $endpoint: $(echo "$line" | sed 's/.*rps=\([0-9.]*\).*p50_us=\([0-9]*\).*p99_us=\([0-9]*\).*non2xx=\([0-9]*\).*/\1 req\/s, p50 \2 us, p99 \3 us, non2xx \4/')"
+}
+
 # fill PORT N MODE : creates N sessions (typical: counter + 2-item cart; counter: counter only)
 fill() {
   local port=$1 n=$2 mode=$3 conns=1
@@ -127,17 +139,12 @@ CASES=(
   "axum+tower-sessions|stateful counter (memory)|http://127.0.0.1:$PEER_PORT/increment|stateful.lua|$OUT/cookies-peer-increment.txt increment"
   "axum+tower-sessions|cart add (memory)|http://127.0.0.1:$PEER_PORT/cart/items|stateful.lua|$OUT/cookies-peer-cart.txt cart"
 )
-printf 'run\tserver\tendpoint\t%s\n' "result" >"$OUT/throughput.tsv"
+rm -f "$OUT/throughput.tsv"
 for run in $(seq "$RUNS"); do
   for i in "${!CASES[@]}"; do
     IFS='|' read -r server endpoint url script args <<<"${CASES[$i]}"
     # shellcheck disable=SC2086
-    if [ "$run" -eq 1 ] && [ "$WARM" -gt 0 ]; then wrkrun "$OUT/raw/warm-$i.txt" "$WARM" "$url" "$script" $args; fi
-    # shellcheck disable=SC2086
-    wrkrun "$OUT/raw/run$run-$i.txt" "$DUR" "$url" "$script" $args
-    line=$(result "$OUT/raw/run$run-$i.txt")
-    printf '%s\t%s\t%s\t%s\n' "$run" "$server" "$endpoint" "$line" >>"$OUT/throughput.tsv"
-    log "run $run: $server, $endpoint: $(echo "$line" | sed 's/.*rps=\([0-9.]*\).*p50_us=\([0-9]*\).*p99_us=\([0-9]*\).*non2xx=\([0-9]*\).*/\1 req\/s, p50 \2 us, p99 \3 us, non2xx \4/')"
+    measure "$run" "$i" "$server" "$endpoint" "$url" "$script" $args
   done
 done
 stop "$SC_PID"; stop "$PEER_PID"
@@ -287,17 +294,11 @@ ACASES=(
   "statecraft|GET /profile (session cookie)|http://127.0.0.1:$AU_PORT/profile|profile.lua|$OUT/logins-cookie.txt cookie"
   "statecraft|GET /profile (bearer token)|http://127.0.0.1:$AU_PORT/profile|profile.lua|$OUT/logins-bearer.txt bearer"
 )
-[ -f "$OUT/throughput.tsv" ] || printf 'run\tserver\tendpoint\t%s\n' "result" >"$OUT/throughput.tsv"
 for run in $(seq "$RUNS"); do
   for i in "${!ACASES[@]}"; do
     IFS='|' read -r server endpoint url script args <<<"${ACASES[$i]}"
     # shellcheck disable=SC2086
-    if [ "$run" -eq 1 ] && [ "$WARM" -gt 0 ]; then wrkrun "$OUT/raw/awarm-$i.txt" "$WARM" "$url" "$script" $args; fi
-    # shellcheck disable=SC2086
-    wrkrun "$OUT/raw/arun$run-$i.txt" "$DUR" "$url" "$script" $args
-    line=$(result "$OUT/raw/arun$run-$i.txt")
-    printf '%s\t%s\t%s\t%s\n' "$run" "$server" "$endpoint" "$line" >>"$OUT/throughput.tsv"
-    log "run $run: $server, $endpoint: $(echo "$line" | sed 's/.*rps=\([0-9.]*\).*/\1 req\/s/')"
+    measure "$run" "auth-$i" "$server" "$endpoint" "$url" "$script" $args
   done
 done
 stop "$AU_PID"
@@ -315,7 +316,6 @@ BENCH_DB="statecraft_bench_$$"
 if psql "$BENCH_PG_URL" -qAt -c "CREATE DATABASE $BENCH_DB" >/dev/null 2>&1 && (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
   OCASES+=("postgresql + NATS JetStream|3352|${BENCH_PG_URL%/*}/$BENCH_DB|$BENCH_NATS_URL")
 fi
-[ -f "$OUT/throughput.tsv" ] || printf 'run\tserver\tendpoint\t%s\n' "result" >"$OUT/throughput.tsv"
 for case in "${OCASES[@]}"; do
   IFS='|' read -r label port data events <<<"$case"
   start "orders-$port" "$port" env -u RUST_LOG "$STATECRAFT" serve --insecure-cookies --instance-id bench \
@@ -323,11 +323,7 @@ for case in "${OCASES[@]}"; do
     --keys-dir "$OUT/keys"; pid=$STARTED
   python3 "$BENCH/mklogins.py" "$port" 64 bearer 2>/dev/null >"$OUT/orders-tokens-$port.txt"
   for run in $(seq "$RUNS"); do
-    if [ "$run" -eq 1 ] && [ "$WARM" -gt 0 ]; then wrkrun "$OUT/raw/owarm-$port.txt" "$WARM" "http://127.0.0.1:$port/orders" orders.lua "$OUT/orders-tokens-$port.txt"; fi
-    wrkrun "$OUT/raw/orun$run-$port.txt" "$DUR" "http://127.0.0.1:$port/orders" orders.lua "$OUT/orders-tokens-$port.txt"
-    line=$(result "$OUT/raw/orun$run-$port.txt")
-    printf '%s\t%s\t%s\t%s\n' "$run" statecraft "POST /orders ($label)" "$line" >>"$OUT/throughput.tsv"
-    log "run $run: POST /orders ($label): $(echo "$line" | sed 's/.*rps=\([0-9.]*\).*/\1 req\/s/')"
+    measure "$run" "orders-$port" statecraft "POST /orders ($label)" "http://127.0.0.1:$port/orders" orders.lua "$OUT/orders-tokens-$port.txt"
   done
   stop "$pid"
 done
