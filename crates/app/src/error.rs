@@ -71,6 +71,14 @@ pub enum ApiError {
     ServiceUnavailable(&'static str),
     /// 500 `INTERNAL_ERROR` (added): the cause is logged, never sent.
     Internal(String),
+    /// A remote service's error answer, relayed as it came (its status, code
+    /// and message are the service's own, in the same shape).
+    Relayed {
+        /// The service's status.
+        status: StatusCode,
+        /// The service's JSON body.
+        body: axum::body::Bytes,
+    },
 }
 
 /// Which of the token codes a 401 carries.
@@ -159,6 +167,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Relayed { status, .. } => *status,
         }
     }
 
@@ -189,6 +198,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::StoreUnavailable(_) | Self::ServiceUnavailable(_) => "STORE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
+            Self::Relayed { .. } => "RELAYED",
         }
     }
 
@@ -235,13 +245,17 @@ impl ApiError {
             Self::UnsupportedMediaType => "Expected Content-Type: application/json".to_owned(),
             Self::StoreUnavailable(kind) => format!("The {} store is unavailable", kind.as_str()),
             Self::ServiceUnavailable(service) => format!("The {service} service is unavailable"),
-            Self::Internal(_) => "Internal server error".to_owned(),
+            Self::Internal(_) | Self::Relayed { .. } => "Internal server error".to_owned(),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Self::Relayed { status, body } = self {
+            let json = HeaderValue::from_static("application/json");
+            return (status, [(header::CONTENT_TYPE, json)], body).into_response();
+        }
         let message = self.message();
         let field = match &self {
             Self::InvalidRequest { field, .. } => field.as_deref(),

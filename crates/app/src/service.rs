@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use statecraft_auth::{TokenError, TokenIssuer};
@@ -120,12 +120,28 @@ async fn order(
 
 async fn order_list(
     State(state): State<ServiceState>,
+    uri: Uri,
     TokenCaller(caller): TokenCaller,
 ) -> Result<Response, ApiError> {
     let ServiceData::Orders(db) = &state.0.data else {
         return Err(not_here());
     };
-    orders::orders_of(db, &caller).await
+    orders::orders_of(db, &caller, orders::key_query(&uri).as_deref()).await
+}
+
+/// The outbox report of the orders or the inventory service (role admin).
+async fn outbox(
+    State(state): State<ServiceState>,
+    TokenCaller(caller): TokenCaller,
+) -> Result<Response, ApiError> {
+    let report = match &state.0.data {
+        ServiceData::Orders(db) => catalog::outbox_report(&caller, "orders", &db.outbox()).await?,
+        ServiceData::Inventory(db) => {
+            catalog::outbox_report(&caller, "inventory", &db.outbox()).await?
+        }
+        _ => return Err(not_here()),
+    };
+    Ok(JsonOk([report]).into_response())
 }
 
 async fn products(State(state): State<ServiceState>) -> Result<Response, ApiError> {
@@ -230,14 +246,28 @@ pub fn service_app(
         ServiceData::Orders(_) => (
             Router::new()
                 .route("/orders", get(order_list).post(place))
-                .route("/orders/{id}", get(order)),
-            &["/orders", "/orders/{id}", "/healthz", "/readyz"],
+                .route("/orders/{id}", get(order))
+                .route("/_admin/outbox", get(outbox)),
+            &[
+                "/orders",
+                "/orders/{id}",
+                "/_admin/outbox",
+                "/healthz",
+                "/readyz",
+            ],
         ),
         ServiceData::Inventory(_) => (
             Router::new()
                 .route("/products", get(products))
-                .route("/inventory/{productId}", get(availability)),
-            &["/products", "/inventory/{productId}", "/healthz", "/readyz"],
+                .route("/inventory/{productId}", get(availability))
+                .route("/_admin/outbox", get(outbox)),
+            &[
+                "/products",
+                "/inventory/{productId}",
+                "/_admin/outbox",
+                "/healthz",
+                "/readyz",
+            ],
         ),
         ServiceData::Notifications(_) => (
             Router::new().route("/notifications", get(notifications)),

@@ -9,9 +9,9 @@ use statecraft_state::{CounterStore, SessionStore};
 use crate::auth::identity::{AuthRuntime, Identity};
 use crate::config::AppConfig;
 use crate::cookies::CookiePolicy;
+use crate::links::ServiceLinks;
 use crate::metrics::Metrics;
 use crate::state_token::StateSigner;
-use statecraft_services::Services;
 
 /// Shared by all handlers of one instance: settings and stores, chosen once at
 /// start. Cloned for every request, so it is one `Arc`.
@@ -36,8 +36,8 @@ pub struct Shared {
     pub(crate) identity: Identity,
     /// Caches and the login rate limit.
     pub(crate) auth: AuthRuntime,
-    /// The orders, inventory and notifications services.
-    pub(crate) services: Services,
+    /// The orders, inventory and notifications services, here or remote.
+    pub(crate) services: ServiceLinks,
 }
 
 impl AppState {
@@ -47,7 +47,7 @@ impl AppState {
         sessions: Arc<dyn SessionStore>,
         counters: Arc<dyn CounterStore>,
         identity: Identity,
-        services: Services,
+        services: impl Into<ServiceLinks>,
     ) -> Self {
         let signer = StateSigner::new(&config.state_key);
         let cookies = CookiePolicy::new(config.secure_cookies, config.cookie_max_age());
@@ -63,7 +63,7 @@ impl AppState {
             served_by,
             identity,
             auth: AuthRuntime::default(),
-            services,
+            services: services.into(),
         }))
     }
 

@@ -710,14 +710,33 @@ fn call(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, serde_json::Value) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| ("Authorization", a))
+        .into_iter()
+        .collect();
+    let (status, _, body) = request(addr, method, path, &headers, body);
+    (status, body)
+}
+
+/// A request with any headers and an optional JSON body; (status, head, body).
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String, serde_json::Value) {
     let mut stream = TcpStream::connect(addr).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
+    let headers: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let body = body.unwrap_or("");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -727,8 +746,40 @@ fn call(
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     (
         status,
+        head.to_owned(),
         serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// Deletes a test's JetStream stream.
+fn delete_stream(nats: &str, namespace: &str) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let bus = statecraft_events::NatsBus::connect(
+                nats,
+                &namespace.to_ascii_uppercase(),
+                namespace,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+            bus.delete().await.unwrap();
+        });
+}
+
+/// Polls `probe` every 50 ms until it returns `Some`, for at most `within`.
+fn eventually<T>(within: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -827,20 +878,132 @@ fn services_as_separate_processes_reach_the_same_results() {
         wait_exit(child, Duration::from_secs(10));
     }
     // The test's stream goes with it.
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let bus = statecraft_events::NatsBus::connect(
-                &nats,
-                &namespace.to_ascii_uppercase(),
-                &namespace,
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap();
-            bus.delete().await.unwrap();
-        });
+    delete_stream(&nats, &namespace);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn serve_with_remote_services_runs_a_session_checkout_through_them() {
+    let Ok(nats) = std::env::var("STATECRAFT_TEST_NATS_URL") else {
+        eprintln!("remote-services test not run: STATECRAFT_TEST_NATS_URL is not set");
+        return;
+    };
+    let root = std::env::temp_dir().join(format!("statecraft-remote-{}", std::process::id()));
+    let data = |name: &str| format!("sqlite:{}", root.join(name).display());
+    let namespace = format!("remote-{}", std::process::id());
+    let ports = [free_port(), free_port(), free_port()];
+    let url = |port: u16| format!("http://127.0.0.1:{port}");
+    // The monolith holds sessions, users and keys; the order flow runs in
+    // three other processes, which verify the tokens it mints with its JWKS.
+    let (mut serve, addr) = spawn_process(
+        &["serve"],
+        &[
+            ("STATECRAFT_DATA", data("serve")),
+            ("STATECRAFT_INSECURE_COOKIES", "true".to_owned()),
+            ("STATECRAFT_ORDERS_URL", url(ports[0])),
+            ("STATECRAFT_INVENTORY_URL", url(ports[1])),
+            ("STATECRAFT_NOTIFICATIONS_URL", url(ports[2])),
+        ],
+    );
+    let mut services = Vec::new();
+    for (kind, port) in ["orders", "inventory", "notifications"].iter().zip(ports) {
+        let (child, _) = spawn_process(
+            &["service", kind],
+            &[
+                ("STATECRAFT_DATA", data(kind)),
+                ("STATECRAFT_EVENTS", nats.clone()),
+                ("STATECRAFT_EVENTS_NAMESPACE", namespace.clone()),
+                ("STATECRAFT_USERS_URL", format!("http://{addr}")),
+                ("STATECRAFT_LISTEN", format!("127.0.0.1:{port}")),
+            ],
+        );
+        services.push(child);
+    }
+    let (status, _, ready) = request(&addr, "GET", "/readyz", &[], None);
+    assert_eq!(status, 200, "{ready}");
+
+    // A cookie login at the monolith, a stateful checkout, the order placed
+    // at the remote orders service.
+    let login = r#"{"user":"alice","password":"correct-password"}"#;
+    let (status, head, _) = request(&addr, "POST", "/login", &[], Some(login));
+    assert_eq!(status, 200);
+    let cookie = session_cookie(&head);
+    let with_cookie = [("Cookie", cookie.as_str())];
+    let (_, _, before) = request(&addr, "GET", "/inventory/book-1", &[], None);
+    let steps = [
+        ("/cart/items", r#"{"productId":"book-1","quantity":2}"#),
+        ("/checkout", "{}"),
+        (
+            "/checkout/shipping",
+            r#"{"name":"Alice","line1":"1 Main St","city":"Springfield","postalCode":"12345","country":"US"}"#,
+        ),
+        ("/checkout/payment", r#"{"paymentToken":"tok_visa"}"#),
+    ];
+    for (path, body) in steps {
+        let (status, _, answer) = request(&addr, "POST", path, &with_cookie, Some(body));
+        assert!(status == 200 || status == 201, "{path}: {status} {answer}");
+    }
+    let confirm = [("Cookie", cookie.as_str()), ("Idempotency-Key", "remote-1")];
+    let (status, _, placed) = request(&addr, "POST", "/checkout/confirm", &confirm, None);
+    assert_eq!(status, 201, "{placed}");
+    assert_eq!(placed["currentStep"], "confirmed");
+    let id = placed["orderId"].as_str().unwrap().to_owned();
+    // A retry of the confirm finds its order at the remote service.
+    let (status, _, again) = request(&addr, "POST", "/checkout/confirm", &confirm, None);
+    assert_eq!((status, &again["orderId"]), (200, &placed["orderId"]));
+    // The saga runs between the services; the monolith shows its outcome.
+    let path = format!("/orders/{id}");
+    eventually(Duration::from_secs(15), "order confirmed", || {
+        let (_, _, got) = request(&addr, "GET", &path, &with_cookie, None);
+        (got["status"] == "confirmed").then_some(())
+    });
+    let (_, _, after) = request(&addr, "GET", "/inventory/book-1", &[], None);
+    assert_eq!(
+        after["available"].as_i64().unwrap(),
+        before["available"].as_i64().unwrap() - 2
+    );
+    eventually(Duration::from_secs(10), "one notification", || {
+        let (_, _, notes) = request(&addr, "GET", "/notifications", &with_cookie, None);
+        (notes["notifications"].as_array()?.len() == 1).then_some(())
+    });
+    let (status, _, list) = request(&addr, "GET", "/orders", &with_cookie, None);
+    assert_eq!(
+        (status, list["orders"][0]["orderId"].as_str()),
+        (200, Some(id.as_str()))
+    );
+    // Another user's order stays invisible through the monolith too.
+    let bob = r#"{"user":"bob","password":"correct-password"}"#;
+    let (_, bob_head, _) = request(&addr, "POST", "/login", &[], Some(bob));
+    let bob_cookie = session_cookie(&bob_head);
+    let (status, _, _) = request(
+        &addr,
+        "GET",
+        &path,
+        &[("Cookie", bob_cookie.as_str())],
+        None,
+    );
+    assert_eq!(status, 404);
+
+    // A dead orders service: a fast 503 naming it, and /readyz says so.
+    signal(&services[0], "KILL");
+    wait_exit(&mut services[0], Duration::from_secs(10));
+    let started = Instant::now();
+    let (status, _, down) = request(&addr, "GET", "/orders", &with_cookie, None);
+    assert_eq!(
+        (status, down["code"].as_str()),
+        (503, Some("STORE_UNAVAILABLE"))
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(request(&addr, "GET", "/readyz", &[], None).0, 503);
+
+    for child in services.iter_mut().skip(1).chain([&mut serve]) {
+        sigterm(child);
+        wait_exit(child, Duration::from_secs(10));
+    }
+    delete_stream(&nats, &namespace);
     let _ = std::fs::remove_dir_all(&root);
 }

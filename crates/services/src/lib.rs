@@ -20,4 +20,4 @@ pub use notifications::{Notification, NotificationsDb};
 pub use orders::{NewOrder, Order, OrderLine, OrdersDb, OrdersError, Placed};
 pub use outbox::{DeadLetter, ServiceOutbox};
 pub use users::{NewUser, RefreshOutcome, User, UsersDb, UsersError};
-pub use wiring::{Services, run_inventory, run_notifications, run_orders};
+pub use wiring::{Services, run_parts};

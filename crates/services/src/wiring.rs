@@ -59,60 +59,47 @@ impl Services {
     /// # Errors
     /// [`BusError`] when a consumer cannot subscribe.
     pub async fn run(&self, bus: Arc<dyn Bus>) -> Result<(), BusError> {
-        // Every consumer listens before any relay publishes: on the in-process
-        // bus an event published to a consumer not yet declared is not kept.
-        listen(&bus, "inventory", INVENTORY_EVENTS, self.inventory.clone()).await?;
-        listen(&bus, "orders", ORDERS_EVENTS, self.orders.clone()).await?;
-        listen(
-            &bus,
-            "notifications",
-            NOTIFICATION_EVENTS,
-            self.notifications.clone(),
+        run_parts(
+            Some(&self.orders),
+            Some(&self.inventory),
+            Some(&self.notifications),
+            bus,
         )
-        .await?;
-        relay::spawn(Arc::new(self.orders.outbox()), Arc::clone(&bus), "orders");
-        relay::spawn(Arc::new(self.inventory.outbox()), bus, "inventory");
-        Ok(())
+        .await
     }
 }
 
-/// The inventory service's part of the flow: it hears `OrderCreated` and
-/// publishes its outbox.
+/// Runs the parts of the order flow this process holds (the others run
+/// elsewhere on the same bus): their consumers subscribe first, then their
+/// relays start publishing.
 ///
 /// # Errors
-/// [`BusError`] when its consumer cannot subscribe.
-pub async fn run_inventory(inventory: &InventoryDb, bus: Arc<dyn Bus>) -> Result<(), BusError> {
-    listen(&bus, "inventory", INVENTORY_EVENTS, inventory.clone()).await?;
-    relay::spawn(Arc::new(inventory.outbox()), bus, "inventory");
-    Ok(())
-}
-
-/// The orders service's part: it hears the inventory's answers and publishes
-/// its outbox.
-///
-/// # Errors
-/// [`BusError`] when its consumer cannot subscribe.
-pub async fn run_orders(orders: &OrdersDb, bus: Arc<dyn Bus>) -> Result<(), BusError> {
-    listen(&bus, "orders", ORDERS_EVENTS, orders.clone()).await?;
-    relay::spawn(Arc::new(orders.outbox()), bus, "orders");
-    Ok(())
-}
-
-/// The notifications service's part: it hears the orders' outcomes.
-///
-/// # Errors
-/// [`BusError`] when its consumer cannot subscribe.
-pub async fn run_notifications(
-    notifications: &NotificationsDb,
+/// [`BusError`] when a consumer cannot subscribe.
+pub async fn run_parts(
+    orders: Option<&OrdersDb>,
+    inventory: Option<&InventoryDb>,
+    notifications: Option<&NotificationsDb>,
     bus: Arc<dyn Bus>,
 ) -> Result<(), BusError> {
-    listen(
-        &bus,
-        "notifications",
-        NOTIFICATION_EVENTS,
-        notifications.clone(),
-    )
-    .await
+    // Every consumer listens before any relay publishes: on the in-process
+    // bus an event published to a consumer not yet declared is not kept.
+    if let Some(inventory) = inventory {
+        listen(&bus, "inventory", INVENTORY_EVENTS, inventory.clone()).await?;
+    }
+    if let Some(orders) = orders {
+        listen(&bus, "orders", ORDERS_EVENTS, orders.clone()).await?;
+    }
+    if let Some(notifications) = notifications {
+        let handler = notifications.clone();
+        listen(&bus, "notifications", NOTIFICATION_EVENTS, handler).await?;
+    }
+    if let Some(orders) = orders {
+        relay::spawn(Arc::new(orders.outbox()), Arc::clone(&bus), "orders");
+    }
+    if let Some(inventory) = inventory {
+        relay::spawn(Arc::new(inventory.outbox()), bus, "inventory");
+    }
+    Ok(())
 }
 
 async fn listen(

@@ -4,12 +4,15 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use statecraft_services::{DeadLetter, InventoryDb, Notification, NotificationsDb, Product};
+use statecraft_services::{
+    DeadLetter, InventoryDb, Notification, NotificationsDb, Product, ServiceOutbox,
+};
 use utoipa::ToSchema;
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, Caller};
 use crate::error::ApiError;
 use crate::extract::{AppPath, JsonOk};
+use crate::links::{Call, Link, RemoteService};
 use crate::routes::health::ErrorBody;
 use crate::state::AppState;
 
@@ -50,7 +53,13 @@ pub(crate) struct OutboxReport {
 /// The catalog, with price and stock.
 #[utoipa::path(get, path = "/products", tag = "inventory", responses((status = 200, body = Catalog)))]
 pub(crate) async fn products(State(state): State<AppState>) -> Result<Response, ApiError> {
-    product_list(&state.services.inventory).await
+    match &state.services.inventory {
+        Link::Local(db) => product_list(db).await,
+        Link::Remote(remote) => Ok(remote
+            .send(&state, None, Call::get(&["products"]))
+            .await?
+            .into_response()),
+    }
 }
 
 /// `GET /products`, in the monolith and in the inventory service alike.
@@ -72,7 +81,13 @@ pub(crate) async fn availability(
     State(state): State<AppState>,
     AppPath(product_id): AppPath<String>,
 ) -> Result<Response, ApiError> {
-    availability_of(&state.services.inventory, &product_id).await
+    match &state.services.inventory {
+        Link::Local(db) => availability_of(db, &product_id).await,
+        Link::Remote(remote) => Ok(remote
+            .send(&state, None, Call::get(&["inventory", &product_id]))
+            .await?
+            .into_response()),
+    }
 }
 
 /// `GET /inventory/{productId}`, in the monolith and in the inventory service alike.
@@ -101,7 +116,13 @@ pub(crate) async fn notifications(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Response, ApiError> {
-    notification_list(&state.services.notifications, &user.id).await
+    match &state.services.notifications {
+        Link::Local(db) => notification_list(db, &user.id).await,
+        Link::Remote(remote) => Ok(remote
+            .send(&state, Some(&user), Call::get(&["notifications"]))
+            .await?
+            .into_response()),
+    }
 }
 
 /// `GET /notifications`, in the monolith and in the notifications service alike.
@@ -125,23 +146,50 @@ pub(crate) async fn outbox(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Response, ApiError> {
-    if user.role != "admin" {
-        return Err(ApiError::Forbidden("The outbox report is for role admin"));
-    }
+    let caller = user.caller();
     let mut reports = Vec::new();
-    for (service, outbox) in [
-        ("orders", state.services.orders.outbox()),
-        ("inventory", state.services.inventory.outbox()),
-    ] {
-        let (pending, dead_letters) = outbox
-            .report()
-            .await
-            .map_err(|_| ApiError::ServiceUnavailable(service))?;
-        reports.push(OutboxReport {
-            service,
-            pending,
-            dead_letters,
-        });
+    match &state.services.orders {
+        Link::Local(db) => reports.push(outbox_report(&caller, "orders", &db.outbox()).await?),
+        Link::Remote(remote) => reports.extend(remote_outbox(&state, &user, remote).await?),
+    }
+    match &state.services.inventory {
+        Link::Local(db) => {
+            reports.push(outbox_report(&caller, "inventory", &db.outbox()).await?);
+        }
+        Link::Remote(remote) => reports.extend(remote_outbox(&state, &user, remote).await?),
     }
     Ok(JsonOk(reports).into_response())
+}
+
+/// A remote service's outbox reports.
+async fn remote_outbox(
+    state: &AppState,
+    user: &AuthUser,
+    remote: &RemoteService,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let call = Call::get(&["_admin", "outbox"]);
+    let (_, reports) = remote.send(state, Some(user), call).await?.into_json()?;
+    Ok(reports)
+}
+
+/// One service's outbox report, as JSON, for role admin only (the monolith's
+/// and the services' `/_admin/outbox` alike).
+pub(crate) async fn outbox_report(
+    caller: &Caller,
+    service: &'static str,
+    outbox: &ServiceOutbox,
+) -> Result<serde_json::Value, ApiError> {
+    if caller.role != "admin" {
+        return Err(ApiError::Forbidden("The outbox report is for role admin"));
+    }
+    let (pending, dead_letters) = outbox
+        .report()
+        .await
+        .map_err(|_| ApiError::ServiceUnavailable(service))?;
+    serde_json::to_value(OutboxReport {
+        service,
+        pending,
+        dead_letters,
+    })
+    .map_err(|err| ApiError::Internal(err.to_string()))
 }

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use statecraft_services::{NewOrder, Order, OrderLine, OrdersError, Placed};
@@ -13,12 +13,14 @@ use utoipa::ToSchema;
 use crate::auth::{AuthUser, Bearer, bearer};
 use crate::error::ApiError;
 use crate::extract::{AppJson, JsonOk, OptionalJson};
+use crate::links::{Call, Link};
 use crate::routes::health::ErrorBody;
+use crate::routes::orders::OrderList;
 use crate::session::SessionRequest;
 use crate::state::AppState;
 
 /// The payment token that is always declined (API.md).
-const DECLINED: &str = "tok_declined";
+pub(crate) const DECLINED: &str = "tok_declined";
 /// Longest `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
@@ -34,7 +36,7 @@ pub(crate) struct ShippingBody {
 }
 
 impl ShippingBody {
-    fn validate(self) -> Result<Address, ApiError> {
+    pub(crate) fn validate(self) -> Result<Address, ApiError> {
         for (field, value) in [
             ("name", &self.name),
             ("line1", &self.line1),
@@ -68,7 +70,7 @@ pub(crate) struct PaymentBody {
     payment_token: String,
 }
 
-fn valid_token(token: &str) -> Result<(), ApiError> {
+pub(crate) fn valid_token(token: &str) -> Result<(), ApiError> {
     let ok = token.starts_with("tok_")
         && token.len() <= MAX_PAYMENT_TOKEN
         && token
@@ -204,14 +206,14 @@ pub(crate) struct CartBody {
 }
 
 /// A placed order, as confirm and `POST /orders` answer it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct OrderView {
     order_id: String,
     status: String,
     #[schema(value_type = Vec<Object>)]
     items: Vec<OrderLine>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
     current_step: Option<&'static str>,
 }
 
@@ -267,7 +269,54 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Api
     Ok(Some(key.to_owned()))
 }
 
-/// Places an order through the orders service.
+/// Places `order` for `user` through the orders service, here or remote.
+async fn place_for(
+    state: &AppState,
+    user: &AuthUser,
+    order: &NewOrder,
+    key: Option<&str>,
+) -> Result<(StatusCode, OrderView), ApiError> {
+    match &state.services.orders {
+        Link::Local(db) => {
+            let (status, order) = place(db, order, key).await?;
+            Ok((status, OrderView::of(order)))
+        }
+        Link::Remote(remote) => {
+            let call = Call {
+                method: Method::POST,
+                segments: &["orders"],
+                query: None,
+                idempotency_key: key,
+                body: Some(order),
+            };
+            remote.send(state, Some(user), call).await?.into_json()
+        }
+    }
+}
+
+/// The order `user` placed with idempotency key `key`, if any.
+async fn order_by_key(
+    state: &AppState,
+    user: &AuthUser,
+    key: &str,
+) -> Result<Option<OrderView>, ApiError> {
+    match &state.services.orders {
+        Link::Local(db) => Ok(db
+            .find_by_key(&user.id, key)
+            .await
+            .map_err(|_| ApiError::ServiceUnavailable("orders"))?
+            .map(OrderView::of)),
+        Link::Remote(remote) => {
+            let mut call = Call::get(&["orders"]);
+            call.query = Some(("idempotencyKey", key));
+            let (_, list): (_, OrderList) =
+                remote.send(state, Some(user), call).await?.into_json()?;
+            Ok(list.orders.into_iter().next())
+        }
+    }
+}
+
+/// Places an order in the orders service's database.
 pub(crate) async fn place(
     orders: &statecraft_services::OrdersDb,
     order: &NewOrder,
@@ -328,13 +377,13 @@ pub(crate) async fn confirm(
         return Err(ApiError::PaymentDeclined);
     }
     let order = NewOrder {
-        user_id: user.id,
+        user_id: user.id.clone(),
         items,
         shipping: address.and_then(|a| serde_json::to_value(a).ok()),
         payment_token: Some(token),
     };
-    let (status, order) = place(&state.services.orders, &order, key.as_deref()).await?;
-    Ok((status, axum::Json(OrderView::of(order))).into_response())
+    let (status, view) = place_for(&state, &user, &order, key.as_deref()).await?;
+    Ok((status, axum::Json(view)).into_response())
 }
 
 async fn confirm_stateful(
@@ -352,14 +401,9 @@ async fn confirm_stateful(
     };
     // A retry of a confirmation that went through returns its order.
     if let (Some(key), Ok(user)) = (key, &user)
-        && let Some(order) = state
-            .services
-            .orders
-            .find_by_key(&user.id, key)
-            .await
-            .map_err(|_| ApiError::ServiceUnavailable("orders"))?
+        && let Some(order) = order_by_key(state, user, key).await?
     {
-        return Ok((StatusCode::OK, axum::Json(OrderView::of(order))).into_response());
+        return Ok((StatusCode::OK, axum::Json(order)).into_response());
     }
     let data = &outcome.data;
     if data.current_step != statecraft_state::CheckoutStep::Payment {
@@ -382,11 +426,10 @@ async fn confirm_stateful(
             .and_then(|a| serde_json::to_value(a).ok()),
         payment_token: Some(token),
     };
-    let (status, order) = place(&state.services.orders, &order, key).await?;
+    let (status, mut view) = place_for(state, &user, &order, key).await?;
     // The order stands; the session moves on (a concurrent confirm that lost
     // the race finds the step already confirmed, and its order is the retry's).
     let done = session.mutate(state, &Mutation::CompleteCheckout).await;
-    let mut view = OrderView::of(order);
     view.current_step = Some(match done {
         Ok(outcome) => outcome.data.current_step.as_str(),
         Err(_) => "confirmed",

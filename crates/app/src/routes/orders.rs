@@ -1,7 +1,7 @@
 //! The orders service's public endpoints.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use statecraft_services::{NewOrder, OrderLine, OrdersDb};
@@ -10,24 +10,32 @@ use utoipa::ToSchema;
 use crate::auth::{AuthUser, Caller};
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, JsonOk};
-use crate::routes::checkout::{OrderView, idempotency_key, place, valid_lines};
+use crate::links::{Call, Link};
+use crate::routes::checkout::{
+    DECLINED, OrderView, ShippingBody, idempotency_key, place, valid_lines, valid_token,
+};
 use crate::routes::health::ErrorBody;
 use crate::state::AppState;
 
 /// `POST /orders`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct OrderBody {
     /// Whose order: the caller's own unless the caller is an admin.
     pub(crate) user_id: String,
     #[schema(value_type = Vec<Object>)]
     items: Vec<OrderLine>,
+    /// Where to ship it (optional; checkout sends it).
+    shipping: Option<ShippingBody>,
+    /// A payment token, `tok_…` (optional; checkout sends it):
+    /// `tok_declined` is refused with `402 PAYMENT_DECLINED`.
+    payment_token: Option<String>,
 }
 
 /// `GET /orders`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct OrderList {
-    orders: Vec<OrderView>,
+    pub(crate) orders: Vec<OrderView>,
 }
 
 /// Places an order (the caller's own; an admin may order for anyone).
@@ -46,7 +54,23 @@ pub(crate) async fn create(
     user: AuthUser,
     AppJson(body): AppJson<OrderBody>,
 ) -> Result<Response, ApiError> {
-    place_order(&state.services.orders, &user.caller(), &headers, body).await
+    match &state.services.orders {
+        Link::Local(db) => place_order(db, &user.caller(), &headers, body).await,
+        Link::Remote(remote) => {
+            let key = idempotency_key(&headers)?;
+            let call = Call {
+                method: Method::POST,
+                segments: &["orders"],
+                query: None,
+                idempotency_key: key.as_deref(),
+                body: Some(&body),
+            };
+            Ok(remote
+                .send(&state, Some(&user), call)
+                .await?
+                .into_response())
+        }
+    }
 }
 
 /// `POST /orders`, in the monolith and in the orders service alike.
@@ -64,11 +88,18 @@ pub(crate) async fn place_order(
         ));
     }
     valid_lines(&body.items)?;
+    let shipping = body.shipping.map(ShippingBody::validate).transpose()?;
+    if let Some(token) = &body.payment_token {
+        valid_token(token)?;
+        if token == DECLINED {
+            return Err(ApiError::PaymentDeclined);
+        }
+    }
     let order = NewOrder {
         user_id: body.user_id,
         items: body.items,
-        shipping: None,
-        payment_token: None,
+        shipping: shipping.and_then(|a| serde_json::to_value(a).ok()),
+        payment_token: body.payment_token,
     };
     let (status, order) = place(orders, &order, key.as_deref()).await?;
     Ok((status, axum::Json(OrderView::of(order))).into_response())
@@ -88,7 +119,13 @@ pub(crate) async fn get_one(
     user: AuthUser,
     AppPath(id): AppPath<String>,
 ) -> Result<Response, ApiError> {
-    order_of(&state.services.orders, &user.caller(), &id).await
+    match &state.services.orders {
+        Link::Local(db) => order_of(db, &user.caller(), &id).await,
+        Link::Remote(remote) => Ok(remote
+            .send(&state, Some(&user), Call::get(&["orders", &id]))
+            .await?
+            .into_response()),
+    }
 }
 
 /// `GET /orders/{id}`, in the monolith and in the orders service alike.
@@ -106,24 +143,58 @@ pub(crate) async fn order_of(
     Ok(JsonOk(OrderView::of(order)).into_response())
 }
 
-/// The caller's orders, newest first.
+/// The caller's orders, newest first; with `?idempotencyKey=K`, the one
+/// placed with that key (a client retrying a confirm it lost the answer to).
 #[utoipa::path(
     get, path = "/orders", tag = "orders",
+    params(("idempotencyKey" = Option<String>, Query, description = "only the order placed with this Idempotency-Key")),
     responses((status = 200, body = OrderList))
 )]
 pub(crate) async fn list(
     State(state): State<AppState>,
+    uri: Uri,
     user: AuthUser,
 ) -> Result<Response, ApiError> {
-    orders_of(&state.services.orders, &user.caller()).await
+    let key = key_query(&uri);
+    match &state.services.orders {
+        Link::Local(db) => orders_of(db, &user.caller(), key.as_deref()).await,
+        Link::Remote(remote) => {
+            let mut call = Call::get(&["orders"]);
+            call.query = key.as_deref().map(|k| (KEY_QUERY, k));
+            Ok(remote
+                .send(&state, Some(&user), call)
+                .await?
+                .into_response())
+        }
+    }
+}
+
+/// The query parameter naming an idempotency key.
+const KEY_QUERY: &str = "idempotencyKey";
+
+/// `idempotencyKey` of a query string, if given.
+pub(crate) fn key_query(uri: &Uri) -> Option<String> {
+    form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(name, _)| name == KEY_QUERY)
+        .map(|(_, value)| value.into_owned())
 }
 
 /// `GET /orders`, in the monolith and in the orders service alike.
-pub(crate) async fn orders_of(orders: &OrdersDb, user: &Caller) -> Result<Response, ApiError> {
-    let orders = orders
-        .of_user(&user.id)
-        .await
-        .map_err(|_| ApiError::ServiceUnavailable("orders"))?;
+pub(crate) async fn orders_of(
+    orders: &OrdersDb,
+    user: &Caller,
+    key: Option<&str>,
+) -> Result<Response, ApiError> {
+    let down = |_| ApiError::ServiceUnavailable("orders");
+    let orders = match key {
+        Some(key) => orders
+            .find_by_key(&user.id, key)
+            .await
+            .map_err(down)?
+            .into_iter()
+            .collect(),
+        None => orders.of_user(&user.id).await.map_err(down)?,
+    };
     Ok(JsonOk(OrderList {
         orders: orders.into_iter().map(OrderView::of).collect(),
     })

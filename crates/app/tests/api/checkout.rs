@@ -268,6 +268,18 @@ async fn one_idempotency_key_sent_twenty_times_in_parallel_creates_one_order() {
             .len(),
         1
     );
+    // The order placed with a key is found by it; another key finds none.
+    let by_key = app
+        .bearer("GET", "/orders?idempotencyKey=same-key", &token, None)
+        .await;
+    assert_eq!(
+        by_key.body["orders"][0]["orderId"],
+        json!(ids.first().unwrap())
+    );
+    let none = app
+        .bearer("GET", "/orders?idempotencyKey=other", &token, None)
+        .await;
+    assert_eq!(none.body["orders"], json!([]));
     // The same key with another body is a conflict.
     let other = json!({"userId": "user-1", "items": [{"productId": "pen-7", "quantity": 1}]});
     let response = app
@@ -282,6 +294,37 @@ async fn one_idempotency_key_sent_twenty_times_in_parallel_creates_one_order() {
     crate::helpers::Answer::from(response)
         .await
         .assert_error(409, "IDEMPOTENCY_CONFLICT");
+}
+
+#[tokio::test]
+async fn an_order_carries_its_payment_token_and_shipping_checked_as_checkout_does() {
+    let app = spawn_app().await;
+    let (token, _) = app.token_for("alice").await;
+    let mut order = json!({
+        "userId": "user-1",
+        "items": [{"productId": "book-1", "quantity": 1}],
+        "shipping": address(),
+        "paymentToken": "tok_visa",
+    });
+    let placed = app
+        .bearer("POST", "/orders", &token, Some(order.clone()))
+        .await;
+    assert_eq!(placed.status, 201, "{}", placed.text);
+    order["paymentToken"] = json!("tok_declined");
+    app.bearer("POST", "/orders", &token, Some(order.clone()))
+        .await
+        .assert_error(402, "PAYMENT_DECLINED");
+    order["paymentToken"] = json!("4111111111111111");
+    app.bearer("POST", "/orders", &token, Some(order.clone()))
+        .await
+        .assert_error(400, "INVALID_REQUEST");
+    order["paymentToken"] = json!("tok_visa");
+    order["shipping"]["city"] = json!("");
+    app.bearer("POST", "/orders", &token, Some(order))
+        .await
+        .assert_error(400, "INVALID_REQUEST");
+    let orders = app.bearer("GET", "/orders", &token, None).await;
+    assert_eq!(orders.body["orders"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -1,13 +1,14 @@
-//! The flags and wiring of identity for `serve`: the users database, the
-//! signing keys, token lifetimes and the login mode.
+//! The flags and wiring of identity and services for `serve`: the users
+//! database, the signing keys, token lifetimes and the login mode; the order
+//! flow's services, here or at remote URLs.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use statecraft_app::{AuthMode, AuthSettings, Identity};
+use statecraft_app::{AuthMode, AuthSettings, Identity, Link, RemoteService, ServiceLinks};
 use statecraft_auth::{KeyRing, Passwords, TokenIssuer};
-use statecraft_services::{DataSpec, UsersDb};
+use statecraft_services::{DataSpec, InventoryDb, NotificationsDb, OrdersDb, UsersDb, run_parts};
 use statecraft_state::Denylist;
 
 use super::CmdError;
@@ -56,6 +57,24 @@ pub(crate) struct IdentityArgs {
     /// How long a just-retired refresh token still returns its successor.
     #[arg(long, env = "STATECRAFT_REFRESH_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     refresh_grace: Duration,
+}
+
+/// Services `serve` reaches in other processes (`statecraft service …`)
+/// instead of opening their databases itself. They verify the tokens this
+/// instance mints with its /.well-known/jwks.json (their --users-url).
+#[derive(Debug, clap::Args)]
+pub(crate) struct RemoteUrls {
+    /// The orders service, http://HOST:PORT.
+    #[arg(long, env = "STATECRAFT_ORDERS_URL")]
+    orders_url: Option<String>,
+
+    /// The inventory service, http://HOST:PORT.
+    #[arg(long, env = "STATECRAFT_INVENTORY_URL")]
+    inventory_url: Option<String>,
+
+    /// The notifications service, http://HOST:PORT.
+    #[arg(long, env = "STATECRAFT_NOTIFICATIONS_URL")]
+    notifications_url: Option<String>,
 }
 
 pub(crate) fn parse_data(s: &str) -> Result<DataSpec, String> {
@@ -152,18 +171,69 @@ pub(crate) fn parse_ttl(s: &str) -> Result<Duration, String> {
 }
 
 impl IdentityArgs {
-    /// Opens the order flow's services under `--data` and runs them on an
-    /// in-process bus.
-    pub(crate) async fn services(&self) -> Result<statecraft_services::Services, CmdError> {
-        let services = statecraft_services::Services::open(&self.data, None)
-            .await
-            .map_err(|e| CmdError::Usage(format!("cannot open the services' databases: {e}")))?;
-        let bus = open_bus(&self.events, &self.events_namespace).await?;
-        services
-            .run(bus)
+    /// Opens the order flow's services under `--data`, except those given
+    /// as remote URLs, and runs their part of the flow on `--events`.
+    pub(crate) async fn services(&self, remote: &RemoteUrls) -> Result<ServiceLinks, CmdError> {
+        let fail = |e: statecraft_services::DbError| {
+            CmdError::Usage(format!("cannot open the services' databases: {e}"))
+        };
+        let link = |name, url: &Option<String>| {
+            url.as_deref()
+                .map(|url| {
+                    RemoteService::new(name, url).map_err(|e| CmdError::Usage(e.to_string()))
+                })
+                .transpose()
+        };
+        let (orders, inventory, notifications) = (
+            link("orders", &remote.orders_url)?,
+            link("inventory", &remote.inventory_url)?,
+            link("notifications", &remote.notifications_url)?,
+        );
+        let local = [
+            orders.is_none(),
+            inventory.is_none(),
+            notifications.is_none(),
+        ];
+        if local.contains(&true) && local.contains(&false) && self.events == "memory" {
+            // The services talk over the bus: an in-process one cannot reach
+            // a service in another process.
+            return Err(CmdError::Usage(
+                "services split between processes need a shared bus: --events nats://HOST:PORT"
+                    .to_owned(),
+            ));
+        }
+        let orders = match orders {
+            Some(remote) => Link::Remote(remote),
+            None => Link::Local(OrdersDb::open(&self.data, None).await.map_err(fail)?),
+        };
+        let inventory = match inventory {
+            Some(remote) => Link::Remote(remote),
+            None => Link::Local(InventoryDb::open(&self.data, None).await.map_err(fail)?),
+        };
+        let notifications = match notifications {
+            Some(remote) => Link::Remote(remote),
+            None => Link::Local(
+                NotificationsDb::open(&self.data, None)
+                    .await
+                    .map_err(fail)?,
+            ),
+        };
+        if local.contains(&true) {
+            let bus = open_bus(&self.events, &self.events_namespace).await?;
+            run_parts(
+                orders.local(),
+                inventory.local(),
+                notifications.local(),
+                bus,
+            )
             .await
             .map_err(|e| CmdError::Runtime(e.to_string()))?;
-        Ok(services)
+        }
+        Ok(ServiceLinks {
+            orders,
+            inventory,
+            notifications,
+        })
     }
 
     /// Where the data lives, for the start-up log line.

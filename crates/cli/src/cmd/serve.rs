@@ -11,7 +11,7 @@ use statecraft_state::redis::{RedisBackend, RedisCounterStore, RedisDenylist, Re
 use statecraft_state::sqlite::{SqliteCounterStore, SqliteDb, SqliteDenylist, SqliteSessionStore};
 use statecraft_state::{CounterStore, Denylist, SessionStore, SessionTimeouts, StoreSpec};
 
-use super::identity::IdentityArgs;
+use super::identity::{IdentityArgs, RemoteUrls};
 use super::{CmdError, runtime};
 
 /// Flags of `statecraft serve`; each also reads `STATECRAFT_<FLAG>`.
@@ -62,6 +62,9 @@ pub(crate) struct Cmd {
 
     #[command(flatten)]
     identity: IdentityArgs,
+
+    #[command(flatten)]
+    remote: RemoteUrls,
 }
 
 fn parse_instance_id(s: &str) -> Result<String, String> {
@@ -238,7 +241,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         .await?;
         let identity = cmd.identity.open(denylist).await?;
         super::identity::spawn_upkeep(&identity);
-        let services = cmd.identity.services().await?;
+        let services = cmd.identity.services(&cmd.remote).await?;
         let counters = counter_store(&counter_spec, cmd.store_timeout, ca.as_deref()).await?;
         let listener = tokio::net::TcpListener::bind(cmd.listen)
             .await

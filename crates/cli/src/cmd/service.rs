@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use statecraft_app::{AuthSettings, ServiceData, ServiceState, service_app};
 use statecraft_auth::{KeyRing, TokenIssuer};
-use statecraft_services::{DataSpec, InventoryDb, NotificationsDb, OrdersDb};
+use statecraft_services::{DataSpec, InventoryDb, NotificationsDb, OrdersDb, run_parts};
 use statecraft_state::memory::MemoryDenylist;
 
 use super::identity::{
@@ -153,14 +153,14 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         let data = match cmd.kind {
             Kind::Orders => {
                 let db = OrdersDb::open(&cmd.data, None).await.map_err(fail)?;
-                statecraft_services::run_orders(&db, bus)
+                run_parts(Some(&db), None, None, bus)
                     .await
                     .map_err(|e| CmdError::Runtime(e.to_string()))?;
                 ServiceData::Orders(db)
             }
             Kind::Inventory => {
                 let db = InventoryDb::open(&cmd.data, None).await.map_err(fail)?;
-                statecraft_services::run_inventory(&db, bus)
+                run_parts(None, Some(&db), None, bus)
                     .await
                     .map_err(|e| CmdError::Runtime(e.to_string()))?;
                 ServiceData::Inventory(db)
@@ -171,7 +171,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             }
             Kind::Notifications => {
                 let db = NotificationsDb::open(&cmd.data, None).await.map_err(fail)?;
-                statecraft_services::run_notifications(&db, bus)
+                run_parts(None, None, Some(&db), bus)
                     .await
                     .map_err(|e| CmdError::Runtime(e.to_string()))?;
                 ServiceData::Notifications(db)
