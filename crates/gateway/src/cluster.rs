@@ -1,0 +1,238 @@
+//! The gateway's own routes: `/_cluster` (instances and their health),
+//! `/_cluster/counters/{name}` (one counter asked of every instance), control
+//! of instances (drain, stop, start) and `/metrics`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, Request};
+use http_body_util::BodyExt as _;
+use serde::Serialize;
+use subtle::ConstantTimeEq as _;
+
+use crate::error::GatewayError;
+use crate::{Gateway, Upstream};
+
+/// Starts and stops instances' processes (`statecraft cluster` has them).
+pub trait InstanceControl: Send + Sync + std::fmt::Debug {
+    /// Kills instance `id`'s process at once (SIGKILL: a crash, not a drain).
+    ///
+    /// # Errors
+    /// A sentence for the caller.
+    fn stop(&self, id: &str) -> Result<(), String>;
+
+    /// Starts instance `id`'s process again.
+    ///
+    /// # Errors
+    /// A sentence for the caller.
+    fn start(&self, id: &str) -> Result<(), String>;
+}
+
+/// How long one instance may take to report a counter.
+const COUNTER_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Instance<'a> {
+    id: &'a str,
+    url: String,
+    healthy: bool,
+    draining: bool,
+    in_flight: usize,
+}
+
+#[derive(Serialize)]
+struct ClusterView<'a> {
+    policy: &'static str,
+    instances: Vec<Instance<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CounterView {
+    per_server: BTreeMap<String, i64>,
+    /// Instances that did not answer.
+    unreachable: Vec<String>,
+    consistent: bool,
+}
+
+pub(crate) fn routes() -> Router<Gateway> {
+    Router::new()
+        .route("/_cluster", get(cluster))
+        .route("/_cluster/counters/{name}", get(counters))
+        .route("/_cluster/instances/{id}/{action}", post(control))
+        .route("/metrics", get(metrics))
+}
+
+async fn cluster(State(gateway): State<Gateway>) -> Json<serde_json::Value> {
+    let view = ClusterView {
+        policy: gateway.balancer.policy().as_str(),
+        instances: gateway
+            .upstreams
+            .iter()
+            .map(|u| Instance {
+                id: &u.id,
+                url: u.url.to_string().trim_end_matches('/').to_owned(),
+                healthy: u.is_healthy(),
+                draining: u.is_draining(),
+                in_flight: u.in_flight(),
+            })
+            .collect(),
+    };
+    Json(serde_json::to_value(view).unwrap_or_default())
+}
+
+/// `GET /counters/{name}` of every instance, side by side: per-instance
+/// stores drift apart, a shared one never does.
+async fn counters(State(gateway): State<Gateway>, Path(name): Path<String>) -> Response {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return GatewayError::InvalidRequest("A counter name is 1-64 of A-Z a-z 0-9 _ - .")
+            .into_response();
+    }
+    let asks = gateway
+        .upstreams
+        .iter()
+        .map(|u| counter_of(&gateway, u, &name));
+    let answers = futures_util::future::join_all(asks).await;
+    let mut view = CounterView {
+        per_server: BTreeMap::new(),
+        unreachable: Vec::new(),
+        consistent: true,
+    };
+    for (upstream, answer) in gateway.upstreams.iter().zip(answers) {
+        match answer {
+            Some(value) => {
+                view.per_server.insert(upstream.id.clone(), value);
+            }
+            None => view.unreachable.push(upstream.id.clone()),
+        }
+    }
+    let mut values = view.per_server.values();
+    if let Some(first) = values.next() {
+        view.consistent = values.all(|v| v == first);
+    }
+    Json(view).into_response()
+}
+
+async fn counter_of(gateway: &Gateway, upstream: &Upstream, name: &str) -> Option<i64> {
+    let uri = upstream.uri(&format!("/counters/{name}"))?;
+    let request = Request::get(uri).body(Body::empty()).ok()?;
+    let answer = tokio::time::timeout(COUNTER_TIMEOUT, gateway.client.request(request))
+        .await
+        .ok()?
+        .ok()?;
+    if !answer.status().is_success() {
+        return None;
+    }
+    let body = tokio::time::timeout(COUNTER_TIMEOUT, answer.into_body().collect())
+        .await
+        .ok()?
+        .ok()?
+        .to_bytes();
+    serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()?
+        .get("counter")?
+        .as_i64()
+}
+
+/// `POST /_cluster/instances/{id}/drain|undrain|stop|start`.
+async fn control(
+    State(gateway): State<Gateway>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    if let Err(err) = authorize(&gateway, peer, &headers) {
+        return err.into_response();
+    }
+    let Some(upstream) = gateway.upstreams.iter().find(|u| u.id == id) else {
+        return GatewayError::NotFound(format!("No instance {id}")).into_response();
+    };
+    let outcome = match action.as_str() {
+        "drain" => {
+            upstream.set_draining(true);
+            Ok(())
+        }
+        "undrain" => {
+            upstream.set_draining(false);
+            Ok(())
+        }
+        "stop" | "start" => {
+            let Some(control) = &gateway.control else {
+                return GatewayError::NotFound(
+                    "This gateway does not run its instances (statecraft cluster does)".to_owned(),
+                )
+                .into_response();
+            };
+            if action == "stop" {
+                let stopped = control.stop(&id);
+                if stopped.is_ok() {
+                    // Out of rotation now, not at the next health check.
+                    upstream.set_healthy(false);
+                }
+                stopped
+            } else {
+                control.start(&id)
+            }
+        }
+        _ => return GatewayError::NotFound(format!("No action {action}")).into_response(),
+    };
+    match outcome {
+        Ok(()) => {
+            tracing::info!(instance = %id, %action, "cluster control");
+            Json(serde_json::json!({"id": id, "action": action})).into_response()
+        }
+        Err(why) => GatewayError::ControlFailed(why).into_response(),
+    }
+}
+
+/// Control calls carry the admin token when one is set; without one they are
+/// taken from loopback clients only.
+fn authorize(gateway: &Gateway, peer: SocketAddr, headers: &HeaderMap) -> Result<(), GatewayError> {
+    match &gateway.config.admin_token {
+        Some(token) => {
+            let given = headers
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+                Ok(())
+            } else {
+                Err(GatewayError::Forbidden(
+                    "Cluster control needs the admin token",
+                ))
+            }
+        }
+        None if peer.ip().is_loopback() => Ok(()),
+        None => Err(GatewayError::Forbidden(
+            "Cluster control is for loopback clients unless --admin-token is set",
+        )),
+    }
+}
+
+async fn metrics(State(gateway): State<Gateway>) -> Response {
+    let text = gateway
+        .metrics
+        .as_ref()
+        .map(metrics_exporter_prometheus::PrometheusHandle::render)
+        .unwrap_or_default();
+    (
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,98 @@
+//! The gateway's own answers, in API.md's error shape
+//! (`{"error": …, "code": …}`), so a client cannot tell the gateway's errors
+//! from an instance's by their form.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Every error the gateway itself answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayError {
+    /// 502 `UPSTREAM_FAILED`: the instance could not be reached or broke the
+    /// exchange.
+    UpstreamFailed(String),
+    /// 504 `UPSTREAM_TIMEOUT`: the instance did not answer in time.
+    UpstreamTimeout(String),
+    /// 503 `NO_HEALTHY_UPSTREAM`: no instance can take the request.
+    NoHealthyUpstream,
+    /// 503 `SESSION_LOST` (strict affinity): the client's instance is down.
+    SessionLost(String),
+    /// 404 `NOT_FOUND`: a cluster route or instance that does not exist.
+    NotFound(String),
+    /// 403 `FORBIDDEN`: a cluster control call without the admin token.
+    Forbidden(&'static str),
+    /// 400 `INVALID_REQUEST`: a request the gateway cannot forward.
+    InvalidRequest(&'static str),
+    /// 409 `CONTROL_FAILED` (added): an instance could not be stopped or started.
+    ControlFailed(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance: Option<&'a str>,
+}
+
+impl GatewayError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::UpstreamFailed(_) => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::NoHealthyUpstream | Self::SessionLost(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::ControlFailed(_) => StatusCode::CONFLICT,
+        }
+    }
+
+    /// The stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UpstreamFailed(_) => "UPSTREAM_FAILED",
+            Self::UpstreamTimeout(_) => "UPSTREAM_TIMEOUT",
+            Self::NoHealthyUpstream => "NO_HEALTHY_UPSTREAM",
+            Self::SessionLost(_) => "SESSION_LOST",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::InvalidRequest(_) => "INVALID_REQUEST",
+            Self::ControlFailed(_) => "CONTROL_FAILED",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::UpstreamFailed(id) => format!("Instance {id} failed to answer"),
+            Self::UpstreamTimeout(id) => format!("Instance {id} did not answer in time"),
+            Self::NoHealthyUpstream => "No healthy instance can take the request".to_owned(),
+            Self::SessionLost(id) => {
+                format!("Session lost: instance {id}, which held it, is down")
+            }
+            Self::NotFound(what) | Self::ControlFailed(what) => what.clone(),
+            Self::Forbidden(why) | Self::InvalidRequest(why) => (*why).to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let message = self.message();
+        let instance = match &self {
+            Self::SessionLost(id) | Self::UpstreamFailed(id) | Self::UpstreamTimeout(id) => {
+                Some(id.as_str())
+            }
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: &message,
+            code: self.code(),
+            instance,
+        };
+        (self.status(), Json(body)).into_response()
+    }
+}

@@ -1,0 +1,158 @@
+//! The statecraft gateway: a streaming reverse proxy in front of N app
+//! instances. It balances them round-robin, by a signed sticky cookie, by
+//! rendezvous hashing or by least requests; checks their health actively
+//! (`/readyz`) and passively (failed exchanges); re-routes a client whose
+//! instance died with `X-Affinity-Lost` (or answers `SESSION_LOST` in strict
+//! mode); retries only what is safe to retry; and shows the cluster at
+//! `/_cluster`.
+//!
+//! `statecraft gateway` builds a [`GatewayConfig`] and calls [`serve`]; tests
+//! do the same on port 0.
+
+mod balance;
+mod cluster;
+mod config;
+mod error;
+mod health;
+mod proxy;
+mod upstream;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::body::Body;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+
+pub use balance::STICKY_COOKIE;
+pub use cluster::InstanceControl;
+pub use config::{AffinityLoss, GatewayConfig, Policy, UpstreamSpec};
+pub use error::GatewayError;
+pub use proxy::AFFINITY_LOST;
+pub use upstream::Upstream;
+
+use balance::Balancer;
+
+/// Idle keep-alive connections kept per instance: enough for the load driver's
+/// concurrency without reconnecting.
+const IDLE_PER_UPSTREAM: usize = 256;
+
+/// One gateway: its settings, instances, balancer and connection pool. Cloned
+/// per request (one `Arc`).
+#[derive(Clone, Debug)]
+pub struct Gateway(Arc<Inner>);
+
+/// What [`Gateway`] shares.
+#[allow(unreachable_pub)] // `pub` only as the `Deref::Target` of a public type
+#[derive(Debug)]
+pub struct Inner {
+    config: GatewayConfig,
+    upstreams: Vec<Arc<Upstream>>,
+    balancer: Balancer,
+    client: Client<HttpConnector, Body>,
+    control: Option<Arc<dyn InstanceControl>>,
+    metrics: Option<PrometheusHandle>,
+}
+
+impl Deref for Gateway {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Gateway {
+    /// A gateway over `config`'s instances; `control`, when given, lets
+    /// `/_cluster/instances/{id}/stop|start` act on their processes.
+    pub fn new(config: GatewayConfig, control: Option<Arc<dyn InstanceControl>>) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(IDLE_PER_UPSTREAM)
+            .build(connector);
+        let upstreams = config
+            .upstreams
+            .iter()
+            .map(|spec| Arc::new(Upstream::new(spec)))
+            .collect();
+        let balancer = Balancer::new(config.policy, config.on_affinity_loss, &config.sticky_key);
+        Self(Arc::new(Inner {
+            config,
+            upstreams,
+            balancer,
+            client,
+            control,
+            metrics: metrics_handle(),
+        }))
+    }
+
+    /// The instances, in the order given.
+    pub fn upstreams(&self) -> &[Arc<Upstream>] {
+        &self.upstreams
+    }
+
+    /// The `Set-Cookie` pinning a client to instance `id`.
+    fn sticky_cookie(&self, id: &str) -> String {
+        let secure = if self.config.insecure_cookies {
+            ""
+        } else {
+            "; Secure"
+        };
+        format!(
+            "{STICKY_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax{secure}",
+            self.balancer.signer().sign(id)
+        )
+    }
+
+    /// The gateway's routes: `/_cluster…` and `/metrics` its own, everything
+    /// else forwarded.
+    pub fn router(&self) -> Router {
+        cluster::routes()
+            .fallback(proxy::forward)
+            .with_state(self.clone())
+    }
+}
+
+/// The process's Prometheus recorder (one per process: the `metrics` facade
+/// has a single global recorder).
+fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(err) => {
+                tracing::warn!(%err, "metrics recorder not installed; /metrics will be empty");
+                None
+            }
+        })
+        .clone()
+}
+
+/// Serves `gateway` on `listener` until `shutdown`, checking the instances'
+/// health in the background; requests in flight finish.
+///
+/// # Errors
+/// An I/O error of the listener.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Gateway,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let checks = tokio::spawn(health::run(gateway.clone()));
+    let app = gateway
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    checks.abort();
+    served
+}

@@ -1,0 +1,167 @@
+//! The instances behind the gateway and what it knows of each: health, drain,
+//! requests in flight, and their metrics.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+use http::Uri;
+use metrics::{Counter, Gauge, Histogram};
+use sha2::{Digest as _, Sha256};
+
+use crate::config::UpstreamSpec;
+
+/// Consecutive failed exchanges after which an instance is taken out of
+/// rotation until a health check finds it ready again (passive ejection).
+const EJECT_AFTER: u32 = 1;
+
+/// One instance.
+#[derive(Debug)]
+pub struct Upstream {
+    /// Its name.
+    pub id: String,
+    /// `http://HOST:PORT`.
+    pub url: Uri,
+    /// Its weight seed in rendezvous hashing, from its name, so every gateway
+    /// ranks instances the same.
+    pub(crate) seed: u64,
+    healthy: AtomicBool,
+    draining: AtomicBool,
+    in_flight: AtomicUsize,
+    failures: AtomicU32,
+    pub(crate) metrics: UpstreamMetrics,
+}
+
+/// An instance's series, registered once so that recording a request is a
+/// few atomic updates.
+#[derive(Debug)]
+pub(crate) struct UpstreamMetrics {
+    /// Answers by status class: 1xx … 5xx.
+    pub(crate) answers: [Counter; 5],
+    /// Exchanges that failed (connect, reset, timeout).
+    pub(crate) failures: Counter,
+    /// Time to the answer's head.
+    pub(crate) latency: Histogram,
+    /// 1 when in rotation.
+    pub(crate) healthy: Gauge,
+}
+
+impl UpstreamMetrics {
+    fn new(id: &str) -> Self {
+        let class = |c: &'static str| metrics::counter!("gateway_upstream_answers_total", "upstream" => id.to_owned(), "class" => c);
+        Self {
+            answers: [
+                class("1xx"),
+                class("2xx"),
+                class("3xx"),
+                class("4xx"),
+                class("5xx"),
+            ],
+            failures: metrics::counter!("gateway_upstream_failures_total", "upstream" => id.to_owned()),
+            latency: metrics::histogram!("gateway_upstream_seconds", "upstream" => id.to_owned()),
+            healthy: metrics::gauge!("gateway_upstream_healthy", "upstream" => id.to_owned()),
+        }
+    }
+}
+
+impl Upstream {
+    /// An instance, assumed healthy until a check says otherwise.
+    pub fn new(spec: &UpstreamSpec) -> Self {
+        let digest = Sha256::digest(spec.id.as_bytes());
+        let mut seed = [0u8; 8];
+        seed.copy_from_slice(&digest[..8]);
+        let metrics = UpstreamMetrics::new(&spec.id);
+        metrics.healthy.set(1.0);
+        Self {
+            id: spec.id.clone(),
+            url: spec.url.clone(),
+            seed: u64::from_le_bytes(seed),
+            healthy: AtomicBool::new(true),
+            draining: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            failures: AtomicU32::new(0),
+            metrics,
+        }
+    }
+
+    /// The URL of `path_and_query` at this instance.
+    pub(crate) fn uri(&self, path_and_query: &str) -> Option<Uri> {
+        Uri::builder()
+            .scheme("http")
+            .authority(self.url.authority()?.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .ok()
+    }
+
+    /// Whether it is in rotation.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Whether it takes no new clients (its pinned clients are still served).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Requests it is answering now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Stops (or resumes) sending it new clients.
+    pub fn set_draining(&self, draining: bool) {
+        self.draining.store(draining, Ordering::Relaxed);
+    }
+
+    /// Whether it may take a client that is not pinned to it.
+    pub(crate) fn takes_new_clients(&self) -> bool {
+        self.is_healthy() && !self.is_draining()
+    }
+
+    /// A health check's verdict.
+    pub(crate) fn set_healthy(&self, healthy: bool) {
+        if healthy {
+            self.failures.store(0, Ordering::Relaxed);
+        }
+        let was = self.healthy.swap(healthy, Ordering::Relaxed);
+        if was != healthy {
+            self.metrics.healthy.set(if healthy { 1.0 } else { 0.0 });
+            if healthy {
+                tracing::info!(upstream = %self.id, "instance healthy: back in rotation");
+            } else {
+                tracing::warn!(upstream = %self.id, "instance unhealthy: out of rotation");
+            }
+        }
+    }
+
+    /// An exchange with it failed (connect, reset): out of rotation after
+    /// [`EJECT_AFTER`] in a row.
+    pub(crate) fn failed(&self) {
+        self.metrics.failures.increment(1);
+        if self.failures.fetch_add(1, Ordering::Relaxed) + 1 >= EJECT_AFTER {
+            self.set_healthy(false);
+        }
+    }
+
+    /// It answered.
+    pub(crate) fn answered(&self, status: http::StatusCode, seconds: f64) {
+        self.failures.store(0, Ordering::Relaxed);
+        let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
+        self.metrics.answers[class].increment(1);
+        self.metrics.latency.record(seconds);
+    }
+
+    /// Counts a request in flight until the guard drops.
+    pub(crate) fn start_request(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self)
+    }
+}
+
+/// A request in flight at an instance.
+pub(crate) struct InFlight<'a>(&'a Upstream);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
