@@ -37,6 +37,10 @@ enum Command {
     Keys(cmd::keys::Cmd),
     /// Runs one service alone: orders, inventory or notifications.
     Service(cmd::service::Cmd),
+    /// Runs the gateway: balances app instances, checks their health, fails over.
+    Gateway(cmd::gateway::Cmd),
+    /// Runs a gateway and N app instances as child processes on loopback.
+    Cluster(Box<cmd::cluster::Cmd>),
 }
 
 /// Exit code for a command line or setting that was refused.
@@ -64,6 +68,8 @@ fn main() -> ExitCode {
         Command::Capacity(cmd) => cmd::capacity::run(cmd),
         Command::Keys(cmd) => cmd::keys::run(cmd),
         Command::Service(cmd) => cmd::service::run(cmd),
+        Command::Gateway(cmd) => cmd::gateway::run(cmd),
+        Command::Cluster(cmd) => cmd::cluster::run(*cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

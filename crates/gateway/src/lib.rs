@@ -15,6 +15,7 @@ mod config;
 mod error;
 mod health;
 mod proxy;
+mod supervisor;
 mod upstream;
 
 use std::future::Future;
@@ -35,6 +36,7 @@ pub use cluster::InstanceControl;
 pub use config::{AffinityLoss, GatewayConfig, Policy, UpstreamSpec};
 pub use error::GatewayError;
 pub use proxy::AFFINITY_LOST;
+pub use supervisor::{InstanceSpec, StartError, Supervisor};
 pub use upstream::Upstream;
 
 use balance::Balancer;

@@ -1,6 +1,8 @@
 //! One module per subcommand, each with its `Cmd` (flags) and `run`.
 
 pub(crate) mod capacity;
+pub(crate) mod cluster;
+pub(crate) mod gateway;
 mod identity;
 pub(crate) mod keys;
 pub(crate) mod serve;

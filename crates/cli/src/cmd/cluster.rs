@@ -1,0 +1,172 @@
+//! `statecraft cluster`: a gateway and N app instances (`server-1` …
+//! `server-N`) as child processes on loopback, in one command. The instances
+//! share the data directory, the signing keys and the state key, so what
+//! differs between strategies is only where sessions and counters live.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use statecraft_gateway::{
+    AffinityLoss, Gateway, GatewayConfig, InstanceControl, InstanceSpec, Policy, Supervisor,
+    UpstreamSpec,
+};
+
+use super::serve::shutdown_signal;
+use super::{CmdError, runtime};
+
+/// Flags of `statecraft cluster`; each also reads `STATECRAFT_<FLAG>`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Cmd {
+    /// Address the gateway listens on.
+    #[arg(long, env = "STATECRAFT_LISTEN", default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+
+    /// How many app instances.
+    #[arg(long, env = "STATECRAFT_INSTANCES", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=16))]
+    instances: u8,
+
+    /// How requests choose an instance: round-robin, sticky, hash or least-request.
+    #[arg(long, env = "STATECRAFT_BALANCE", default_value = "round-robin")]
+    balance: Policy,
+
+    /// When a sticky or hashed client's instance is down: redispatch or strict.
+    #[arg(
+        long,
+        env = "STATECRAFT_ON_AFFINITY_LOSS",
+        default_value = "redispatch"
+    )]
+    on_affinity_loss: AffinityLoss,
+
+    /// How often each instance's /readyz is checked.
+    #[arg(long, env = "STATECRAFT_HEALTH_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration)]
+    health_interval: Duration,
+
+    /// Where sessions live (each instance's own memory by default).
+    #[arg(long, env = "STATECRAFT_SESSION_STORE", default_value = "memory")]
+    session_store: String,
+
+    /// Where named counters live (default: as --session-store).
+    #[arg(long, env = "STATECRAFT_COUNTER_STORE")]
+    counter_store: Option<String>,
+
+    /// The services' data, shared by every instance (sqlite:DIR or postgres://…).
+    #[arg(
+        long,
+        env = "STATECRAFT_DATA",
+        default_value = "sqlite:./statecraft-data"
+    )]
+    data: String,
+
+    /// What POST /login issues: session or token.
+    #[arg(long, env = "STATECRAFT_AUTH", default_value = "session")]
+    auth: String,
+
+    /// Send cookies without `Secure` (plain HTTP off loopback browsers).
+    #[arg(long, env = "STATECRAFT_INSECURE_COOKIES")]
+    insecure_cookies: bool,
+
+    /// Bearer token for /_cluster/instances/… control calls (default:
+    /// loopback clients only).
+    #[arg(long, env = "STATECRAFT_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+
+    /// More flags for every `statecraft serve` instance, after `--`.
+    #[arg(last = true)]
+    serve_args: Vec<String>,
+}
+
+/// A random 32-byte key as 64 hex digits.
+fn random_hex_key() -> String {
+    let key: [u8; 32] = rand::random();
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Cmd {
+    /// `serve`'s arguments for instance `id`.
+    fn serve_args(&self, id: &str) -> Vec<String> {
+        let mut args = vec![
+            "serve".to_owned(),
+            "--instance-id".to_owned(),
+            id.to_owned(),
+            "--session-store".to_owned(),
+            self.session_store.clone(),
+            "--data".to_owned(),
+            self.data.clone(),
+            "--auth".to_owned(),
+            self.auth.clone(),
+        ];
+        if let Some(counters) = &self.counter_store {
+            args.extend(["--counter-store".to_owned(), counters.clone()]);
+        }
+        if self.insecure_cookies {
+            args.push("--insecure-cookies".to_owned());
+        }
+        args.extend(self.serve_args.iter().cloned());
+        args
+    }
+}
+
+/// Runs the cluster until Ctrl-C or SIGTERM, then stops every instance.
+pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
+    let program = std::env::current_exe()
+        .map_err(|e| CmdError::Runtime(format!("cannot find the statecraft binary: {e}")))?;
+    // Signed state tokens must verify on every instance: one key for all,
+    // passed in the environment (never on a command line that `ps` shows).
+    let state_key = random_hex_key();
+    runtime()?.block_on(async move {
+        let shutdown = shutdown_signal()?;
+        let supervisor = Arc::new(Supervisor::new());
+        let mut upstreams = Vec::new();
+        for n in 1..=cmd.instances {
+            let id = format!("server-{n}");
+            let spec = InstanceSpec {
+                id: id.clone(),
+                program: program.clone(),
+                args: cmd.serve_args(&id),
+                env: vec![("STATECRAFT_STATE_KEY".to_owned(), state_key.clone())],
+            };
+            let url = match supervisor.launch(spec).await {
+                Ok(url) => url,
+                Err(err) => {
+                    supervisor.shutdown().await;
+                    return Err(CmdError::Usage(err.to_string()));
+                }
+            };
+            let spec = UpstreamSpec::parse(&format!("{id}={url}"), usize::from(n))
+                .map_err(CmdError::Runtime)?;
+            upstreams.push(spec);
+        }
+        let mut config = GatewayConfig::new(upstreams, cmd.balance);
+        config.on_affinity_loss = cmd.on_affinity_loss;
+        config.health_interval = cmd.health_interval;
+        config.insecure_cookies = cmd.insecure_cookies;
+        config.admin_token.clone_from(&cmd.admin_token);
+        let listener = match tokio::net::TcpListener::bind(cmd.listen).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                supervisor.shutdown().await;
+                return Err(CmdError::Usage(format!(
+                    "cannot listen on {}: {e}",
+                    cmd.listen
+                )));
+            }
+        };
+        let local = listener
+            .local_addr()
+            .map_err(|e| CmdError::Runtime(e.to_string()))?;
+        tracing::info!(
+            instances = cmd.instances,
+            balance = cmd.balance.as_str(),
+            session_store = %cmd.session_store,
+            "listening on http://{local}"
+        );
+        let control: Arc<dyn InstanceControl> = supervisor.clone();
+        let served =
+            statecraft_gateway::serve(listener, Gateway::new(config, Some(control)), shutdown)
+                .await;
+        supervisor.shutdown().await;
+        tracing::info!("stopped");
+        served.map_err(|e| CmdError::Runtime(format!("gateway failed: {e}")))
+    })
+}

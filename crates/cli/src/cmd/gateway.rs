@@ -1,0 +1,154 @@
+//! `statecraft gateway`: the balancing reverse proxy in front of app instances.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use statecraft_gateway::{AffinityLoss, Gateway, GatewayConfig, Policy, UpstreamSpec};
+
+use super::serve::shutdown_signal;
+use super::{CmdError, runtime};
+
+/// Flags of `statecraft gateway`; each also reads `STATECRAFT_<FLAG>`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Cmd {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "STATECRAFT_LISTEN", default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+
+    /// An app instance: http://HOST:PORT (named server-<n> in order) or
+    /// NAME=http://HOST:PORT. Repeat for each instance.
+    #[arg(
+        long = "upstream",
+        env = "STATECRAFT_UPSTREAMS",
+        value_delimiter = ',',
+        required = true
+    )]
+    upstreams: Vec<String>,
+
+    /// How requests choose an instance: round-robin, sticky, hash or least-request.
+    #[arg(long, env = "STATECRAFT_BALANCE", default_value = "round-robin")]
+    balance: Policy,
+
+    /// When a sticky or hashed client's instance is down: redispatch (to a
+    /// healthy one, with X-Affinity-Lost) or strict (503 SESSION_LOST).
+    #[arg(
+        long,
+        env = "STATECRAFT_ON_AFFINITY_LOSS",
+        default_value = "redispatch"
+    )]
+    on_affinity_loss: AffinityLoss,
+
+    /// How often each instance's /readyz is checked.
+    #[arg(long, env = "STATECRAFT_HEALTH_INTERVAL", default_value = "1s", value_parser = parse_interval)]
+    health_interval: Duration,
+
+    /// How long an instance may take to answer before 504 UPSTREAM_TIMEOUT.
+    #[arg(long, env = "STATECRAFT_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_interval)]
+    request_timeout: Duration,
+
+    /// How long a connection to an instance may take.
+    #[arg(long, env = "STATECRAFT_CONNECT_TIMEOUT", default_value = "500ms", value_parser = parse_interval)]
+    connect_timeout: Duration,
+
+    /// Key signing the sticky cookie, 64 hex digits; gateways with the same
+    /// key agree on their clients' instances (default: random per process).
+    #[arg(long, env = "STATECRAFT_STICKY_KEY", value_parser = parse_key, hide_env_values = true)]
+    sticky_key: Option<Key>,
+
+    /// Send the sticky cookie without `Secure`, for plain-HTTP use only.
+    #[arg(long, env = "STATECRAFT_INSECURE_COOKIES")]
+    insecure_cookies: bool,
+
+    /// Bearer token required by /_cluster/instances/… control calls; without
+    /// it they are accepted from loopback clients only.
+    #[arg(long, env = "STATECRAFT_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+/// A 32-byte key (its `Debug` never shows it).
+#[derive(Clone)]
+pub(crate) struct Key([u8; 32]);
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key(..)")
+    }
+}
+
+fn parse_key(s: &str) -> Result<Key, String> {
+    let bad = || "must be 64 hexadecimal digits".to_owned();
+    if s.len() != 64 || !s.is_ascii() {
+        return Err(bad());
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(Key(key))
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_millis(10) || d > Duration::from_secs(3600) {
+        return Err("must be between 10ms and 1h".to_owned());
+    }
+    Ok(d)
+}
+
+impl Cmd {
+    /// The gateway's settings from the flags.
+    pub(crate) fn config(&self) -> Result<GatewayConfig, CmdError> {
+        let mut upstreams: Vec<UpstreamSpec> = Vec::new();
+        for (n, given) in self.upstreams.iter().enumerate() {
+            let spec = UpstreamSpec::parse(given, n + 1)
+                .map_err(|e| CmdError::Usage(format!("--upstream {given}: {e}")))?;
+            if upstreams.iter().any(|u| u.id == spec.id) {
+                return Err(CmdError::Usage(format!(
+                    "--upstream: instance name {} given twice",
+                    spec.id
+                )));
+            }
+            upstreams.push(spec);
+        }
+        let mut config = GatewayConfig::new(upstreams, self.balance);
+        config.on_affinity_loss = self.on_affinity_loss;
+        config.health_interval = self.health_interval;
+        config.request_timeout = self.request_timeout;
+        config.connect_timeout = self.connect_timeout;
+        config.insecure_cookies = self.insecure_cookies;
+        config.admin_token.clone_from(&self.admin_token);
+        if let Some(Key(key)) = &self.sticky_key {
+            config.sticky_key = *key;
+        }
+        Ok(config)
+    }
+}
+
+/// Runs the gateway until Ctrl-C or SIGTERM.
+pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
+    let config = cmd.config()?;
+    runtime()?.block_on(async move {
+        let shutdown = shutdown_signal()?;
+        let listener = tokio::net::TcpListener::bind(cmd.listen)
+            .await
+            .map_err(|e| CmdError::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| CmdError::Runtime(e.to_string()))?;
+        let instances: Vec<String> = config
+            .upstreams
+            .iter()
+            .map(|u| format!("{}={}", u.id, u.url))
+            .collect();
+        tracing::info!(
+            balance = cmd.balance.as_str(),
+            upstreams = %instances.join(" "),
+            "listening on http://{local}"
+        );
+        statecraft_gateway::serve(listener, Gateway::new(config, None), shutdown)
+            .await
+            .map_err(|e| CmdError::Runtime(format!("gateway failed: {e}")))?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
