@@ -16,6 +16,8 @@ use crate::upstream::Upstream;
 
 /// The gateway's cookie naming a sticky client's instance.
 pub const STICKY_COOKIE: &str = "statecraft_upstream";
+/// The gateway's cookie holding a hashed client's key.
+pub const CLIENT_COOKIE: &str = "statecraft_client";
 /// The app's session cookie, the first hash key.
 const SESSION_COOKIE: &str = "session_id";
 
@@ -26,6 +28,8 @@ pub(crate) struct Affinity {
     pub(crate) pinned: Option<String>,
     /// The key the hash policy ranks instances by.
     pub(crate) hash_key: Option<Vec<u8>>,
+    /// A new client key the answer must set as [`CLIENT_COOKIE`].
+    pub(crate) new_client: Option<String>,
 }
 
 /// Where a request goes.
@@ -77,12 +81,9 @@ impl Balancer {
         match self.policy {
             Policy::Sticky => Affinity {
                 pinned: cookie(headers, STICKY_COOKIE).and_then(|v| self.sticky.verify(v)),
-                hash_key: None,
+                ..Affinity::default()
             },
-            Policy::Hash => Affinity {
-                pinned: None,
-                hash_key: Some(hash_key(headers, client)),
-            },
+            Policy::Hash => hash_affinity(headers, client),
             Policy::RoundRobin | Policy::LeastRequest => Affinity::default(),
         }
     }
@@ -215,25 +216,49 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .map(|(_, v)| v)
 }
 
-/// The hash policy's key: the session cookie, else the bearer token's `sub`
-/// (read, not verified: it only chooses an instance, which verifies it), else
-/// the client's address.
-fn hash_key(headers: &HeaderMap, client: std::net::IpAddr) -> Vec<u8> {
-    if let Some(session) = cookie(headers, SESSION_COOKIE) {
-        return [b"s:", session.as_bytes()].concat();
+/// The hash policy's key. Hashing the session cookie alone would send a new
+/// session's second request elsewhere than its first (which had no cookie
+/// yet), so a client gets a random key of the gateway's at its first answer
+/// and is hashed by it from then on. Without one: the session cookie (a
+/// session begun elsewhere), else the bearer token's `sub` (read, not
+/// verified: it only chooses an instance, which verifies it), else, for a
+/// client with neither, a new key (its first request).
+fn hash_affinity(headers: &HeaderMap, client: std::net::IpAddr) -> Affinity {
+    let keyed = |key: Vec<u8>| Affinity {
+        hash_key: Some(key),
+        ..Affinity::default()
+    };
+    if let Some(id) = cookie(headers, CLIENT_COOKIE) {
+        return keyed([b"c:", id.as_bytes()].concat());
     }
-    let sub = headers
+    if let Some(session) = cookie(headers, SESSION_COOKIE) {
+        return keyed([b"s:", session.as_bytes()].concat());
+    }
+    if let Some(sub) = bearer_sub(headers) {
+        return keyed([b"u:", sub.as_bytes()].concat());
+    }
+    // A client that keeps no cookies is hashed by its address.
+    if headers.contains_key(COOKIE) || headers.contains_key(AUTHORIZATION) {
+        return keyed(format!("a:{client}").into_bytes());
+    }
+    let id = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+    Affinity {
+        hash_key: Some([b"c:", id.as_bytes()].concat()),
+        new_client: Some(id),
+        ..Affinity::default()
+    }
+}
+
+/// The `sub` of a bearer token in `headers`.
+fn bearer_sub(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .and_then(|token| token.split('.').nth(1))
         .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
         .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
-        .and_then(|claims| claims.get("sub")?.as_str().map(str::to_owned));
-    match sub {
-        Some(sub) => [b"u:", sub.as_bytes()].concat(),
-        None => format!("a:{client}").into_bytes(),
-    }
+        .and_then(|claims| claims.get("sub")?.as_str().map(str::to_owned))
 }
 
 /// Rendezvous hashing: among instances that pass `candidate` and `open`, the
@@ -334,8 +359,8 @@ mod tests {
             .collect();
         let place = |key: &Vec<u8>| {
             let affinity = Affinity {
-                pinned: None,
                 hash_key: Some(key.clone()),
+                ..Affinity::default()
             };
             target(balancer.pick(&pool, &affinity, &[])).0
         };
@@ -362,8 +387,8 @@ mod tests {
         let pool = pool(3);
         let redispatch = Balancer::new(Policy::Hash, AffinityLoss::Redispatch, &[1; 32]);
         let affinity = Affinity {
-            pinned: None,
             hash_key: Some(b"s:abc".to_vec()),
+            ..Affinity::default()
         };
         let (home, lost, _) = target(redispatch.pick(&pool, &affinity, &[]));
         assert_eq!(lost, None);
@@ -396,7 +421,7 @@ mod tests {
         assert_eq!(balancer.signer().verify("server-2"), None);
         let pinned = Affinity {
             pinned: balancer.signer().verify(&cookie),
-            hash_key: None,
+            ..Affinity::default()
         };
         for _ in 0..10 {
             assert_eq!(

@@ -31,7 +31,7 @@ use hyper_util::rt::TokioExecutor;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-pub use balance::STICKY_COOKIE;
+pub use balance::{CLIENT_COOKIE, STICKY_COOKIE};
 pub use cluster::InstanceControl;
 pub use config::{AffinityLoss, GatewayConfig, Policy, UpstreamSpec};
 pub use error::GatewayError;
@@ -101,17 +101,14 @@ impl Gateway {
         &self.upstreams
     }
 
-    /// The `Set-Cookie` pinning a client to instance `id`.
-    fn sticky_cookie(&self, id: &str) -> String {
+    /// A `Set-Cookie` of the gateway's (the sticky pin, a hashed client's key).
+    fn cookie(&self, name: &str, value: &str) -> String {
         let secure = if self.config.insecure_cookies {
             ""
         } else {
             "; Secure"
         };
-        format!(
-            "{STICKY_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax{secure}",
-            self.balancer.signer().sign(id)
-        )
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}")
     }
 
     /// The gateway's routes: `/_cluster…` and `/metrics` its own, everything

@@ -22,7 +22,7 @@ use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt as _;
 
 use crate::Gateway;
-use crate::balance::Pick;
+use crate::balance::{CLIENT_COOKIE, Pick, STICKY_COOKIE};
 use crate::error::GatewayError;
 
 /// Tells an instance that the client was re-routed away from a dead one.
@@ -121,10 +121,15 @@ pub(crate) async fn forward(
                 upstream.answered(answer.status(), started.elapsed().as_secs_f64());
                 let mut response = answer.map(Body::new);
                 strip_hop_by_hop(response.headers_mut());
-                if pin
-                    && let Ok(cookie) = HeaderValue::from_str(&gateway.sticky_cookie(&upstream.id))
-                {
-                    response.headers_mut().append(header::SET_COOKIE, cookie);
+                let signer = gateway.balancer.signer();
+                let cookies = [
+                    pin.then(|| gateway.cookie(STICKY_COOKIE, &signer.sign(&upstream.id))),
+                    (affinity.new_client.as_ref()).map(|id| gateway.cookie(CLIENT_COOKIE, id)),
+                ];
+                for cookie in cookies.into_iter().flatten() {
+                    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+                        response.headers_mut().append(header::SET_COOKIE, cookie);
+                    }
                 }
                 return with_id(response, &request_id);
             }

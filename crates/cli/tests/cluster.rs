@@ -1,0 +1,388 @@
+//! The seed's scenarios on a real local cluster: `statecraft cluster` starts a
+//! gateway and three `serve` processes; these tests drive it over HTTP and
+//! kill instances through `/_cluster`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_statecraft");
+
+/// A running `statecraft cluster`; stopped (SIGTERM, then checked) on drop.
+struct Cluster {
+    child: Child,
+    base: String,
+    dir: std::path::PathBuf,
+}
+
+impl Cluster {
+    fn start(name: &str, args: &[&str]) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("statecraft-cluster-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = Command::new(BIN)
+            .args([
+                "cluster",
+                "--listen",
+                "127.0.0.1:0",
+                "--insecure-cookies",
+                "--health-interval",
+                "200ms",
+            ])
+            .arg("--data")
+            .arg(format!("sqlite:{}", dir.join("data").display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("cluster exited before listening")
+                .unwrap();
+            // The gateway's line, not an instance's ("[server-1] …").
+            if !line.starts_with('[')
+                && let Some(rest) = line.split("listening on http://").nth(1)
+            {
+                let addr: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':'))
+                    .collect();
+                break format!("http://{addr}");
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let cluster = Self { child, base, dir };
+        cluster.wait_until(|c| c.healthy().len() == 3, "three healthy instances");
+        cluster
+    }
+
+    fn cluster_view(&self) -> Value {
+        Client::new().get(&self.base, "/_cluster").1
+    }
+
+    fn healthy(&self) -> BTreeSet<String> {
+        self.cluster_view()["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["healthy"] == true)
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn control(&self, id: &str, action: &str) {
+        let (status, body) = Client::new().post(
+            &self.base,
+            &format!("/_cluster/instances/{id}/{action}"),
+            None,
+        );
+        assert_eq!(status, 200, "{action} {id}: {body}");
+    }
+
+    fn wait_until(&self, done: impl Fn(&Self) -> bool, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done(self) {
+            assert!(Instant::now() < deadline, "never: {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A client with a cookie jar, over one keep-alive-less connection per call.
+#[derive(Default, Clone)]
+struct Client {
+    cookies: BTreeMap<String, String>,
+    bearer: Option<String>,
+    served_by: Option<String>,
+}
+
+impl Client {
+    fn new() -> Self {
+        Self::default()
+    }
+
+    fn get(&mut self, base: &str, path: &str) -> (u16, Value) {
+        self.send("GET", base, path, None)
+    }
+
+    fn post(&mut self, base: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        self.send("POST", base, path, body)
+    }
+
+    fn send(&mut self, method: &str, base: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        use std::io::{Read, Write};
+        let addr = base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let cookie = if self.cookies.is_empty() {
+            String::new()
+        } else {
+            let pairs: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!("Cookie: {}\r\n", pairs.join("; "))
+        };
+        let auth = self
+            .bearer
+            .as_ref()
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let body = body.unwrap_or("");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{cookie}{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        self.served_by = None;
+        for line in head.lines().skip(1) {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            match name.to_ascii_lowercase().as_str() {
+                "set-cookie" => {
+                    let pair = value.split(';').next().unwrap();
+                    let (k, v) = pair.split_once('=').unwrap();
+                    if v.is_empty() || value.contains("Max-Age=0") {
+                        self.cookies.remove(k);
+                    } else {
+                        self.cookies.insert(k.to_owned(), v.to_owned());
+                    }
+                }
+                "x-served-by" => self.served_by = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+}
+
+#[test]
+fn memory_sessions_behind_round_robin_go_missing() {
+    let cluster = Cluster::start("rr", &["--balance", "round-robin"]);
+    let mut client = Client::new();
+    let (status, first) = client.post(&cluster.base, "/increment", None);
+    assert_eq!(status, 200, "{first}");
+    let home = client.served_by.clone().unwrap();
+    // The next request lands on another instance, which never saw the session.
+    let (status, second) = client.post(&cluster.base, "/increment", None);
+    assert_ne!(client.served_by.as_deref(), Some(home.as_str()));
+    assert_eq!(
+        (status, second["code"].as_str()),
+        (401, Some("SESSION_MISSING"))
+    );
+}
+
+/// Five clients, each pinned (sticky cookie or hash) to an instance; the
+/// instance of the first is killed: its clients lose their sessions, no other
+/// client sees an error, and the lost ones are re-pinned.
+fn affinity_survives_until_its_instance_dies(cluster: &Cluster) {
+    let mut clients: Vec<Client> = (0..5).map(|_| Client::new()).collect();
+    for client in &mut clients {
+        assert_eq!(client.post(&cluster.base, "/increment", None).0, 200);
+    }
+    let homes: Vec<String> = clients
+        .iter()
+        .map(|c| c.served_by.clone().unwrap())
+        .collect();
+    for _ in 0..4 {
+        for (client, home) in clients.iter_mut().zip(&homes) {
+            let (status, body) = client.post(&cluster.base, "/increment", None);
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(client.served_by.as_ref(), Some(home), "affinity held");
+        }
+    }
+    let victim = homes[0].clone();
+    cluster.control(&victim, "stop");
+    for (client, home) in clients.iter_mut().zip(&homes) {
+        let (status, body) = client.post(&cluster.base, "/increment", None);
+        if *home == victim {
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (401, Some("SESSION_LOST")),
+                "{body}"
+            );
+            // Its next request starts a new session on its new instance.
+            let (status, body) = client.post(&cluster.base, "/increment", None);
+            assert_eq!(
+                (status, &body["counter"]),
+                (200, &serde_json::json!(1)),
+                "{body}"
+            );
+            let new_home = client.served_by.clone().unwrap();
+            assert_ne!(new_home, victim);
+            let (status, _) = client.post(&cluster.base, "/increment", None);
+            assert_eq!(
+                (status, client.served_by.as_deref()),
+                (200, Some(new_home.as_str()))
+            );
+        } else {
+            assert_eq!(
+                (status, &body["counter"]),
+                (200, &serde_json::json!(6)),
+                "{body}"
+            );
+        }
+    }
+    // It comes back when started again.
+    cluster.control(&victim, "start");
+    cluster.wait_until(
+        |c| c.healthy().contains(&victim),
+        "the victim healthy again",
+    );
+}
+
+#[test]
+fn sticky_sessions_are_lost_only_for_the_killed_instances_clients() {
+    let cluster = Cluster::start("sticky", &["--balance", "sticky"]);
+    affinity_survives_until_its_instance_dies(&cluster);
+}
+
+#[test]
+fn hashed_sessions_are_lost_only_for_the_killed_instances_clients() {
+    let cluster = Cluster::start("hash", &["--balance", "hash"]);
+    affinity_survives_until_its_instance_dies(&cluster);
+}
+
+#[test]
+fn strict_affinity_answers_session_lost_at_the_gateway() {
+    let cluster = Cluster::start(
+        "strict",
+        &["--balance", "sticky", "--on-affinity-loss", "strict"],
+    );
+    let mut client = Client::new();
+    assert_eq!(client.post(&cluster.base, "/increment", None).0, 200);
+    let home = client.served_by.clone().unwrap();
+    cluster.control(&home, "stop");
+    let (status, body) = client.post(&cluster.base, "/increment", None);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "SESSION_LOST");
+    assert_eq!(body["instance"], home.as_str());
+}
+
+#[test]
+fn per_instance_counters_drift_and_bearer_tokens_work_everywhere() {
+    let cluster = Cluster::start("counters", &["--balance", "round-robin"]);
+    let mut client = Client::new();
+    for _ in 0..4 {
+        assert_eq!(
+            client
+                .post(&cluster.base, "/counters/drift/increment", None)
+                .0,
+            200
+        );
+    }
+    let (_, view) = client.get(&cluster.base, "/_cluster/counters/drift");
+    assert_eq!(view["consistent"], false, "{view}");
+    let total: i64 = view["perServer"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 4);
+    // One token, verified by every instance (they share the signing keys).
+    let (status, pair) = client.post(
+        &cluster.base,
+        "/token",
+        Some(r#"{"user":"alice","password":"correct-password"}"#),
+    );
+    assert_eq!(status, 200, "{pair}");
+    let mut bearer = Client {
+        bearer: Some(pair["token"].as_str().unwrap().to_owned()),
+        ..Client::default()
+    };
+    let mut served = BTreeSet::new();
+    for _ in 0..6 {
+        let (status, profile) = bearer.get(&cluster.base, "/profile");
+        assert_eq!(status, 200, "{profile}");
+        served.insert(bearer.served_by.clone().unwrap());
+    }
+    assert_eq!(served.len(), 3, "{served:?}");
+}
+
+#[test]
+fn redis_sessions_survive_round_robin_and_a_killed_instance() {
+    let Ok(redis) = std::env::var("STATECRAFT_TEST_REDIS_URL") else {
+        eprintln!("redis cluster test not run: STATECRAFT_TEST_REDIS_URL is not set");
+        return;
+    };
+    let cluster = Cluster::start(
+        "redis",
+        &["--balance", "round-robin", "--session-store", &redis],
+    );
+    let mut client = Client::new();
+    let counter = format!("shared-{}", std::process::id());
+    let mut served = BTreeSet::new();
+    for n in 1..=6 {
+        let (status, body) = client.post(&cluster.base, "/increment", None);
+        assert_eq!(
+            (status, &body["counter"]),
+            (200, &serde_json::json!(n)),
+            "{body}"
+        );
+        served.insert(client.served_by.clone().unwrap());
+        assert_eq!(
+            client
+                .post(
+                    &cluster.base,
+                    &format!("/counters/{counter}/increment"),
+                    None
+                )
+                .0,
+            200
+        );
+    }
+    assert_eq!(served.len(), 3);
+    let (_, view) = client.get(&cluster.base, &format!("/_cluster/counters/{counter}"));
+    assert_eq!(view["consistent"], true, "{view}");
+    cluster.control("server-2", "stop");
+    for n in 7..=12 {
+        let (status, body) = client.post(&cluster.base, "/increment", None);
+        assert_eq!(
+            (status, &body["counter"]),
+            (200, &serde_json::json!(n)),
+            "{body}"
+        );
+        assert_ne!(client.served_by.as_deref(), Some("server-2"));
+    }
+    // The test's counter goes with it (its sessions expire by themselves).
+    let _ = Command::new("redis-cli")
+        .args(["-u", &redis, "DEL", &format!("counter:{counter}")])
+        .stdout(Stdio::null())
+        .status();
+}
