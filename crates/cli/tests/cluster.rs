@@ -386,3 +386,75 @@ fn redis_sessions_survive_round_robin_and_a_killed_instance() {
         .stdout(Stdio::null())
         .status();
 }
+
+#[test]
+fn a_redis_cluster_loses_no_request_beyond_those_in_flight_when_an_instance_is_killed() {
+    let Ok(redis) = std::env::var("STATECRAFT_TEST_REDIS_URL") else {
+        eprintln!("kill-under-load test not run: STATECRAFT_TEST_REDIS_URL is not set");
+        return;
+    };
+    const CLIENTS: usize = 8;
+    const ROUNDS: usize = 150;
+    let cluster = Cluster::start(
+        "load",
+        &["--balance", "round-robin", "--session-store", &redis],
+    );
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (base, progress) = (cluster.base.clone(), std::sync::Arc::clone(&progress));
+            std::thread::spawn(move || {
+                let mut client = Client::new();
+                let (mut applied, mut failed_posts, mut failed_gets) = (0i64, 0i64, 0);
+                for _ in 0..ROUNDS {
+                    // Not idempotent: one in flight at the kill may fail.
+                    match client.post(&base, "/increment", None) {
+                        (200, _) => applied += 1,
+                        _ => failed_posts += 1,
+                    }
+                    // Idempotent: the gateway retries it on another instance.
+                    if client.get(&base, "/session").0 != 200 {
+                        failed_gets += 1;
+                    }
+                    progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                // One more increment reads the session's count.
+                let (_, last) = client.post(&base, "/increment", None);
+                let counter = last["counter"].as_i64().unwrap_or(-1) - 1;
+                (applied, failed_posts, failed_gets, counter)
+            })
+        })
+        .collect();
+    let total = CLIENTS * ROUNDS;
+    let at = |share: usize| {
+        while progress.load(std::sync::atomic::Ordering::Relaxed) < total * share / 100 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    at(30);
+    cluster.control("server-2", "stop");
+    at(60);
+    cluster.control("server-2", "start");
+    let (mut failed_posts, mut failed_gets) = (0, 0);
+    for worker in workers {
+        let (applied, posts, gets, counter) = worker.join().unwrap();
+        // Every increment answered 200 is in the session; one that failed may
+        // or may not have been applied before the kill.
+        assert!(
+            (applied..=applied + posts).contains(&counter),
+            "counter {counter}, applied {applied}, failed {posts}, gets {gets}"
+        );
+        failed_posts += posts;
+        failed_gets += gets;
+    }
+    eprintln!(
+        "kill under load: {} requests, {failed_posts} POSTs and {failed_gets} GETs failed",
+        2 * total
+    );
+    assert_eq!(failed_gets, 0, "idempotent requests are retried");
+    assert!(
+        failed_posts <= CLIENTS as i64,
+        "{failed_posts} failures: more than the {CLIENTS} requests in flight at the kill"
+    );
+    cluster.wait_until(|c| c.healthy().contains("server-2"), "server-2 back");
+}
