@@ -1,6 +1,7 @@
 //! The seed's scenarios on a real local cluster: `statecraft cluster` starts a
 //! gateway and three `serve` processes; these tests drive it over HTTP and
 //! kill instances through `/_cluster`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
