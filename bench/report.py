@@ -125,6 +125,18 @@ def main() -> None:
             per[f"{server} (redis)"] = (int(after) - int(before)) / int(n)
     if "statecraft (redis)" in per:
         goals.append(("bytes per session in Redis, statecraft (readable JSON)", per["statecraft (redis)"], f"<= peer ({per.get('axum+tower-sessions (redis)', float('nan')):,.0f}) and <= 244"))
+    # The gateway (bench part "gateway")
+    gw_p50 = {}
+    for key, rs in runs.items():
+        if key[1] == "GET /healthz (c1)":
+            gw_p50[key[0]] = statistics.median(r["p50_us"] for r in rs)
+    c32 = next((k[1] for k in med if k[1].startswith("GET /healthz (c") and k[1] != "GET /healthz (c1)"), None)
+    if c32:
+        goals.append(("gateway / nginx (1 worker), GET /healthz req/s", ratio(("statecraft gateway", c32), ("nginx (1 worker)", c32)), ">= 1.0"))
+    if "statecraft gateway" in gw_p50 and "direct" in gw_p50:
+        goals.append(("p50 added by the gateway, 1 connection (µs)", gw_p50["statecraft gateway"] - gw_p50["direct"], "< 100"))
+    if "nginx (1 worker)" in gw_p50 and "direct" in gw_p50:
+        goals.append(("p50 added by nginx, 1 connection (µs), for comparison", gw_p50["nginx (1 worker)"] - gw_p50["direct"], "-"))
     capr = out / "capacity-redis.txt"
     cap_redis = capr.read_text().split()[3] if capr.exists() and capr.read_text().strip() else None
     goals = [g for g in goals if g[1] == g[1]]  # drop goals whose part was not run (NaN)

@@ -24,7 +24,7 @@ NSESS=${NSESS:-100000}       # sessions created for the memory test
 BIG=${BIG:-1000000}          # live sessions for the scale test
 SERVER_CORE=${SERVER_CORE:-0}
 LOAD_CORE=${LOAD_CORE:-1}
-PARTS=${PARTS:-"throughput scale memory stores auth orders"}  # which parts to run
+PARTS=${PARTS:-"throughput scale memory stores auth orders gateway"}  # which parts to run
 REDIS_PORT=${REDIS_PORT:-6390}  # the bench's own redis-server
 REDIS_CORE=${REDIS_CORE:-$SERVER_CORE}  # beside the servers by default, as in the peers' run
 OUT=${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -328,6 +328,67 @@ for case in "${OCASES[@]}"; do
   stop "$pid"
 done
 psql "$BENCH_PG_URL" -qAt -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null 2>&1 || true
+fi
+
+# ---- gateway: the instance direct, behind the gateway, behind nginx --------------
+# One instance on the server core; the proxy (gateway or nginx with one worker
+# and keep-alive upstream connections) on the same core, so that neither gets a
+# core of its own; wrk on the load core. GET /healthz, so the proxy's cost is
+# most of what is measured: at 32 connections for requests/s, at 1 for the
+# latency a proxy adds.
+if want gateway; then
+log "gateway: GET /healthz direct, through statecraft gateway, through nginx (1 worker)"
+if ! command -v nginx >/dev/null; then
+  log "installing nginx from Debian's packages"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  # No service may start at install: the bench starts its own nginx.
+  NO_START=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null && $SUDO chmod +x /usr/sbin/policy-rc.d && NO_START=1
+  fi
+  $SUDO apt-get install -y -q nginx >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q nginx >/dev/null; }
+  [ -n "$NO_START" ] && $SUDO rm -f /usr/sbin/policy-rc.d
+fi
+GW_APP=3361; GW_PORT=3362; NGX_PORT=3363
+start gw-app $GW_APP "${SERVE[@]}" 127.0.0.1:$GW_APP; GW_APP_PID=$STARTED
+start gateway $GW_PORT env -u RUST_LOG "$STATECRAFT" gateway --listen 127.0.0.1:$GW_PORT \
+  --upstream "http://127.0.0.1:$GW_APP" --balance round-robin; GW_PID=$STARTED
+mkdir -p "$OUT/nginx"
+cat >"$OUT/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+user root;
+pid $OUT/nginx/nginx.pid;
+error_log $OUT/raw/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $OUT/nginx/body;
+  proxy_temp_path $OUT/nginx/proxy;
+  fastcgi_temp_path $OUT/nginx/fastcgi;
+  uwsgi_temp_path $OUT/nginx/uwsgi;
+  scgi_temp_path $OUT/nginx/scgi;
+  upstream app { server 127.0.0.1:$GW_APP; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGX_PORT;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
+}
+NGINX
+start nginx $NGX_PORT nginx -c "$OUT/nginx/nginx.conf" -e "$OUT/raw/nginx-error.log"; NGX_PID=$STARTED
+for run in $(seq "$RUNS"); do
+  for target in "direct|$GW_APP" "statecraft gateway|$GW_PORT" "nginx (1 worker)|$NGX_PORT"; do
+    IFS='|' read -r label port <<<"$target"
+    measure "$run" "gw-$port" "$label" "GET /healthz (c$CONNS)" "http://127.0.0.1:$port/healthz" get.lua
+    CONNS=1 measure "$run" "gw1-$port" "$label" "GET /healthz (c1)" "http://127.0.0.1:$port/healthz" get.lua
+  done
+done
+stop "$NGX_PID"; stop "$GW_PID"; stop "$GW_APP_PID"
 fi
 
 {

@@ -183,22 +183,29 @@ impl Balancer {
         pool: &[Arc<Upstream>],
         open: &impl Fn(usize) -> bool,
     ) -> Option<Arc<Upstream>> {
-        let eligible: Vec<usize> = (0..pool.len())
+        // The k-th eligible instance, without collecting them (this runs on
+        // every request).
+        let eligible = |k: usize| {
+            (0..pool.len())
+                .filter(|&i| open(i) && pool[i].takes_new_clients())
+                .nth(k)
+        };
+        let count = (0..pool.len())
             .filter(|&i| open(i) && pool[i].takes_new_clients())
-            .collect();
-        let chosen = match (self.policy, eligible.len()) {
+            .count();
+        let chosen = match (self.policy, count) {
             (_, 0) => return None,
             (Policy::LeastRequest, n) if n > 1 => {
                 let a = rand::random_range(0..n);
                 let b = (a + rand::random_range(1..n)) % n;
-                let (a, b) = (eligible[a], eligible[b]);
+                let (a, b) = (eligible(a)?, eligible(b)?);
                 if pool[b].in_flight() < pool[a].in_flight() {
                     b
                 } else {
                     a
                 }
             }
-            (_, n) => eligible[self.next.fetch_add(1, Ordering::Relaxed) % n],
+            (_, n) => eligible(self.next.fetch_add(1, Ordering::Relaxed) % n)?,
         };
         Some(Arc::clone(&pool[chosen]))
     }

@@ -128,7 +128,8 @@ async fn counters(State(gateway): State<Gateway>, Path(name): Path<String>) -> R
 }
 
 async fn counter_of(gateway: &Gateway, upstream: &Upstream, name: &str) -> Option<i64> {
-    let uri = upstream.uri(&format!("/counters/{name}"))?;
+    let path = http::uri::PathAndQuery::try_from(format!("/counters/{name}")).ok()?;
+    let uri = upstream.uri(path)?;
     let request = Request::get(uri).body(Body::empty()).ok()?;
     let answer = tokio::time::timeout(COUNTER_TIMEOUT, gateway.client.request(request))
         .await

@@ -30,7 +30,7 @@ pub(crate) async fn run(gateway: Gateway) {
 /// Asks one instance whether it is ready, and records the verdict.
 pub(crate) async fn check(gateway: &Gateway, upstream: Arc<Upstream>) {
     let timeout = CHECK_TIMEOUT.min(gateway.config.health_interval);
-    let ready = match upstream.uri("/readyz") {
+    let ready = match upstream.uri(http::uri::PathAndQuery::from_static("/readyz")) {
         Some(uri) => {
             let request = Request::get(uri).body(Body::empty());
             match request {

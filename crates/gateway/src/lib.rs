@@ -23,13 +23,17 @@ use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
-use axum::Router;
+use std::convert::Infallible;
+
 use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
+use tower::ServiceExt as _;
 
 pub use balance::{CLIENT_COOKIE, STICKY_COOKIE};
 pub use cluster::InstanceControl;
@@ -111,12 +115,35 @@ impl Gateway {
         format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}")
     }
 
-    /// The gateway's routes: `/_cluster…` and `/metrics` its own, everything
-    /// else forwarded.
-    pub fn router(&self) -> Router {
-        cluster::routes()
-            .fallback(proxy::forward)
-            .with_state(self.clone())
+    /// The gateway as a service: `/_cluster…` and `/metrics` are its own
+    /// routes; everything else is forwarded without passing through a router
+    /// (the path test is all the routing a proxied request needs).
+    pub fn service(
+        &self,
+    ) -> impl tower::Service<
+        Request,
+        Response = Response,
+        Error = Infallible,
+        Future = impl Future<Output = Result<Response, Infallible>> + Send,
+    > + Clone
+    + Send
+    + 'static {
+        let own = cluster::routes().with_state(self.clone());
+        let gateway = self.clone();
+        tower::service_fn(move |request: Request| {
+            let (gateway, own) = (gateway.clone(), own.clone());
+            async move {
+                let path = request.uri().path();
+                if path.starts_with("/_cluster") || path == "/metrics" {
+                    return own.oneshot(request).await;
+                }
+                let peer = request
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
+                Ok(proxy::forward(gateway, peer, request).await)
+            }
+        })
     }
 }
 
@@ -146,9 +173,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let checks = tokio::spawn(health::run(gateway.clone()));
-    let app = gateway
-        .router()
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
+        gateway.service(),
+    );
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

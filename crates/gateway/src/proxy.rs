@@ -14,10 +14,13 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt as _;
 
@@ -51,11 +54,7 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 /// Every request that is not the gateway's own.
-pub(crate) async fn forward(
-    State(gateway): State<Gateway>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
-) -> Response {
+pub(crate) async fn forward(gateway: Gateway, peer: SocketAddr, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     let request_id = request_id(&parts.headers);
     let affinity = gateway.balancer.affinity(&parts.headers, peer.ip());
@@ -69,12 +68,13 @@ pub(crate) async fn forward(
     let path = parts
         .uri
         .path_and_query()
-        .map_or("/", http::uri::PathAndQuery::as_str)
-        .to_owned();
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
     let pool = &gateway.upstreams;
-    let mut tried = Vec::new();
+    let attempts = MAX_ATTEMPTS.min(pool.len());
+    let mut tried = Vec::with_capacity(attempts);
     let mut failure = GatewayError::NoHealthyUpstream;
-    while tried.len() < MAX_ATTEMPTS.min(pool.len()) {
+    while tried.len() < attempts {
         // A client whose instance failed this request is re-routed by the
         // balancer like one whose instance was already known dead.
         let (upstream, lost, pin) = match gateway.balancer.pick(pool, &affinity, &tried) {
@@ -94,13 +94,18 @@ pub(crate) async fn forward(
         let Some(attempt_body) = body.attempt() else {
             break;
         };
-        let mut headers = parts.headers.clone();
+        // The last possible attempt takes the headers; earlier ones copy them.
+        let mut headers = if tried.len() == attempts {
+            std::mem::take(&mut parts.headers)
+        } else {
+            parts.headers.clone()
+        };
         if let Some(dead) = &lost
             && let Ok(value) = HeaderValue::from_str(dead)
         {
             headers.insert(AFFINITY_LOST, value);
         }
-        let uri = match upstream.uri(&path) {
+        let uri = match upstream.uri(path.clone()) {
             Some(uri) => uri,
             None => return GatewayError::InvalidRequest("Bad request target").into_response(),
         };
@@ -166,10 +171,23 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
         .get(REQUEST_ID)
         .filter(|v| (1..=128).contains(&v.len()) && v.as_bytes().iter().all(u8::is_ascii_graphic))
         .cloned()
-        .unwrap_or_else(|| {
-            let id: u128 = rand::random();
-            HeaderValue::from_str(&format!("{id:032x}")).unwrap_or(HeaderValue::from_static("0"))
-        })
+        .unwrap_or_else(new_request_id)
+}
+
+/// A new request ID: this process's random prefix and a sequence number.
+/// Unique, not secret, and cheaper than drawing random bytes per request.
+fn new_request_id() -> HeaderValue {
+    static PREFIX: std::sync::OnceLock<[u8; 6]> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut raw = [0u8; 15];
+    raw[..6].copy_from_slice(PREFIX.get_or_init(rand::random));
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    raw[6..14].copy_from_slice(&n.to_be_bytes());
+    let mut text = [0u8; 20];
+    let len = URL_SAFE_NO_PAD
+        .encode_slice(raw, &mut text)
+        .unwrap_or_default();
+    HeaderValue::from_bytes(&text[..len]).unwrap_or(HeaderValue::from_static("0"))
 }
 
 fn with_id(mut response: Response, id: &HeaderValue) -> Response {
@@ -183,17 +201,39 @@ fn prepare_headers(headers: &mut HeaderMap, peer: SocketAddr, request_id: &Heade
     strip_hop_by_hop(headers);
     headers.remove(AFFINITY_LOST);
     let forwarded = match headers.get(FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(earlier) => format!("{earlier}, {}", peer.ip()),
-        None => peer.ip().to_string(),
+        Some(earlier) => HeaderValue::from_str(&format!("{earlier}, {}", peer.ip())).ok(),
+        None => Some(address_value(peer.ip())),
     };
-    if let Ok(value) = HeaderValue::from_str(&forwarded) {
+    if let Some(value) = forwarded {
         headers.insert(FORWARDED_FOR, value);
     }
     headers.insert(FORWARDED_PROTO, HeaderValue::from_static("http"));
     headers.insert(REQUEST_ID, request_id.clone());
 }
 
+/// A client address as a header value, remembered per thread for the last
+/// address seen: most requests come over connections from a few addresses.
+fn address_value(ip: std::net::IpAddr) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(std::net::IpAddr, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((seen, value)) if *seen == ip => value.clone(),
+        _ => {
+            let value = HeaderValue::from_str(&ip.to_string())
+                .unwrap_or(HeaderValue::from_static("unknown"));
+            *last = Some((ip, value.clone()));
+            value
+        }
+    })
+}
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over the names, no hashing.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     // Headers the Connection header names are hop-by-hop too.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use http::Uri;
+use http::uri::{PathAndQuery, Scheme};
 use metrics::{Counter, Gauge, Histogram};
 use sha2::{Digest as _, Sha256};
 
@@ -83,13 +84,12 @@ impl Upstream {
     }
 
     /// The URL of `path_and_query` at this instance.
-    pub(crate) fn uri(&self, path_and_query: &str) -> Option<Uri> {
-        Uri::builder()
-            .scheme("http")
-            .authority(self.url.authority()?.clone())
-            .path_and_query(path_and_query)
-            .build()
-            .ok()
+    pub(crate) fn uri(&self, path_and_query: PathAndQuery) -> Option<Uri> {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(Scheme::HTTP);
+        parts.authority = self.url.authority().cloned();
+        parts.path_and_query = Some(path_and_query);
+        Uri::from_parts(parts).ok()
     }
 
     /// Whether it is in rotation.
