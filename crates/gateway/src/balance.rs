@@ -341,7 +341,7 @@ mod tests {
             .map(|i| {
                 let spec =
                     UpstreamSpec::parse(&format!("http://127.0.0.1:{}", 9000 + i), i).unwrap();
-                Arc::new(Upstream::new(&spec))
+                Arc::new(Upstream::new(&spec, std::time::Duration::from_millis(100)))
             })
             .collect()
     }

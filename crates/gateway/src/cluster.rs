@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http::HeaderMap;
 use http::header::AUTHORIZATION;
-use http::{HeaderMap, Request};
 use http_body_util::BodyExt as _;
 use serde::Serialize;
 use subtle::ConstantTimeEq as _;
@@ -102,10 +101,7 @@ async fn counters(State(gateway): State<Gateway>, Path(name): Path<String>) -> R
         return GatewayError::InvalidRequest("A counter name is 1-64 of A-Z a-z 0-9 _ - .")
             .into_response();
     }
-    let asks = gateway
-        .upstreams
-        .iter()
-        .map(|u| counter_of(&gateway, u, &name));
+    let asks = gateway.upstreams.iter().map(|u| counter_of(u, &name));
     let answers = futures_util::future::join_all(asks).await;
     let mut view = CounterView {
         per_server: BTreeMap::new(),
@@ -127,11 +123,9 @@ async fn counters(State(gateway): State<Gateway>, Path(name): Path<String>) -> R
     Json(view).into_response()
 }
 
-async fn counter_of(gateway: &Gateway, upstream: &Upstream, name: &str) -> Option<i64> {
-    let path = http::uri::PathAndQuery::try_from(format!("/counters/{name}")).ok()?;
-    let uri = upstream.uri(path)?;
-    let request = Request::get(uri).body(Body::empty()).ok()?;
-    let answer = tokio::time::timeout(COUNTER_TIMEOUT, gateway.client.request(request))
+async fn counter_of(upstream: &Upstream, name: &str) -> Option<i64> {
+    let request = upstream.get(&format!("/counters/{name}"))?;
+    let answer = tokio::time::timeout(COUNTER_TIMEOUT, upstream.pool.send(request))
         .await
         .ok()?
         .ok()?;

@@ -5,9 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use http::Request;
-
 use crate::{Gateway, Upstream};
 
 /// The longest a check may take, whatever the interval.
@@ -30,17 +27,11 @@ pub(crate) async fn run(gateway: Gateway) {
 /// Asks one instance whether it is ready, and records the verdict.
 pub(crate) async fn check(gateway: &Gateway, upstream: Arc<Upstream>) {
     let timeout = CHECK_TIMEOUT.min(gateway.config.health_interval);
-    let ready = match upstream.uri(http::uri::PathAndQuery::from_static("/readyz")) {
-        Some(uri) => {
-            let request = Request::get(uri).body(Body::empty());
-            match request {
-                Ok(request) => matches!(
-                    tokio::time::timeout(timeout, gateway.client.request(request)).await,
-                    Ok(Ok(answer)) if answer.status().is_success()
-                ),
-                Err(_) => false,
-            }
-        }
+    let ready = match upstream.get("/readyz") {
+        Some(request) => matches!(
+            tokio::time::timeout(timeout, upstream.pool.send(request)).await,
+            Ok(Ok(answer)) if answer.status().is_success()
+        ),
         None => false,
     };
     upstream.set_healthy(ready);

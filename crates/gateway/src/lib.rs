@@ -14,6 +14,7 @@ mod cluster;
 mod config;
 mod error;
 mod health;
+mod pool;
 mod proxy;
 mod supervisor;
 mod upstream;
@@ -25,12 +26,8 @@ use std::sync::{Arc, OnceLock};
 
 use std::convert::Infallible;
 
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
@@ -45,10 +42,6 @@ pub use upstream::Upstream;
 
 use balance::Balancer;
 
-/// Idle keep-alive connections kept per instance: enough for the load driver's
-/// concurrency without reconnecting.
-const IDLE_PER_UPSTREAM: usize = 256;
-
 /// One gateway: its settings, instances, balancer and connection pool. Cloned
 /// per request (one `Arc`).
 #[derive(Clone, Debug)]
@@ -61,7 +54,6 @@ pub struct Inner {
     config: GatewayConfig,
     upstreams: Vec<Arc<Upstream>>,
     balancer: Balancer,
-    client: Client<HttpConnector, Body>,
     control: Option<Arc<dyn InstanceControl>>,
     metrics: Option<PrometheusHandle>,
 }
@@ -78,23 +70,16 @@ impl Gateway {
     /// A gateway over `config`'s instances; `control`, when given, lets
     /// `/_cluster/instances/{id}/stop|start` act on their processes.
     pub fn new(config: GatewayConfig, control: Option<Arc<dyn InstanceControl>>) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(IDLE_PER_UPSTREAM)
-            .build(connector);
         let upstreams = config
             .upstreams
             .iter()
-            .map(|spec| Arc::new(Upstream::new(spec)))
+            .map(|spec| Arc::new(Upstream::new(spec, config.connect_timeout)))
             .collect();
         let balancer = Balancer::new(config.policy, config.on_affinity_loss, &config.sticky_key);
         Self(Arc::new(Inner {
             config,
             upstreams,
             balancer,
-            client,
             control,
             metrics: metrics_handle(),
         }))

@@ -3,14 +3,13 @@
 //! is safe.
 //!
 //! Bodies stream both ways. A request is retried on another instance when it
-//! never reached the first (the connection failed, so its body was never
-//! read), or, when it may have reached it, only if repeating it is harmless:
-//! an idempotent method or an `Idempotency-Key`. Such a request's body, when
+//! was never written to the first (hyper hands it back, body unread), or,
+//! when it may have reached it, only if repeating it is harmless: an
+//! idempotent method or an `Idempotency-Key`. Such a request's body, when
 //! small, is kept so it can be sent again.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
@@ -19,14 +18,14 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderMap;
+use http::Uri;
 use http::header::{self, HeaderName, HeaderValue};
-use http::uri::PathAndQuery;
-use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt as _;
 
 use crate::Gateway;
 use crate::balance::{CLIENT_COOKIE, Pick, STICKY_COOKIE};
 use crate::error::GatewayError;
+use crate::pool::SendError;
 
 /// Tells an instance that the client was re-routed away from a dead one.
 pub const AFFINITY_LOST: HeaderName = HeaderName::from_static("x-affinity-lost");
@@ -60,18 +59,21 @@ pub(crate) async fn forward(gateway: Gateway, peer: SocketAddr, request: Request
     let affinity = gateway.balancer.affinity(&parts.headers, peer.ip());
     let retry_after_send =
         parts.method.is_idempotent() || parts.headers.contains_key(IDEMPOTENCY_KEY);
-    let body = match OutgoingBody::of(body, &parts.headers, retry_after_send).await {
-        Ok(body) => body,
-        Err(err) => return err.into_response(),
-    };
     prepare_headers(&mut parts.headers, peer, &request_id);
-    let path = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    // Origin-form: the same request suits any instance.
+    parts.uri = match parts.uri.path_and_query() {
+        Some(path) => Uri::from(path.clone()),
+        None => Uri::from_static("/"),
+    };
     let pool = &gateway.upstreams;
     let attempts = MAX_ATTEMPTS.min(pool.len());
+    // What a retry after a send needs: the request's parts and its body kept.
+    let (first, replay) = match Replay::prepare(parts, body, retry_after_send && attempts > 1).await
+    {
+        Ok(prepared) => prepared,
+        Err(err) => return with_id(err.into_response(), &request_id),
+    };
+    let mut next = Some(first);
     let mut tried = Vec::with_capacity(attempts);
     let mut failure = GatewayError::NoHealthyUpstream;
     while tried.len() < attempts {
@@ -91,40 +93,27 @@ pub(crate) async fn forward(gateway: Gateway, peer: SocketAddr, request: Request
         if let Some(i) = pool.iter().position(|u| Arc::ptr_eq(u, &upstream)) {
             tried.push(i);
         }
-        let Some(attempt_body) = body.attempt() else {
+        let Some(mut outgoing) = next.take() else {
             break;
         };
-        // The last possible attempt takes the headers; earlier ones copy them.
-        let mut headers = if tried.len() == attempts {
-            std::mem::take(&mut parts.headers)
-        } else {
-            parts.headers.clone()
+        match lost.as_deref().map(HeaderValue::from_str) {
+            Some(Ok(dead)) => outgoing.headers_mut().insert(AFFINITY_LOST, dead),
+            _ => outgoing.headers_mut().remove(AFFINITY_LOST),
         };
-        if let Some(dead) = &lost
-            && let Ok(value) = HeaderValue::from_str(dead)
+        if !outgoing.headers().contains_key(header::HOST)
+            && let Ok(host) = HeaderValue::from_str(upstream.authority())
         {
-            headers.insert(AFFINITY_LOST, value);
+            outgoing.headers_mut().insert(header::HOST, host);
         }
-        let uri = match upstream.uri(path.clone()) {
-            Some(uri) => uri,
-            None => return GatewayError::InvalidRequest("Bad request target").into_response(),
-        };
-        let mut outgoing = http::Request::new(attempt_body);
-        *outgoing.method_mut() = parts.method.clone();
-        *outgoing.uri_mut() = uri;
-        *outgoing.headers_mut() = headers;
         let started = Instant::now();
         let in_flight = upstream.start_request();
-        let sent = tokio::time::timeout(
-            gateway.config.request_timeout,
-            gateway.client.request(outgoing),
-        )
-        .await;
+        let sent =
+            tokio::time::timeout(gateway.config.request_timeout, upstream.pool.send(outgoing))
+                .await;
         drop(in_flight);
         match sent {
-            Ok(Ok(answer)) => {
-                upstream.answered(answer.status(), started.elapsed().as_secs_f64());
-                let mut response = answer.map(Body::new);
+            Ok(Ok(mut response)) => {
+                upstream.answered(response.status(), started.elapsed().as_secs_f64());
                 strip_hop_by_hop(response.headers_mut());
                 let signer = gateway.balancer.signer();
                 let cookies = [
@@ -138,20 +127,19 @@ pub(crate) async fn forward(gateway: Gateway, peer: SocketAddr, request: Request
                 }
                 return with_id(response, &request_id);
             }
-            Ok(Err(err)) if err.is_connect() => {
-                // Never sent: any request may go elsewhere.
-                tracing::warn!(upstream = %upstream.id, %err, "connection to instance failed");
-                // A streamed body it never read is still in its slot.
+            Ok(Err(SendError::NotSent(request, why))) => {
+                // Never written: any request may go elsewhere, body and all.
+                tracing::warn!(upstream = %upstream.id, %why, "instance unreachable");
                 upstream.failed();
                 failure = GatewayError::UpstreamFailed(upstream.id.clone());
+                next = Some(*request);
             }
-            Ok(Err(err)) => {
+            Ok(Err(SendError::Failed(err))) => {
                 tracing::warn!(upstream = %upstream.id, %err, "instance broke the exchange");
                 upstream.failed();
                 failure = GatewayError::UpstreamFailed(upstream.id.clone());
-                if !retry_after_send {
-                    break;
-                }
+                // It may have been applied: only a harmless request goes again.
+                next = replay.as_ref().map(Replay::request);
             }
             Err(_) => {
                 // It may still be working on it: a retry could apply it twice
@@ -163,6 +151,64 @@ pub(crate) async fn forward(gateway: Gateway, peer: SocketAddr, request: Request
         }
     }
     with_id(failure.into_response(), &request_id)
+}
+
+/// A request kept so that it can be sent again after a failure that may
+/// have reached the instance: only a harmless one (idempotent method or
+/// `Idempotency-Key`) with a small body.
+struct Replay {
+    parts: http::request::Parts,
+    body: Bytes,
+}
+
+impl Replay {
+    /// The first attempt's request and, when `replayable` and its body is
+    /// small, a copy kept for retries (the body read whole); anything else
+    /// streams.
+    async fn prepare(
+        parts: http::request::Parts,
+        body: Body,
+        replayable: bool,
+    ) -> Result<(http::Request<Body>, Option<Self>), GatewayError> {
+        if replayable {
+            let length = parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING);
+            let kept = if chunked || length.is_some_and(|l| l > REPLAYABLE_BODY) {
+                None
+            } else if length.unwrap_or(0) == 0 {
+                Some(Bytes::new())
+            } else {
+                let bytes = body
+                    .collect()
+                    .await
+                    .map_err(|_| GatewayError::InvalidRequest("The request body was cut off"))?
+                    .to_bytes();
+                return Ok(Self::keep(parts, bytes));
+            };
+            if let Some(bytes) = kept {
+                return Ok(Self::keep(parts, bytes));
+            }
+        }
+        Ok((http::Request::from_parts(parts, body), None))
+    }
+
+    fn keep(parts: http::request::Parts, body: Bytes) -> (http::Request<Body>, Option<Self>) {
+        let replay = Self { parts, body };
+        (replay.request(), Some(replay))
+    }
+
+    /// A new copy of the request.
+    fn request(&self) -> http::Request<Body> {
+        let mut request = http::Request::new(Body::from(self.body.clone()));
+        *request.method_mut() = self.parts.method.clone();
+        *request.uri_mut() = self.parts.uri.clone();
+        *request.headers_mut() = self.parts.headers.clone();
+        request
+    }
 }
 
 /// The client's request ID when it is sane, else a new one.
@@ -244,102 +290,5 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .collect();
     for name in named.iter().chain(HOP_BY_HOP.iter()) {
         headers.remove(name);
-    }
-}
-
-/// A request body as attempts need it.
-enum OutgoingBody {
-    /// None at all: every attempt sends an empty body.
-    Empty,
-    /// Small and safe to repeat: kept whole.
-    Kept(Bytes),
-    /// Streamed: one attempt reads it; a connection that failed before
-    /// reading it gives it back.
-    Streamed(Arc<Mutex<Option<Body>>>, SizeHint),
-}
-
-impl OutgoingBody {
-    async fn of(
-        body: Body,
-        headers: &HeaderMap,
-        retry_after_send: bool,
-    ) -> Result<Self, GatewayError> {
-        let length = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let chunked = headers.contains_key(header::TRANSFER_ENCODING);
-        if length.unwrap_or(0) == 0 && !chunked {
-            return Ok(Self::Empty);
-        }
-        if retry_after_send && !chunked && length.is_some_and(|l| l <= REPLAYABLE_BODY) {
-            let bytes = body
-                .collect()
-                .await
-                .map_err(|_| GatewayError::InvalidRequest("The request body was cut off"))?
-                .to_bytes();
-            return Ok(Self::Kept(bytes));
-        }
-        let hint = http_body::Body::size_hint(&body);
-        Ok(Self::Streamed(Arc::new(Mutex::new(Some(body))), hint))
-    }
-
-    /// The body of the next attempt, or `None` when a streamed body has been
-    /// read and cannot be sent again.
-    fn attempt(&self) -> Option<Body> {
-        match self {
-            Self::Empty => Some(Body::empty()),
-            Self::Kept(bytes) => Some(Body::from(bytes.clone())),
-            Self::Streamed(slot, hint) => {
-                let unread = slot
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .is_some();
-                unread.then(|| {
-                    Body::new(TakeOnRead {
-                        slot: Arc::clone(slot),
-                        body: None,
-                        hint: *hint,
-                    })
-                })
-            }
-        }
-    }
-}
-
-/// A streamed body taken from its slot on first read, so that an attempt that
-/// never read it leaves it for the next.
-struct TakeOnRead {
-    slot: Arc<Mutex<Option<Body>>>,
-    body: Option<Body>,
-    hint: SizeHint,
-}
-
-impl http_body::Body for TakeOnRead {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let this = &mut *self;
-        if this.body.is_none() {
-            this.body = this
-                .slot
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-        }
-        match this.body.as_mut() {
-            Some(body) => std::pin::Pin::new(body).poll_frame(cx),
-            None => Poll::Ready(None),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body
-            .as_ref()
-            .map_or(self.hint, http_body::Body::size_hint)
     }
 }

@@ -3,12 +3,15 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use http::Uri;
-use http::uri::{PathAndQuery, Scheme};
 use metrics::{Counter, Gauge, Histogram};
 use sha2::{Digest as _, Sha256};
 
 use crate::config::UpstreamSpec;
+use crate::pool::ConnPool;
 
 /// Consecutive failed exchanges after which an instance is taken out of
 /// rotation until a health check finds it ready again (passive ejection).
@@ -21,6 +24,8 @@ pub struct Upstream {
     pub id: String,
     /// `http://HOST:PORT`.
     pub url: Uri,
+    /// Its keep-alive connections.
+    pub(crate) pool: Arc<ConnPool>,
     /// Its weight seed in rendezvous hashing, from its name, so every gateway
     /// ranks instances the same.
     pub(crate) seed: u64,
@@ -64,16 +69,22 @@ impl UpstreamMetrics {
 }
 
 impl Upstream {
-    /// An instance, assumed healthy until a check says otherwise.
-    pub fn new(spec: &UpstreamSpec) -> Self {
+    /// An instance, assumed healthy until a check says otherwise, reached
+    /// with connections that take at most `connect_timeout` to open.
+    pub fn new(spec: &UpstreamSpec, connect_timeout: Duration) -> Self {
         let digest = Sha256::digest(spec.id.as_bytes());
         let mut seed = [0u8; 8];
         seed.copy_from_slice(&digest[..8]);
         let metrics = UpstreamMetrics::new(&spec.id);
         metrics.healthy.set(1.0);
+        let authority = spec
+            .url
+            .authority()
+            .map_or_else(String::new, ToString::to_string);
         Self {
             id: spec.id.clone(),
             url: spec.url.clone(),
+            pool: Arc::new(ConnPool::new(authority, connect_timeout)),
             seed: u64::from_le_bytes(seed),
             healthy: AtomicBool::new(true),
             draining: AtomicBool::new(false),
@@ -83,13 +94,19 @@ impl Upstream {
         }
     }
 
-    /// The URL of `path_and_query` at this instance.
-    pub(crate) fn uri(&self, path_and_query: PathAndQuery) -> Option<Uri> {
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(Scheme::HTTP);
-        parts.authority = self.url.authority().cloned();
-        parts.path_and_query = Some(path_and_query);
-        Uri::from_parts(parts).ok()
+    /// `HOST:PORT`.
+    pub(crate) fn authority(&self) -> &str {
+        self.url
+            .authority()
+            .map_or("", http::uri::Authority::as_str)
+    }
+
+    /// A `GET` of `path` with no body, for the gateway's own calls.
+    pub(crate) fn get(&self, path: &str) -> Option<http::Request<axum::body::Body>> {
+        http::Request::get(path)
+            .header(http::header::HOST, self.authority())
+            .body(axum::body::Body::empty())
+            .ok()
     }
 
     /// Whether it is in rotation.

@@ -1,0 +1,180 @@
+//! Keep-alive connections to one instance, on hyper's connection API.
+//!
+//! One pool per instance, so no map keyed by host is consulted per request
+//! (the generic client's pool hashed its key several times per request: a
+//! tenth of the gateway's instructions, measured). And hyper's
+//! `try_send_request` hands a request back when it was never written, so
+//! "not sent" is known exactly: such a request may go to another instance
+//! whatever its method, body included.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use http::{Request, Response};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// Idle connections kept per instance: enough for the load driver's
+/// concurrency without reconnecting.
+const MAX_IDLE: usize = 256;
+
+/// Connections to one instance.
+#[derive(Debug)]
+pub(crate) struct ConnPool {
+    /// `HOST:PORT`.
+    authority: String,
+    connect_timeout: Duration,
+    idle: Mutex<Vec<SendRequest<Body>>>,
+}
+
+/// Why a request got no answer.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// It was never written (no connection could be made, or the connection
+    /// closed first): here it is back, body unread.
+    NotSent(Box<Request<Body>>, String),
+    /// It may have reached the instance.
+    Failed(hyper::Error),
+}
+
+impl ConnPool {
+    pub(crate) fn new(authority: String, connect_timeout: Duration) -> Self {
+        Self {
+            authority,
+            connect_timeout,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sends `request` (origin-form URI, a `Host` header) on an idle
+    /// connection, or a new one.
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        mut request: Request<Body>,
+    ) -> Result<Response<Body>, SendError> {
+        while let Some(mut sender) = self.take_idle() {
+            if sender.ready().await.is_err() {
+                continue;
+            }
+            match sender.try_send_request(request).await {
+                Ok(answer) => return Ok(self.pooled(answer, sender)),
+                Err(mut err) => match err.take_message() {
+                    // The connection was gone before the request was written.
+                    Some(back) => request = back,
+                    None => return Err(SendError::Failed(err.into_error())),
+                },
+            }
+        }
+        let mut sender = match self.connect().await {
+            Ok(sender) => sender,
+            Err(why) => return Err(SendError::NotSent(Box::new(request), why)),
+        };
+        match sender.try_send_request(request).await {
+            Ok(answer) => Ok(self.pooled(answer, sender)),
+            Err(mut err) => match err.take_message() {
+                Some(back) => Err(SendError::NotSent(
+                    Box::new(back),
+                    err.into_error().to_string(),
+                )),
+                None => Err(SendError::Failed(err.into_error())),
+            },
+        }
+    }
+
+    fn take_idle(&self) -> Option<SendRequest<Body>> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(sender) = idle.pop() {
+            if !sender.is_closed() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    fn check_in(&self, sender: SendRequest<Body>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < MAX_IDLE {
+            idle.push(sender);
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Body>, String> {
+        let stream =
+            tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.authority))
+                .await
+                .map_err(|_| format!("connect to {} timed out", self.authority))?
+                .map_err(|e| format!("connect to {}: {e}", self.authority))?;
+        // Requests and answers are small and written whole: no Nagle delay.
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("handshake with {}: {e}", self.authority))?;
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%err, "upstream connection ended");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// The answer, its connection back in the pool once its body is done.
+    fn pooled(
+        self: &Arc<Self>,
+        answer: Response<Incoming>,
+        sender: SendRequest<Body>,
+    ) -> Response<Body> {
+        let pool = Arc::clone(self);
+        answer.map(|body| {
+            Body::new(PooledBody {
+                body,
+                sender: Some(sender),
+                pool,
+            })
+        })
+    }
+}
+
+/// An answer's body; dropping it returns its connection to the pool (a
+/// connection whose body was not read to the end closes, and is skipped).
+struct PooledBody {
+    body: Incoming,
+    sender: Option<SendRequest<Body>>,
+    pool: Arc<ConnPool>,
+}
+
+impl http_body::Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        if let Some(sender) = self.sender.take() {
+            self.pool.check_in(sender);
+        }
+    }
+}
