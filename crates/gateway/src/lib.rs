@@ -19,15 +19,21 @@ mod proxy;
 mod supervisor;
 mod upstream;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use std::convert::Infallible;
-
+use axum::Router;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
@@ -100,35 +106,19 @@ impl Gateway {
         format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}")
     }
 
-    /// The gateway as a service: `/_cluster…` and `/metrics` are its own
-    /// routes; everything else is forwarded without passing through a router
-    /// (the path test is all the routing a proxied request needs).
-    pub fn service(
-        &self,
-    ) -> impl tower::Service<
-        Request,
-        Response = Response,
-        Error = Infallible,
-        Future = impl Future<Output = Result<Response, Infallible>> + Send,
-    > + Clone
-    + Send
-    + 'static {
-        let own = cluster::routes().with_state(self.clone());
-        let gateway = self.clone();
-        tower::service_fn(move |request: Request| {
-            let (gateway, own) = (gateway.clone(), own.clone());
-            async move {
-                let path = request.uri().path();
-                if path.starts_with("/_cluster") || path == "/metrics" {
-                    return own.oneshot(request).await;
-                }
-                let peer = request
-                    .extensions()
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
-                Ok(proxy::forward(gateway, peer, request).await)
-            }
-        })
+    /// Answers one request: `/_cluster…` and `/metrics` are the gateway's
+    /// own routes; everything else is forwarded without passing through a
+    /// router (the path test is all the routing a proxied request needs).
+    async fn dispatch(self, own: Router, peer: SocketAddr, mut request: Request) -> Response {
+        let path = request.uri().path();
+        if path.starts_with("/_cluster") || path == "/metrics" {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            return match own.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+        }
+        proxy::forward(self, peer, request).await
     }
 }
 
@@ -147,8 +137,13 @@ fn metrics_handle() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// How long requests in flight may take to finish at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves `gateway` on `listener` until `shutdown`, checking the instances'
-/// health in the background; requests in flight finish.
+/// health in the background; requests in flight finish. Each connection is
+/// served by hyper's HTTP/1 server directly: the client's address is known
+/// per connection, not stored in every request.
 ///
 /// # Errors
 /// An I/O error of the listener.
@@ -158,12 +153,44 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let checks = tokio::spawn(health::run(gateway.clone()));
-    let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
-        gateway.service(),
-    );
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let own = cluster::routes().with_state(gateway.clone());
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let (gateway, own) = (gateway.clone(), own.clone());
+        let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+            let request = request.map(Body::new);
+            let answer = gateway.clone().dispatch(own.clone(), peer, request);
+            async move { Ok::<_, Infallible>(answer.await) }
+        });
+        let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%err, "client connection ended");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}: closed");
+    }
     checks.abort();
-    served
+    Ok(())
 }
