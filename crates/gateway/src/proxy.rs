@@ -236,8 +236,13 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_bytes(&text[..len]).unwrap_or(HeaderValue::from_static("0"))
 }
 
+/// The answer with the request's ID (instances echo it; the gateway's own
+/// answers get it here).
 fn with_id(mut response: Response, id: &HeaderValue) -> Response {
-    response.headers_mut().insert(REQUEST_ID, id.clone());
+    response
+        .headers_mut()
+        .entry(REQUEST_ID)
+        .or_insert_with(|| id.clone());
     response
 }
 
