@@ -24,6 +24,10 @@ pub struct AppConfig {
     pub body_limit: usize,
     /// Key that signs client-held state tokens.
     pub state_key: StateKey,
+    /// Proxies (the gateway) whose `X-Forwarded-For` names the client: a
+    /// request from one of them is counted against the address it forwards,
+    /// so that clients behind one gateway do not share a login limit.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl AppConfig {
@@ -36,6 +40,7 @@ impl AppConfig {
             timeouts: SessionTimeouts::default(),
             body_limit: DEFAULT_BODY_LIMIT,
             state_key: StateKey::generate(),
+            trusted_proxies: Vec::new(),
         }
     }
 

@@ -47,6 +47,7 @@ struct Shared {
     data: ServiceData,
     tokens: Arc<TokenIssuer>,
     limiter: LoginLimiter,
+    trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// A service's bodies are small: an order of at most 100 lines.
@@ -62,11 +63,27 @@ impl ServiceState {
     /// A service over `data`, verifying tokens with `tokens` (a verify-only
     /// issuer made from the users service's JWKS).
     pub fn new(data: ServiceData, tokens: Arc<TokenIssuer>) -> Self {
+        Self::with_trusted_proxies(data, tokens, Vec::new())
+    }
+
+    /// The same, believing `X-Forwarded-For` from `proxies` (the gateway).
+    pub fn with_trusted_proxies(
+        data: ServiceData,
+        tokens: Arc<TokenIssuer>,
+        proxies: Vec<std::net::IpAddr>,
+    ) -> Self {
         Self(Arc::new(Shared {
             data,
             tokens,
             limiter: LoginLimiter::default(),
+            trusted_proxies: proxies,
         }))
+    }
+}
+
+impl auth::TrustedProxies for ServiceState {
+    fn trusted_proxies(&self) -> &[std::net::IpAddr] {
+        &self.0.trusted_proxies
     }
 }
 

@@ -95,6 +95,10 @@ impl Cmd {
             self.data.clone(),
             "--auth".to_owned(),
             self.auth.clone(),
+            // Every request comes through the gateway on loopback: the
+            // client is the address it forwards.
+            "--trusted-proxy".to_owned(),
+            "127.0.0.1".to_owned(),
         ];
         if let Some(counters) = &self.counter_store {
             args.extend(["--counter-store".to_owned(), counters.clone()]);

@@ -60,6 +60,15 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_REDIS_CA_FILE")]
     redis_ca_file: Option<std::path::PathBuf>,
 
+    /// Proxies (the gateway) whose X-Forwarded-For names the client, for the
+    /// login rate limit; repeat or separate with commas.
+    #[arg(
+        long = "trusted-proxy",
+        env = "STATECRAFT_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<std::net::IpAddr>,
+
     #[command(flatten)]
     identity: IdentityArgs,
 
@@ -218,6 +227,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     let mut config = AppConfig::new(cmd.instance_id.clone());
     config.secure_cookies = !cmd.insecure_cookies;
     config.timeouts = timeouts;
+    config.trusted_proxies.clone_from(&cmd.trusted_proxies);
     if let Some(key) = cmd.state_key.clone() {
         config.state_key = key;
     }

@@ -75,6 +75,15 @@ pub(crate) struct Cmd {
     /// This process's name, sent as X-Served-By.
     #[arg(long, env = "STATECRAFT_INSTANCE_ID")]
     instance_id: Option<String>,
+
+    /// Proxies (the gateway) whose X-Forwarded-For names the client, for the
+    /// login rate limit; repeat or separate with commas.
+    #[arg(
+        long = "trusted-proxy",
+        env = "STATECRAFT_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// How often the public keys are fetched again (a rotation reaches services
@@ -198,7 +207,8 @@ async fn listen_and_serve(
         .local_addr()
         .map_err(|e| CmdError::Runtime(e.to_string()))?;
     tracing::info!(service = %name, data = %cmd.data, "listening on http://{local}");
-    let app = service_app(ServiceState::new(data, tokens), &name);
+    let state = ServiceState::with_trusted_proxies(data, tokens, cmd.trusted_proxies.clone());
+    let app = service_app(state, &name);
     statecraft_app::serve_service(listener, app, shutdown)
         .await
         .map_err(|e| CmdError::Runtime(format!("service failed: {e}")))?;
