@@ -1007,3 +1007,85 @@ fn serve_with_remote_services_runs_a_session_checkout_through_them() {
     delete_stream(&nats, &namespace);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn the_gateway_routes_services_by_prefix_and_refuses_bad_tokens_at_the_edge() {
+    let root = std::env::temp_dir().join(format!("statecraft-edge-{}", std::process::id()));
+    let data = |name: &str| format!("sqlite:{}", root.join(name).display());
+    let (mut users, users_addr) =
+        spawn_process(&["service", "users"], &[("STATECRAFT_DATA", data("users"))]);
+    // Another deployment's users service: its tokens are well formed, signed
+    // by keys this gateway does not trust.
+    let (mut stranger, stranger_addr) = spawn_process(
+        &["service", "users"],
+        &[("STATECRAFT_DATA", data("stranger"))],
+    );
+    let users_url = format!("http://{users_addr}");
+    let (mut orders, orders_addr) = spawn_process(
+        &["service", "orders"],
+        &[
+            ("STATECRAFT_DATA", data("orders")),
+            ("STATECRAFT_USERS_URL", users_url.clone()),
+        ],
+    );
+    let route = format!("/orders=http://{orders_addr}");
+    let jwks = format!("{users_url}/.well-known/jwks.json");
+    let (mut gateway, addr) = spawn_process(
+        &[
+            "gateway",
+            "--upstream",
+            &users_url,
+            "--route",
+            &route,
+            "--jwks-url",
+            &jwks,
+        ],
+        &[] as &[(&str, &str)],
+    );
+    let login = r#"{"user":"alice","password":"correct-password"}"#;
+    let (status, pair) = call(&addr, "POST", "/token", None, Some(login));
+    assert_eq!(status, 200, "{pair}");
+    let token = pair["token"].as_str().unwrap().to_owned();
+    let (_, foreign) = call(&stranger_addr, "POST", "/token", None, Some(login));
+    let foreign = foreign["token"].as_str().unwrap().to_owned();
+    let order = r#"{"userId":"user-1","items":[{"productId":"book-1","quantity":1}]}"#;
+    let bearer = |t: &str| format!("Bearer {t}");
+    // A good token reaches the orders service.
+    let (status, head, placed) = request(
+        &addr,
+        "POST",
+        "/orders",
+        &[("Authorization", &bearer(&token))],
+        Some(order),
+    );
+    assert_eq!(status, 201, "{placed}");
+    assert!(head.to_ascii_lowercase().contains("x-served-by"), "{head}");
+    // Forged and foreign tokens are answered by the gateway: no service
+    // (which would add X-Served-By) ever sees them.
+    for bad in ["a.b.c", foreign.as_str()] {
+        let (status, head, body) = request(
+            &addr,
+            "POST",
+            "/orders",
+            &[("Authorization", &bearer(bad))],
+            Some(order),
+        );
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("TOKEN_INVALID")),
+            "{body}"
+        );
+        assert!(!head.to_ascii_lowercase().contains("x-served-by"), "{head}");
+    }
+    // No token: the service decides (it needs one).
+    let (status, head, _) = request(&addr, "GET", "/orders", &[], None);
+    assert_eq!(status, 401);
+    assert!(head.to_ascii_lowercase().contains("x-served-by"), "{head}");
+    let (_, _, view) = request(&addr, "GET", "/_cluster", &[], None);
+    assert_eq!(view["services"][0]["prefix"], "/orders", "{view}");
+    for child in [&mut gateway, &mut orders, &mut stranger, &mut users] {
+        sigterm(child);
+        wait_exit(child, Duration::from_secs(10));
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -52,6 +52,25 @@ struct Instance<'a> {
 struct ClusterView<'a> {
     policy: &'static str,
     instances: Vec<Instance<'a>>,
+    /// Services by path prefix (added).
+    services: Vec<ServiceView<'a>>,
+}
+
+#[derive(Serialize)]
+struct ServiceView<'a> {
+    prefix: &'a str,
+    #[serde(flatten)]
+    instance: Instance<'a>,
+}
+
+fn instance_view(u: &Upstream) -> Instance<'_> {
+    Instance {
+        id: &u.id,
+        url: u.url.to_string().trim_end_matches('/').to_owned(),
+        healthy: u.is_healthy(),
+        draining: u.is_draining(),
+        in_flight: u.in_flight(),
+    }
 }
 
 #[derive(Serialize)]
@@ -74,15 +93,13 @@ pub(crate) fn routes() -> Router<Gateway> {
 async fn cluster(State(gateway): State<Gateway>) -> Json<serde_json::Value> {
     let view = ClusterView {
         policy: gateway.balancer.policy().as_str(),
-        instances: gateway
-            .upstreams
+        instances: gateway.upstreams.iter().map(|u| instance_view(u)).collect(),
+        services: gateway
+            .services
             .iter()
-            .map(|u| Instance {
-                id: &u.id,
-                url: u.url.to_string().trim_end_matches('/').to_owned(),
-                healthy: u.is_healthy(),
-                draining: u.is_draining(),
-                in_flight: u.in_flight(),
+            .map(|s| ServiceView {
+                prefix: &s.route.prefix,
+                instance: instance_view(&s.upstream[0]),
             })
             .collect(),
     };

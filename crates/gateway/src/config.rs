@@ -111,6 +111,53 @@ impl UpstreamSpec {
     }
 }
 
+/// Requests under a path prefix, sent to a service instead of the app
+/// instances (`/orders=http://127.0.0.1:8083`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRoute {
+    /// `/orders`: matches `/orders` and `/orders/…`, not `/ordersx`.
+    pub prefix: String,
+    /// The service.
+    pub upstream: UpstreamSpec,
+}
+
+impl ServiceRoute {
+    /// Parses `/PREFIX=http://HOST:PORT`; the service is named after its
+    /// prefix (`orders`).
+    ///
+    /// # Errors
+    /// A sentence naming what is wrong.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (prefix, url) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?} must be /PREFIX=http://HOST:PORT"))?;
+        let name = prefix.trim_start_matches('/').replace('/', "-");
+        let valid = prefix.starts_with('/')
+            && prefix.len() > 1
+            && !prefix.ends_with('/')
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'))
+            && !prefix.starts_with("/_cluster");
+        if !valid {
+            return Err(format!(
+                "route prefix {prefix:?} must be /NAME (letters, digits, - _ . /), not /_cluster"
+            ));
+        }
+        let upstream = UpstreamSpec::parse(&format!("{name}={url}"), 0)?;
+        Ok(Self {
+            prefix: prefix.to_owned(),
+            upstream,
+        })
+    }
+
+    /// Whether `path` is under this route.
+    pub fn matches(&self, path: &str) -> bool {
+        path.strip_prefix(self.prefix.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
 /// The gateway's settings.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -134,6 +181,11 @@ pub struct GatewayConfig {
     /// A bearer token that cluster control calls (drain, stop, start) must
     /// carry; without one they are taken from loopback clients only.
     pub admin_token: Option<String>,
+    /// Path prefixes served by services rather than app instances.
+    pub routes: Vec<ServiceRoute>,
+    /// The users service's JWKS: with it, a bearer token on a service route
+    /// is verified here and a bad one never reaches the service.
+    pub jwks_url: Option<Uri>,
 }
 
 impl GatewayConfig {
@@ -152,6 +204,8 @@ impl GatewayConfig {
             sticky_key,
             insecure_cookies: false,
             admin_token: None,
+            routes: Vec::new(),
+            jwks_url: None,
         }
     }
 }
@@ -175,6 +229,25 @@ mod tests {
             "nonsense",
         ] {
             assert!(UpstreamSpec::parse(bad, 1).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn routes_match_whole_path_segments() {
+        let route = ServiceRoute::parse("/orders=http://127.0.0.1:9003").unwrap();
+        assert_eq!(route.upstream.id, "orders");
+        assert!(route.matches("/orders"));
+        assert!(route.matches("/orders/order-1"));
+        assert!(!route.matches("/ordersx"));
+        assert!(!route.matches("/order"));
+        for bad in [
+            "orders=http://h:1",
+            "/=http://h:1",
+            "/orders/=http://h:1",
+            "/_cluster=http://h:1",
+            "/orders",
+        ] {
+            assert!(ServiceRoute::parse(bad).is_err(), "{bad}");
         }
     }
 }

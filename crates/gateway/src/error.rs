@@ -27,6 +27,13 @@ pub enum GatewayError {
     InvalidRequest(&'static str),
     /// 409 `CONTROL_FAILED` (added): an instance could not be stopped or started.
     ControlFailed(String),
+    /// 401 `TOKEN_INVALID`: a bearer token on a service route that does not verify.
+    TokenInvalid,
+    /// 401 `TOKEN_EXPIRED`.
+    TokenExpired,
+    /// 503 `KEYS_UNAVAILABLE` (added): a token on a service route cannot be
+    /// checked because the users service's keys cannot be fetched.
+    KeysUnavailable,
 }
 
 #[derive(Serialize)]
@@ -48,6 +55,8 @@ impl GatewayError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::ControlFailed(_) => StatusCode::CONFLICT,
+            Self::TokenInvalid | Self::TokenExpired => StatusCode::UNAUTHORIZED,
+            Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -62,6 +71,9 @@ impl GatewayError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::InvalidRequest(_) => "INVALID_REQUEST",
             Self::ControlFailed(_) => "CONTROL_FAILED",
+            Self::TokenInvalid => "TOKEN_INVALID",
+            Self::TokenExpired => "TOKEN_EXPIRED",
+            Self::KeysUnavailable => "KEYS_UNAVAILABLE",
         }
     }
 
@@ -75,6 +87,9 @@ impl GatewayError {
             }
             Self::NotFound(what) | Self::ControlFailed(what) => what.clone(),
             Self::Forbidden(why) | Self::InvalidRequest(why) => (*why).to_owned(),
+            Self::TokenInvalid => "The token is invalid".to_owned(),
+            Self::TokenExpired => "The token has expired".to_owned(),
+            Self::KeysUnavailable => "The keys that verify tokens cannot be fetched".to_owned(),
         }
     }
 }
@@ -93,6 +108,20 @@ impl IntoResponse for GatewayError {
             code: self.code(),
             instance,
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        let challenge = match self {
+            Self::TokenInvalid => Some(r#"Bearer error="invalid_token""#),
+            Self::TokenExpired => {
+                Some(r#"Bearer error="invalid_token", error_description="expired""#)
+            }
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static(challenge),
+            );
+        }
+        response
     }
 }

@@ -17,8 +17,7 @@ pub(crate) async fn run(gateway: Gateway) {
     loop {
         tick.tick().await;
         let checks = gateway
-            .upstreams
-            .iter()
+            .checked()
             .map(|upstream| check(&gateway, Arc::clone(upstream)));
         futures_util::future::join_all(checks).await;
     }

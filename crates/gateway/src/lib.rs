@@ -12,6 +12,7 @@
 mod balance;
 mod cluster;
 mod config;
+mod edge;
 mod error;
 mod health;
 mod pool;
@@ -40,13 +41,16 @@ use tower::ServiceExt as _;
 
 pub use balance::{CLIENT_COOKIE, STICKY_COOKIE};
 pub use cluster::InstanceControl;
-pub use config::{AffinityLoss, GatewayConfig, Policy, UpstreamSpec};
+pub use config::{AffinityLoss, GatewayConfig, Policy, ServiceRoute, UpstreamSpec};
 pub use error::GatewayError;
 pub use proxy::AFFINITY_LOST;
 pub use supervisor::{InstanceSpec, StartError, Supervisor};
 pub use upstream::Upstream;
 
+use axum::response::IntoResponse as _;
 use balance::Balancer;
+use edge::EdgeAuth;
+use proxy::Target;
 
 /// One gateway: its settings, instances, balancer and connection pool. Cloned
 /// per request (one `Arc`).
@@ -60,8 +64,20 @@ pub struct Inner {
     config: GatewayConfig,
     upstreams: Vec<Arc<Upstream>>,
     balancer: Balancer,
+    /// Services by path prefix, longest prefix first.
+    services: Vec<ServiceTarget>,
+    /// Checks bearer tokens bound for services.
+    edge: Option<EdgeAuth>,
     control: Option<Arc<dyn InstanceControl>>,
     metrics: Option<PrometheusHandle>,
+}
+
+/// A service behind a path prefix.
+#[derive(Debug)]
+struct ServiceTarget {
+    route: ServiceRoute,
+    upstream: [Arc<Upstream>; 1],
+    balancer: Balancer,
 }
 
 impl Deref for Gateway {
@@ -82,13 +98,43 @@ impl Gateway {
             .map(|spec| Arc::new(Upstream::new(spec, config.connect_timeout)))
             .collect();
         let balancer = Balancer::new(config.policy, config.on_affinity_loss, &config.sticky_key);
+        let mut services: Vec<ServiceTarget> = config
+            .routes
+            .iter()
+            .map(|route| ServiceTarget {
+                route: route.clone(),
+                upstream: [Arc::new(Upstream::new(
+                    &route.upstream,
+                    config.connect_timeout,
+                ))],
+                balancer: Balancer::new(
+                    Policy::RoundRobin,
+                    AffinityLoss::Redispatch,
+                    &config.sticky_key,
+                ),
+            })
+            .collect();
+        services.sort_by_key(|s| std::cmp::Reverse(s.route.prefix.len()));
+        let edge = config
+            .jwks_url
+            .as_ref()
+            .and_then(|url| EdgeAuth::new(url, config.connect_timeout));
         Self(Arc::new(Inner {
             config,
             upstreams,
             balancer,
+            services,
+            edge,
             control,
             metrics: metrics_handle(),
         }))
+    }
+
+    /// Every upstream whose health is checked: the instances, then the services.
+    fn checked(&self) -> impl Iterator<Item = &Arc<Upstream>> {
+        self.upstreams
+            .iter()
+            .chain(self.services.iter().map(|s| &s.upstream[0]))
     }
 
     /// The instances, in the order given.
@@ -118,7 +164,23 @@ impl Gateway {
                 Err(never) => match never {},
             };
         }
-        proxy::forward(self, peer, request).await
+        if let Some(service) = self.services.iter().find(|s| s.route.matches(path)) {
+            if let Some(edge) = &self.edge
+                && let Err(refused) = edge.check(request.headers()).await
+            {
+                return refused.into_response();
+            }
+            let target = Target {
+                upstreams: &service.upstream,
+                balancer: &service.balancer,
+            };
+            return proxy::forward(&self, target, peer, request).await;
+        }
+        let target = Target {
+            upstreams: &self.upstreams,
+            balancer: &self.balancer,
+        };
+        proxy::forward(&self, target, peer, request).await
     }
 }
 
@@ -153,6 +215,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let checks = tokio::spawn(health::run(gateway.clone()));
+    let keys = gateway.edge.is_some().then(|| {
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Some(edge) = &gateway.edge {
+                    edge.refresh().await;
+                }
+                tokio::time::sleep(edge::REFRESH_EVERY).await;
+            }
+        })
+    });
     let own = cluster::routes().with_state(gateway.clone());
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -192,5 +265,8 @@ pub async fn serve(
         tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}: closed");
     }
     checks.abort();
+    if let Some(keys) = keys {
+        keys.abort();
+    }
     Ok(())
 }

@@ -23,9 +23,10 @@ use http::header::{self, HeaderName, HeaderValue};
 use http_body_util::BodyExt as _;
 
 use crate::Gateway;
-use crate::balance::{CLIENT_COOKIE, Pick, STICKY_COOKIE};
+use crate::balance::{Balancer, CLIENT_COOKIE, Pick, STICKY_COOKIE};
 use crate::error::GatewayError;
 use crate::pool::SendError;
+use crate::upstream::Upstream;
 
 /// Tells an instance that the client was re-routed away from a dead one.
 pub const AFFINITY_LOST: HeaderName = HeaderName::from_static("x-affinity-lost");
@@ -52,11 +53,23 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
 ];
 
-/// Every request that is not the gateway's own.
-pub(crate) async fn forward(gateway: Gateway, peer: SocketAddr, request: Request) -> Response {
+/// Where a request may go: the app instances, or a service's.
+#[derive(Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub(crate) upstreams: &'a [Arc<Upstream>],
+    pub(crate) balancer: &'a Balancer,
+}
+
+/// Every request that is not the gateway's own, to one of `target`'s instances.
+pub(crate) async fn forward(
+    gateway: &Gateway,
+    target: Target<'_>,
+    peer: SocketAddr,
+    request: Request,
+) -> Response {
     let (mut parts, body) = request.into_parts();
     let request_id = request_id(&parts.headers);
-    let affinity = gateway.balancer.affinity(&parts.headers, peer.ip());
+    let affinity = target.balancer.affinity(&parts.headers, peer.ip());
     let retry_after_send =
         parts.method.is_idempotent() || parts.headers.contains_key(IDEMPOTENCY_KEY);
     prepare_headers(&mut parts.headers, peer, &request_id);
@@ -65,7 +78,7 @@ pub(crate) async fn forward(gateway: Gateway, peer: SocketAddr, request: Request
         Some(path) => Uri::from(path.clone()),
         None => Uri::from_static("/"),
     };
-    let pool = &gateway.upstreams;
+    let pool = target.upstreams;
     let attempts = MAX_ATTEMPTS.min(pool.len());
     // What a retry after a send needs: the request's parts and its body kept.
     let (first, replay) = match Replay::prepare(parts, body, retry_after_send && attempts > 1).await
@@ -79,7 +92,7 @@ pub(crate) async fn forward(gateway: Gateway, peer: SocketAddr, request: Request
     while tried.len() < attempts {
         // A client whose instance failed this request is re-routed by the
         // balancer like one whose instance was already known dead.
-        let (upstream, lost, pin) = match gateway.balancer.pick(pool, &affinity, &tried) {
+        let (upstream, lost, pin) = match target.balancer.pick(pool, &affinity, &tried) {
             Pick::To {
                 upstream,
                 lost,
@@ -115,7 +128,7 @@ pub(crate) async fn forward(gateway: Gateway, peer: SocketAddr, request: Request
             Ok(Ok(mut response)) => {
                 upstream.answered(response.status(), started.elapsed().as_secs_f64());
                 strip_hop_by_hop(response.headers_mut());
-                let signer = gateway.balancer.signer();
+                let signer = target.balancer.signer();
                 let cookies = [
                     pin.then(|| gateway.cookie(STICKY_COOKIE, &signer.sign(&upstream.id))),
                     (affinity.new_client.as_ref()).map(|id| gateway.cookie(CLIENT_COOKIE, id)),

@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use statecraft_gateway::{AffinityLoss, Gateway, GatewayConfig, Policy, UpstreamSpec};
+use statecraft_gateway::{
+    AffinityLoss, Gateway, GatewayConfig, Policy, ServiceRoute, UpstreamSpec,
+};
 
 use super::serve::shutdown_signal;
 use super::{CmdError, runtime};
@@ -63,6 +65,27 @@ pub(crate) struct Cmd {
     /// it they are accepted from loopback clients only.
     #[arg(long, env = "STATECRAFT_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+
+    /// Requests under a path prefix go to a service, not to the instances:
+    /// /PREFIX=http://HOST:PORT (e.g. /orders=http://127.0.0.1:8083). Repeat.
+    #[arg(long = "route", env = "STATECRAFT_ROUTES", value_delimiter = ',', value_parser = ServiceRoute::parse)]
+    routes: Vec<ServiceRoute>,
+
+    /// The users service's JWKS (http://HOST:PORT/.well-known/jwks.json): a
+    /// bearer token on a service route is verified here, and a bad one never
+    /// reaches the service.
+    #[arg(long, env = "STATECRAFT_JWKS_URL", value_parser = parse_jwks_url)]
+    jwks_url: Option<http::Uri>,
+}
+
+fn parse_jwks_url(s: &str) -> Result<http::Uri, String> {
+    let url: http::Uri = s
+        .parse()
+        .map_err(|_| "must be http://HOST:PORT/PATH".to_owned())?;
+    if url.scheme_str() != Some("http") || url.authority().is_none() {
+        return Err("must be http://HOST:PORT/PATH".to_owned());
+    }
+    Ok(url)
 }
 
 /// A 32-byte key (its `Debug` never shows it).
@@ -117,6 +140,8 @@ impl Cmd {
         config.connect_timeout = self.connect_timeout;
         config.insecure_cookies = self.insecure_cookies;
         config.admin_token.clone_from(&self.admin_token);
+        config.routes.clone_from(&self.routes);
+        config.jwks_url.clone_from(&self.jwks_url);
         if let Some(Key(key)) = &self.sticky_key {
             config.sticky_key = *key;
         }
