@@ -28,6 +28,9 @@ pub struct AppConfig {
     /// request from one of them is counted against the address it forwards,
     /// so that clients behind one gateway do not share a login limit.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The token the gateway shows to take and give sessions when it drains
+    /// an instance (`/_internal/sessions`); without one those routes are off.
+    pub handover_token: Option<String>,
 }
 
 impl AppConfig {
@@ -41,6 +44,7 @@ impl AppConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             state_key: StateKey::generate(),
             trusted_proxies: Vec::new(),
+            handover_token: None,
         }
     }
 

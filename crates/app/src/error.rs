@@ -128,6 +128,9 @@ impl ApiError {
             StoreError::Unavailable(_) => Self::StoreUnavailable(kind),
             StoreError::LimitReached(what) => Self::LimitReached(what),
             StoreError::Conflict | StoreError::Corrupt(_) => Self::Internal(err.to_string()),
+            StoreError::Unsupported(what) => {
+                Self::NotFound(format!("This instance's store does no {what}"))
+            }
         }
     }
 

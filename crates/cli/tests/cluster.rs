@@ -459,3 +459,47 @@ fn a_redis_cluster_loses_no_request_beyond_those_in_flight_when_an_instance_is_k
     );
     cluster.wait_until(|c| c.healthy().contains("server-2"), "server-2 back");
 }
+
+#[test]
+fn a_drained_instance_hands_its_memory_sessions_over_so_its_restart_loses_none() {
+    let cluster = Cluster::start("handover", &["--balance", "sticky"]);
+    let mut clients: Vec<Client> = (0..12).map(|_| Client::new()).collect();
+    for client in &mut clients {
+        for _ in 0..3 {
+            assert_eq!(client.post(&cluster.base, "/increment", None).0, 200);
+        }
+    }
+    let homes: Vec<String> = clients
+        .iter()
+        .map(|c| c.served_by.clone().unwrap())
+        .collect();
+    let victim = homes[0].clone();
+    let its_clients = homes.iter().filter(|h| **h == victim).count();
+    // A rolling restart's step: hand over, then stop (here: kill) the instance.
+    let (status, report) = Client::new().post(
+        &cluster.base,
+        &format!("/_cluster/instances/{victim}/handover"),
+        None,
+    );
+    assert_eq!(status, 200, "{report}");
+    assert!(
+        report["handedOver"].as_u64().unwrap() >= its_clients as u64,
+        "{report}"
+    );
+    cluster.control(&victim, "stop");
+    let mut kept = 0;
+    for client in &mut clients {
+        let (status, body) = client.post(&cluster.base, "/increment", None);
+        assert_ne!(client.served_by.as_deref(), Some(victim.as_str()));
+        if status == 200 && body["counter"] == 4 {
+            kept += 1;
+        }
+    }
+    eprintln!(
+        "hand-over: {kept}/{} sessions kept across the restart of {victim} ({its_clients} were on it)",
+        clients.len()
+    );
+    assert_eq!(kept, clients.len(), "sessions lost across the hand-over");
+    cluster.control(&victim, "start");
+    cluster.wait_until(|c| c.healthy().contains(&victim), "the instance back");
+}

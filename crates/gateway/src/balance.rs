@@ -103,6 +103,19 @@ impl Balancer {
                     .pinned
                     .as_deref()
                     .and_then(|id| pool.iter().position(|u| u.id == id));
+                // A client of an instance whose sessions were handed over
+                // follows them, and is pinned there.
+                let heir = home
+                    .and_then(|i| pool[i].moved_to())
+                    .and_then(|id| pool.iter().position(|u| u.id == id))
+                    .filter(|&j| open(j) && pool[j].is_healthy());
+                if let Some(j) = heir {
+                    return Pick::To {
+                        upstream: Arc::clone(&pool[j]),
+                        lost: None,
+                        pin: true,
+                    };
+                }
                 match home {
                     // A pinned client stays, even on a draining instance.
                     Some(i) if open(i) && pool[i].is_healthy() => Pick::To {

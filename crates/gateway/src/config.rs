@@ -186,6 +186,9 @@ pub struct GatewayConfig {
     /// The users service's JWKS: with it, a bearer token on a service route
     /// is verified here and a bad one never reaches the service.
     pub jwks_url: Option<Uri>,
+    /// The token the instances take for session hand-over on drain
+    /// (`/_internal/sessions`); without it an instance cannot hand over.
+    pub handover_token: Option<String>,
 }
 
 impl GatewayConfig {
@@ -206,6 +209,7 @@ impl GatewayConfig {
             admin_token: None,
             routes: Vec::new(),
             jwks_url: None,
+            handover_token: None,
         }
     }
 }

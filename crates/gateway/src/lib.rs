@@ -199,6 +199,9 @@ fn metrics_handle() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// How often recorded histogram samples are folded into their buckets.
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// How long requests in flight may take to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -215,6 +218,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let checks = tokio::spawn(health::run(gateway.clone()));
+    // Histogram samples wait in the recorder until folded into buckets:
+    // without this they would pile up between scrapes.
+    let upkeep = gateway.metrics.clone().map(|handle| {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(METRICS_UPKEEP_EVERY).await;
+                handle.run_upkeep();
+            }
+        })
+    });
     let keys = gateway.edge.is_some().then(|| {
         let gateway = gateway.clone();
         tokio::spawn(async move {
@@ -265,8 +278,8 @@ pub async fn serve(
         tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}: closed");
     }
     checks.abort();
-    if let Some(keys) = keys {
-        keys.abort();
+    for task in [keys, upkeep].into_iter().flatten() {
+        task.abort();
     }
     Ok(())
 }

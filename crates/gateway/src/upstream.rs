@@ -31,6 +31,8 @@ pub struct Upstream {
     pub(crate) seed: u64,
     healthy: AtomicBool,
     draining: AtomicBool,
+    /// The instance its sessions were handed to: its pinned clients go there.
+    moved_to: std::sync::RwLock<Option<String>>,
     in_flight: AtomicUsize,
     failures: AtomicU32,
     pub(crate) metrics: UpstreamMetrics,
@@ -88,6 +90,7 @@ impl Upstream {
             seed: u64::from_le_bytes(seed),
             healthy: AtomicBool::new(true),
             draining: AtomicBool::new(false),
+            moved_to: std::sync::RwLock::new(None),
             in_flight: AtomicUsize::new(0),
             failures: AtomicU32::new(0),
             metrics,
@@ -127,6 +130,22 @@ impl Upstream {
     /// Stops (or resumes) sending it new clients.
     pub fn set_draining(&self, draining: bool) {
         self.draining.store(draining, Ordering::Relaxed);
+    }
+
+    /// The instance its sessions were handed to, if they were.
+    pub fn moved_to(&self) -> Option<String> {
+        self.moved_to
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records (or clears) where its sessions went.
+    pub(crate) fn set_moved_to(&self, to: Option<String>) {
+        *self
+            .moved_to
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = to;
     }
 
     /// Whether it may take a client that is not pinned to it.

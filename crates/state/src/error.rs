@@ -17,4 +17,8 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The backend does not do this (a shared store has no sessions of its
+    /// own to hand over).
+    #[error("not supported by this store: {0}")]
+    Unsupported(&'static str),
 }

@@ -37,6 +37,6 @@ pub use id::{SessionId, SessionIdText, SessionSecret};
 pub use name::{CounterName, InvalidName, ProductId};
 pub use spec::{InvalidStoreSpec, StoreSpec};
 pub use store::{
-    CounterStore, Denylist, LoginInfo, MAX_USER_AGENT, SessionStore, SessionTimeouts, StoreKind,
-    Update,
+    CounterStore, Denylist, LoginInfo, MAX_USER_AGENT, SessionStore, SessionTimeouts,
+    SessionTransfer, StoreKind, Update,
 };

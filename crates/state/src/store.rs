@@ -44,6 +44,21 @@ pub struct LoginInfo {
     pub user_agent: String,
 }
 
+/// A session as one instance hands it to another when it is drained, so that
+/// a rolling restart of instances holding sessions in memory loses none.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionTransfer {
+    /// The session's public ID, as text.
+    pub id: String,
+    /// Its state.
+    pub data: SessionData,
+    /// Created, ms since the epoch.
+    pub created_ms: u64,
+    /// Last used, ms since the epoch.
+    pub seen_ms: u64,
+}
+
 /// Longest user agent kept with a login.
 pub const MAX_USER_AGENT: usize = 256;
 
@@ -190,6 +205,26 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     /// # Errors
     /// [`StoreError::Unavailable`] when it does not.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Live sessions last used at or after `since_ms`, to hand to another
+    /// instance. Only a store private to its process has any to hand over.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] for a shared store.
+    async fn export(&self, since_ms: u64) -> Result<Vec<SessionTransfer>, StoreError> {
+        let _ = since_ms;
+        Err(StoreError::Unsupported("session hand-over"))
+    }
+
+    /// Takes sessions handed over; one already held is replaced only by a
+    /// copy used more recently. Returns how many were taken.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] for a shared store.
+    async fn import(&self, sessions: &[SessionTransfer]) -> Result<u64, StoreError> {
+        let _ = sessions;
+        Err(StoreError::Unsupported("session hand-over"))
+    }
 }
 
 /// Where shared named counters live.

@@ -6,6 +6,7 @@ mod cart;
 pub(crate) mod catalog;
 mod checkout;
 mod counter;
+mod handover;
 mod health;
 pub(crate) mod orders;
 mod session;
@@ -107,6 +108,11 @@ pub fn app(
         .map(|p| &*Box::leak(p.clone().into_boxed_str()))
         .collect();
     let observe = ObserveLayer::new(state.observed(), RouteLabels::new(templates));
+    // Internal, so outside the OpenAPI document.
+    let routes = routes.route(
+        "/_internal/sessions",
+        axum::routing::get(handover::export).post(handover::import),
+    );
     let app = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

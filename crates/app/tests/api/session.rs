@@ -172,3 +172,54 @@ async fn whoami_names_the_instance_and_the_client() {
         json!({"client": "load-7", "routedTo": "server-test", "sessionFound": false})
     );
 }
+
+#[tokio::test]
+async fn session_hand_over_needs_the_cluster_token_and_is_off_without_one() {
+    let off = spawn_app().await;
+    off.bearer("GET", "/_internal/sessions", "anything", None)
+        .await
+        .assert_error(404, "NOT_FOUND");
+    let app = spawn_with(|s| s.config.handover_token = Some("cluster-secret".to_owned())).await;
+    let cookie = app.new_session().await;
+    app.get("/_internal/sessions", None)
+        .await
+        .assert_error(403, "FORBIDDEN");
+    app.bearer("GET", "/_internal/sessions", "cluster-secreT", None)
+        .await
+        .assert_error(403, "FORBIDDEN");
+    let export = app
+        .bearer("GET", "/_internal/sessions", "cluster-secret", None)
+        .await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    let sessions = export.body["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 1);
+    // Another instance takes them: the same cookie finds the same session.
+    let heir = spawn_with(|s| s.config.handover_token = Some("cluster-secret".to_owned())).await;
+    let taken = heir
+        .bearer(
+            "POST",
+            "/_internal/sessions",
+            "cluster-secret",
+            Some(serde_json::json!({ "sessions": sessions })),
+        )
+        .await;
+    assert_eq!(taken.body["imported"], 1, "{}", taken.text);
+    // The same session, cart included (no new one was made).
+    let counted = heir.post("/increment", Some(&cookie), None).await;
+    assert_eq!(
+        counted.body["sessionId"], sessions[0]["id"],
+        "{}",
+        counted.text
+    );
+    let cart = heir.get("/cart", Some(&cookie)).await;
+    assert_eq!(cart.body["totalItems"], 1, "{}", cart.text);
+    let bad = heir
+        .bearer(
+            "GET",
+            "/_internal/sessions?since=yesterday",
+            "cluster-secret",
+            None,
+        )
+        .await;
+    bad.assert_error(400, "INVALID_REQUEST");
+}

@@ -118,6 +118,8 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     // Signed state tokens must verify on every instance: one key for all,
     // passed in the environment (never on a command line that `ps` shows).
     let state_key = random_hex_key();
+    // And one token for moving sessions between them on a drain.
+    let handover_token = random_hex_key();
     runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
         let supervisor = Arc::new(Supervisor::new());
@@ -128,7 +130,13 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                 id: id.clone(),
                 program: program.clone(),
                 args: cmd.serve_args(&id),
-                env: vec![("STATECRAFT_STATE_KEY".to_owned(), state_key.clone())],
+                env: vec![
+                    ("STATECRAFT_STATE_KEY".to_owned(), state_key.clone()),
+                    (
+                        "STATECRAFT_HANDOVER_TOKEN".to_owned(),
+                        handover_token.clone(),
+                    ),
+                ],
             };
             let url = match supervisor.launch(spec).await {
                 Ok(url) => url,
@@ -146,6 +154,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         config.health_interval = cmd.health_interval;
         config.insecure_cookies = cmd.insecure_cookies;
         config.admin_token.clone_from(&cmd.admin_token);
+        config.handover_token = Some(handover_token);
         let listener = match tokio::net::TcpListener::bind(cmd.listen).await {
             Ok(listener) => listener,
             Err(e) => {

@@ -66,6 +66,11 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
 
+    /// The instances' --handover-token: lets POST
+    /// /_cluster/instances/{id}/handover move a draining instance's sessions.
+    #[arg(long, env = "STATECRAFT_HANDOVER_TOKEN", hide_env_values = true)]
+    handover_token: Option<String>,
+
     /// Requests under a path prefix go to a service, not to the instances:
     /// /PREFIX=http://HOST:PORT (e.g. /orders=http://127.0.0.1:8083). Repeat.
     #[arg(long = "route", env = "STATECRAFT_ROUTES", value_delimiter = ',', value_parser = ServiceRoute::parse)]
@@ -141,6 +146,7 @@ impl Cmd {
         config.insecure_cookies = self.insecure_cookies;
         config.admin_token.clone_from(&self.admin_token);
         config.routes.clone_from(&self.routes);
+        config.handover_token.clone_from(&self.handover_token);
         config.jwks_url.clone_from(&self.jwks_url);
         if let Some(Key(key)) = &self.sticky_key {
             config.sticky_key = *key;

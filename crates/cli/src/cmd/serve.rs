@@ -69,6 +69,11 @@ pub(crate) struct Cmd {
     )]
     trusted_proxies: Vec<std::net::IpAddr>,
 
+    /// Token a gateway shows to take and give this instance's sessions when
+    /// it drains one (session hand-over); without it the routes are off.
+    #[arg(long, env = "STATECRAFT_HANDOVER_TOKEN", hide_env_values = true)]
+    handover_token: Option<String>,
+
     #[command(flatten)]
     identity: IdentityArgs,
 
@@ -228,6 +233,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     config.secure_cookies = !cmd.insecure_cookies;
     config.timeouts = timeouts;
     config.trusted_proxies.clone_from(&cmd.trusted_proxies);
+    config.handover_token.clone_from(&cmd.handover_token);
     if let Some(key) = cmd.state_key.clone() {
         config.state_key = key;
     }

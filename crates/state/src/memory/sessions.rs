@@ -18,7 +18,9 @@ use crate::codec::{decode, encode};
 use crate::data::{Mutation, SessionData};
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::store::{LoginInfo, SessionStore, SessionTimeouts, StoreKind, Update, clip};
+use crate::store::{
+    LoginInfo, SessionStore, SessionTimeouts, SessionTransfer, StoreKind, Update, clip,
+};
 use crate::sweep::spawn_sweeper;
 
 /// Shards of the map: enough that two cores rarely contend, few enough that an
@@ -345,6 +347,69 @@ impl SessionStore for MemorySessionStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    async fn export(&self, since_ms: u64) -> Result<Vec<SessionTransfer>, StoreError> {
+        let now_ms = self.inner.now_ms();
+        let mut out = Vec::new();
+        for shard in self.inner.shards.iter() {
+            // Decoded outside no lock but this shard's, one shard at a time.
+            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            for (id, record) in shard.iter() {
+                if record.seen_ms >= since_ms && !self.inner.is_expired(record, now_ms) {
+                    out.push(SessionTransfer {
+                        id: id.to_string(),
+                        data: decode(&record.encoded)?,
+                        created_ms: record.created_ms,
+                        seen_ms: record.seen_ms,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn import(&self, sessions: &[SessionTransfer]) -> Result<u64, StoreError> {
+        let now_ms = self.inner.now_ms();
+        let mut taken = 0;
+        for session in sessions {
+            let Some(id) = SessionId::parse(&session.id) else {
+                return Err(StoreError::Corrupt(format!(
+                    "bad session id {:?}",
+                    session.id
+                )));
+            };
+            let record = Record {
+                encoded: encode(&session.data)?,
+                created_ms: session.created_ms,
+                seen_ms: session.seen_ms,
+            };
+            if self.inner.is_expired(&record, now_ms) {
+                continue;
+            }
+            let fresher = {
+                let mut shard = self.inner.shard(&id);
+                let fresher = shard
+                    .get(&id)
+                    .is_none_or(|held| held.seen_ms < session.seen_ms);
+                if fresher {
+                    shard.insert(id, record);
+                }
+                fresher
+            };
+            if !fresher {
+                continue;
+            }
+            taken += 1;
+            if let Some(user) = &session.data.user_id {
+                let mut logins = self.inner.logins();
+                let list = logins.entry(user.clone()).or_default();
+                if !list.iter().any(|(known, _)| *known == id) {
+                    list.push((id, Box::from("")));
+                }
+            }
+        }
+        Ok(taken)
+    }
 }
 
 #[cfg(test)]
@@ -379,6 +444,49 @@ mod tests {
         assert!(encoded.len() <= 24, "{} bytes", encoded.len());
         assert_eq!(decode(&encoded).unwrap(), data);
         assert_eq!(std::mem::size_of::<Record>(), 32);
+    }
+
+    #[tokio::test]
+    async fn sessions_hand_over_with_the_fresher_copy_winning() {
+        let clock = ManualClock::new();
+        let (from, to) = (store(&clock), store(&clock));
+        let (a, b) = (
+            SessionSecret::generate().public_id(),
+            SessionSecret::generate().public_id(),
+        );
+        let data = |counter| SessionData {
+            counter,
+            ..SessionData::default()
+        };
+        from.create(&a, &data(1)).await.unwrap();
+        clock.advance(Duration::from_secs(1));
+        let since = millis(clock.now());
+        from.create(&b, &data(2)).await.unwrap();
+        // Everything, then only what was used since.
+        let all = from.export(0).await.unwrap();
+        assert_eq!(all.len(), 2);
+        let recent = from.export(since).await.unwrap();
+        assert_eq!(recent.len(), 1);
+        assert_eq!(recent[0].id, b.to_string());
+        assert_eq!(to.import(&all).await.unwrap(), 2);
+        assert_eq!(to.load(&a).await.unwrap(), Some(data(1)));
+        // The heir's copy was used after the export: an older copy arriving
+        // late does not overwrite it; a fresher one does.
+        clock.advance(Duration::from_secs(1));
+        to.update(&b, &Mutation::IncrementCounter).await.unwrap();
+        assert_eq!(to.import(&recent).await.unwrap(), 0);
+        assert_eq!(to.load(&b).await.unwrap(), Some(data(3)));
+        clock.advance(Duration::from_secs(1));
+        from.update(&a, &Mutation::IncrementCounter).await.unwrap();
+        assert_eq!(
+            to.import(&from.export(since).await.unwrap()).await.unwrap(),
+            1
+        );
+        assert_eq!(to.load(&a).await.unwrap(), Some(data(2)));
+        // Expired sessions are not taken.
+        clock.advance(Duration::from_secs(30));
+        let fresh = store(&clock);
+        assert_eq!(fresh.import(&all).await.unwrap(), 0);
     }
 
     #[tokio::test]
