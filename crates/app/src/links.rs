@@ -16,9 +16,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use statecraft_services::{InventoryDb, NotificationsDb, OrdersDb, Services};
 
-use crate::auth::AuthUser;
+use statecraft_auth::{Identity as TokenSubject, TokenIssuer};
+
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// One service: in this process or at a URL.
 #[derive(Debug, Clone)]
@@ -142,24 +142,16 @@ impl RemoteService {
     /// answer in time, is `503 STORE_UNAVAILABLE` naming it.
     pub(crate) async fn send(
         &self,
-        state: &AppState,
-        user: Option<&AuthUser>,
+        tokens: &TokenIssuer,
+        caller: Option<&TokenSubject>,
         call: Call<'_, impl Serialize>,
     ) -> Result<Answer, ApiError> {
         let down = || ApiError::ServiceUnavailable(self.name);
         let url = self.url(call.segments, call.query).ok_or_else(down)?;
         let mut request = self.client.request(call.method, url);
-        if let Some(user) = user {
-            let who = statecraft_auth::Identity {
-                id: user.id.clone(),
-                name: user.name.clone(),
-                role: user.role.clone(),
-                session: None,
-            };
-            let (token, _) = state
-                .identity
-                .tokens
-                .issue_lasting(&who, CALL_TOKEN_TTL)
+        if let Some(who) = caller {
+            let (token, _) = tokens
+                .issue_lasting(who, CALL_TOKEN_TTL)
                 .map_err(|_| down())?;
             request = request.bearer_auth(token);
         }

@@ -1,6 +1,9 @@
 //! The `statecraft` binary as users run it: flags, exit codes, signals, output.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
+use common::request;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -718,37 +721,6 @@ fn call(
         .collect();
     let (status, _, body) = request(addr, method, path, &headers, body);
     (status, body)
-}
-
-/// A request with any headers and an optional JSON body; (status, head, body).
-fn request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> (u16, String, serde_json::Value) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    let headers: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    let body = body.unwrap_or("");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (
-        status,
-        head.to_owned(),
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    )
 }
 
 /// Deletes a test's JetStream stream.

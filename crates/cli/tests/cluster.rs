@@ -3,11 +3,14 @@
 //! kill instances through `/_cluster`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::request;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_statecraft");
@@ -136,38 +139,22 @@ impl Client {
     }
 
     fn send(&mut self, method: &str, base: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-        use std::io::{Read, Write};
         let addr = base.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let cookie = if self.cookies.is_empty() {
-            String::new()
-        } else {
-            let pairs: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            format!("Cookie: {}\r\n", pairs.join("; "))
-        };
-        let auth = self
-            .bearer
-            .as_ref()
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        let body = body.unwrap_or("");
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{cookie}{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let auth = self.bearer.as_ref().map(|t| format!("Bearer {t}"));
+        let mut headers = Vec::new();
+        if !cookie.is_empty() {
+            headers.push(("Cookie", cookie.as_str()));
+        }
+        if let Some(auth) = &auth {
+            headers.push(("Authorization", auth.as_str()));
+        }
+        let (status, head, body) = request(addr, method, path, &headers, body);
         self.served_by = None;
         for line in head.lines().skip(1) {
             let Some((name, value)) = line.split_once(':') else {
@@ -188,7 +175,7 @@ impl Client {
                 _ => {}
             }
         }
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        (status, body)
     }
 }
 

@@ -47,6 +47,19 @@ pub(crate) struct AuthUser {
     pub(crate) credential: Credential,
 }
 
+impl AuthUser {
+    /// The caller as the subject of a token the instance mints for it (a
+    /// call to a remote service).
+    pub(crate) fn subject(&self) -> statecraft_auth::Identity {
+        statecraft_auth::Identity {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            role: self.role.clone(),
+            session: None,
+        }
+    }
+}
+
 /// Who calls a service endpoint, however they proved it: a user ID and a role.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {

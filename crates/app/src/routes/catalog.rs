@@ -56,7 +56,7 @@ pub(crate) async fn products(State(state): State<AppState>) -> Result<Response, 
     match &state.services.inventory {
         Link::Local(db) => product_list(db).await,
         Link::Remote(remote) => Ok(remote
-            .send(&state, None, Call::get(&["products"]))
+            .send(&state.identity.tokens, None, Call::get(&["products"]))
             .await?
             .into_response()),
     }
@@ -84,7 +84,11 @@ pub(crate) async fn availability(
     match &state.services.inventory {
         Link::Local(db) => availability_of(db, &product_id).await,
         Link::Remote(remote) => Ok(remote
-            .send(&state, None, Call::get(&["inventory", &product_id]))
+            .send(
+                &state.identity.tokens,
+                None,
+                Call::get(&["inventory", &product_id]),
+            )
             .await?
             .into_response()),
     }
@@ -119,7 +123,11 @@ pub(crate) async fn notifications(
     match &state.services.notifications {
         Link::Local(db) => notification_list(db, &user.id).await,
         Link::Remote(remote) => Ok(remote
-            .send(&state, Some(&user), Call::get(&["notifications"]))
+            .send(
+                &state.identity.tokens,
+                Some(&user.subject()),
+                Call::get(&["notifications"]),
+            )
             .await?
             .into_response()),
     }
@@ -168,7 +176,10 @@ async fn remote_outbox(
     remote: &RemoteService,
 ) -> Result<Vec<serde_json::Value>, ApiError> {
     let call = Call::get(&["_admin", "outbox"]);
-    let (_, reports) = remote.send(state, Some(user), call).await?.into_json()?;
+    let (_, reports) = remote
+        .send(&state.identity.tokens, Some(&user.subject()), call)
+        .await?
+        .into_json()?;
     Ok(reports)
 }
 

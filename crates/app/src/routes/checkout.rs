@@ -15,7 +15,6 @@ use crate::error::ApiError;
 use crate::extract::{AppJson, JsonOk, OptionalJson};
 use crate::links::{Call, Link};
 use crate::routes::health::ErrorBody;
-use crate::routes::orders::OrderList;
 use crate::session::SessionRequest;
 use crate::state::AppState;
 
@@ -205,6 +204,12 @@ pub(crate) struct CartBody {
     items: Vec<OrderLine>,
 }
 
+/// `GET /orders`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct OrderList {
+    pub(crate) orders: Vec<OrderView>,
+}
+
 /// A placed order, as confirm and `POST /orders` answer it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -289,7 +294,10 @@ async fn place_for(
                 idempotency_key: key,
                 body: Some(order),
             };
-            remote.send(state, Some(user), call).await?.into_json()
+            remote
+                .send(&state.identity.tokens, Some(&user.subject()), call)
+                .await?
+                .into_json()
         }
     }
 }
@@ -309,8 +317,10 @@ async fn order_by_key(
         Link::Remote(remote) => {
             let mut call = Call::get(&["orders"]);
             call.query = Some(("idempotencyKey", key));
-            let (_, list): (_, OrderList) =
-                remote.send(state, Some(user), call).await?.into_json()?;
+            let (_, list): (_, OrderList) = remote
+                .send(&state.identity.tokens, Some(&user.subject()), call)
+                .await?
+                .into_json()?;
             Ok(list.orders.into_iter().next())
         }
     }

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, JsonOk};
 use crate::links::{Call, Link};
 use crate::routes::checkout::{
-    DECLINED, OrderView, ShippingBody, idempotency_key, place, valid_lines, valid_token,
+    DECLINED, OrderList, OrderView, ShippingBody, idempotency_key, place, valid_lines, valid_token,
 };
 use crate::routes::health::ErrorBody;
 use crate::state::AppState;
@@ -30,12 +30,6 @@ pub(crate) struct OrderBody {
     /// A payment token, `tok_…` (optional; checkout sends it):
     /// `tok_declined` is refused with `402 PAYMENT_DECLINED`.
     payment_token: Option<String>,
-}
-
-/// `GET /orders`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct OrderList {
-    pub(crate) orders: Vec<OrderView>,
 }
 
 /// Places an order (the caller's own; an admin may order for anyone).
@@ -66,7 +60,7 @@ pub(crate) async fn create(
                 body: Some(&body),
             };
             Ok(remote
-                .send(&state, Some(&user), call)
+                .send(&state.identity.tokens, Some(&user.subject()), call)
                 .await?
                 .into_response())
         }
@@ -122,7 +116,11 @@ pub(crate) async fn get_one(
     match &state.services.orders {
         Link::Local(db) => order_of(db, &user.caller(), &id).await,
         Link::Remote(remote) => Ok(remote
-            .send(&state, Some(&user), Call::get(&["orders", &id]))
+            .send(
+                &state.identity.tokens,
+                Some(&user.subject()),
+                Call::get(&["orders", &id]),
+            )
             .await?
             .into_response()),
     }
@@ -162,7 +160,7 @@ pub(crate) async fn list(
             let mut call = Call::get(&["orders"]);
             call.query = key.as_deref().map(|k| (KEY_QUERY, k));
             Ok(remote
-                .send(&state, Some(&user), call)
+                .send(&state.identity.tokens, Some(&user.subject()), call)
                 .await?
                 .into_response())
         }

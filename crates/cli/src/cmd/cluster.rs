@@ -7,10 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statecraft_gateway::{
-    AffinityLoss, Gateway, GatewayConfig, InstanceControl, InstanceSpec, Policy, Supervisor,
-    UpstreamSpec,
-};
+use statecraft_gateway::{Gateway, InstanceControl, InstanceSpec, Supervisor, UpstreamSpec};
+
+use super::gateway::Balancing;
 
 use super::serve::shutdown_signal;
 use super::{CmdError, runtime};
@@ -26,17 +25,8 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_INSTANCES", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=16))]
     instances: u8,
 
-    /// How requests choose an instance: round-robin, sticky, hash or least-request.
-    #[arg(long, env = "STATECRAFT_BALANCE", default_value = "round-robin")]
-    balance: Policy,
-
-    /// When a sticky or hashed client's instance is down: redispatch or strict.
-    #[arg(
-        long,
-        env = "STATECRAFT_ON_AFFINITY_LOSS",
-        default_value = "redispatch"
-    )]
-    on_affinity_loss: AffinityLoss,
+    #[command(flatten)]
+    balancing: Balancing,
 
     /// How often each instance's /readyz is checked.
     #[arg(long, env = "STATECRAFT_HEALTH_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration)]
@@ -149,28 +139,21 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                 .map_err(CmdError::Runtime)?;
             upstreams.push(spec);
         }
-        let mut config = GatewayConfig::new(upstreams, cmd.balance);
-        config.on_affinity_loss = cmd.on_affinity_loss;
+        let mut config = cmd.balancing.config(upstreams);
         config.health_interval = cmd.health_interval;
         config.insecure_cookies = cmd.insecure_cookies;
         config.admin_token.clone_from(&cmd.admin_token);
         config.handover_token = Some(handover_token);
-        let listener = match tokio::net::TcpListener::bind(cmd.listen).await {
-            Ok(listener) => listener,
-            Err(e) => {
+        let (listener, local) = match super::bind(cmd.listen).await {
+            Ok(bound) => bound,
+            Err(err) => {
                 supervisor.shutdown().await;
-                return Err(CmdError::Usage(format!(
-                    "cannot listen on {}: {e}",
-                    cmd.listen
-                )));
+                return Err(err);
             }
         };
-        let local = listener
-            .local_addr()
-            .map_err(|e| CmdError::Runtime(e.to_string()))?;
         tracing::info!(
             instances = cmd.instances,
-            balance = cmd.balance.as_str(),
+            balance = cmd.balancing.balance.as_str(),
             session_store = %cmd.session_store,
             "listening on http://{local}"
         );

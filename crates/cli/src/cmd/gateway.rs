@@ -27,18 +27,8 @@ pub(crate) struct Cmd {
     )]
     upstreams: Vec<String>,
 
-    /// How requests choose an instance: round-robin, sticky, hash or least-request.
-    #[arg(long, env = "STATECRAFT_BALANCE", default_value = "round-robin")]
-    balance: Policy,
-
-    /// When a sticky or hashed client's instance is down: redispatch (to a
-    /// healthy one, with X-Affinity-Lost) or strict (503 SESSION_LOST).
-    #[arg(
-        long,
-        env = "STATECRAFT_ON_AFFINITY_LOSS",
-        default_value = "redispatch"
-    )]
-    on_affinity_loss: AffinityLoss,
+    #[command(flatten)]
+    balancing: Balancing,
 
     /// How often each instance's /readyz is checked.
     #[arg(long, env = "STATECRAFT_HEALTH_INTERVAL", default_value = "1s", value_parser = parse_interval)]
@@ -93,6 +83,32 @@ fn parse_jwks_url(s: &str) -> Result<http::Uri, String> {
     Ok(url)
 }
 
+/// How a gateway balances, for `gateway` and `cluster` alike.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Balancing {
+    /// How requests choose an instance: round-robin, sticky, hash or least-request.
+    #[arg(long, env = "STATECRAFT_BALANCE", default_value = "round-robin")]
+    pub(crate) balance: Policy,
+
+    /// When a sticky or hashed client's instance is down: redispatch (to a
+    /// healthy one, with X-Affinity-Lost) or strict (503 SESSION_LOST).
+    #[arg(
+        long,
+        env = "STATECRAFT_ON_AFFINITY_LOSS",
+        default_value = "redispatch"
+    )]
+    pub(crate) on_affinity_loss: AffinityLoss,
+}
+
+impl Balancing {
+    /// A gateway configuration over `upstreams` balanced this way.
+    pub(crate) fn config(&self, upstreams: Vec<UpstreamSpec>) -> GatewayConfig {
+        let mut config = GatewayConfig::new(upstreams, self.balance);
+        config.on_affinity_loss = self.on_affinity_loss;
+        config
+    }
+}
+
 /// A 32-byte key (its `Debug` never shows it).
 #[derive(Clone)]
 pub(crate) struct Key([u8; 32]);
@@ -138,8 +154,7 @@ impl Cmd {
             }
             upstreams.push(spec);
         }
-        let mut config = GatewayConfig::new(upstreams, self.balance);
-        config.on_affinity_loss = self.on_affinity_loss;
+        let mut config = self.balancing.config(upstreams);
         config.health_interval = self.health_interval;
         config.request_timeout = self.request_timeout;
         config.connect_timeout = self.connect_timeout;
@@ -174,19 +189,14 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     let config = cmd.config()?;
     gateway_runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
-        let listener = tokio::net::TcpListener::bind(cmd.listen)
-            .await
-            .map_err(|e| CmdError::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| CmdError::Runtime(e.to_string()))?;
+        let (listener, local) = super::bind(cmd.listen).await?;
         let instances: Vec<String> = config
             .upstreams
             .iter()
             .map(|u| format!("{}={}", u.id, u.url))
             .collect();
         tracing::info!(
-            balance = cmd.balance.as_str(),
+            balance = cmd.balancing.balance.as_str(),
             upstreams = %instances.join(" "),
             "listening on http://{local}"
         );

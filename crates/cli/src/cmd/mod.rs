@@ -35,3 +35,16 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CmdError> {
         .build()
         .map_err(|e| CmdError::Runtime(format!("cannot start the async runtime: {e}")))
 }
+
+/// Binds `addr`; the listener and the address it got (port 0 picks one).
+pub(crate) async fn bind(
+    addr: std::net::SocketAddr,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), CmdError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| CmdError::Usage(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| CmdError::Runtime(e.to_string()))?;
+    Ok((listener, local))
+}

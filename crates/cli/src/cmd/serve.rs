@@ -259,12 +259,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         super::identity::spawn_upkeep(&identity);
         let services = cmd.identity.services(&cmd.remote).await?;
         let counters = counter_store(&counter_spec, cmd.store_timeout, ca.as_deref()).await?;
-        let listener = tokio::net::TcpListener::bind(cmd.listen)
-            .await
-            .map_err(|e| CmdError::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| CmdError::Runtime(e.to_string()))?;
+        let (listener, local) = super::bind(cmd.listen).await?;
         if cmd.state_key.is_none() {
             tracing::info!(
                 "no --state-key given: signed state tokens verify on this instance only"

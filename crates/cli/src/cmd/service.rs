@@ -200,12 +200,7 @@ async fn listen_and_serve(
         .instance_id
         .clone()
         .unwrap_or_else(|| format!("{:?}", cmd.kind).to_ascii_lowercase());
-    let listener = tokio::net::TcpListener::bind(cmd.listen)
-        .await
-        .map_err(|e| CmdError::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| CmdError::Runtime(e.to_string()))?;
+    let (listener, local) = super::bind(cmd.listen).await?;
     tracing::info!(service = %name, data = %cmd.data, "listening on http://{local}");
     let state = ServiceState::with_trusted_proxies(data, tokens, cmd.trusted_proxies.clone());
     let app = service_app(state, &name);
