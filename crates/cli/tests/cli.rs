@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::request;
+use common::{delete_stream, request};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -721,25 +721,6 @@ fn call(
         .collect();
     let (status, _, body) = request(addr, method, path, &headers, body);
     (status, body)
-}
-
-/// Deletes a test's JetStream stream.
-fn delete_stream(nats: &str, namespace: &str) {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let bus = statecraft_events::NatsBus::connect(
-                nats,
-                &namespace.to_ascii_uppercase(),
-                namespace,
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap();
-            bus.delete().await.unwrap();
-        });
 }
 
 /// Polls `probe` every 50 ms until it returns `Some`, for at most `within`.

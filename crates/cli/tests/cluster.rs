@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::request;
+use common::{delete_stream, request};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_statecraft");
@@ -489,4 +489,87 @@ fn a_drained_instance_hands_its_memory_sessions_over_so_its_restart_loses_none()
     assert_eq!(kept, clients.len(), "sessions lost across the hand-over");
     cluster.control(&victim, "start");
     cluster.wait_until(|c| c.healthy().contains(&victim), "the instance back");
+}
+
+#[test]
+fn separate_services_sit_behind_the_gateways_routes() {
+    let Ok(nats) = std::env::var("STATECRAFT_TEST_NATS_URL") else {
+        eprintln!("separate-services cluster test not run: STATECRAFT_TEST_NATS_URL is not set");
+        return;
+    };
+    let namespace = format!("split-cluster-{}", std::process::id());
+    let cluster = Cluster::start(
+        "split",
+        &[
+            "--balance",
+            "sticky",
+            "--separate-services",
+            "--events",
+            &nats,
+            "--events-namespace",
+            &namespace,
+        ],
+    );
+    cluster.wait_until(
+        |c| {
+            c.cluster_view()["services"]
+                .as_array()
+                .is_some_and(|s| s.len() == 4 && s.iter().all(|s| s["healthy"] == true))
+        },
+        "the services healthy",
+    );
+    let mut anyone = Client::new();
+    let (status, products) = anyone.get(&cluster.base, "/products");
+    assert_eq!(status, 200, "{products}");
+    assert_eq!(anyone.served_by.as_deref(), Some("inventory"));
+    // A cookie user checks out at an instance, which places the order at the
+    // orders service; the saga runs between the services over NATS.
+    let mut alice = Client::new();
+    let login = r#"{"user":"alice","password":"correct-password"}"#;
+    assert_eq!(alice.post(&cluster.base, "/login", Some(login)).0, 200);
+    for (path, body) in [
+        ("/cart/items", r#"{"productId":"book-1","quantity":1}"#),
+        ("/checkout", "{}"),
+        (
+            "/checkout/shipping",
+            r#"{"name":"Alice","line1":"1 Main St","city":"Springfield","postalCode":"12345","country":"US"}"#,
+        ),
+        ("/checkout/payment", r#"{"paymentToken":"tok_visa"}"#),
+    ] {
+        let (status, answer) = alice.post(&cluster.base, path, Some(body));
+        assert!(status == 200 || status == 201, "{path}: {status} {answer}");
+    }
+    let (status, placed) = alice.post(&cluster.base, "/checkout/confirm", None);
+    assert_eq!(status, 201, "{placed}");
+    let id = placed["orderId"].as_str().unwrap().to_owned();
+    // A bearer client reads it straight from the orders service, past the
+    // edge check; a forged token stops at the gateway.
+    let (_, pair) = anyone.post(&cluster.base, "/token", Some(login));
+    let mut bearer = Client {
+        bearer: Some(pair["token"].as_str().unwrap().to_owned()),
+        ..Client::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, order) = bearer.get(&cluster.base, &format!("/orders/{id}"));
+        assert_eq!(status, 200, "{order}");
+        assert_eq!(bearer.served_by.as_deref(), Some("orders"));
+        if order["status"] == "confirmed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {order}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut forger = Client {
+        bearer: Some("a.b.c".to_owned()),
+        ..Client::default()
+    };
+    let (status, refused) = forger.get(&cluster.base, "/orders");
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (401, Some("TOKEN_INVALID"))
+    );
+    assert_eq!(forger.served_by, None, "the edge answered");
+    drop(cluster);
+    delete_stream(&nats, &namespace);
 }

@@ -31,6 +31,8 @@ pub struct InstanceSpec {
     /// Environment variables to set (secrets go here, not in `args`, which
     /// any user can read with `ps`).
     pub env: Vec<(String, String)>,
+    /// Its loopback port; 0 for any free one.
+    pub port: u16,
 }
 
 #[derive(Debug)]
@@ -60,13 +62,13 @@ impl Supervisor {
         Self::default()
     }
 
-    /// Starts `spec` on a free loopback port; returns its URL once it says
-    /// it is listening.
+    /// Starts `spec` on its port (a free one for 0); returns its URL once it
+    /// says it is listening.
     ///
     /// # Errors
     /// [`StartError`] when it cannot be spawned or exits before listening.
     pub async fn launch(&self, spec: InstanceSpec) -> Result<String, StartError> {
-        let (child, port) = spawn(&spec, 0).await?;
+        let (child, port) = spawn(&spec, spec.port).await?;
         let url = format!("http://127.0.0.1:{port}");
         self.lock().insert(
             spec.id.clone(),

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statecraft_gateway::{Gateway, InstanceControl, InstanceSpec, Supervisor, UpstreamSpec};
+use statecraft_gateway::{
+    Gateway, InstanceControl, InstanceSpec, ServiceRoute, Supervisor, UpstreamSpec,
+};
 
 use super::gateway::Balancing;
 
@@ -61,6 +63,21 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
 
+    /// Run orders, inventory and notifications as their own processes behind
+    /// the gateway's routes (/orders, /products, /inventory, /notifications,
+    /// tokens checked at the edge), the instances reaching them remotely.
+    /// Needs --events nats://….
+    #[arg(long, env = "STATECRAFT_SEPARATE_SERVICES")]
+    separate_services: bool,
+
+    /// The services' event bus: memory (inside each instance) or nats://HOST:PORT.
+    #[arg(long, env = "STATECRAFT_EVENTS", default_value = "memory")]
+    events: String,
+
+    /// Name of this cluster on a shared NATS (default: cluster-<pid>).
+    #[arg(long, env = "STATECRAFT_EVENTS_NAMESPACE")]
+    events_namespace: Option<String>,
+
     /// More flags for every `statecraft serve` instance, after `--`.
     #[arg(last = true)]
     serve_args: Vec<String>,
@@ -93,6 +110,22 @@ impl Cmd {
         if let Some(counters) = &self.counter_store {
             args.extend(["--counter-store".to_owned(), counters.clone()]);
         }
+        if let Some(ports) = &self.service_ports() {
+            for (flag, port) in [
+                ("--orders-url", ports[0]),
+                ("--inventory-url", ports[1]),
+                ("--notifications-url", ports[2]),
+            ] {
+                args.extend([flag.to_owned(), format!("http://127.0.0.1:{port}")]);
+            }
+        } else {
+            args.extend([
+                "--events".to_owned(),
+                self.events.clone(),
+                "--events-namespace".to_owned(),
+                self.namespace(),
+            ]);
+        }
         if self.insecure_cookies {
             args.push("--insecure-cookies".to_owned());
         }
@@ -101,8 +134,85 @@ impl Cmd {
     }
 }
 
+/// The separate services, in the order of [`Cmd::service_ports`].
+const SERVICES: [&str; 3] = ["orders", "inventory", "notifications"];
+/// Path prefixes routed to each of [`SERVICES`].
+const SERVICE_ROUTES: [(&str, usize); 4] = [
+    ("/orders", 0),
+    ("/products", 1),
+    ("/inventory", 1),
+    ("/notifications", 2),
+];
+
+impl Cmd {
+    fn namespace(&self) -> String {
+        self.events_namespace
+            .clone()
+            .unwrap_or_else(|| format!("cluster-{}", std::process::id()))
+    }
+
+    /// The loopback ports of the separate services, chosen once (the
+    /// instances are told them before the services start).
+    fn service_ports(&self) -> Option<[u16; 3]> {
+        static PORTS: std::sync::OnceLock<Option<[u16; 3]>> = std::sync::OnceLock::new();
+        if !self.separate_services {
+            return None;
+        }
+        *PORTS.get_or_init(|| {
+            let free = || {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map(|a| a.port())
+                    .ok()
+            };
+            Some([free()?, free()?, free()?])
+        })
+    }
+
+    /// `statecraft service NAME` for one of the separate services.
+    fn service_spec(
+        &self,
+        program: &std::path::Path,
+        index: usize,
+        users_url: &str,
+    ) -> Option<InstanceSpec> {
+        let ports = self.service_ports()?;
+        let name = SERVICES[index];
+        Some(InstanceSpec {
+            id: name.to_owned(),
+            program: program.to_owned(),
+            args: vec![
+                "service".to_owned(),
+                name.to_owned(),
+                "--data".to_owned(),
+                self.data.clone(),
+                "--events".to_owned(),
+                self.events.clone(),
+                "--events-namespace".to_owned(),
+                self.namespace(),
+                "--users-url".to_owned(),
+                users_url.to_owned(),
+                "--instance-id".to_owned(),
+                name.to_owned(),
+            ],
+            env: Vec::new(),
+            port: ports[index],
+        })
+    }
+}
+
 /// Runs the cluster until Ctrl-C or SIGTERM, then stops every instance.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
+    if cmd.separate_services && !cmd.events.starts_with("nats://") {
+        return Err(CmdError::Usage(
+            "--separate-services needs a shared bus: --events nats://HOST:PORT".to_owned(),
+        ));
+    }
+    if cmd.separate_services && cmd.service_ports().is_none() {
+        return Err(CmdError::Runtime(
+            "no free loopback port for the services".to_owned(),
+        ));
+    }
     let program = std::env::current_exe()
         .map_err(|e| CmdError::Runtime(format!("cannot find the statecraft binary: {e}")))?;
     // Signed state tokens must verify on every instance: one key for all,
@@ -114,6 +224,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         let shutdown = shutdown_signal()?;
         let supervisor = Arc::new(Supervisor::new());
         let mut upstreams = Vec::new();
+        let mut jwks: Option<http::Uri> = None;
         for n in 1..=cmd.instances {
             let id = format!("server-{n}");
             let spec = InstanceSpec {
@@ -127,6 +238,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                         handover_token.clone(),
                     ),
                 ],
+                port: 0,
             };
             let url = match supervisor.launch(spec).await {
                 Ok(url) => url,
@@ -139,7 +251,35 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                 .map_err(CmdError::Runtime)?;
             upstreams.push(spec);
         }
+        // The separate services verify tokens with the first instance's keys
+        // (every instance shares them).
+        let mut routes = Vec::new();
+        if let Some(first) = upstreams.first() {
+            let users_url = first.url.to_string().trim_end_matches('/').to_owned();
+            for index in 0..SERVICES.len() {
+                let Some(spec) = cmd.service_spec(&program, index, &users_url) else {
+                    break;
+                };
+                if let Err(err) = supervisor.launch(spec).await {
+                    supervisor.shutdown().await;
+                    return Err(CmdError::Usage(err.to_string()));
+                }
+            }
+            if let Some(ports) = cmd.service_ports() {
+                for (prefix, index) in SERVICE_ROUTES {
+                    let route =
+                        ServiceRoute::parse(&format!("{prefix}=http://127.0.0.1:{}", ports[index]))
+                            .map_err(CmdError::Runtime)?;
+                    routes.push(route);
+                }
+            }
+            if !routes.is_empty() {
+                jwks = format!("{users_url}/.well-known/jwks.json").parse().ok();
+            }
+        }
         let mut config = cmd.balancing.config(upstreams);
+        config.routes = routes;
+        config.jwks_url = jwks;
         config.health_interval = cmd.health_interval;
         config.insecure_cookies = cmd.insecure_cookies;
         config.admin_token.clone_from(&cmd.admin_token);

@@ -39,3 +39,22 @@ pub(crate) fn request(
         serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// Deletes a test's JetStream stream.
+pub(crate) fn delete_stream(nats: &str, namespace: &str) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let bus = statecraft_events::NatsBus::connect(
+                nats,
+                &namespace.to_ascii_uppercase(),
+                namespace,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+            bus.delete().await.unwrap();
+        });
+}
