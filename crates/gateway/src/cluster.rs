@@ -48,6 +48,9 @@ struct Instance<'a> {
     healthy: bool,
     draining: bool,
     in_flight: usize,
+    /// The instance its sessions were handed to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    moved_to: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -72,6 +75,7 @@ fn instance_view(u: &Upstream) -> Instance<'_> {
         healthy: u.is_healthy(),
         draining: u.is_draining(),
         in_flight: u.in_flight(),
+        moved_to: u.moved_to(),
     }
 }
 
