@@ -21,4 +21,4 @@ pub mod token;
 pub use keys::{KeyError, KeyRing};
 pub use password::Passwords;
 pub use refresh::{RefreshSecret, RefreshToken, TokenHash};
-pub use token::{Claims, Identity, TokenError, TokenIssuer};
+pub use token::{AUDIENCE, Claims, ISSUER, Identity, TokenError, TokenIssuer};

@@ -12,6 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::KeyRing;
 
+/// `iss` of statecraft's access tokens.
+pub const ISSUER: &str = "statecraft";
+/// `aud` of statecraft's access tokens.
+pub const AUDIENCE: &str = "statecraft-api";
+
 /// The claims of an access token (API.md, "Authentication").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {

@@ -9,15 +9,12 @@ use std::time::{Duration, Instant};
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, Uri};
 use http_body_util::BodyExt as _;
-use statecraft_auth::{KeyRing, TokenError, TokenIssuer};
+use statecraft_auth::{AUDIENCE, ISSUER, KeyRing, TokenError, TokenIssuer};
 
 use crate::config::UpstreamSpec;
 use crate::error::GatewayError;
 use crate::upstream::Upstream;
 
-/// `iss` and `aud` of statecraft's access tokens.
-const ISSUER: &str = "statecraft";
-const AUDIENCE: &str = "statecraft-api";
 /// How often the keys are fetched again on their own (a rotation reaches the
 /// edge within this time, or at once through an unknown `kid`).
 pub(crate) const REFRESH_EVERY: Duration = Duration::from_secs(30);

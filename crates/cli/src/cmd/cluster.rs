@@ -90,8 +90,9 @@ fn random_hex_key() -> String {
 }
 
 impl Cmd {
-    /// `serve`'s arguments for instance `id`.
-    fn serve_args(&self, id: &str) -> Vec<String> {
+    /// `serve`'s arguments for instance `id`; `services`: the ports of the
+    /// separate services it reaches, when they run apart.
+    fn serve_args(&self, id: &str, services: Option<[u16; 3]>) -> Vec<String> {
         let mut args = vec![
             "serve".to_owned(),
             "--instance-id".to_owned(),
@@ -110,7 +111,7 @@ impl Cmd {
         if let Some(counters) = &self.counter_store {
             args.extend(["--counter-store".to_owned(), counters.clone()]);
         }
-        if let Some(ports) = &self.service_ports() {
+        if let Some(ports) = services {
             for (flag, port) in [
                 ("--orders-url", ports[0]),
                 ("--inventory-url", ports[1]),
@@ -134,7 +135,7 @@ impl Cmd {
     }
 }
 
-/// The separate services, in the order of [`Cmd::service_ports`].
+/// The separate services, in the order of their ports.
 const SERVICES: [&str; 3] = ["orders", "inventory", "notifications"];
 /// Path prefixes routed to each of [`SERVICES`].
 const SERVICE_ROUTES: [(&str, usize); 4] = [
@@ -151,34 +152,16 @@ impl Cmd {
             .unwrap_or_else(|| format!("cluster-{}", std::process::id()))
     }
 
-    /// The loopback ports of the separate services, chosen once (the
-    /// instances are told them before the services start).
-    fn service_ports(&self) -> Option<[u16; 3]> {
-        static PORTS: std::sync::OnceLock<Option<[u16; 3]>> = std::sync::OnceLock::new();
-        if !self.separate_services {
-            return None;
-        }
-        *PORTS.get_or_init(|| {
-            let free = || {
-                std::net::TcpListener::bind("127.0.0.1:0")
-                    .and_then(|l| l.local_addr())
-                    .map(|a| a.port())
-                    .ok()
-            };
-            Some([free()?, free()?, free()?])
-        })
-    }
-
     /// `statecraft service NAME` for one of the separate services.
     fn service_spec(
         &self,
         program: &std::path::Path,
         index: usize,
+        port: u16,
         users_url: &str,
-    ) -> Option<InstanceSpec> {
-        let ports = self.service_ports()?;
+    ) -> InstanceSpec {
         let name = SERVICES[index];
-        Some(InstanceSpec {
+        InstanceSpec {
             id: name.to_owned(),
             program: program.to_owned(),
             args: vec![
@@ -196,9 +179,21 @@ impl Cmd {
                 name.to_owned(),
             ],
             env: Vec::new(),
-            port: ports[index],
-        })
+            port,
+        }
     }
+}
+
+/// Three free loopback ports for the separate services, chosen before the
+/// instances start (they are told them).
+fn free_ports() -> Option<[u16; 3]> {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .ok()
+    };
+    Some([free()?, free()?, free()?])
 }
 
 /// Runs the cluster until Ctrl-C or SIGTERM, then stops every instance.
@@ -208,11 +203,13 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             "--separate-services needs a shared bus: --events nats://HOST:PORT".to_owned(),
         ));
     }
-    if cmd.separate_services && cmd.service_ports().is_none() {
-        return Err(CmdError::Runtime(
-            "no free loopback port for the services".to_owned(),
-        ));
-    }
+    let service_ports = if cmd.separate_services {
+        Some(free_ports().ok_or_else(|| {
+            CmdError::Runtime("no free loopback port for the services".to_owned())
+        })?)
+    } else {
+        None
+    };
     let program = std::env::current_exe()
         .map_err(|e| CmdError::Runtime(format!("cannot find the statecraft binary: {e}")))?;
     // Signed state tokens must verify on every instance: one key for all,
@@ -230,7 +227,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             let spec = InstanceSpec {
                 id: id.clone(),
                 program: program.clone(),
-                args: cmd.serve_args(&id),
+                args: cmd.serve_args(&id, service_ports),
                 env: vec![
                     ("STATECRAFT_STATE_KEY".to_owned(), state_key.clone()),
                     (
@@ -254,28 +251,22 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         // The separate services verify tokens with the first instance's keys
         // (every instance shares them).
         let mut routes = Vec::new();
-        if let Some(first) = upstreams.first() {
+        if let (Some(first), Some(ports)) = (upstreams.first(), service_ports) {
             let users_url = first.url.to_string().trim_end_matches('/').to_owned();
-            for index in 0..SERVICES.len() {
-                let Some(spec) = cmd.service_spec(&program, index, &users_url) else {
-                    break;
-                };
+            for (index, port) in ports.into_iter().enumerate() {
+                let spec = cmd.service_spec(&program, index, port, &users_url);
                 if let Err(err) = supervisor.launch(spec).await {
                     supervisor.shutdown().await;
                     return Err(CmdError::Usage(err.to_string()));
                 }
             }
-            if let Some(ports) = cmd.service_ports() {
-                for (prefix, index) in SERVICE_ROUTES {
-                    let route =
-                        ServiceRoute::parse(&format!("{prefix}=http://127.0.0.1:{}", ports[index]))
-                            .map_err(CmdError::Runtime)?;
-                    routes.push(route);
-                }
+            for (prefix, index) in SERVICE_ROUTES {
+                let route =
+                    ServiceRoute::parse(&format!("{prefix}=http://127.0.0.1:{}", ports[index]))
+                        .map_err(CmdError::Runtime)?;
+                routes.push(route);
             }
-            if !routes.is_empty() {
-                jwks = format!("{users_url}/.well-known/jwks.json").parse().ok();
-            }
+            jwks = format!("{users_url}/.well-known/jwks.json").parse().ok();
         }
         let mut config = cmd.balancing.config(upstreams);
         config.routes = routes;

@@ -13,10 +13,7 @@ use statecraft_state::Denylist;
 
 use super::CmdError;
 
-/// `iss` of access tokens.
-pub(crate) const ISSUER: &str = "statecraft";
-/// `aud` of access tokens.
-pub(crate) const AUDIENCE: &str = "statecraft-api";
+pub(crate) use statecraft_auth::{AUDIENCE, ISSUER};
 
 /// Identity flags of `statecraft serve`.
 #[derive(Debug, clap::Args)]
