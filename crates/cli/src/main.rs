@@ -41,6 +41,9 @@ enum Command {
     Gateway(cmd::gateway::Cmd),
     /// Runs a gateway and N app instances as child processes on loopback.
     Cluster(Box<cmd::cluster::Cmd>),
+    /// Runs every state strategy with the same load and faults and reports
+    /// the costs side by side.
+    Lab(cmd::lab::Cmd),
 }
 
 /// Exit code for a command line or setting that was refused.
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Service(cmd) => cmd::service::run(cmd),
         Command::Gateway(cmd) => cmd::gateway::run(cmd),
         Command::Cluster(cmd) => cmd::cluster::run(*cmd),
+        Command::Lab(cmd) => cmd::lab::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -46,6 +46,9 @@ struct Instance<'a> {
     id: &'a str,
     url: String,
     healthy: bool,
+    /// Its last check found it ready; an instance can be healthy (in
+    /// rotation) without, when no instance is ready (panic routing).
+    ready: bool,
     draining: bool,
     in_flight: usize,
     /// The instance its sessions were handed to.
@@ -73,6 +76,7 @@ fn instance_view(u: &Upstream) -> Instance<'_> {
         id: &u.id,
         url: u.url.to_string().trim_end_matches('/').to_owned(),
         healthy: u.is_healthy(),
+        ready: u.is_ready(),
         draining: u.is_draining(),
         in_flight: u.in_flight(),
         moved_to: u.moved_to(),

@@ -1,37 +1,161 @@
 //! Active health checks: every instance's `/readyz`, on an interval. An
 //! instance out of rotation (failed check or failed exchange) comes back as
 //! soon as a check finds it ready.
+//!
+//! An instance that answers "not ready" (a store it needs is down) is alive,
+//! unlike one that does not answer. While any instance is ready, only the
+//! ready ones take requests. When none is — the shared store is down for
+//! all of them at once — the gateway routes to every live one anyway (what
+//! Envoy calls panic routing): they still answer what needs no store, and
+//! answer the rest `STORE_UNAVAILABLE` themselves, where taking them all out
+//! would refuse every request with `NO_HEALTHY_UPSTREAM`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::{Gateway, Upstream};
 
-/// The longest a check may take, whatever the interval.
+/// The longest a check may take. Not shortened to the interval: an
+/// instance whose store hangs answers `/readyz` only after its own store
+/// timeout (500 ms), and must not be taken for dead.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What one check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// `/readyz` answered success.
+    Ready,
+    /// It answered, but not ready.
+    Unready,
+    /// No answer.
+    Down,
+}
 
 /// Checks every instance every `health_interval`, forever.
 pub(crate) async fn run(gateway: Gateway) {
     let mut tick = tokio::time::interval(gateway.config.health_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let panicking = AtomicBool::new(false);
     loop {
         tick.tick().await;
-        let checks = gateway
-            .checked()
-            .map(|upstream| check(&gateway, Arc::clone(upstream)));
-        futures_util::future::join_all(checks).await;
+        let instances =
+            futures_util::future::join_all(gateway.upstreams.iter().map(|u| check(Arc::clone(u))));
+        let services = futures_util::future::join_all(
+            gateway
+                .services
+                .iter()
+                .map(|s| check(Arc::clone(&s.upstream[0]))),
+        );
+        let (instances, services) = tokio::join!(instances, services);
+        settle(&instances, &panicking);
+        // A service has no peer to stand in for it: ready or out.
+        for (upstream, verdict) in &services {
+            upstream.set_healthy(*verdict == Verdict::Ready);
+        }
     }
 }
 
-/// Asks one instance whether it is ready, and records the verdict.
-pub(crate) async fn check(gateway: &Gateway, upstream: Arc<Upstream>) {
-    let timeout = CHECK_TIMEOUT.min(gateway.config.health_interval);
-    let ready = match upstream.get("/readyz") {
-        Some(request) => matches!(
-            tokio::time::timeout(timeout, upstream.pool.send(request)).await,
-            Ok(Ok(answer)) if answer.status().is_success()
-        ),
-        None => false,
+/// Puts the ready instances in rotation, or every live one when none is.
+fn settle(verdicts: &[(Arc<Upstream>, Verdict)], panicking: &AtomicBool) {
+    let any_ready = verdicts.iter().any(|(_, v)| *v == Verdict::Ready);
+    let any_alive = verdicts.iter().any(|(_, v)| *v == Verdict::Unready);
+    let panic = !any_ready && any_alive;
+    if panicking.swap(panic, Ordering::Relaxed) != panic {
+        if panic {
+            tracing::warn!("no instance is ready: routing to every live one (panic routing)");
+        } else {
+            tracing::info!("panic routing over");
+        }
+    }
+    for (upstream, verdict) in verdicts {
+        upstream.set_ready(*verdict == Verdict::Ready);
+        upstream.set_healthy(match verdict {
+            Verdict::Ready => true,
+            Verdict::Unready => panic,
+            Verdict::Down => false,
+        });
+    }
+}
+
+/// Asks one upstream whether it is ready.
+async fn check(upstream: Arc<Upstream>) -> (Arc<Upstream>, Verdict) {
+    let verdict = match upstream.get("/readyz") {
+        Some(request) => {
+            match tokio::time::timeout(CHECK_TIMEOUT, upstream.pool.send(request)).await {
+                Ok(Ok(answer)) if answer.status().is_success() => Verdict::Ready,
+                Ok(Ok(_)) => Verdict::Unready,
+                _ => Verdict::Down,
+            }
+        }
+        None => Verdict::Down,
     };
-    upstream.set_healthy(ready);
+    (upstream, verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use super::{Verdict, settle};
+    use crate::{Upstream, UpstreamSpec};
+
+    fn upstreams() -> Vec<Arc<Upstream>> {
+        (1..=3)
+            .map(|n| {
+                let spec = UpstreamSpec::parse(&format!("http://127.0.0.1:{}", 9000 + n), n)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                Arc::new(Upstream::new(&spec, std::time::Duration::from_millis(100)))
+            })
+            .collect()
+    }
+
+    fn rotation(pool: &[Arc<Upstream>]) -> Vec<bool> {
+        pool.iter().map(|u| u.is_healthy()).collect()
+    }
+
+    #[test]
+    fn only_ready_instances_serve_while_one_is_ready() {
+        let pool = upstreams();
+        let panicking = AtomicBool::new(false);
+        let verdicts = [Verdict::Ready, Verdict::Unready, Verdict::Down];
+        settle(
+            &pool.iter().cloned().zip(verdicts).collect::<Vec<_>>(),
+            &panicking,
+        );
+        assert_eq!(rotation(&pool), [true, false, false]);
+    }
+
+    #[test]
+    fn when_none_is_ready_every_live_instance_serves_and_the_dead_stay_out() {
+        let pool = upstreams();
+        let panicking = AtomicBool::new(false);
+        let verdicts = [Verdict::Unready, Verdict::Unready, Verdict::Down];
+        settle(
+            &pool.iter().cloned().zip(verdicts).collect::<Vec<_>>(),
+            &panicking,
+        );
+        assert_eq!(rotation(&pool), [true, true, false]);
+        assert!(pool.iter().all(|u| !u.is_ready()));
+        // The store is back for one: panic routing ends.
+        let verdicts = [Verdict::Ready, Verdict::Unready, Verdict::Down];
+        settle(
+            &pool.iter().cloned().zip(verdicts).collect::<Vec<_>>(),
+            &panicking,
+        );
+        assert_eq!(rotation(&pool), [true, false, false]);
+    }
+
+    #[test]
+    fn with_every_instance_dead_none_serves() {
+        let pool = upstreams();
+        let panicking = AtomicBool::new(false);
+        let verdicts = [Verdict::Down; 3];
+        settle(
+            &pool.iter().cloned().zip(verdicts).collect::<Vec<_>>(),
+            &panicking,
+        );
+        assert_eq!(rotation(&pool), [false, false, false]);
+    }
 }

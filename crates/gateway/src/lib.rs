@@ -44,7 +44,7 @@ pub use cluster::InstanceControl;
 pub use config::{AffinityLoss, GatewayConfig, Policy, ServiceRoute, UpstreamSpec};
 pub use error::GatewayError;
 pub use proxy::AFFINITY_LOST;
-pub use supervisor::{InstanceSpec, StartError, Supervisor};
+pub use supervisor::{InstanceSpec, StartError, Supervisor, listening_port, terminate};
 pub use upstream::Upstream;
 
 use axum::response::IntoResponse as _;
@@ -128,13 +128,6 @@ impl Gateway {
             control,
             metrics: metrics_handle(),
         }))
-    }
-
-    /// Every upstream whose health is checked: the instances, then the services.
-    fn checked(&self) -> impl Iterator<Item = &Arc<Upstream>> {
-        self.upstreams
-            .iter()
-            .chain(self.services.iter().map(|s| &s.upstream[0]))
     }
 
     /// The instances, in the order given.

@@ -226,8 +226,9 @@ async fn spawn(spec: &InstanceSpec, port: u16) -> Result<(Child, u16), StartErro
     Ok((child, port))
 }
 
-/// The port of a "listening on http://HOST:PORT" log line.
-fn listening_port(line: &str) -> Option<u16> {
+/// The port of a "listening on http://HOST:PORT" log line (human or JSON
+/// format), as `statecraft` commands print it when ready.
+pub fn listening_port(line: &str) -> Option<u16> {
     let rest = line.split("listening on http://").nth(1)?;
     let addr: String = rest
         .chars()
@@ -237,7 +238,7 @@ fn listening_port(line: &str) -> Option<u16> {
 }
 
 /// Asks a child to stop (SIGTERM), so it finishes its requests.
-fn terminate(child: &Child) {
+pub fn terminate(child: &Child) {
     if let Some(pid) = child.id() {
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])

@@ -30,6 +30,9 @@ pub struct Upstream {
     /// ranks instances the same.
     pub(crate) seed: u64,
     healthy: AtomicBool,
+    /// Its last check said ready (it may be in rotation without: panic
+    /// routing, see `health`).
+    ready: AtomicBool,
     draining: AtomicBool,
     /// The instance its sessions were handed to: its pinned clients go there.
     moved_to: std::sync::RwLock<Option<String>>,
@@ -89,6 +92,7 @@ impl Upstream {
             pool: Arc::new(ConnPool::new(authority, connect_timeout)),
             seed: u64::from_le_bytes(seed),
             healthy: AtomicBool::new(true),
+            ready: AtomicBool::new(true),
             draining: AtomicBool::new(false),
             moved_to: std::sync::RwLock::new(None),
             in_flight: AtomicUsize::new(0),
@@ -115,6 +119,16 @@ impl Upstream {
     /// Whether it is in rotation.
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Whether its last health check found it ready.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Records a health check's readiness.
+    pub(crate) fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
     }
 
     /// Whether it takes no new clients (its pinned clients are still served).

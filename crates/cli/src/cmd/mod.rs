@@ -5,6 +5,7 @@ pub(crate) mod cluster;
 pub(crate) mod gateway;
 mod identity;
 pub(crate) mod keys;
+pub(crate) mod lab;
 pub(crate) mod serve;
 pub(crate) mod service;
 

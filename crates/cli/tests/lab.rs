@@ -1,0 +1,102 @@
+//! `statecraft lab --quick` end to end: four real clusters, the same load and
+//! faults, and the figures the issue asks the lab to show, read back from
+//! its `results.json`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_statecraft");
+
+fn strategy<'a>(results: &'a Value, id: &str) -> &'a Value {
+    results["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["strategy"] == id)
+        .unwrap_or_else(|| panic!("no {id} in the results"))
+}
+
+fn count(s: &Value, field: &str) -> u64 {
+    s[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} of {}", s["strategy"]))
+}
+
+#[test]
+fn the_quick_lab_measures_what_each_strategy_costs() {
+    let out = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let run = Command::new(BIN)
+        .args(["lab", "--quick", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    println!("{stdout}");
+    assert!(
+        run.status.success(),
+        "lab failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    println!("lab --quick took {:.0} s", started.elapsed().as_secs_f64());
+    for line in [
+        "Stateful average request time:",
+        "Stateless average request time:",
+        "Estimated memory required for session state:",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?}");
+    }
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("results.json")).unwrap()).unwrap();
+    let report = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert_eq!(report.matches("<svg").count(), 3, "three charts");
+
+    for s in results["strategies"].as_array().unwrap() {
+        assert!(count(s, "requests") > 100, "{} barely ran", s["strategy"]);
+        assert_eq!(count(s, "silentStateLosses"), 0, "{}", s["strategy"]);
+        assert!(s["overhead"]["statefulMs"].as_f64().unwrap() > 0.0);
+        assert!(s["notes"].as_array().unwrap().is_empty(), "{}", s["notes"]);
+    }
+
+    // In-memory sessions behind round-robin: the session is on one instance
+    // of three, so most requests find none, from the start.
+    let rr = strategy(&results, "memory-round-robin");
+    assert!(rr["errors"]["SESSION_MISSING"].as_u64().unwrap() > 10);
+    assert!(count(rr, "sessionsLostBeforeKill") > 0);
+    assert!(!rr["counter"]["consistent"].as_bool().unwrap());
+
+    // Sticky: no session lost until the kill, then its clients' sessions.
+    let sticky = strategy(&results, "memory-sticky");
+    let kill = sticky["faults"][0]["atSeconds"].as_f64().unwrap();
+    assert_eq!(sticky["faults"][0]["kind"], "kill");
+    assert_eq!(count(sticky, "sessionsLostBeforeKill"), 0);
+    assert!(sticky["errors"]["SESSION_LOST"].as_u64().unwrap_or(0) > 0);
+    assert!(sticky["firstSessionErrorSeconds"].as_f64().unwrap() >= kill);
+
+    // A shared store and tokens lose no session through the kill; the
+    // shared counter never drifts; a logout is honoured at once.
+    for id in ["shared-store", "stateless-tokens"] {
+        let s = strategy(&results, id);
+        assert_eq!(count(s, "sessionsLost"), 0, "{id}");
+        assert_eq!(s["counter"]["drift"], 0, "{id}");
+        assert_eq!(s["counter"]["consistent"], true, "{id}");
+        assert!(count(s, "visits") > 0, "{id}");
+    }
+    for id in ["memory-sticky", "shared-store", "stateless-tokens"] {
+        let revocation = &strategy(&results, id)["revocation"];
+        assert_eq!(
+            revocation["acceptedBeforeLogout"], revocation["probes"],
+            "{id}: the credential worked before the logout"
+        );
+        assert_eq!(revocation["acceptedAfterLogout"], 0, "{id}: {revocation}");
+    }
+    // Bytes per session: the memory store holds some, tokens none on the
+    // server but several hundred on the client.
+    let tokens = strategy(&results, "stateless-tokens");
+    assert_eq!(tokens["memory"]["serverBytesPerSession"], 0);
+    assert!(tokens["memory"]["clientBytesPerSession"].as_f64().unwrap() > 200.0);
+    assert!(count(&rr["memory"], "serverBytesPerSession") > 0);
+}

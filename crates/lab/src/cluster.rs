@@ -1,0 +1,210 @@
+//! One strategy's cluster: `statecraft cluster` (a gateway and three
+//! instances) as a child process, its log in a file, driven through the
+//! gateway's `/_cluster` API.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::LabError;
+use crate::strategy::Strategy;
+
+/// Instances per cluster, as in the seed.
+pub(crate) const INSTANCES: usize = 3;
+/// How long a cluster may take to listen and have every instance healthy.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running cluster.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    child: Child,
+    /// Its gateway's API.
+    pub(crate) api: ClusterApi,
+}
+
+/// The gateway of a running cluster: its address and its `/_cluster` API.
+#[derive(Debug, Clone)]
+pub(crate) struct ClusterApi {
+    /// The gateway's base URL.
+    pub(crate) base: String,
+    client: reqwest::Client,
+}
+
+impl Cluster {
+    /// Starts the cluster for `strategy`, its services' data in `data`,
+    /// its log (gateway and instances, prefixed) in `log`.
+    pub(crate) async fn start(
+        program: &Path,
+        strategy: Strategy,
+        shared_store: &str,
+        data: &Path,
+        log: PathBuf,
+    ) -> Result<Self, LabError> {
+        let store = if strategy.uses_shared_store() {
+            shared_store
+        } else {
+            "memory"
+        };
+        let mut child = Command::new(program)
+            .args(["cluster", "--listen", "127.0.0.1:0"])
+            .args(["--instances", &INSTANCES.to_string()])
+            .args(["--balance", strategy.balance()])
+            // In the environment: a Redis URL may hold a password.
+            .env("STATECRAFT_SESSION_STORE", store)
+            .args([
+                "--auth",
+                if strategy.uses_tokens() {
+                    "token"
+                } else {
+                    "session"
+                },
+            ])
+            .arg("--data")
+            .arg(format!("sqlite:{}", data.display()))
+            // The load driver speaks plain HTTP to loopback.
+            .arg("--insecure-cookies")
+            .args(["--health-interval", "250ms"])
+            .env("RUST_LOG", "warn,statecraft=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| LabError::Setup(format!("cannot start {}: {e}", program.display())))?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| LabError::Setup("no log from the cluster".to_owned()))?;
+        let mut file = tokio::fs::File::create(&log)
+            .await
+            .map_err(|e| LabError::Setup(format!("cannot write {}: {e}", log.display())))?;
+        let mut lines = BufReader::new(stderr).lines();
+        let port = tokio::time::timeout(START_TIMEOUT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = file.write_all(format!("{line}\n").as_bytes()).await;
+                // The gateway's line; the instances' lines start "[server-N]".
+                if !line.starts_with('[')
+                    && let Some(port) = statecraft_gateway::listening_port(&line)
+                {
+                    return Some(port);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            LabError::Setup(format!(
+                "the {} cluster did not start; its log is {}",
+                strategy.id(),
+                log.display()
+            ))
+        })?;
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = file.write_all(format!("{line}\n").as_bytes()).await;
+            }
+        });
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| LabError::Setup(e.to_string()))?;
+        let api = ClusterApi {
+            base: format!("http://127.0.0.1:{port}"),
+            client,
+        };
+        api.wait_healthy(START_TIMEOUT).await?;
+        Ok(Self { child, api })
+    }
+
+    /// Stops the cluster (SIGTERM: it stops its instances) and waits for it.
+    pub(crate) async fn stop(mut self) {
+        statecraft_gateway::terminate(&self.child);
+        if tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+impl ClusterApi {
+    /// `GET /_cluster`.
+    pub(crate) async fn view(&self) -> Result<Value, String> {
+        self.get("/_cluster").await
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, String> {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        response.json().await.map_err(|e| e.to_string())
+    }
+
+    /// The instances the gateway reports healthy, and all of their URLs.
+    pub(crate) async fn instances(&self) -> Result<Vec<(String, String, bool)>, String> {
+        let view = self.view().await?;
+        Ok(view["instances"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|i| {
+                        (
+                            i["id"].as_str().unwrap_or_default().to_owned(),
+                            i["url"].as_str().unwrap_or_default().to_owned(),
+                            i["healthy"] == true,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Waits until every instance is healthy; how long that took.
+    pub(crate) async fn wait_healthy(&self, limit: Duration) -> Result<Duration, LabError> {
+        let started = Instant::now();
+        loop {
+            if let Ok(list) = self.instances().await
+                && list.len() == INSTANCES
+                && list.iter().all(|(_, _, healthy)| *healthy)
+            {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > limit {
+                return Err(LabError::Setup(format!(
+                    "the cluster's instances were not all healthy within {limit:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `POST /_cluster/instances/{id}/{action}` (stop: SIGKILL, start).
+    pub(crate) async fn control(&self, id: &str, action: &str) -> Result<(), String> {
+        let response = self
+            .client
+            .post(format!("{}/_cluster/instances/{id}/{action}", self.base))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("{action} {id}: {}", response.status()))
+        }
+    }
+
+    /// `GET /_cluster/counters/{name}`.
+    pub(crate) async fn counters(&self, name: &str) -> Result<Value, String> {
+        self.get(&format!("/_cluster/counters/{name}")).await
+    }
+}

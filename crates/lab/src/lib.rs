@@ -1,0 +1,134 @@
+//! The statecraft lab: each state strategy (sessions in each instance's
+//! memory behind round-robin or sticky balancing, sessions in a shared store,
+//! stateless tokens) runs on a real local cluster — `statecraft cluster`, a
+//! gateway and three instances as processes — under the same scripted load,
+//! with the same faults at the same moments, and every cost is measured:
+//! throughput, latency, errors by code, sessions lost, requests served after
+//! a logout, counter drift, bytes per session, bytes on the wire, and the
+//! time a stateful request costs over a stateless one.
+
+mod cluster;
+mod driver;
+mod measure;
+mod plan;
+mod record;
+mod report;
+mod results;
+mod run;
+mod store;
+mod strategy;
+
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+pub use driver::Revocation;
+pub use measure::Overhead;
+pub use plan::Plan;
+pub use report::{html, seed_lines, table};
+pub use results::{
+    CounterDrift, FaultOutcome, LabResults, Latency, Memory, PercentilePoint, StrategyResult,
+    TimelinePoint, Wire,
+};
+pub use strategy::Strategy;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LabConfig {
+    /// The `statecraft` binary (it starts the clusters and measures stores).
+    pub program: PathBuf,
+    /// Where `results.json`, `report.html` and the clusters' logs go.
+    pub out: PathBuf,
+    /// The short plan ([`Plan::quick`]) instead of the full one.
+    pub quick: bool,
+    /// A Redis to use as the shared store; by default the lab starts its
+    /// own redis-server, or uses a SQLite file when none is installed.
+    pub redis: Option<String>,
+}
+
+/// Why the lab could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// A process, store or file it needs could not be set up.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Runs every strategy in turn, writes `results.json` and `report.html` to
+/// `config.out`, and returns the results.
+pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
+    let started = Instant::now();
+    let started_at_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    let plan = if config.quick {
+        Plan::quick()
+    } else {
+        Plan::full()
+    };
+    let logs = config.out.join("logs");
+    let work = config.out.join("work");
+    let _ = std::fs::remove_dir_all(&work);
+    for dir in [&logs, &work] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| LabError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let shared = store::SharedStore::prepare(config.redis.clone(), &work).await?;
+    let shared_store = shared.describe();
+    let bench = run::Bench::new(
+        config.program.clone(),
+        plan.clone(),
+        shared,
+        work.clone(),
+        logs,
+    );
+
+    let bars = MultiProgress::new();
+    let style = ProgressStyle::with_template("{prefix:>24} [{bar:30}] {elapsed:>4} {msg}")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let mut strategies = Vec::new();
+    let mut failure = None;
+    for strategy in Strategy::ALL {
+        let length = u64::try_from(plan.run.as_millis()).unwrap_or(u64::MAX);
+        let bar = bars.add(ProgressBar::new(length).with_style(style.clone()));
+        bar.set_prefix(strategy.title());
+        match bench.run(strategy, &bar).await {
+            Ok(result) => strategies.push(result),
+            Err(err) => {
+                bar.abandon_with_message(format!("failed: {err}"));
+                failure = Some(err);
+                break;
+            }
+        }
+    }
+    let run::Bench { shared, .. } = bench;
+    shared.shut_down().await;
+    let _ = std::fs::remove_dir_all(&work);
+    if let Some(err) = failure {
+        return Err(err);
+    }
+    let results = LabResults {
+        schema: 1,
+        quick: config.quick,
+        started_at_ms,
+        total_seconds: started.elapsed().as_secs_f64(),
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        shared_store,
+        plan,
+        strategies,
+    };
+    write(
+        &config.out.join("results.json"),
+        &serde_json::to_vec_pretty(&results).unwrap_or_default(),
+    )?;
+    write(&config.out.join("report.html"), html(&results).as_bytes())?;
+    Ok(results)
+}
+
+fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), LabError> {
+    std::fs::write(path, bytes)
+        .map_err(|e| LabError::Setup(format!("cannot write {}: {e}", path.display())))
+}

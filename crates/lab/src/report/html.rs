@@ -1,0 +1,143 @@
+//! `report.html`: one self-contained page (inline SVG, no script, no CDN).
+
+use std::fmt::Write as _;
+
+use statecraft_state::capacity::ByteSize;
+
+use super::{after_logout, charts, lost, other_errors, overhead};
+use crate::results::LabResults;
+
+/// Escapes text for HTML element content and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A chart in a `<figure>` with its caption, or the reason it is missing.
+fn figure(out: &mut String, caption: &str, svg: Result<String, String>) {
+    let body = svg.unwrap_or_else(|err| format!("<p>{}</p>", escape(&err)));
+    let body = body.replacen(
+        "<svg ",
+        &format!("<svg role=\"img\" aria-label=\"{}\" ", escape(caption)),
+        1,
+    );
+    let _ = write!(
+        out,
+        "<figure>{body}<figcaption>{}</figcaption></figure>",
+        escape(caption)
+    );
+}
+
+/// The whole page.
+pub fn html(results: &LabResults) -> String {
+    let mut out = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>statecraft lab report</title><style>\
+         body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem;color:#222}\
+         table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #bbb;padding:.3rem .6rem;text-align:right}\
+         th:first-child,td:first-child{text-align:left}figure{margin:1.5rem 0}svg{max-width:100%;height:auto}\
+         caption{text-align:left;font-weight:bold;padding:.3rem 0}\
+         </style></head><body><main>",
+    );
+    let _ = write!(
+        out,
+        "<h1>statecraft lab report</h1><p>{} run: {} users per strategy for {:.0} s each on a \
+         {}-core machine; 3 instances behind the gateway; shared store: {}. Faults at the same \
+         moments for every strategy: an instance killed and restarted, the shared store stopped, \
+         a user logged out who keeps using the credential.</p>",
+        if results.quick { "Quick" } else { "Full" },
+        results.plan.users,
+        results.plan.run.as_secs_f64(),
+        results.cores,
+        escape(&results.shared_store)
+    );
+    out.push_str(
+        "<table><caption>Side by side</caption><thead><tr><th scope=\"col\">strategy</th>\
+         <th scope=\"col\">requests/s</th><th scope=\"col\">visits/s</th>\
+         <th scope=\"col\">p50 ms</th><th scope=\"col\">p90 ms</th><th scope=\"col\">p99 ms</th>\
+         <th scope=\"col\">sessions lost (before the kill)</th><th scope=\"col\">other errors</th>\
+         <th scope=\"col\">served after logout</th><th scope=\"col\">counter drift</th>\
+         <th scope=\"col\">bytes/session (server)</th><th scope=\"col\">1M sessions</th>\
+         <th scope=\"col\">credential bytes/request</th><th scope=\"col\">stateful − stateless ms</th>\
+         </tr></thead><tbody>",
+    );
+    for s in &results.strategies {
+        let _ = write!(
+            out,
+            "<tr><th scope=\"row\">{}</th><td>{:.0}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td>\
+             <td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{:.0}</td><td>{}</td></tr>",
+            escape(&s.title),
+            s.requests_per_second,
+            s.visits_per_second,
+            s.latency_ms.p50,
+            s.latency_ms.p90,
+            s.latency_ms.p99,
+            lost(s),
+            other_errors(s),
+            after_logout(s),
+            s.counter.drift,
+            s.memory.server_bytes_per_session,
+            ByteSize(s.memory.projected_1m),
+            s.wire.credential_bytes_per_request,
+            overhead(s),
+        );
+    }
+    out.push_str("</tbody></table>");
+    figure(&mut out, "Latency by percentile", charts::latency(results));
+    figure(
+        &mut out,
+        "Errors per second over the run",
+        charts::errors(results),
+    );
+    figure(&mut out, "Bytes per session", charts::memory(results));
+    out.push_str("<h2>Errors by code</h2>");
+    for s in &results.strategies {
+        let _ = write!(out, "<h3>{}</h3>", escape(&s.title));
+        if s.errors.is_empty() {
+            out.push_str("<p>No errors.</p>");
+            continue;
+        }
+        out.push_str("<ul>");
+        for (code, count) in &s.errors {
+            let _ = write!(out, "<li><code>{}</code>: {count}</li>", escape(code));
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str("<h2>Faults as injected</h2>");
+    for s in &results.strategies {
+        let _ = write!(out, "<h3>{}</h3><ul>", escape(&s.title));
+        for f in &s.faults {
+            let _ = write!(
+                out,
+                "<li>{:.1} s, {}: {}{}</li>",
+                f.at_seconds,
+                escape(&f.kind),
+                escape(&f.detail),
+                f.recovered_seconds
+                    .map(|r| format!(" (all healthy again after {r:.2} s)"))
+                    .unwrap_or_default()
+            );
+        }
+        for note in &s.notes {
+            let _ = write!(out, "<li>note: {}</li>", escape(note));
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str(
+        "<p>Every figure above was measured in this run; <code>results.json</code> beside this \
+         page holds them all.</p></main></body></html>",
+    );
+    out
+}

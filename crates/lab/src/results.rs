@@ -1,0 +1,215 @@
+//! `results.json`: every figure of a lab run (schema in docs/lab.md).
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::driver::Revocation;
+use crate::measure::Overhead;
+use crate::plan::Plan;
+use crate::strategy::Strategy;
+
+/// A whole lab run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabResults {
+    /// Version of this document's shape.
+    pub schema: u32,
+    /// Whether this was `--quick`.
+    pub quick: bool,
+    /// When the run started, milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+    /// Wall time of the whole run, seconds.
+    pub total_seconds: f64,
+    /// CPU cores the machine offered.
+    pub cores: usize,
+    /// What the shared store was.
+    pub shared_store: String,
+    /// The schedule every strategy ran.
+    pub plan: Plan,
+    /// One entry per strategy, in [`Strategy::ALL`] order.
+    pub strategies: Vec<StrategyResult>,
+}
+
+/// Latency figures, milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Latency {
+    /// Answers measured.
+    pub count: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+impl Latency {
+    /// From a histogram of microseconds.
+    pub(crate) fn of(h: &Histogram<u64>) -> Self {
+        let ms = |micros: u64| micros as f64 / 1e3;
+        Self {
+            count: h.len(),
+            mean: h.mean() / 1e3,
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            max: ms(h.max()),
+        }
+    }
+}
+
+/// Latency at one percentile, for the distribution chart.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PercentilePoint {
+    /// The percentile (50, 90, 99.9, …).
+    pub percentile: f64,
+    /// Milliseconds.
+    pub ms: f64,
+}
+
+/// The percentiles the distribution chart shows.
+pub(crate) const PERCENTILES: [f64; 8] = [50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 100.0];
+
+/// One half-second of the run.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelinePoint {
+    /// Seconds from the start of the load to the start of this bucket.
+    pub t: f64,
+    /// Answers to requests sent in it.
+    pub requests: u64,
+    /// Of those, errors.
+    pub errors: u64,
+    /// Of those, `SESSION_MISSING` or `SESSION_LOST`.
+    pub session_errors: u64,
+}
+
+/// A fault as it was injected.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultOutcome {
+    /// `kill`, `restart`, `store-stop` or `logout`.
+    pub kind: String,
+    /// Seconds from the start of the load.
+    pub at_seconds: f64,
+    /// What was done (or why nothing was).
+    pub detail: String,
+    /// For a restart: seconds until the gateway saw every instance healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered_seconds: Option<f64>,
+}
+
+/// The named counter every user incremented, as each instance reports it.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CounterDrift {
+    /// The counter's name.
+    pub name: String,
+    /// Each reachable instance's value.
+    pub per_server: BTreeMap<String, u64>,
+    /// Every reachable instance reports the same value.
+    pub consistent: bool,
+    /// Largest minus smallest value.
+    pub drift: u64,
+}
+
+/// Memory for session state.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Memory {
+    /// Bytes one typical session (a counter and a 2-item cart) takes on the
+    /// server side; 0 where the server keeps none.
+    pub server_bytes_per_session: u64,
+    /// How that was found.
+    pub method: String,
+    /// Server bytes for 10,000 sessions (M_total = N × S).
+    pub projected_10k: u64,
+    /// Server bytes for 1,000,000 sessions.
+    pub projected_1m: u64,
+    /// Bytes the client holds for its identity and state (cookie header, or
+    /// bearer token and signed state), averaged over visits.
+    pub client_bytes_per_session: f64,
+}
+
+/// Bytes a request carries.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Wire {
+    /// Credential header values (`Cookie` or `Authorization`), per request.
+    pub credential_bytes_per_request: f64,
+    /// Request bodies, per request.
+    pub body_bytes_per_request: f64,
+}
+
+/// Everything measured for one strategy.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StrategyResult {
+    /// Which strategy.
+    pub strategy: Strategy,
+    /// Its name for a person.
+    pub title: String,
+    /// Where the instances kept sessions (and the denylist).
+    pub session_store: String,
+    /// The gateway's policy.
+    pub balance: String,
+    /// `session` (cookie) or `token` (bearer) logins.
+    pub auth: String,
+    /// Answers received during the load.
+    pub requests: u64,
+    /// Answers per second.
+    pub requests_per_second: f64,
+    /// Journeys (log in if needed, count ×3, cart ×2, profile, checkout)
+    /// completed without an error.
+    pub visits: u64,
+    /// Journeys per second.
+    pub visits_per_second: f64,
+    /// Over all answers.
+    pub latency_ms: Latency,
+    /// Per operation (login, count, cart, profile, checkout, confirm, …).
+    pub latency_by_operation: BTreeMap<String, Latency>,
+    /// The distribution, for the chart.
+    pub percentiles: Vec<PercentilePoint>,
+    /// Error answers by code (API.md codes; `CONNECTION_FAILED` and
+    /// `CLIENT_TIMEOUT` when no answer came).
+    pub errors: BTreeMap<String, u64>,
+    /// The same, per operation.
+    pub errors_by_operation: BTreeMap<String, BTreeMap<String, u64>>,
+    /// `SESSION_MISSING` + `SESSION_LOST` answers: each one a session the
+    /// server lost or never had, and a user sent back to log in.
+    pub sessions_lost: u64,
+    /// Of those, before the first fault (the instance kill).
+    pub sessions_lost_before_kill: u64,
+    /// When the first one came, seconds from the start.
+    pub first_session_error_seconds: Option<f64>,
+    /// Count answers lower than the client's last one with no error between:
+    /// state lost without anyone being told. Must be 0 everywhere.
+    pub silent_state_losses: u64,
+    /// Count answers higher than expected: an increment answered with an
+    /// error (a store timeout) that the store applied after all — a timeout
+    /// says nothing about whether a write happened.
+    pub applied_despite_error: u64,
+    /// The logout probe.
+    pub revocation: Option<Revocation>,
+    /// The named counter across instances.
+    pub counter: CounterDrift,
+    /// Bytes per session, projected.
+    pub memory: Memory,
+    /// Bytes on the wire.
+    pub wire: Wire,
+    /// `T_stateful − T_stateless`.
+    pub overhead: Option<Overhead>,
+    /// The faults as injected.
+    pub faults: Vec<FaultOutcome>,
+    /// Requests and errors per half second.
+    pub timeline: Vec<TimelinePoint>,
+    /// Measurements that could not be taken, and why.
+    pub notes: Vec<String>,
+}

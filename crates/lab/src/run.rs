@@ -1,0 +1,464 @@
+//! One strategy's run: start its cluster, drive the load while the faults
+//! strike on schedule, then take the side measurements and stop it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use indicatif::ProgressBar;
+use statecraft_state::capacity::{ByteSize, estimate};
+
+use crate::LabError;
+use crate::cluster::{Cluster, ClusterApi};
+use crate::driver::{self, Account, Revocation, Target, User};
+use crate::measure;
+use crate::plan::Plan;
+use crate::record::{BUCKET, Recorder, SESSION_ERRORS, Tally};
+use crate::results::{
+    CounterDrift, FaultOutcome, Latency, Memory, PERCENTILES, PercentilePoint, StrategyResult,
+    TimelinePoint, Wire,
+};
+use crate::store::SharedStore;
+use crate::strategy::Strategy;
+
+/// The instance the faults kill and restart.
+const VICTIM: &str = "server-2";
+
+/// What every strategy's run shares.
+#[derive(Debug)]
+pub(crate) struct Bench {
+    pub(crate) program: PathBuf,
+    pub(crate) plan: Plan,
+    pub(crate) shared: SharedStore,
+    /// Scratch space (data directories), removed after the run.
+    pub(crate) work: PathBuf,
+    /// Where the clusters' logs go.
+    pub(crate) logs: PathBuf,
+    /// Bytes per session by store, measured once each.
+    bytes: Mutex<BTreeMap<String, Result<u64, String>>>,
+}
+
+impl Bench {
+    /// A bench for `plan`.
+    pub(crate) fn new(
+        program: PathBuf,
+        plan: Plan,
+        shared: SharedStore,
+        work: PathBuf,
+        logs: PathBuf,
+    ) -> Self {
+        Self {
+            program,
+            plan,
+            shared,
+            work,
+            logs,
+            bytes: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Where `strategy`'s instances keep sessions.
+    fn store_of(&self, strategy: Strategy) -> String {
+        if strategy.uses_shared_store() {
+            self.shared.spec()
+        } else {
+            "memory".to_owned()
+        }
+    }
+
+    /// Runs `strategy` and measures it.
+    pub(crate) async fn run(
+        &self,
+        strategy: Strategy,
+        bar: &ProgressBar,
+    ) -> Result<StrategyResult, LabError> {
+        let dir = self.work.join(strategy.id());
+        let log = self.logs.join(format!("{}.log", strategy.id()));
+        let store = self.store_of(strategy);
+        bar.set_message("starting the cluster");
+        let cluster =
+            Cluster::start(&self.program, strategy, &store, &dir.join("data"), log).await?;
+        let outcome = self.measure(strategy, &cluster.api, &store, bar).await;
+        cluster.stop().await;
+        outcome
+    }
+
+    async fn measure(
+        &self,
+        strategy: Strategy,
+        api: &ClusterApi,
+        store: &str,
+        bar: &ProgressBar,
+    ) -> Result<StrategyResult, LabError> {
+        let plan = &self.plan;
+        let setup = Target::new(api.base.clone(), None).map_err(LabError::Setup)?;
+        let accounts: Vec<Account> = (0..=plan.users).map(Account::numbered).collect();
+        bar.set_message("registering users");
+        for result in join_all(accounts.iter().map(|a| driver::register(&setup, a))).await {
+            result.map_err(LabError::Setup)?;
+        }
+        let (probe, users) = accounts
+            .split_first()
+            .ok_or_else(|| LabError::Setup("no users".to_owned()))?;
+        let counter = format!("lab-{}", strategy.id());
+
+        let recorder = Arc::new(Recorder::new(plan.run));
+        let target =
+            Target::new(api.base.clone(), Some(Arc::clone(&recorder))).map_err(LabError::Setup)?;
+        let deadline = recorder.start() + plan.run;
+        let running: Vec<_> = users
+            .iter()
+            .map(|account| {
+                let user = User::new(account.clone(), strategy, counter.clone());
+                tokio::spawn(user.run(target.clone(), deadline))
+            })
+            .collect();
+        let ticker = tokio::spawn(tick(bar.clone(), Arc::clone(&recorder), plan.run));
+        let (faults, revocation) = self
+            .inject_faults(strategy, api, &setup, probe, recorder.start())
+            .await;
+        for user in running {
+            let _ = user.await;
+        }
+        ticker.abort();
+        let elapsed = recorder
+            .start()
+            .elapsed()
+            .min(plan.run + Duration::from_secs(10));
+        let tally = recorder.finish();
+        let kill_at = faults
+            .iter()
+            .find(|f| f.kind == "kill")
+            .map_or(f64::MAX, |f| f.at_seconds);
+        let before_kill = tally
+            .session_error_times
+            .iter()
+            .filter(|&&t| t < kill_at)
+            .count() as u64;
+
+        bar.set_message("measuring counters, overhead and memory");
+        let mut notes = Vec::new();
+        let counter = match api.counters(&counter).await {
+            Ok(view) => drift(&counter, &view),
+            Err(err) => {
+                notes.push(format!("counter drift: {err}"));
+                CounterDrift::default()
+            }
+        };
+        let first_instance = api
+            .instances()
+            .await
+            .ok()
+            .and_then(|list| list.into_iter().next())
+            .map(|(_, url, _)| url.trim_end_matches('/').to_owned());
+        let overhead = match first_instance {
+            Some(url) => {
+                match measure::overhead(&url, strategy, store_kind(store), plan.overhead_requests)
+                    .await
+                {
+                    Ok(o) => Some(o),
+                    Err(err) => {
+                        notes.push(format!("overhead: {err}"));
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let memory = self.memory(strategy, &tally, &mut notes).await;
+        let revocation = revocation
+            .map_err(|err| notes.push(format!("revocation probe: {err}")))
+            .ok();
+        bar.finish_with_message(format!(
+            "{} answers, {} errors",
+            tally.requests,
+            tally.errors.values().sum::<u64>()
+        ));
+        Ok(assemble(
+            strategy,
+            store,
+            &tally,
+            elapsed,
+            before_kill,
+            revocation,
+            counter,
+            memory,
+            overhead,
+            faults,
+            notes,
+        ))
+    }
+
+    /// Kills and restarts an instance, stops the store, and runs the logout
+    /// probe, each at its planned moment.
+    async fn inject_faults(
+        &self,
+        strategy: Strategy,
+        api: &ClusterApi,
+        probe_target: &Target,
+        probe: &Account,
+        start: Instant,
+    ) -> (Vec<FaultOutcome>, Result<Revocation, String>) {
+        let plan = &self.plan;
+        let mut faults = Vec::new();
+        let since = |at: Instant| at.saturating_duration_since(start).as_secs_f64();
+
+        tokio::time::sleep_until((start + plan.at(plan.kill_at)).into()).await;
+        let at = Instant::now();
+        let detail = match api.control(VICTIM, "stop").await {
+            Ok(()) => format!("{VICTIM} killed (SIGKILL)"),
+            Err(err) => format!("kill failed: {err}"),
+        };
+        faults.push(fault("kill", since(at), detail, None));
+
+        tokio::time::sleep_until((start + plan.at(plan.restart_at)).into()).await;
+        let at = Instant::now();
+        let (detail, recovered) = match api.control(VICTIM, "start").await {
+            Ok(()) => {
+                // Watched beside the rest, so the next fault stays on time.
+                let api = api.clone();
+                let watch =
+                    tokio::spawn(
+                        async move { api.wait_healthy(Duration::from_secs(30)).await.ok() },
+                    );
+                (format!("{VICTIM} started again"), Some(watch))
+            }
+            Err(err) => (format!("restart failed: {err}"), None),
+        };
+        let restart_at = since(at);
+
+        tokio::time::sleep_until((start + plan.at(plan.store_stop_at)).into()).await;
+        let at = Instant::now();
+        let detail_store = if strategy.uses_shared_store() {
+            match self.shared.stop_for(plan.store_stop).await {
+                Ok(Some(done)) => done,
+                Ok(None) => "a SQLite file cannot be stopped apart from its readers: not injected"
+                    .to_owned(),
+                Err(err) => format!("store stop failed: {err}"),
+            }
+        } else {
+            "no shared store: sessions live in each instance".to_owned()
+        };
+        let store_at = since(at);
+
+        tokio::time::sleep_until((start + plan.at(plan.revoke_at)).into()).await;
+        let at = Instant::now();
+        let revocation =
+            driver::revocation_probe(probe_target, strategy, probe, plan.revocation_probes).await;
+        let logout_at = since(at);
+
+        let recovered = match recovered {
+            Some(watch) => watch.await.ok().flatten().map(|d| d.as_secs_f64()),
+            None => None,
+        };
+        faults.push(fault("restart", restart_at, detail, recovered));
+        faults.push(fault("store-stop", store_at, detail_store, None));
+        faults.push(fault(
+            "logout",
+            logout_at,
+            "a user logs out; a copy of the credential is tried again".to_owned(),
+            None,
+        ));
+        (faults, revocation)
+    }
+
+    /// Server and client bytes per session.
+    async fn memory(&self, strategy: Strategy, tally: &Tally, notes: &mut Vec<String>) -> Memory {
+        let client = if tally.client_state_samples == 0 {
+            0.0
+        } else {
+            tally.client_state_bytes as f64 / tally.client_state_samples as f64
+        };
+        let (server, method) = if strategy.uses_tokens() {
+            (
+                Ok(0),
+                "nothing stored per session (a revoked token costs one denylist entry until it expires)"
+                    .to_owned(),
+            )
+        } else {
+            let store = self.capacity_store(strategy);
+            let method = format!(
+                "statecraft capacity --measure on {} with {} typical sessions",
+                store_kind(&store),
+                self.plan.capacity_sessions
+            );
+            (self.bytes_per_session(&store).await, method)
+        };
+        let server = server.unwrap_or_else(|err| {
+            notes.push(format!("bytes per session: {err}"));
+            0
+        });
+        Memory {
+            server_bytes_per_session: server,
+            method,
+            projected_10k: estimate(10_000, ByteSize(server)).0,
+            projected_1m: estimate(1_000_000, ByteSize(server)).0,
+            client_bytes_per_session: client,
+        }
+    }
+
+    /// The store to measure: a fresh SQLite file rather than the shared one.
+    fn capacity_store(&self, strategy: Strategy) -> String {
+        match &self.shared {
+            SharedStore::Sqlite { .. } if strategy.uses_shared_store() => {
+                format!("sqlite:{}", self.work.join("capacity.sqlite").display())
+            }
+            _ => self.store_of(strategy),
+        }
+    }
+
+    async fn bytes_per_session(&self, store: &str) -> Result<u64, String> {
+        let known = self
+            .bytes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(store)
+            .cloned();
+        if let Some(known) = known {
+            return known;
+        }
+        let measured =
+            measure::bytes_per_session(&self.program, store, self.plan.capacity_sessions).await;
+        self.bytes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(store.to_owned(), measured.clone());
+        measured
+    }
+}
+
+/// `memory`, `redis` or `sqlite`, never a URL (which may hold a password).
+fn store_kind(store: &str) -> &str {
+    store.split(':').next().unwrap_or(store)
+}
+
+fn fault(kind: &str, at_seconds: f64, detail: String, recovered: Option<f64>) -> FaultOutcome {
+    FaultOutcome {
+        kind: kind.to_owned(),
+        at_seconds,
+        detail,
+        recovered_seconds: recovered,
+    }
+}
+
+/// Drift of a named counter from `/_cluster/counters/{name}`.
+fn drift(name: &str, view: &serde_json::Value) -> CounterDrift {
+    let per_server: BTreeMap<String, u64> = view["perServer"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let max = per_server.values().max().copied().unwrap_or(0);
+    let min = per_server.values().min().copied().unwrap_or(0);
+    CounterDrift {
+        name: name.to_owned(),
+        consistent: view["consistent"] == true,
+        drift: max - min,
+        per_server,
+    }
+}
+
+/// Keeps the progress bar on the run's clock.
+async fn tick(bar: ProgressBar, recorder: Arc<Recorder>, run: Duration) {
+    let start = recorder.start();
+    loop {
+        let elapsed = start.elapsed().min(run);
+        bar.set_position(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+        let (requests, errors) = recorder.progress();
+        bar.set_message(format!("{requests} answers, {errors} errors"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one result, assembled from its parts
+fn assemble(
+    strategy: Strategy,
+    store: &str,
+    tally: &Tally,
+    elapsed: Duration,
+    before_kill: u64,
+    revocation: Option<Revocation>,
+    counter: CounterDrift,
+    memory: Memory,
+    overhead: Option<measure::Overhead>,
+    faults: Vec<FaultOutcome>,
+    notes: Vec<String>,
+) -> StrategyResult {
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    let per_request = |bytes: u64| {
+        if tally.requests == 0 {
+            0.0
+        } else {
+            bytes as f64 / tally.requests as f64
+        }
+    };
+    StrategyResult {
+        strategy,
+        title: strategy.title().to_owned(),
+        session_store: store_kind(store).to_owned(),
+        balance: strategy.balance().to_owned(),
+        auth: if strategy.uses_tokens() {
+            "token"
+        } else {
+            "session"
+        }
+        .to_owned(),
+        requests: tally.requests,
+        requests_per_second: tally.requests as f64 / seconds,
+        visits: tally.visits,
+        visits_per_second: tally.visits as f64 / seconds,
+        latency_ms: Latency::of(&tally.latency),
+        latency_by_operation: tally
+            .by_op
+            .iter()
+            .map(|(op, h)| ((*op).to_owned(), Latency::of(h)))
+            .collect(),
+        percentiles: PERCENTILES
+            .iter()
+            .map(|&p| PercentilePoint {
+                percentile: p,
+                ms: tally.latency.value_at_percentile(p) as f64 / 1e3,
+            })
+            .collect(),
+        errors: tally.errors.clone(),
+        errors_by_operation: tally
+            .errors_by_op
+            .iter()
+            .map(|(op, codes)| ((*op).to_owned(), codes.clone()))
+            .collect(),
+        sessions_lost: SESSION_ERRORS
+            .iter()
+            .filter_map(|code| tally.errors.get(*code))
+            .sum(),
+        sessions_lost_before_kill: before_kill,
+        first_session_error_seconds: tally.session_error_times.iter().copied().reduce(f64::min),
+        silent_state_losses: tally.silent_losses,
+        applied_despite_error: tally.applied_despite_error,
+        revocation,
+        counter,
+        memory,
+        wire: Wire {
+            credential_bytes_per_request: per_request(tally.credential_bytes),
+            body_bytes_per_request: per_request(tally.body_bytes),
+        },
+        overhead,
+        faults,
+        timeline: tally
+            .timeline
+            .iter()
+            .enumerate()
+            .map(|(n, b)| TimelinePoint {
+                t: n as f64 * BUCKET.as_secs_f64(),
+                requests: b.requests,
+                errors: b.errors,
+                session_errors: b.session_errors,
+            })
+            .collect(),
+        notes,
+    }
+}

@@ -1,0 +1,140 @@
+//! The shared store of the shared-store and token strategies: a Redis the
+//! lab was given, one it starts itself, or a SQLite file when there is no
+//! Redis; and the fault of stopping it for a moment.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+use crate::LabError;
+
+/// Where the shared state lives during the run.
+#[derive(Debug)]
+pub(crate) enum SharedStore {
+    /// A Redis server; `own` is the process when the lab started it.
+    Redis { url: String, own: Option<Child> },
+    /// One SQLite file for every instance (no Redis on this machine).
+    Sqlite { path: String },
+}
+
+impl SharedStore {
+    /// The given Redis, else a redis-server of our own on a free loopback
+    /// port, else a SQLite file in `work`.
+    pub(crate) async fn prepare(given: Option<String>, work: &Path) -> Result<Self, LabError> {
+        if let Some(url) = given {
+            ping(&url).await.map_err(|e| {
+                LabError::Setup(format!("cannot reach the Redis given with --redis: {e}"))
+            })?;
+            return Ok(Self::Redis { url, own: None });
+        }
+        let port = free_port()?;
+        let spawned = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        let Ok(child) = spawned else {
+            let path = work.join("shared-sessions.sqlite");
+            return Ok(Self::Sqlite {
+                path: path.display().to_string(),
+            });
+        };
+        let url = format!("redis://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Err(err) = ping(&url).await {
+            if Instant::now() > deadline {
+                return Err(LabError::Setup(format!(
+                    "the redis-server started on port {port} did not answer: {err}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Self::Redis {
+            url,
+            own: Some(child),
+        })
+    }
+
+    /// The `--session-store` value for the instances.
+    pub(crate) fn spec(&self) -> String {
+        match self {
+            Self::Redis { url, .. } => url.clone(),
+            Self::Sqlite { path } => format!("sqlite:{path}"),
+        }
+    }
+
+    /// For the report: what it is, never with a password.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::Redis { own: Some(_), url } => format!("redis ({url}, started by the lab)"),
+            Self::Redis { own: None, .. } => "redis (given with --redis)".to_owned(),
+            Self::Sqlite { .. } => {
+                "sqlite file (no redis-server on this machine; instances share one file)".to_owned()
+            }
+        }
+    }
+
+    /// Stops the store from answering for `span`: Redis pauses every client
+    /// (`CLIENT PAUSE … ALL`), so the instances see exactly what a frozen
+    /// or unreachable server gives them. A file store cannot be stopped
+    /// apart from its readers; `None` says so.
+    pub(crate) async fn stop_for(&self, span: Duration) -> Result<Option<String>, String> {
+        match self {
+            Self::Redis { url, .. } => {
+                let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
+                let mut conn = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let millis = u64::try_from(span.as_millis()).unwrap_or(u64::MAX);
+                redis::cmd("CLIENT")
+                    .arg("PAUSE")
+                    .arg(millis)
+                    .arg("ALL")
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Some(format!("redis paused for {} ms", millis)))
+            }
+            Self::Sqlite { .. } => Ok(None),
+        }
+    }
+
+    /// Stops the redis-server the lab started, if any.
+    pub(crate) async fn shut_down(self) {
+        if let Self::Redis {
+            own: Some(mut child),
+            ..
+        } = self
+        {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// One `PING`, bounded.
+async fn ping(url: &str) -> Result<(), String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let attempt = async {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within 2 s".to_owned()),
+    }
+}
+
+/// A loopback port nobody listens on now.
+pub(crate) fn free_port() -> Result<u16, LabError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| LabError::Setup(format!("no free loopback port: {e}")))
+}
