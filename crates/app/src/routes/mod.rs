@@ -72,7 +72,12 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(health::metrics))
         .routes(routes!(health::openapi_json))
         .routes(routes!(web::index))
-        .routes(routes!(web::counter_js))
+        .routes(routes!(web::shop))
+        .routes(routes!(web::cluster))
+        .routes(routes!(web::lab))
+        .routes(routes!(web::asset))
+        .routes(routes!(web::lab_results))
+        .routes(routes!(web::lab_report))
 }
 
 /// The OpenAPI document of every route, generated from the handlers.

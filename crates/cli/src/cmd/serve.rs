@@ -74,6 +74,10 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_HANDOVER_TOKEN", hide_env_values = true)]
     handover_token: Option<String>,
 
+    /// Where `statecraft lab` writes its results, shown on the lab page.
+    #[arg(long, env = "STATECRAFT_LAB_RESULTS", default_value = "lab-results")]
+    lab_results: std::path::PathBuf,
+
     #[command(flatten)]
     identity: IdentityArgs,
 
@@ -234,6 +238,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     config.timeouts = timeouts;
     config.trusted_proxies.clone_from(&cmd.trusted_proxies);
     config.handover_token.clone_from(&cmd.handover_token);
+    config.lab_results = Some(cmd.lab_results.clone());
     if let Some(key) = cmd.state_key.clone() {
         config.state_key = key;
     }

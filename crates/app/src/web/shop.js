@@ -1,0 +1,285 @@
+// The shop: catalog, cart, login, the checkout steps, orders and their live
+// status. With a session cookie the server holds the cart and the checkout's
+// progress; with a bearer token this page holds them and sends everything
+// with the order (the stateless confirm).
+"use strict";
+
+const shop = {
+  auth: "cookie",
+  token: null,
+  user: null,
+  products: [],
+  // Token mode only: the cart and checkout details the client holds.
+  cart: [],
+  shipping: null,
+  payment: null,
+  orders: new Map(),
+};
+
+function authMode() {
+  return document.querySelector("input[name=auth]:checked").value;
+}
+
+function opts(extra = {}) {
+  return shop.token ? { ...extra, bearer: shop.token } : extra;
+}
+
+function report(answer, what) {
+  sc.status("status", answer, answer.ok ? `${what}: ${sc.summary(answer)}` : undefined);
+  return answer.ok;
+}
+
+function name(productId) {
+  const product = shop.products.find((p) => p.productId === productId);
+  return product ? product.name : productId;
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+function renderCart(items) {
+  const body = sc.el("cart");
+  body.replaceChildren();
+  let total = 0;
+  for (const item of items) {
+    total += item.quantity;
+    const row = document.createElement("tr");
+    row.append(cell(name(item.productId)), cell(String(item.quantity), "num"));
+    const td = document.createElement("td");
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "secondary";
+    remove.textContent = "Remove";
+    remove.setAttribute("aria-label", `Remove ${name(item.productId)} from the cart`);
+    remove.addEventListener("click", () => removeItem(item.productId));
+    td.append(remove);
+    row.append(td);
+    body.append(row);
+  }
+  sc.el("cart-total").textContent = String(total);
+  sc.el("cart-holder").textContent = shop.auth === "token" ? "this page (client)" : "server session";
+}
+
+async function loadCart() {
+  if (shop.auth === "token") {
+    renderCart(shop.cart);
+    return;
+  }
+  const answer = await sc.call("GET", "/cart");
+  if (answer.ok) renderCart(answer.body.cartItems);
+  else report(answer, "cart");
+}
+
+async function loadSession() {
+  if (shop.auth === "token") return;
+  const answer = await sc.call("GET", "/session");
+  if (answer.ok) sc.el("step").textContent = answer.body.currentStep;
+}
+
+async function loadCatalog() {
+  const answer = await sc.call("GET", "/products");
+  if (!report(answer, "catalog")) return;
+  shop.products = answer.body.products;
+  const body = sc.el("catalog");
+  body.replaceChildren();
+  for (const product of shop.products) {
+    const row = document.createElement("tr");
+    row.append(cell(product.name), cell(sc.money(product.priceCents), "num"), cell(String(product.stock), "num"));
+    const td = document.createElement("td");
+    const add = document.createElement("button");
+    add.type = "button";
+    add.textContent = "Add";
+    add.dataset.product = product.productId;
+    add.setAttribute("aria-label", `Add ${product.name} to the cart`);
+    add.addEventListener("click", () => addItem(product.productId));
+    td.append(add);
+    row.append(td);
+    body.append(row);
+  }
+}
+
+async function addItem(productId) {
+  if (shop.auth === "token") {
+    const line = shop.cart.find((l) => l.productId === productId);
+    if (line) line.quantity += 1;
+    else shop.cart.push({ productId, quantity: 1 });
+    renderCart(shop.cart);
+    sc.el("status").textContent = `added ${productId} (held by this page)`;
+    sc.el("status").className = "ok";
+    return;
+  }
+  const answer = await sc.call("POST", "/cart/items", { body: { productId, quantity: 1 } });
+  if (report(answer, `added ${productId}`)) renderCart(answer.body.cart.items);
+  await loadSession();
+}
+
+async function removeItem(productId) {
+  if (shop.auth === "token") {
+    shop.cart = shop.cart.filter((l) => l.productId !== productId);
+    renderCart(shop.cart);
+    return;
+  }
+  const answer = await sc.call("DELETE", `/cart/items/${encodeURIComponent(productId)}`);
+  report(answer, `removed ${productId}`);
+  await loadCart();
+}
+
+function showWho() {
+  sc.el("who").textContent = shop.user
+    ? `Logged in as ${shop.user.name} (${shop.user.role}) with a ${shop.auth === "token" ? "bearer token" : "session cookie"}.`
+    : "Not logged in.";
+}
+
+async function login(event) {
+  event.preventDefault();
+  shop.auth = authMode();
+  const credentials = { user: sc.el("user").value, password: sc.el("password").value };
+  const path = shop.auth === "token" ? "/token" : "/login";
+  const answer = await sc.call("POST", path, { body: credentials });
+  if (!report(answer, "logged in")) return;
+  shop.token = shop.auth === "token" ? answer.body.token : null;
+  const profile = await sc.call("GET", "/profile", opts());
+  shop.user = profile.ok ? profile.body : null;
+  showWho();
+  await refreshAll();
+}
+
+async function logout() {
+  const answer = await sc.call("POST", "/logout", opts());
+  report(answer, "logged out");
+  shop.token = null;
+  shop.user = null;
+  shop.cart = [];
+  showWho();
+  await refreshAll();
+}
+
+function shippingBody() {
+  return {
+    name: sc.el("ship-name").value,
+    line1: sc.el("ship-line1").value,
+    city: sc.el("ship-city").value,
+    postalCode: sc.el("ship-postal").value,
+    country: sc.el("ship-country").value,
+  };
+}
+
+async function startCheckout() {
+  if (shop.auth === "token") {
+    sc.el("step").textContent = shop.cart.length ? "checkout" : "browsing";
+    return;
+  }
+  const answer = await sc.call("POST", "/checkout");
+  if (report(answer, "checkout")) sc.el("step").textContent = answer.body.currentStep;
+}
+
+async function sendShipping(event) {
+  event.preventDefault();
+  if (shop.auth === "token") {
+    shop.shipping = shippingBody();
+    sc.el("step").textContent = "shipping";
+    return;
+  }
+  const answer = await sc.call("POST", "/checkout/shipping", { body: shippingBody() });
+  if (report(answer, "shipping")) sc.el("step").textContent = answer.body.currentStep;
+}
+
+async function sendPayment(event) {
+  event.preventDefault();
+  const paymentToken = sc.el("payment-token").value;
+  if (shop.auth === "token") {
+    shop.payment = paymentToken;
+    sc.el("step").textContent = "payment";
+    return;
+  }
+  const answer = await sc.call("POST", "/checkout/payment", { body: { paymentToken } });
+  if (report(answer, "payment")) sc.el("step").textContent = answer.body.currentStep;
+}
+
+async function confirm() {
+  const headers = { "Idempotency-Key": sc.key() };
+  let answer;
+  if (shop.auth === "token") {
+    const body = { cart: { items: shop.cart }, shipping: shop.shipping || shippingBody(), paymentToken: shop.payment || sc.el("payment-token").value };
+    answer = await sc.call("POST", "/checkout/confirm", opts({ body, headers }));
+  } else {
+    answer = await sc.call("POST", "/checkout/confirm", { headers });
+  }
+  if (!report(answer, `order ${answer.body && answer.body.orderId}`)) return;
+  shop.cart = [];
+  shop.shipping = null;
+  shop.payment = null;
+  sc.el("step").textContent = "confirmed";
+  shop.orders.set(answer.body.orderId, answer.body);
+  renderOrders();
+  await loadCart();
+}
+
+function renderOrders() {
+  const body = sc.el("orders");
+  body.replaceChildren();
+  for (const order of shop.orders.values()) {
+    const row = document.createElement("tr");
+    const status = document.createElement("td");
+    const badge = document.createElement("span");
+    badge.className = `badge ${order.status === "confirmed" ? "good" : order.status === "rejected" ? "bad" : ""}`;
+    badge.textContent = order.status;
+    badge.dataset.order = order.orderId;
+    status.append(badge);
+    row.append(cell(order.orderId), status, cell(order.items.map((i) => `${i.quantity} × ${name(i.productId)}`).join(", ")));
+    body.append(row);
+  }
+}
+
+async function loadOrders() {
+  if (!shop.user) {
+    shop.orders.clear();
+    renderOrders();
+    sc.el("notifications").replaceChildren();
+    return;
+  }
+  const orders = await sc.call("GET", "/orders", opts());
+  if (orders.ok) {
+    shop.orders = new Map(orders.body.orders.map((o) => [o.orderId, o]));
+    renderOrders();
+  }
+  const notes = await sc.call("GET", "/notifications", opts());
+  if (notes.ok) {
+    const list = sc.el("notifications");
+    list.replaceChildren();
+    for (const note of notes.body.notifications) {
+      const item = document.createElement("li");
+      item.textContent = note.message;
+      list.append(item);
+    }
+  }
+}
+
+async function refreshAll() {
+  await Promise.all([loadCart(), loadSession(), loadOrders()]);
+}
+
+// Orders move created → confirmed (or rejected) through events: while any
+// is still created, look again every second.
+setInterval(() => {
+  if ([...shop.orders.values()].some((o) => o.status === "created")) loadOrders();
+}, 1000);
+
+sc.el("login-form").addEventListener("submit", login);
+sc.el("logout").addEventListener("click", logout);
+sc.el("start-checkout").addEventListener("click", startCheckout);
+sc.el("shipping-form").addEventListener("submit", sendShipping);
+sc.el("payment-form").addEventListener("submit", sendPayment);
+sc.el("confirm").addEventListener("click", confirm);
+
+(async () => {
+  await loadCatalog();
+  const profile = await sc.call("GET", "/profile");
+  shop.user = profile.ok ? profile.body : null;
+  showWho();
+  await refreshAll();
+})();
