@@ -70,3 +70,11 @@ ensure_nats() {
   fi
   export STATECRAFT_TEST_NATS_URL="nats://127.0.0.1:4222"
 }
+
+# Headless Chromium and its WebDriver for the web UI's browser tests.
+ensure_chromium() {
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    apt_install --no-install-recommends chromium chromium-driver
+  fi
+  command -v chromedriver >/dev/null || { echo "chromedriver is missing" >&2; return 1; }
+}

@@ -3,9 +3,12 @@
 //! its `results.json`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod chromium;
+
 use std::process::Command;
 use std::time::Instant;
 
+use chromium::{Browser, Statecraft};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_statecraft");
@@ -25,8 +28,8 @@ fn count(s: &Value, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} of {}", s["strategy"]))
 }
 
-#[test]
-fn the_quick_lab_measures_what_each_strategy_costs() {
+#[tokio::test]
+async fn the_quick_lab_measures_what_each_strategy_costs() {
     let out = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let run = Command::new(BIN)
@@ -99,4 +102,20 @@ fn the_quick_lab_measures_what_each_strategy_costs() {
     assert_eq!(tokens["memory"]["serverBytesPerSession"], 0);
     assert!(tokens["memory"]["clientBytesPerSession"].as_f64().unwrap() > 200.0);
     assert!(count(&rr["memory"], "serverBytesPerSession") > 0);
+
+    // The lab page shows this run, in a real browser.
+    let out_dir = out.path().display().to_string();
+    let server = Statecraft::start(
+        out.path(),
+        &["serve", "--insecure-cookies", "--lab-results", &out_dir],
+    );
+    let browser = Browser::start().await;
+    browser.open(&format!("{}/lab", server.base)).await;
+    browser
+        .wait_for("#lab-table tr[data-strategy='stateless-tokens']")
+        .await;
+    assert_eq!(browser.count("#lab-table tbody tr").await, 4);
+    assert_eq!(browser.count("#lab-lines li").await, 4);
+    browser.screenshot("lab").await;
+    browser.close().await;
 }

@@ -17,12 +17,36 @@ const REPORT_CSP: &str =
 
 /// The embedded files under `/assets/`: name, content type, content.
 const ASSETS: [(&str, &str, &str); 6] = [
-    ("style.css", "text/css; charset=utf-8", include_str!("../web/style.css")),
-    ("common.js", "text/javascript; charset=utf-8", include_str!("../web/common.js")),
-    ("counter.js", "text/javascript; charset=utf-8", include_str!("../web/counter.js")),
-    ("shop.js", "text/javascript; charset=utf-8", include_str!("../web/shop.js")),
-    ("cluster.js", "text/javascript; charset=utf-8", include_str!("../web/cluster.js")),
-    ("lab.js", "text/javascript; charset=utf-8", include_str!("../web/lab.js")),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../web/style.css"),
+    ),
+    (
+        "common.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/common.js"),
+    ),
+    (
+        "counter.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/counter.js"),
+    ),
+    (
+        "shop.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/shop.js"),
+    ),
+    (
+        "cluster.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/cluster.js"),
+    ),
+    (
+        "lab.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/lab.js"),
+    ),
 ];
 
 fn page(html: &'static str) -> Response {

@@ -244,8 +244,11 @@ async function loadOrders() {
   }
   const orders = await sc.call("GET", "/orders", opts());
   if (orders.ok) {
+    const moved = orders.body.orders.some((o) => shop.orders.has(o.orderId) && shop.orders.get(o.orderId).status !== o.status);
     shop.orders = new Map(orders.body.orders.map((o) => [o.orderId, o]));
     renderOrders();
+    // Stock moved when an order was confirmed: show it.
+    if (moved) await loadCatalog();
   }
   const notes = await sc.call("GET", "/notifications", opts());
   if (notes.ok) {

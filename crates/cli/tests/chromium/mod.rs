@@ -1,0 +1,200 @@
+//! A real headless Chromium for the web UI's tests (Debian's `chromium` and
+//! `chromium-driver`, which `scripts/test` installs), driven over WebDriver,
+//! and the `statecraft` processes the pages are served by.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)] // test code
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+
+const BIN: &str = env!("CARGO_BIN_EXE_statecraft");
+
+/// A `statecraft` command, stopped (SIGTERM, then waited for) on drop.
+pub(crate) struct Statecraft {
+    child: Child,
+    /// Its base URL (the gateway's, for `cluster`).
+    pub(crate) base: String,
+}
+
+impl Statecraft {
+    /// Runs `statecraft ARGS --listen 127.0.0.1:0` in `dir` (its data and
+    /// keys go there) until it says where it listens.
+    pub(crate) fn start(dir: &std::path::Path, args: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .current_dir(dir)
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().expect("exited before listening").unwrap();
+            // The gateway's (or the server's) line, not an instance's "[server-N] …".
+            if !line.starts_with('[')
+                && let Some(rest) = line.split("listening on http://").nth(1)
+            {
+                let addr: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':'))
+                    .collect();
+                break format!("http://{addr}");
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, base }
+    }
+}
+
+impl Drop for Statecraft {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Headless Chromium through its own chromedriver on a free loopback port.
+pub(crate) struct Browser {
+    driver: Child,
+    /// The WebDriver session.
+    pub(crate) client: Client,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Browser {
+    /// Starts chromedriver and a Chromium session.
+    pub(crate) async fn start() -> Self {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "chromedriver is not installed: scripts/test installs Debian's chromium-driver",
+            );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let capabilities = serde_json::json!({
+            "goog:chromeOptions": {
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--disable-background-networking",
+                         "--window-size=1200,1400"]
+            }
+        });
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities.as_object().unwrap().clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session");
+        Self { driver, client }
+    }
+
+    /// Opens `url`.
+    pub(crate) async fn open(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    /// Clicks the element `css` selects.
+    pub(crate) async fn click(&self, css: &str) {
+        self.wait_for(css).await;
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Waits (up to 15 s) for an element `css` selects.
+    pub(crate) async fn wait_for(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.client.find(Locator::Css(css)).await.is_err() {
+            assert!(Instant::now() < deadline, "no {css} on the page");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The text of the element `css` selects ("" when there is none).
+    pub(crate) async fn text(&self, css: &str) -> String {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Waits (up to 20 s) until the text of `css` satisfies `test`; the text.
+    pub(crate) async fn wait_text(&self, css: &str, test: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = self.text(css).await;
+            if test(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never matched; it reads {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// How many elements `css` selects.
+    pub(crate) async fn count(&self, css: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .map_or(0, |all| all.len())
+    }
+
+    /// Saves a screenshot as `NAME.png` in the test output
+    /// (`$STATECRAFT_SCREENSHOTS`, or the target's test directory); the path.
+    pub(crate) async fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = std::env::var_os("STATECRAFT_SCREENSHOTS").map_or_else(
+            || PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
+            PathBuf::from,
+        );
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        println!("screenshot: {}", path.display());
+        path
+    }
+
+    /// Ends the session and chromedriver.
+    pub(crate) async fn close(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
