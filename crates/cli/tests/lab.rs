@@ -77,6 +77,14 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
     assert_eq!(sticky["faults"][0]["kind"], "kill");
     assert_eq!(count(sticky, "sessionsLostBeforeKill"), 0);
     assert!(sticky["errors"]["SESSION_LOST"].as_u64().unwrap_or(0) > 0);
+    // Every one of them as SESSION_LOST: the gateway keeps marking a client
+    // re-pinned from the dead instance while it presents the session it had
+    // there, even when its first request after the kill needed no session.
+    assert!(
+        sticky["errors"].get("SESSION_MISSING").is_none(),
+        "{}",
+        sticky["errorsByOperation"]
+    );
     assert!(sticky["firstSessionErrorSeconds"].as_f64().unwrap() >= kill);
 
     // A shared store and tokens lose no session through the kill; the

@@ -30,6 +30,13 @@ pub(crate) struct Affinity {
     pub(crate) hash_key: Option<Vec<u8>>,
     /// A new client key the answer must set as [`CLIENT_COOKIE`].
     pub(crate) new_client: Option<String>,
+    /// The instance a sticky client was re-pinned away from, while it still
+    /// presents the session it had there: its requests keep saying
+    /// `X-Affinity-Lost`, so that the session error comes as `SESSION_LOST`
+    /// even when the first request after the re-pin needed no session.
+    pub(crate) lost_from: Option<String>,
+    /// A fingerprint of the request's session cookie, for a re-pin to record.
+    pub(crate) session: Option<String>,
 }
 
 /// Where a request goes.
@@ -79,10 +86,26 @@ impl Balancer {
     /// this policy.
     pub(crate) fn affinity(&self, headers: &HeaderMap, client: std::net::IpAddr) -> Affinity {
         match self.policy {
-            Policy::Sticky => Affinity {
-                pinned: cookie(headers, STICKY_COOKIE).and_then(|v| self.sticky.verify(v)),
-                ..Affinity::default()
-            },
+            Policy::Sticky => {
+                let session = cookie(headers, SESSION_COOKIE).map(fingerprint);
+                let pin = cookie(headers, STICKY_COOKIE).and_then(|v| self.sticky.verify(v));
+                let (pinned, lost_from) = match pin {
+                    Some(Pin { instance, lost }) => {
+                        // The mark holds only for the session it was made for.
+                        let lost = lost.and_then(|(dead, fp)| {
+                            (session.as_deref() == Some(fp.as_str())).then_some(dead)
+                        });
+                        (Some(instance), lost)
+                    }
+                    None => (None, None),
+                };
+                Affinity {
+                    pinned,
+                    lost_from,
+                    session,
+                    ..Affinity::default()
+                }
+            }
             Policy::Hash => hash_affinity(headers, client),
             Policy::RoundRobin | Policy::LeastRequest => Affinity::default(),
         }
@@ -120,7 +143,7 @@ impl Balancer {
                     // A pinned client stays, even on a draining instance.
                     Some(i) if open(i) && pool[i].is_healthy() => Pick::To {
                         upstream: Arc::clone(&pool[i]),
-                        lost: None,
+                        lost: affinity.lost_from.clone(),
                         pin: false,
                     },
                     Some(i) => self.rehome(pool, &pool[i].id, |j| open(j) && j != i),
@@ -307,9 +330,25 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Signs and checks the sticky cookie: `<instance>.<HMAC-SHA256>`, so a
-/// client cannot aim at an instance of its choosing, and gateways sharing the
-/// key agree.
+/// A short fingerprint of a session cookie's value (never the value itself,
+/// which the sticky cookie must not copy).
+fn fingerprint(session: &str) -> String {
+    URL_SAFE_NO_PAD.encode(&Sha256::digest(session.as_bytes())[..9])
+}
+
+/// What a valid sticky cookie says.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Pin {
+    /// The client's instance.
+    pub(crate) instance: String,
+    /// The instance it was re-pinned away from, and the fingerprint of the
+    /// session it held there.
+    pub(crate) lost: Option<(String, String)>,
+}
+
+/// Signs and checks the sticky cookie: `<instance>[~<lost>~<session fp>]
+/// .<HMAC-SHA256>`, so a client cannot aim at an instance of its choosing,
+/// and gateways sharing the key agree. Instance names never hold `~`.
 #[derive(Debug)]
 pub(crate) struct StickySigner {
     key: [u8; 32],
@@ -322,25 +361,37 @@ impl StickySigner {
             .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
     }
 
-    /// The cookie value pinning a client to `id`.
-    pub(crate) fn sign(&self, id: &str) -> String {
+    /// The cookie value pinning a client to `id`; `lost`: the dead instance
+    /// it was re-pinned away from and the session it held there.
+    pub(crate) fn sign(&self, id: &str, lost: Option<(&str, &str)>) -> String {
+        let payload = match lost {
+            Some((dead, session)) => format!("{id}~{dead}~{session}"),
+            None => id.to_owned(),
+        };
         let mut mac = self.mac();
-        mac.update(id.as_bytes());
+        mac.update(payload.as_bytes());
         format!(
-            "{id}.{}",
+            "{payload}.{}",
             URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
         )
     }
 
-    /// The instance a cookie value names, if its signature holds (checked in
-    /// constant time).
-    pub(crate) fn verify(&self, value: &str) -> Option<String> {
-        let (id, tag) = value.rsplit_once('.')?;
+    /// What a cookie value says, if its signature holds (checked in constant
+    /// time).
+    pub(crate) fn verify(&self, value: &str) -> Option<Pin> {
+        let (payload, tag) = value.rsplit_once('.')?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         let mut mac = self.mac();
-        mac.update(id.as_bytes());
+        mac.update(payload.as_bytes());
         mac.verify_slice(&tag).ok()?;
-        Some(id.to_owned())
+        let mut parts = payload.split('~');
+        let instance = parts.next()?.to_owned();
+        let lost = match (parts.next(), parts.next(), parts.next()) {
+            (Some(dead), Some(session), None) => Some((dead.to_owned(), session.to_owned())),
+            (None, _, _) => None,
+            _ => return None,
+        };
+        Some(Pin { instance, lost })
     }
 }
 
@@ -427,11 +478,11 @@ mod tests {
         let balancer = Balancer::new(Policy::Sticky, AffinityLoss::Redispatch, &[9; 32]);
         let (first, _, pin) = target(balancer.pick(&pool, &Affinity::default(), &[]));
         assert!(pin, "a new client gets a cookie");
-        let cookie = balancer.signer().sign(&first);
+        let cookie = balancer.signer().sign(&first, None);
         // Another gateway with the same key agrees; one with another key does not.
         let twin = Balancer::new(Policy::Sticky, AffinityLoss::Redispatch, &[9; 32]);
         assert_eq!(
-            twin.signer().verify(&cookie).as_deref(),
+            twin.signer().verify(&cookie).map(|p| p.instance).as_deref(),
             Some(first.as_str())
         );
         let other = Balancer::new(Policy::Sticky, AffinityLoss::Redispatch, &[8; 32]);
@@ -440,7 +491,7 @@ mod tests {
         assert_eq!(balancer.signer().verify("server-2.AAAA"), None);
         assert_eq!(balancer.signer().verify("server-2"), None);
         let pinned = Affinity {
-            pinned: balancer.signer().verify(&cookie),
+            pinned: balancer.signer().verify(&cookie).map(|p| p.instance),
             ..Affinity::default()
         };
         for _ in 0..10 {
@@ -501,5 +552,54 @@ mod tests {
                 pool[0].id
             );
         }
+    }
+
+    fn headers(cookies: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, cookies.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_client_re_pinned_from_a_dead_instance_is_marked_lost_while_it_keeps_that_session() {
+        let pool = pool(3);
+        let balancer = Balancer::new(Policy::Sticky, AffinityLoss::Redispatch, &[9; 32]);
+        let client = std::net::IpAddr::from([127, 0, 0, 1]);
+        let old = format!(
+            "{STICKY_COOKIE}={}; session_id=old",
+            balancer.signer().sign("server-1", None)
+        );
+        let affinity = balancer.affinity(&headers(&old), client);
+        assert_eq!(affinity.pinned.as_deref(), Some("server-1"));
+        assert_eq!(affinity.lost_from, None);
+        // Re-pinned to server-2 with the mark for the session it had on server-1.
+        let session = affinity.session.clone().unwrap();
+        assert!(!session.contains("old"), "a fingerprint, not the cookie");
+        let marked = balancer
+            .signer()
+            .sign("server-2", Some(("server-1", &session)));
+        let same = balancer.affinity(
+            &headers(&format!("{STICKY_COOKIE}={marked}; session_id=old")),
+            client,
+        );
+        assert_eq!(same.pinned.as_deref(), Some("server-2"));
+        assert_eq!(same.lost_from.as_deref(), Some("server-1"));
+        assert_eq!(
+            target(balancer.pick(&pool, &same, &[])),
+            ("server-2".to_owned(), Some("server-1".to_owned()), false)
+        );
+        // After a new login (another session) the mark no longer applies.
+        let fresh = balancer.affinity(
+            &headers(&format!("{STICKY_COOKIE}={marked}; session_id=new")),
+            client,
+        );
+        assert_eq!(fresh.lost_from, None);
+        assert_eq!(
+            target(balancer.pick(&pool, &fresh, &[])),
+            ("server-2".to_owned(), None, false)
+        );
+        // The mark is signed like the pin.
+        let forged = marked.replacen("server-1", "server-3", 1);
+        assert_eq!(balancer.signer().verify(&forged), None);
     }
 }

@@ -129,8 +129,14 @@ pub(crate) async fn forward(
                 upstream.answered(response.status(), started.elapsed().as_secs_f64());
                 strip_hop_by_hop(response.headers_mut());
                 let signer = target.balancer.signer();
+                // A client re-pinned away from a dead instance keeps the mark
+                // for the session it had there (see `Affinity::lost_from`).
+                let mark = lost
+                    .as_deref()
+                    .or(affinity.lost_from.as_deref())
+                    .zip(affinity.session.as_deref());
                 let cookies = [
-                    pin.then(|| gateway.cookie(STICKY_COOKIE, &signer.sign(&upstream.id))),
+                    pin.then(|| gateway.cookie(STICKY_COOKIE, &signer.sign(&upstream.id, mark))),
                     (affinity.new_client.as_ref()).map(|id| gateway.cookie(CLIENT_COOKIE, id)),
                 ];
                 for cookie in cookies.into_iter().flatten() {
