@@ -5,8 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod chromium;
+mod common;
 
-use chromium::{Browser, Statecraft};
+use chromium::Browser;
+use common::Statecraft;
 
 #[tokio::test]
 async fn five_clicks_on_the_counter_read_five() {

@@ -6,18 +6,16 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{delete_stream, request};
+use common::{Statecraft, delete_stream, request};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_statecraft");
-
-/// A running `statecraft cluster`; stopped (SIGTERM, then checked) on drop.
+/// A running `statecraft cluster`; stopped (SIGTERM, then waited for) and its
+/// directory removed on drop.
 struct Cluster {
-    child: Child,
+    process: Statecraft,
     base: String,
     dir: std::path::PathBuf,
 }
@@ -28,42 +26,19 @@ impl Cluster {
             std::env::temp_dir().join(format!("statecraft-cluster-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut child = Command::new(BIN)
-            .args([
-                "cluster",
-                "--listen",
-                "127.0.0.1:0",
-                "--insecure-cookies",
-                "--health-interval",
-                "200ms",
-            ])
-            .arg("--data")
-            .arg(format!("sqlite:{}", dir.join("data").display()))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("cluster exited before listening")
-                .unwrap();
-            // The gateway's line, not an instance's ("[server-1] …").
-            if !line.starts_with('[')
-                && let Some(rest) = line.split("listening on http://").nth(1)
-            {
-                let addr: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':'))
-                    .collect();
-                break format!("http://{addr}");
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let cluster = Self { child, base, dir };
+        let data = format!("sqlite:{}", dir.join("data").display());
+        let mut all = vec![
+            "cluster",
+            "--insecure-cookies",
+            "--health-interval",
+            "200ms",
+            "--data",
+            &data,
+        ];
+        all.extend_from_slice(args);
+        let process = Statecraft::start(&dir, &all);
+        let base = process.base.clone();
+        let cluster = Self { process, base, dir };
         cluster.wait_until(|c| c.healthy().len() == 3, "three healthy instances");
         cluster
     }
@@ -102,17 +77,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
+        self.process.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -111,7 +111,16 @@ mod tests {
             .collect()
     }
 
-    fn rotation(pool: &[Arc<Upstream>]) -> Vec<bool> {
+    /// Settles `verdicts` on `pool`; which instances are in rotation then.
+    fn rotation_after(
+        pool: &[Arc<Upstream>],
+        verdicts: [Verdict; 3],
+        panicking: &AtomicBool,
+    ) -> Vec<bool> {
+        settle(
+            &pool.iter().cloned().zip(verdicts).collect::<Vec<_>>(),
+            panicking,
+        );
         pool.iter().map(|u| u.is_healthy()).collect()
     }
 
@@ -120,11 +129,10 @@ mod tests {
         let pool = upstreams();
         let panicking = AtomicBool::new(false);
         let verdicts = [Verdict::Ready, Verdict::Unready, Verdict::Down];
-        settle(
-            &pool.iter().cloned().zip(verdicts).collect::<Vec<_>>(),
-            &panicking,
+        assert_eq!(
+            rotation_after(&pool, verdicts, &panicking),
+            [true, false, false]
         );
-        assert_eq!(rotation(&pool), [true, false, false]);
     }
 
     #[test]
@@ -132,30 +140,26 @@ mod tests {
         let pool = upstreams();
         let panicking = AtomicBool::new(false);
         let verdicts = [Verdict::Unready, Verdict::Unready, Verdict::Down];
-        settle(
-            &pool.iter().cloned().zip(verdicts).collect::<Vec<_>>(),
-            &panicking,
+        assert_eq!(
+            rotation_after(&pool, verdicts, &panicking),
+            [true, true, false]
         );
-        assert_eq!(rotation(&pool), [true, true, false]);
         assert!(pool.iter().all(|u| !u.is_ready()));
         // The store is back for one: panic routing ends.
         let verdicts = [Verdict::Ready, Verdict::Unready, Verdict::Down];
-        settle(
-            &pool.iter().cloned().zip(verdicts).collect::<Vec<_>>(),
-            &panicking,
+        assert_eq!(
+            rotation_after(&pool, verdicts, &panicking),
+            [true, false, false]
         );
-        assert_eq!(rotation(&pool), [true, false, false]);
     }
 
     #[test]
     fn with_every_instance_dead_none_serves() {
         let pool = upstreams();
         let panicking = AtomicBool::new(false);
-        let verdicts = [Verdict::Down; 3];
-        settle(
-            &pool.iter().cloned().zip(verdicts).collect::<Vec<_>>(),
-            &panicking,
+        assert_eq!(
+            rotation_after(&pool, [Verdict::Down; 3], &panicking),
+            [false; 3]
         );
-        assert_eq!(rotation(&pool), [false, false, false]);
     }
 }

@@ -1,6 +1,8 @@
 //! The web UI: static pages and scripts embedded in the binary (no build
 //! step, no CDN), and the latest lab results read from disk for the lab page.
 
+use std::sync::LazyLock;
+
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -49,7 +51,25 @@ const ASSETS: [(&str, &str, &str); 6] = [
     ),
 ];
 
-fn page(html: &'static str) -> Response {
+/// The frame every page shares (head, stylesheet, navigation), with
+/// `{title}` and `{main}` to fill.
+const LAYOUT: &str = include_str!("../web/layout.html");
+
+/// A page: the layout around its `<main>` and scripts.
+fn compose(title: &str, main: &str) -> String {
+    LAYOUT.replace("{title}", title).replace("{main}", main)
+}
+
+// The pages, each composed once.
+static COUNTER: LazyLock<String> =
+    LazyLock::new(|| compose("counter", include_str!("../web/counter.html")));
+static SHOP: LazyLock<String> = LazyLock::new(|| compose("shop", include_str!("../web/shop.html")));
+static CLUSTER: LazyLock<String> =
+    LazyLock::new(|| compose("cluster", include_str!("../web/cluster.html")));
+static LAB: LazyLock<String> = LazyLock::new(|| compose("lab", include_str!("../web/lab.html")));
+
+fn page(html: &'static LazyLock<String>) -> Response {
+    let html = html.as_str();
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -67,7 +87,7 @@ fn page(html: &'static str) -> Response {
     responses((status = 200, content_type = "text/html", body = String))
 )]
 pub(crate) async fn index() -> Response {
-    page(include_str!("../web/index.html"))
+    page(&COUNTER)
 }
 
 /// The shop page: catalog, cart, login, checkout, orders.
@@ -76,7 +96,7 @@ pub(crate) async fn index() -> Response {
     responses((status = 200, content_type = "text/html", body = String))
 )]
 pub(crate) async fn shop() -> Response {
-    page(include_str!("../web/shop.html"))
+    page(&SHOP)
 }
 
 /// The cluster page: instances, kill and restart, a demo user.
@@ -85,7 +105,7 @@ pub(crate) async fn shop() -> Response {
     responses((status = 200, content_type = "text/html", body = String))
 )]
 pub(crate) async fn cluster() -> Response {
-    page(include_str!("../web/cluster.html"))
+    page(&CLUSTER)
 }
 
 /// The lab page: the latest lab results.
@@ -94,7 +114,7 @@ pub(crate) async fn cluster() -> Response {
     responses((status = 200, content_type = "text/html", body = String))
 )]
 pub(crate) async fn lab() -> Response {
-    page(include_str!("../web/lab.html"))
+    page(&LAB)
 }
 
 /// A page's script or the stylesheet.

@@ -78,7 +78,12 @@ async fn openapi_covers_every_route() {
         "GET /metrics",
         "GET /openapi.json",
         "GET /",
-        "GET /assets/counter.js",
+        "GET /shop",
+        "GET /cluster",
+        "GET /lab",
+        "GET /assets/{name}",
+        "GET /lab/results.json",
+        "GET /lab/report.html",
         "POST /login",
         "POST /logout",
         "POST /token",
@@ -149,18 +154,44 @@ async fn request_ids_are_passed_on() {
 }
 
 #[tokio::test]
-async fn the_counter_page_and_its_script_are_served() {
+async fn every_page_and_its_scripts_are_served_with_no_inline_code() {
     let app = spawn_app().await;
-    let page = app.get("/", None).await;
-    assert_eq!(page.status, 200);
-    assert!(page.header("content-type").starts_with("text/html"));
+    for (path, script) in [
+        ("/", "/assets/counter.js"),
+        ("/shop", "/assets/shop.js"),
+        ("/cluster", "/assets/cluster.js"),
+        ("/lab", "/assets/lab.js"),
+    ] {
+        let page = app.get(path, None).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(page.header("content-type").starts_with("text/html"));
+        let csp = page.header("content-security-policy");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        // The shared frame: stylesheet and navigation to every page.
+        assert!(page.text.contains("/assets/style.css"), "{path}");
+        assert!(page.text.contains("href=\"/lab\""), "{path}");
+        assert!(!page.text.contains("{main}") && !page.text.contains("{title}"));
+        assert!(page.text.contains(script), "{path} loads {script}");
+        let answer = app.get(script, None).await;
+        assert_eq!(answer.status, 200, "{script}");
+        assert!(answer.header("content-type").starts_with("text/javascript"));
+    }
+    let style = app.get("/assets/style.css", None).await;
+    assert!(style.header("content-type").starts_with("text/css"));
     assert!(
-        page.header("content-security-policy")
-            .contains("script-src 'self'")
+        app.get("/assets/counter.js", None)
+            .await
+            .text
+            .contains("/increment")
     );
-    assert!(page.text.contains("/assets/counter.js"));
-    let script = app.get("/assets/counter.js", None).await;
-    assert_eq!(script.status, 200);
-    assert!(script.header("content-type").starts_with("text/javascript"));
-    assert!(script.text.contains("/increment"));
+    let unknown = app.get("/assets/..%2Fsecret", None).await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.body["code"], "NOT_FOUND");
+    // No lab results configured: a JSON 404 the lab page explains.
+    let results = app.get("/lab/results.json", None).await;
+    assert_eq!(results.status, 404);
+    assert_eq!(results.body["code"], "NOT_FOUND");
 }

@@ -1,9 +1,7 @@
 //! A real headless Chromium for the web UI's tests (Debian's `chromium` and
-//! `chromium-driver`, which `scripts/test` installs), driven over WebDriver,
-//! and the `statecraft` processes the pages are served by.
+//! `chromium-driver`, which `scripts/test` installs), driven over WebDriver.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)] // test code
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -12,64 +10,6 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
-const BIN: &str = env!("CARGO_BIN_EXE_statecraft");
-
-/// A `statecraft` command, stopped (SIGTERM, then waited for) on drop.
-pub(crate) struct Statecraft {
-    child: Child,
-    /// Its base URL (the gateway's, for `cluster`).
-    pub(crate) base: String,
-}
-
-impl Statecraft {
-    /// Runs `statecraft ARGS --listen 127.0.0.1:0` in `dir` (its data and
-    /// keys go there) until it says where it listens.
-    pub(crate) fn start(dir: &std::path::Path, args: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .current_dir(dir)
-            .args(args)
-            .args(["--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = loop {
-            let line = lines.next().expect("exited before listening").unwrap();
-            // The gateway's (or the server's) line, not an instance's "[server-N] …".
-            if !line.starts_with('[')
-                && let Some(rest) = line.split("listening on http://").nth(1)
-            {
-                let addr: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':'))
-                    .collect();
-                break format!("http://{addr}");
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, base }
-    }
-}
-
-impl Drop for Statecraft {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Headless Chromium through its own chromedriver on a free loopback port.
 pub(crate) struct Browser {
     driver: Child,
@@ -77,18 +17,10 @@ pub(crate) struct Browser {
     pub(crate) client: Client,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Browser {
     /// Starts chromedriver and a Chromium session.
     pub(crate) async fn start() -> Self {
-        let port = free_port();
+        let port = crate::common::free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())

@@ -2,9 +2,7 @@
 
 use std::fmt::Write as _;
 
-use statecraft_state::capacity::ByteSize;
-
-use super::{after_logout, charts, lost, other_errors, overhead};
+use super::{COLUMNS, LEGEND, charts};
 use crate::results::LabResults;
 
 /// Escapes text for HTML element content and attribute values.
@@ -62,39 +60,22 @@ pub fn html(results: &LabResults) -> String {
         results.cores,
         escape(&results.shared_store)
     );
-    out.push_str(
-        "<table><caption>Side by side</caption><thead><tr><th scope=\"col\">strategy</th>\
-         <th scope=\"col\">requests/s</th><th scope=\"col\">visits/s</th>\
-         <th scope=\"col\">p50 ms</th><th scope=\"col\">p90 ms</th><th scope=\"col\">p99 ms</th>\
-         <th scope=\"col\">sessions lost (before the kill)</th><th scope=\"col\">other errors</th>\
-         <th scope=\"col\">served after logout</th><th scope=\"col\">counter drift</th>\
-         <th scope=\"col\">bytes/session (server)</th><th scope=\"col\">1M sessions</th>\
-         <th scope=\"col\">credential bytes/request</th><th scope=\"col\">stateful − stateless ms</th>\
-         </tr></thead><tbody>",
-    );
+    out.push_str("<table><caption>Side by side</caption><thead><tr>");
+    for (heading, _) in COLUMNS {
+        let _ = write!(out, "<th scope=\"col\">{}</th>", escape(heading));
+    }
+    out.push_str("</tr></thead><tbody>");
     for s in &results.strategies {
-        let _ = write!(
-            out,
-            "<tr><th scope=\"row\">{}</th><td>{:.0}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td>\
-             <td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{:.0}</td><td>{}</td></tr>",
-            escape(&s.title),
-            s.requests_per_second,
-            s.visits_per_second,
-            s.latency_ms.p50,
-            s.latency_ms.p90,
-            s.latency_ms.p99,
-            lost(s),
-            other_errors(s),
-            after_logout(s),
-            s.counter.drift,
-            s.memory.server_bytes_per_session,
-            ByteSize(s.memory.projected_1m),
-            s.wire.credential_bytes_per_request,
-            overhead(s),
-        );
+        out.push_str("<tr>");
+        for (i, (_, cell)) in COLUMNS.iter().enumerate() {
+            let tag = if i == 0 { "th scope=\"row\"" } else { "td" };
+            let end = if i == 0 { "th" } else { "td" };
+            let _ = write!(out, "<{tag}>{}</{end}>", escape(&cell(s)));
+        }
+        out.push_str("</tr>");
     }
     out.push_str("</tbody></table>");
+    let _ = write!(out, "<p>{}</p>", escape(LEGEND));
     figure(&mut out, "Latency by percentile", charts::latency(results));
     figure(
         &mut out,

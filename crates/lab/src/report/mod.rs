@@ -12,72 +12,86 @@ use crate::results::{LabResults, StrategyResult};
 
 pub use html::html;
 
-/// Session errors as "total (before the kill)".
-fn lost(s: &StrategyResult) -> String {
-    format!("{} ({})", s.sessions_lost, s.sessions_lost_before_kill)
-}
+/// One column of the side-by-side table: its heading and each strategy's cell.
+type Column = (&'static str, fn(&StrategyResult) -> String);
 
-/// Errors other than lost sessions.
-fn other_errors(s: &StrategyResult) -> u64 {
-    s.errors.values().sum::<u64>() - s.sessions_lost
-}
+/// The side-by-side columns, for the terminal and the report alike.
+const COLUMNS: [Column; 12] = [
+    ("strategy", |s| s.title.clone()),
+    ("req/s", |s| format!("{:.0}", s.requests_per_second)),
+    ("visits/s", |s| format!("{:.1}", s.visits_per_second)),
+    ("p50 ms", |s| format!("{:.2}", s.latency_ms.p50)),
+    ("p99 ms", |s| format!("{:.2}", s.latency_ms.p99)),
+    ("lost (pre-kill)", |s| {
+        format!("{} ({})", s.sessions_lost, s.sessions_lost_before_kill)
+    }),
+    ("other errors", |s| {
+        (s.errors.values().sum::<u64>() - s.sessions_lost).to_string()
+    }),
+    ("after logout", |s| {
+        s.revocation.map_or_else(
+            || "-".to_owned(),
+            |r| format!("{}/{}", r.accepted_after_logout, r.probes),
+        )
+    }),
+    ("drift", |s| s.counter.drift.to_string()),
+    ("B/session", |s| {
+        s.memory.server_bytes_per_session.to_string()
+    }),
+    ("1M sessions", |s| {
+        ByteSize(s.memory.projected_1m).to_string()
+    }),
+    ("stateful-stateless ms", |s| {
+        s.overhead
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |o| format!("{:+.3}", o.overhead_ms))
+    }),
+];
 
-fn after_logout(s: &StrategyResult) -> String {
-    s.revocation.map_or_else(
-        || "-".to_owned(),
-        |r| format!("{}/{}", r.accepted_after_logout, r.probes),
-    )
-}
-
-fn overhead(s: &StrategyResult) -> String {
-    s.overhead
-        .as_ref()
-        .map_or_else(|| "-".to_owned(), |o| format!("{:+.3}", o.overhead_ms))
-}
+/// What the columns mean.
+const LEGEND: &str = "lost (pre-kill): SESSION_MISSING + SESSION_LOST answers (of which before \
+                      the kill); after logout: requests served with a logged-out credential / \
+                      tried; drift: named counter max - min across instances; \
+                      stateful-stateless: POST /increment on one instance";
 
 /// The side-by-side table.
 pub fn table(results: &LabResults) -> String {
+    let rows: Vec<Vec<String>> = results
+        .strategies
+        .iter()
+        .map(|s| COLUMNS.iter().map(|(_, cell)| cell(s)).collect())
+        .collect();
+    let widths: Vec<usize> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, (heading, _))| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([heading.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let padded: Vec<String> = cells
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, w))| {
+                if i == 0 {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect();
+        padded.join("  ")
+    };
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<24} {:>8} {:>9} {:>7} {:>8} {:>12} {:>7} {:>8} {:>6} {:>9} {:>10} {:>9}",
-        "strategy",
-        "req/s",
-        "visits/s",
-        "p50 ms",
-        "p99 ms",
-        "lost (pre)",
-        "errors",
-        "revoked",
-        "drift",
-        "B/session",
-        "1M sess.",
-        "overhead"
-    );
-    for s in &results.strategies {
-        let _ = writeln!(
-            out,
-            "{:<24} {:>8.0} {:>9.1} {:>7.2} {:>8.2} {:>12} {:>7} {:>8} {:>6} {:>9} {:>10} {:>9}",
-            s.title,
-            s.requests_per_second,
-            s.visits_per_second,
-            s.latency_ms.p50,
-            s.latency_ms.p99,
-            lost(s),
-            other_errors(s),
-            after_logout(s),
-            s.counter.drift,
-            s.memory.server_bytes_per_session,
-            ByteSize(s.memory.projected_1m).to_string(),
-            overhead(s),
-        );
+    let _ = writeln!(out, "{}", line(&mut COLUMNS.iter().map(|(h, _)| *h)));
+    for row in &rows {
+        let _ = writeln!(out, "{}", line(&mut row.iter().map(String::as_str)));
     }
-    let _ = writeln!(
-        out,
-        "lost (pre): SESSION_MISSING + SESSION_LOST answers (of which before the kill); \
-         revoked: requests served after logout / tried; drift: named counter max − min \
-         across instances; overhead: stateful − stateless ms on POST /increment"
-    );
+    let _ = writeln!(out, "{LEGEND}");
     out
 }
 
