@@ -78,8 +78,16 @@ async fn body_bytes<S: BodyLimit>(req: Request, state: &S) -> Result<(HeaderMap,
     Ok((parts.headers, collected.to_bytes()))
 }
 
-/// Parses `bytes` as `T`; the error names the field that broke.
+/// Parses `bytes` as `T`; the error names the field that broke. Every body of
+/// the API is a JSON object: serde would also take a struct written as an
+/// array (`[null, null]`), which the contract does not allow.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::InvalidRequest {
+            message: "The JSON body must be an object".to_owned(),
+            field: None,
+        });
+    }
     // The fast path parses once; only a failure pays for tracking the path.
     if let Ok(value) = serde_json::from_slice(bytes) {
         return Ok(value);
@@ -138,7 +146,8 @@ impl<T: DeserializeOwned, S: BodyLimit> FromRequest<S> for OptionalJson<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (headers, bytes) = body_bytes(req, state).await?;
-        if bytes.is_empty() {
+        // An optional body may be absent, or sent as JSON `null`.
+        if bytes.is_empty() || bytes.trim_ascii() == b"null" {
             return Ok(Self(None));
         }
         if !is_json(&headers) {
@@ -189,6 +198,9 @@ mod tests {
         let err = parse::<Item>(br#"{"productId":"a","quantity":1,"extra":1}"#).unwrap_err();
         assert!(matches!(err, ApiError::InvalidRequest { .. }));
         assert!(parse::<Item>(b"\xff\xfe").is_err());
+        // A struct written as an array, or null, is no object.
+        assert!(parse::<Item>(br#"["a", 1]"#).is_err());
+        assert!(parse::<Item>(b" null").is_err());
         assert!(parse::<Item>(br#"{"productId":"a","quantity":1} trailing"#).is_err());
         assert!(parse::<Item>(br#"{"productId":"a","quantity":1e400}"#).is_err());
     }

@@ -17,8 +17,10 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct AddItem {
     /// 1-64 characters of `[A-Za-z0-9_-]`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     product_id: String,
     /// 1 to 999.
+    #[schema(minimum = 1, maximum = 999)]
     quantity: u64,
 }
 
@@ -27,6 +29,7 @@ pub(crate) struct AddItem {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SetQuantity {
     /// 0 to 999; 0 removes the product.
+    #[schema(maximum = 999)]
     quantity: u64,
 }
 
@@ -147,7 +150,7 @@ pub(crate) async fn add_item(
 /// Sets a product's quantity; 0 removes it.
 #[utoipa::path(
     put, path = "/cart/items/{productId}", tag = "cart",
-    params(("productId" = String, Path, description = "1-64 characters of [A-Za-z0-9_-]")),
+    params(("productId" = String, Path, description = "1-64 characters of [A-Za-z0-9_-]", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     request_body(content = SetQuantity, content_type = "application/json"),
     responses(
         (status = 200, body = CartChanged),
@@ -174,7 +177,7 @@ pub(crate) async fn set_quantity(
 /// Removes a product from the cart.
 #[utoipa::path(
     delete, path = "/cart/items/{productId}", tag = "cart",
-    params(("productId" = String, Path, description = "1-64 characters of [A-Za-z0-9_-]")),
+    params(("productId" = String, Path, description = "1-64 characters of [A-Za-z0-9_-]", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, body = CartChanged),
         (status = 400, description = "INVALID_REQUEST", body = ErrorBody),

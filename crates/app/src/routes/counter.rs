@@ -47,6 +47,17 @@ pub(crate) struct ClientCount {
     state_token: String,
 }
 
+/// The answer of `POST /increment`: one form or the other (schema only).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(crate) enum IncrementAnswer {
+    /// No body, or `{}`: counted in the session.
+    Server(ServerCount),
+    /// `currentCount` and/or `stateToken`: counted for the client.
+    Client(ClientCount),
+}
+
 /// A shared named counter.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct NamedCount {
@@ -62,8 +73,7 @@ pub(crate) struct NamedCount {
     post, path = "/increment", tag = "counter",
     request_body(content = Option<IncrementBody>, content_type = "application/json"),
     responses(
-        (status = 200, description = "stateful: counted in the session", body = ServerCount),
-        (status = 200, description = "stateless: counted for the client", body = ClientCount),
+        (status = 200, description = "counted in the session (stateful) or for the client (stateless)", body = IncrementAnswer),
         (status = 400, description = "INVALID_REQUEST or TAMPERED_STATE", body = ErrorBody),
         (status = 401, description = "SESSION_MISSING or SESSION_LOST", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
@@ -153,7 +163,7 @@ fn named(state: &AppState, name: CounterName, counter: u64) -> Response {
 /// Adds one to a shared named counter in the counter store.
 #[utoipa::path(
     post, path = "/counters/{name}/increment", tag = "counter",
-    params(("name" = String, Path, description = "1-64 characters of [A-Za-z0-9_-]")),
+    params(("name" = String, Path, description = "1-64 characters of [A-Za-z0-9_-]", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, body = NamedCount),
         (status = 400, description = "INVALID_REQUEST", body = ErrorBody),
@@ -177,7 +187,7 @@ pub(crate) async fn increment_named(
 /// Reads a shared named counter (0 if never incremented).
 #[utoipa::path(
     get, path = "/counters/{name}", tag = "counter",
-    params(("name" = String, Path, description = "1-64 characters of [A-Za-z0-9_-]")),
+    params(("name" = String, Path, description = "1-64 characters of [A-Za-z0-9_-]", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, body = NamedCount),
         (status = 400, description = "INVALID_REQUEST", body = ErrorBody),

@@ -80,9 +80,37 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(web::lab_report))
 }
 
-/// The OpenAPI document of every route, generated from the handlers.
+/// The OpenAPI document of every route, generated from the handlers, with the
+/// one error shape as every operation's `default` answer: any route can also
+/// answer 400, 413 or 415 for a bad body, 405, 500 or 503, always in that shape.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+    let mut doc = api().into_openapi();
+    let error = utoipa::openapi::ResponseBuilder::new()
+        .description("An error, in the one shape of every error (see ErrorBody)")
+        .content(
+            "application/json",
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation
+                .responses
+                .responses
+                .entry("default".to_owned())
+                .or_insert_with(|| error.clone().into());
+        }
+    }
+    doc
 }
 
 /// `/openapi.json`, rendered once.
