@@ -98,6 +98,9 @@ pub(crate) fn routes() -> Router<Gateway> {
         .route("/_cluster/counters/{name}", get(counters))
         .route("/_cluster/instances/{id}/{action}", post(control))
         .route("/metrics", get(metrics))
+        // The gateway's own paths answer in the API's error shape too.
+        .fallback(|| async { GatewayError::NotFound("Route not found".to_owned()) })
+        .method_not_allowed_fallback(|| async { GatewayError::MethodNotAllowed })
 }
 
 async fn cluster(State(gateway): State<Gateway>) -> Json<serde_json::Value> {
@@ -394,4 +397,60 @@ async fn metrics(State(gateway): State<Gateway>) -> Response {
         text,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use http::{Request, StatusCode};
+    use http_body_util::BodyExt as _;
+
+    use crate::{Gateway, GatewayConfig, Policy, UpstreamSpec};
+
+    async fn answer(
+        gateway: &Gateway,
+        method: &str,
+        path: &str,
+    ) -> (StatusCode, serde_json::Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let response = gateway
+            .handle(([127, 0, 0, 1], 40_000).into(), request)
+            .await;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    /// Found by the gateway fuzz target: `/_clusteren` went to the gateway's
+    /// own router, whose unknown routes answered without a JSON body.
+    #[tokio::test]
+    async fn the_gateways_own_paths_are_whole_segments_and_answer_json_errors() {
+        // Nothing listens on port 9: a proxied request fails to connect.
+        let upstream =
+            UpstreamSpec::parse("server-1=http://127.0.0.1:9", 1).unwrap_or_else(|e| panic!("{e}"));
+        let gateway = Gateway::new(GatewayConfig::new(vec![upstream], Policy::RoundRobin), None);
+        let (status, body) = answer(&gateway, "GET", "/_cluster/nowhere").await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("NOT_FOUND"))
+        );
+        let (status, body) = answer(&gateway, "DELETE", "/_cluster").await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::METHOD_NOT_ALLOWED, Some("METHOD_NOT_ALLOWED"))
+        );
+        // Not the gateway's: proxied, and the dead instance says so.
+        let (status, body) = answer(&gateway, "POST", "/_clusteren").await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+        assert_eq!(body["code"], "UPSTREAM_FAILED");
+    }
 }

@@ -21,6 +21,8 @@ pub enum GatewayError {
     SessionLost(String),
     /// 404 `NOT_FOUND`: a cluster route or instance that does not exist.
     NotFound(String),
+    /// 405 `METHOD_NOT_ALLOWED`: a cluster route with another method.
+    MethodNotAllowed,
     /// 403 `FORBIDDEN`: a cluster control call without the admin token.
     Forbidden(&'static str),
     /// 400 `INVALID_REQUEST`: a request the gateway cannot forward.
@@ -52,6 +54,7 @@ impl GatewayError {
             Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::NoHealthyUpstream | Self::SessionLost(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::ControlFailed(_) => StatusCode::CONFLICT,
@@ -68,6 +71,7 @@ impl GatewayError {
             Self::NoHealthyUpstream => "NO_HEALTHY_UPSTREAM",
             Self::SessionLost(_) => "SESSION_LOST",
             Self::NotFound(_) => "NOT_FOUND",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::InvalidRequest(_) => "INVALID_REQUEST",
             Self::ControlFailed(_) => "CONTROL_FAILED",
@@ -87,6 +91,7 @@ impl GatewayError {
             }
             Self::NotFound(what) | Self::ControlFailed(what) => what.clone(),
             Self::Forbidden(why) | Self::InvalidRequest(why) => (*why).to_owned(),
+            Self::MethodNotAllowed => "Method not allowed on this route".to_owned(),
             Self::TokenInvalid => "The token is invalid".to_owned(),
             Self::TokenExpired => "The token has expired".to_owned(),
             Self::KeysUnavailable => "The keys that verify tokens cannot be fetched".to_owned(),

@@ -150,7 +150,9 @@ impl Gateway {
     /// router (the path test is all the routing a proxied request needs).
     async fn dispatch(self, own: Router, peer: SocketAddr, mut request: Request) -> Response {
         let path = request.uri().path();
-        if path.starts_with("/_cluster") || path == "/metrics" {
+        // Whole path segments: `/_clusterfoo` is an instance's path, not ours.
+        let own_path = path == "/_cluster" || path.starts_with("/_cluster/") || path == "/metrics";
+        if own_path {
             request.extensions_mut().insert(ConnectInfo(peer));
             return match own.oneshot(request).await {
                 Ok(response) => response,
@@ -174,6 +176,15 @@ impl Gateway {
             balancer: &self.balancer,
         };
         proxy::forward(&self, target, peer, request).await
+    }
+
+    /// Answers one request from `peer` as [`serve`] does, without a
+    /// listener (no health checks run: instances count as healthy until a
+    /// failed exchange). For embedding the gateway, and for fuzzing its
+    /// handling of hostile headers.
+    pub async fn handle(&self, peer: SocketAddr, request: Request) -> Response {
+        let own = cluster::routes().with_state(self.clone());
+        self.clone().dispatch(own, peer, request).await
     }
 }
 
