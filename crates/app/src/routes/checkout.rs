@@ -23,14 +23,29 @@ pub(crate) const DECLINED: &str = "tok_declined";
 /// Longest `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
-/// A shipping address in a request.
+/// A field of an address in `/openapi.json`: up to 200 printable ASCII
+/// characters starting with a visible one — a subset of what
+/// `ShippingBody::validate` takes (any printable text, not blank), so that
+/// every value the schema allows is accepted.
+#[derive(Debug, ToSchema)]
+#[schema(pattern = "^[!-~][ -~]{0,199}$")]
+#[allow(dead_code)]
+pub(crate) struct AddressField(String);
+
+/// A shipping address in a request: each field 1-200 printable characters,
+/// not all blank.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ShippingBody {
+    #[schema(value_type = AddressField)]
     name: String,
+    #[schema(value_type = AddressField)]
     line1: String,
+    #[schema(value_type = AddressField)]
     city: String,
+    #[schema(value_type = AddressField)]
     postal_code: String,
+    #[schema(value_type = AddressField)]
     country: String,
 }
 
@@ -66,6 +81,7 @@ impl ShippingBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct PaymentBody {
     /// A payment token, `tok_…` (never a card number).
+    #[schema(max_length = 128, pattern = "^tok_[A-Za-z0-9_]*$")]
     payment_token: String,
 }
 

@@ -17,10 +17,13 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub(crate) struct Registration {
     /// 3-32 characters of a-z, 0-9, `_`, `.`, `-` (case-insensitive).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$")]
     user: String,
     /// 12 to 256 characters.
+    #[schema(min_length = 12, max_length = 256)]
     password: String,
     /// Display name, 1-64 printable characters; the user name when absent.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[ -~]+$")]
     name: Option<String>,
 }
 

@@ -1,0 +1,37 @@
+-- Mixed load for the soak, over a fixed set of session cookies: for each
+-- session in turn POST /increment, PUT /cart/items/book-K (quantity cycling
+-- 1..5, so carts never grow past their limits), GET /cart, GET /session, a
+-- stateless POST /increment, POST /counters/soak/increment; and every 50th
+-- request a new session (POST /increment without a cookie), left to expire.
+-- usage: wrk ... -s soak.lua URL -- COOKIEFILE
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+done = dofile(here .. "report.lua").done
+
+local cookies, i = {}, 0
+
+function init(args)
+  for line in io.lines(args[1]) do
+    if #line > 0 then cookies[#cookies + 1] = line end
+  end
+  assert(#cookies > 0, "no cookies in " .. args[1])
+end
+
+function request()
+  i = i + 1
+  if i % 50 == 0 then return wrk.format("POST", "/increment") end
+  local c = cookies[math.floor(i / 6) % #cookies + 1]
+  local kind = i % 6
+  if kind == 0 then return wrk.format("POST", "/increment", { ["Cookie"] = c }) end
+  if kind == 1 then
+    return wrk.format("PUT", string.format("/cart/items/book-%d", i % 4),
+      { ["Cookie"] = c, ["Content-Type"] = "application/json" },
+      string.format('{"quantity":%d}', i % 5 + 1))
+  end
+  if kind == 2 then return wrk.format("GET", "/cart", { ["Cookie"] = c }) end
+  if kind == 3 then return wrk.format("GET", "/session", { ["Cookie"] = c }) end
+  if kind == 4 then
+    return wrk.format("POST", "/increment", { ["Content-Type"] = "application/json" },
+      string.format('{"currentCount":%d}', i % 1000))
+  end
+  return wrk.format("POST", "/counters/soak/increment")
+end

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The soak: MINUTES (default 30) of mixed load on two servers at once, one
+# with the memory store and one with Redis (a redis-server of its own on a free
+# loopback port), each first filled with NSESS (default 100000) live sessions.
+# Every minute it prints each server's RSS and live sessions and Redis's
+# used_memory: after warm-up they must stay flat (the only growth allowed is
+# the new sessions the load creates, each costing what a session costs).
+# Not in CI (it takes half an hour); figures in docs/reliability.md.
+#   MINUTES=10 NSESS=20000 bench/soak.sh      # a shorter pass
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BENCH=bench
+MINUTES=${MINUTES:-30}
+NSESS=${NSESS:-100000}
+CONNS=${CONNS:-16}
+OUT=${OUT:-target/soak}
+mkdir -p "$OUT"
+log() { printf '[soak %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
+cargo build --release --locked -q -p statecraft-cli
+STATECRAFT=target/release/statecraft
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+REDIS_PORT=$(free_port)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+  --loglevel warning >"$OUT/redis.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+start() { # start NAME STORE : a serve process; sets PORT and PID
+  PORT=$(free_port)
+  mkdir -p "$OUT/data-$1"
+  "$STATECRAFT" serve --listen "127.0.0.1:$PORT" --insecure-cookies --session-store "$2" \
+    --data "sqlite:$OUT/data-$1" --keys-dir "$OUT/data-$1/keys" \
+    --idle-timeout 2h --absolute-timeout 24h >"$OUT/$1.log" 2>&1 &
+  PID=$!
+  PIDS+=("$PID")
+}
+start memory memory; MEM_PORT=$PORT; MEM_PID=$PID
+start redis "redis://127.0.0.1:$REDIS_PORT"; RED_PORT=$PORT; RED_PID=$PID
+for port in "$MEM_PORT" "$RED_PORT"; do
+  for _ in $(seq 100); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+done
+
+rss() { awk '/VmRSS/ {print $2 * 1024}' "/proc/$1/status"; }
+live() { curl -s "127.0.0.1:$1/metrics" | awk '/^statecraft_live_sessions / {print $2}'; }
+used() { redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r'; }
+
+log "filling $NSESS sessions on each (a counter and a 2-item cart)"
+FILLS=()
+for port in "$MEM_PORT" "$RED_PORT"; do
+  wrk -t1 -c1 -d3600s --timeout 5s -s "$BENCH/lua/fill.lua" "http://127.0.0.1:$port/" -- "$NSESS" typical \
+    >"$OUT/fill-$port.txt" 2>&1 &
+  FILLS+=($!)
+done
+wait "${FILLS[@]}"
+for port in "$MEM_PORT" "$RED_PORT"; do
+  python3 "$BENCH/mkcookies.py" "$port" 4096 >"$OUT/cookies-$port.txt"
+done
+
+printf 'minute\tmemory_rss\tmemory_live\tmemory_req\tmemory_non2xx\tredis_app_rss\tredis_live\tredis_used_memory\tredis_req\tredis_non2xx\n' | tee "$OUT/soak.tsv"
+printf '0\t%s\t%s\t0\t0\t%s\t%s\t%s\t0\t0\n' "$(rss "$MEM_PID")" "$(live "$MEM_PORT")" \
+  "$(rss "$RED_PID")" "$(live "$RED_PORT")" "$(used)" | tee -a "$OUT/soak.tsv"
+for minute in $(seq 1 "$MINUTES"); do
+  LOADS=()
+  for port in "$MEM_PORT" "$RED_PORT"; do
+    wrk -t1 -c"$CONNS" -d60s --timeout 5s -s "$BENCH/lua/soak.lua" "http://127.0.0.1:$port/" \
+      -- "$OUT/cookies-$port.txt" >"$OUT/minute-$port.txt" 2>&1 &
+    LOADS+=($!)
+  done
+  wait "${LOADS[@]}"
+  field() { grep -o "$2=[0-9.]*" "$OUT/minute-$1.txt" | cut -d= -f2; }
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$minute" \
+    "$(rss "$MEM_PID")" "$(live "$MEM_PORT")" "$(field "$MEM_PORT" requests)" "$(field "$MEM_PORT" non2xx)" \
+    "$(rss "$RED_PID")" "$(live "$RED_PORT")" "$(used)" "$(field "$RED_PORT" requests)" "$(field "$RED_PORT" non2xx)" |
+    tee -a "$OUT/soak.tsv"
+done
+log "done: $OUT/soak.tsv"
