@@ -18,7 +18,14 @@ mkdir -p "$OUT"
 log() { printf '[soak %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
+if ! command -v wrk >/dev/null; then
+  log "installing wrk from Debian's packages"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get install -y -q wrk >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q wrk >/dev/null; }
+fi
+for tool in redis-server redis-cli curl python3; do
+  command -v "$tool" >/dev/null || { echo "soak: $tool is required" >&2; exit 1; }
+done
 cargo build --release --locked -q -p statecraft-cli
 STATECRAFT=target/release/statecraft
 

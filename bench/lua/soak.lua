@@ -1,13 +1,17 @@
 -- Mixed load for the soak, over a fixed set of session cookies: for each
 -- session in turn POST /increment, PUT /cart/items/book-K (quantity cycling
 -- 1..5, so carts never grow past their limits), GET /cart, GET /session, a
--- stateless POST /increment, POST /counters/soak/increment; and every 50th
--- request a new session (POST /increment without a cookie), left to expire.
+-- stateless POST /increment, POST /counters/soak/increment; and every
+-- 5,000th request a login (a new session, and an entry in the user's session
+-- index) that a later request logs out: sessions are made and freed all the
+-- time while the number alive stays put. (Logins are rare: each is an
+-- Argon2id hash of 19 MiB.)
 -- usage: wrk ... -s soak.lua URL -- COOKIEFILE
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 done = dofile(here .. "report.lua").done
 
 local cookies, i = {}, 0
+local fresh = {} -- cookies of new sessions, waiting to be logged out
 
 function init(args)
   for line in io.lines(args[1]) do
@@ -16,9 +20,23 @@ function init(args)
   assert(#cookies > 0, "no cookies in " .. args[1])
 end
 
+function response(status, headers, body)
+  local set = headers["set-cookie"] or headers["Set-Cookie"]
+  if set then
+    local cookie = set:match("^(session_id=[^;]+)")
+    if cookie and #fresh < 10000 then fresh[#fresh + 1] = cookie end
+  end
+end
+
 function request()
   i = i + 1
-  if i % 50 == 0 then return wrk.format("POST", "/increment") end
+  if i % 5000 == 0 then
+    return wrk.format("POST", "/login", { ["Content-Type"] = "application/json" },
+      '{"user":"alice","password":"correct-password"}')
+  end
+  if i % 5000 == 2500 and #fresh > 0 then
+    return wrk.format("POST", "/logout", { ["Cookie"] = table.remove(fresh) })
+  end
   local c = cookies[math.floor(i / 6) % #cookies + 1]
   local kind = i % 6
   if kind == 0 then return wrk.format("POST", "/increment", { ["Cookie"] = c }) end
