@@ -35,7 +35,8 @@ pub(crate) struct Affinity {
     /// `X-Affinity-Lost`, so that the session error comes as `SESSION_LOST`
     /// even when the first request after the re-pin needed no session.
     pub(crate) lost_from: Option<String>,
-    /// A fingerprint of the request's session cookie, for a re-pin to record.
+    /// A fingerprint of the request's session cookie, when its pin carried a
+    /// mark (a re-pin computes it from the request only when it needs one).
     pub(crate) session: Option<String>,
 }
 
@@ -87,17 +88,23 @@ impl Balancer {
     pub(crate) fn affinity(&self, headers: &HeaderMap, client: std::net::IpAddr) -> Affinity {
         match self.policy {
             Policy::Sticky => {
-                let session = cookie(headers, SESSION_COOKIE).map(fingerprint);
                 let pin = cookie(headers, STICKY_COOKIE).and_then(|v| self.sticky.verify(v));
-                let (pinned, lost_from) = match pin {
-                    Some(Pin { instance, lost }) => {
-                        // The mark holds only for the session it was made for.
-                        let lost = lost.and_then(|(dead, fp)| {
-                            (session.as_deref() == Some(fp.as_str())).then_some(dead)
-                        });
-                        (Some(instance), lost)
+                let (pinned, lost_from, session) = match pin {
+                    // Only a marked pin pays for hashing the session cookie:
+                    // the mark holds only for the session it was made for.
+                    Some(Pin {
+                        instance,
+                        lost: Some((dead, fp)),
+                    }) => {
+                        let session = session_fingerprint(headers);
+                        let lost = (session.as_deref() == Some(fp.as_str())).then_some(dead);
+                        (Some(instance), lost, session)
                     }
-                    None => (None, None),
+                    Some(Pin {
+                        instance,
+                        lost: None,
+                    }) => (Some(instance), None, None),
+                    None => (None, None, None),
                 };
                 Affinity {
                     pinned,
@@ -330,10 +337,11 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A short fingerprint of a session cookie's value (never the value itself,
-/// which the sticky cookie must not copy).
-fn fingerprint(session: &str) -> String {
-    URL_SAFE_NO_PAD.encode(&Sha256::digest(session.as_bytes())[..9])
+/// A short fingerprint of the request's session cookie (never the value
+/// itself, which the sticky cookie must not copy).
+pub(crate) fn session_fingerprint(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+        .map(|session| URL_SAFE_NO_PAD.encode(&Sha256::digest(session.as_bytes())[..9]))
 }
 
 /// What a valid sticky cookie says.
@@ -573,7 +581,9 @@ mod tests {
         assert_eq!(affinity.pinned.as_deref(), Some("server-1"));
         assert_eq!(affinity.lost_from, None);
         // Re-pinned to server-2 with the mark for the session it had on server-1.
-        let session = affinity.session.clone().unwrap();
+        // An unmarked pin costs no hashing; a re-pin takes the fingerprint.
+        assert_eq!(affinity.session, None);
+        let session = session_fingerprint(&headers(&old)).unwrap();
         assert!(!session.contains("old"), "a fingerprint, not the cookie");
         let marked = balancer
             .signer()

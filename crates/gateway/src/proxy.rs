@@ -23,7 +23,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http_body_util::BodyExt as _;
 
 use crate::Gateway;
-use crate::balance::{Balancer, CLIENT_COOKIE, Pick, STICKY_COOKIE};
+use crate::balance::{Balancer, CLIENT_COOKIE, Pick, STICKY_COOKIE, session_fingerprint};
 use crate::error::GatewayError;
 use crate::pool::SendError;
 use crate::upstream::Upstream;
@@ -113,6 +113,20 @@ pub(crate) async fn forward(
             Some(Ok(dead)) => outgoing.headers_mut().insert(AFFINITY_LOST, dead),
             _ => outgoing.headers_mut().remove(AFFINITY_LOST),
         };
+        // A client re-pinned away from a dead instance keeps the mark for the
+        // session it had there (see `Affinity::lost_from`); read before the
+        // request goes, and only on a re-pin.
+        let mark = if pin {
+            lost.clone()
+                .or_else(|| affinity.lost_from.clone())
+                .and_then(|dead| {
+                    let session = (affinity.session.clone())
+                        .or_else(|| session_fingerprint(outgoing.headers()));
+                    session.map(|fp| (dead, fp))
+                })
+        } else {
+            None
+        };
         if !outgoing.headers().contains_key(header::HOST)
             && let Ok(host) = HeaderValue::from_str(upstream.authority())
         {
@@ -129,12 +143,7 @@ pub(crate) async fn forward(
                 upstream.answered(response.status(), started.elapsed().as_secs_f64());
                 strip_hop_by_hop(response.headers_mut());
                 let signer = target.balancer.signer();
-                // A client re-pinned away from a dead instance keeps the mark
-                // for the session it had there (see `Affinity::lost_from`).
-                let mark = lost
-                    .as_deref()
-                    .or(affinity.lost_from.as_deref())
-                    .zip(affinity.session.as_deref());
+                let mark = mark.as_ref().map(|(dead, fp)| (dead.as_str(), fp.as_str()));
                 let cookies = [
                     pin.then(|| gateway.cookie(STICKY_COOKIE, &signer.sign(&upstream.id, mark))),
                     (affinity.new_client.as_ref()).map(|id| gateway.cookie(CLIENT_COOKIE, id)),

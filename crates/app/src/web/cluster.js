@@ -4,13 +4,8 @@
 "use strict";
 
 const demo = { auth: "cookie", token: null, stateToken: null, loggedIn: false, timer: null };
-
-function cell(text, className) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
-}
+// The last `/_cluster` answer drawn.
+const shown = { view: null };
 
 function badge(text, kind) {
   const span = document.createElement("span");
@@ -21,8 +16,8 @@ function badge(text, kind) {
 
 function logRequest(what, answer) {
   const row = document.createElement("tr");
-  const outcome = cell(answer.ok ? String(answer.status) : `${answer.status} ${answer.code}`, answer.ok ? "ok" : "error");
-  row.append(cell(new Date().toLocaleTimeString()), cell(what), outcome, cell(answer.servedBy || "–"));
+  const outcome = sc.cell(answer.ok ? String(answer.status) : `${answer.status} ${answer.code}`, answer.ok ? "ok" : "error");
+  row.append(sc.cell(new Date().toLocaleTimeString()), sc.cell(what), outcome, sc.cell(answer.servedBy || "–"));
   const log = sc.el("request-log");
   log.prepend(row);
   while (log.rows.length > 50) log.deleteRow(-1);
@@ -58,6 +53,11 @@ async function refresh() {
   }
   status.textContent = `${answer.body.instances.filter((i) => i.healthy).length} of ${answer.body.instances.length} instances in rotation`;
   status.className = "muted";
+  // Rebuilt only when something changed: replacing the buttons every second
+  // would take keyboard focus (and a click in progress) away from them.
+  const view = JSON.stringify(answer.body);
+  if (view === shown.view) return;
+  shown.view = view;
   sc.el("policy").textContent = answer.body.policy;
   const body = sc.el("instances");
   body.replaceChildren();
@@ -71,7 +71,7 @@ async function refresh() {
     if (instance.draining) health.append(" ", badge("draining", ""));
     const actions = document.createElement("td");
     actions.append(actionButton(instance.id, "stop", "Kill", "danger"), " ", actionButton(instance.id, "start", "Restart", "secondary"));
-    row.append(cell(instance.id), cell(instance.url), health, cell(String(instance.inFlight ?? 0), "num"), actions);
+    row.append(sc.cell(instance.id), sc.cell(instance.url), health, sc.cell(String(instance.inFlight ?? 0), "num"), actions);
     body.append(row);
   }
 }

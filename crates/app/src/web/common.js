@@ -56,6 +56,14 @@ const sc = {
     return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   },
 
+  // A table cell with `text` (never parsed as HTML).
+  cell(text, className) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (className) td.className = className;
+    return td;
+  },
+
   // Money from cents.
   money(cents) {
     return `€${(cents / 100).toFixed(2)}`;

@@ -34,13 +34,6 @@ function name(productId) {
   return product ? product.name : productId;
 }
 
-function cell(text, className) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
-}
-
 function renderCart(items) {
   const body = sc.el("cart");
   body.replaceChildren();
@@ -48,7 +41,7 @@ function renderCart(items) {
   for (const item of items) {
     total += item.quantity;
     const row = document.createElement("tr");
-    row.append(cell(name(item.productId)), cell(String(item.quantity), "num"));
+    row.append(sc.cell(name(item.productId)), sc.cell(String(item.quantity), "num"));
     const td = document.createElement("td");
     const remove = document.createElement("button");
     remove.type = "button";
@@ -88,7 +81,7 @@ async function loadCatalog() {
   body.replaceChildren();
   for (const product of shop.products) {
     const row = document.createElement("tr");
-    row.append(cell(product.name), cell(sc.money(product.priceCents), "num"), cell(String(product.stock), "num"));
+    row.append(sc.cell(product.name), sc.cell(sc.money(product.priceCents), "num"), sc.cell(String(product.stock), "num"));
     const td = document.createElement("td");
     const add = document.createElement("button");
     add.type = "button";
@@ -230,7 +223,7 @@ function renderOrders() {
     badge.textContent = order.status;
     badge.dataset.order = order.orderId;
     status.append(badge);
-    row.append(cell(order.orderId), status, cell(order.items.map((i) => `${i.quantity} × ${name(i.productId)}`).join(", ")));
+    row.append(sc.cell(order.orderId), status, sc.cell(order.items.map((i) => `${i.quantity} × ${name(i.productId)}`).join(", ")));
     body.append(row);
   }
 }
