@@ -36,6 +36,36 @@ ensure_redis() {
   export STATECRAFT_TEST_REDIS_URL="redis://127.0.0.1:$port"
 }
 
+# A Redis Cluster of three masters (no replicas) on loopback ports 7101-7103,
+# its data under the log directory; made on first use, reused while it answers.
+ensure_redis_cluster() {
+  local ports=(7101 7102 7103) dir="$SERVICES_LOG_DIR/redis-cluster"
+  if ! redis-cli -h 127.0.0.1 -p "${ports[0]}" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; then
+    echo "starting a Redis Cluster of 3 masters on 127.0.0.1:${ports[0]}-${ports[2]}" >&2
+    local port
+    for port in "${ports[@]}"; do
+      mkdir -p "$dir/$port"
+      if ! redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
+        # A stale node file of an earlier cluster would keep it from joining.
+        rm -f "$dir/$port/nodes.conf"
+        redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
+          --cluster-config-file nodes.conf --save "" --appendonly no \
+          --logfile "$dir/$port/redis.log" --dir "$dir/$port"
+        wait_for 10 redis-cli -h 127.0.0.1 -p "$port" ping || { echo "redis $port did not start" >&2; return 1; }
+      fi
+    done
+    if ! redis-cli -h 127.0.0.1 -p "${ports[0]}" cluster info | grep -q '^cluster_known_nodes:3'; then
+      redis-cli --cluster create "${ports[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes >/dev/null ||
+        { echo "the Redis Cluster could not be made" >&2; return 1; }
+    fi
+    wait_for 20 bash -c "redis-cli -h 127.0.0.1 -p ${ports[0]} cluster info | grep -q '^cluster_state:ok'" ||
+      { echo "the Redis Cluster did not become ready" >&2; return 1; }
+  fi
+  local nodes
+  nodes=$(printf '127.0.0.1:%s,' "${ports[@]}")
+  export STATECRAFT_TEST_REDIS_CLUSTER_URL="redis+cluster://${nodes%,}"
+}
+
 ensure_postgres() {
   if ! command -v pg_isready >/dev/null; then apt_install postgresql; fi
   if ! pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then

@@ -1,4 +1,10 @@
 //! Session credentials: the secret the cookie carries and the public ID derived from it.
+//!
+//! An ID opens with a placement tag: three bytes copied from the secret, random
+//! for an anonymous session and derived from the user for a login (see
+//! [`SessionSecret::generate_for_user`]). A sharded store (Redis Cluster) places
+//! a session by its tag, so a user's logins and the index that lists them sit on
+//! one shard and can change together atomically.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -8,11 +14,19 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 
-/// Random bytes in a session secret: 192 bits, above ASVS 5.0's 128-bit minimum.
+/// Bytes in a session secret: 192 bits; all random for an anonymous session,
+/// and for a login 168 random bits after the user's tag, both above ASVS 5.0's
+/// 128-bit minimum.
 const SECRET_BYTES: usize = 24;
+/// Bytes of the placement tag that opens a secret and its public ID.
+pub const TAG_BYTES: usize = 3;
+/// Length of the tag's text form: exactly the first 4 characters of an ID's
+/// text (3 bytes are 4 base64url characters).
+pub const TAG_CHARS: usize = 4;
 /// Length of the secret's cookie form (base64url, no padding).
 const SECRET_CHARS: usize = 32;
-/// Bytes of the public ID: 128 bits of SHA-256, so collisions are negligible.
+/// Bytes of the public ID: the tag, then 104 bits of SHA-256 of the secret (IDs
+/// of one tag collide with negligible odds, 2^-52 at 2^26 live sessions).
 const ID_BYTES: usize = 16;
 /// Length of the public ID's text form (base64url, no padding).
 const ID_CHARS: usize = 22;
@@ -30,6 +44,14 @@ impl SessionSecret {
         let mut bytes = [0u8; SECRET_BYTES];
         rand::rng().fill_bytes(&mut bytes);
         Self(bytes)
+    }
+
+    /// A new secret for a login of `user_id`: random but for its opening
+    /// [`user_tag`], so the session shares its user's shard.
+    pub fn generate_for_user(user_id: &str) -> Self {
+        let mut secret = Self::generate();
+        secret.0[..TAG_BYTES].copy_from_slice(&user_tag(user_id));
+        secret
     }
 
     /// Parses a cookie value; anything but exactly the encoded form of a secret is
@@ -54,9 +76,23 @@ impl SessionSecret {
     pub fn public_id(&self) -> SessionId {
         let digest = Sha256::digest(self.0);
         let mut id = [0u8; ID_BYTES];
-        id.copy_from_slice(&digest[..ID_BYTES]);
+        id[..TAG_BYTES].copy_from_slice(&self.0[..TAG_BYTES]);
+        id[TAG_BYTES..].copy_from_slice(&digest[..ID_BYTES - TAG_BYTES]);
         SessionId(id)
     }
+}
+
+/// The placement tag of `user_id`'s logins: the first bytes of its SHA-256.
+pub fn user_tag(user_id: &str) -> [u8; TAG_BYTES] {
+    let digest = Sha256::digest(user_id.as_bytes());
+    let mut tag = [0u8; TAG_BYTES];
+    tag.copy_from_slice(&digest[..TAG_BYTES]);
+    tag
+}
+
+/// The text form of a tag (4 base64url characters), as it opens an ID's text.
+pub fn tag_text(tag: [u8; TAG_BYTES]) -> String {
+    URL_SAFE_NO_PAD.encode(tag)
 }
 
 impl fmt::Debug for SessionSecret {
@@ -93,6 +129,13 @@ impl SessionId {
         }
     }
 
+    /// The placement tag the ID opens with.
+    pub fn tag(&self) -> [u8; TAG_BYTES] {
+        let mut tag = [0u8; TAG_BYTES];
+        tag.copy_from_slice(&self.0[..TAG_BYTES]);
+        tag
+    }
+
     /// A uniformly distributed 64-bit value of the ID, for sharding and hashing:
     /// the ID is already a cryptographic hash, so no further hashing is needed.
     pub fn spread(&self) -> u64 {
@@ -104,9 +147,11 @@ impl SessionId {
 
 impl Hash for SessionId {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        let mut half = [0u8; 8];
-        half.copy_from_slice(&self.0[..8]);
-        state.write_u64(u64::from_le_bytes(half));
+        // Hashed bytes after the tag (one user's logins share their tag), whose
+        // low bytes, those a table indexes by, are not those of `spread`.
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.0[TAG_BYTES..TAG_BYTES + 8]);
+        state.write_u64(u64::from_le_bytes(word));
     }
 }
 
@@ -199,6 +244,25 @@ mod tests {
             .map(|_| SessionSecret::generate().public_id())
             .collect();
         assert_eq!(ids.len(), 10_000);
+    }
+
+    #[test]
+    fn a_login_id_opens_with_its_user_tag_and_stays_unique() {
+        let tag = tag_text(user_tag("user-7"));
+        let ids: HashSet<_> = (0..1000)
+            .map(|_| SessionSecret::generate_for_user("user-7").public_id())
+            .collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            assert_eq!(id.tag(), user_tag("user-7"));
+            assert!(id.to_string().starts_with(&tag));
+        }
+        assert_ne!(user_tag("user-7"), user_tag("user-8"));
+        let anonymous = SessionSecret::generate();
+        assert_eq!(
+            tag_text(anonymous.public_id().tag()),
+            anonymous.expose()[..TAG_CHARS]
+        );
     }
 
     #[test]

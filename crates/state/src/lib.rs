@@ -33,7 +33,7 @@ pub use data::{
     MAX_PAYMENT_TOKEN, MAX_QUANTITY, Mutation, RuleViolation, SessionData,
 };
 pub use error::StoreError;
-pub use id::{SessionId, SessionIdText, SessionSecret};
+pub use id::{SessionId, SessionIdText, SessionSecret, TAG_BYTES, TAG_CHARS, tag_text, user_tag};
 pub use name::{CounterName, InvalidName, ProductId};
 pub use spec::{InvalidStoreSpec, StoreSpec};
 pub use store::{

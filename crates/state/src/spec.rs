@@ -11,13 +11,16 @@ pub enum StoreSpec {
     Memory,
     /// An SQLite file at this path.
     Sqlite(PathBuf),
-    /// A Redis URL (`redis://` or `rediss://`); shown with its password redacted.
+    /// A Redis URL (`redis://` or `rediss://`), or a Redis Cluster's
+    /// (`redis+cluster://HOST:PORT,HOST:PORT…`); shown with its password redacted.
     Redis(String),
 }
 
 /// A store spec that names no known backend.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected memory, sqlite:PATH or redis://HOST[:PORT][/DB], got {0:?}")]
+#[error(
+    "expected memory, sqlite:PATH, redis://HOST[:PORT][/DB] or redis+cluster://HOST:PORT[,HOST:PORT…], got {0:?}"
+)]
 pub struct InvalidStoreSpec(String);
 
 impl FromStr for StoreSpec {
@@ -33,9 +36,14 @@ impl FromStr for StoreSpec {
                 return Ok(Self::Sqlite(PathBuf::from(path)));
             }
         }
-        if let Some(rest) = s
-            .strip_prefix("redis://")
-            .or_else(|| s.strip_prefix("rediss://"))
+        if let Some(rest) = [
+            "redis://",
+            "rediss://",
+            "redis+cluster://",
+            "rediss+cluster://",
+        ]
+        .iter()
+        .find_map(|scheme| s.strip_prefix(scheme))
             && !rest.is_empty()
             && !rest.starts_with('/')
         {
@@ -91,6 +99,8 @@ mod tests {
             "redis://127.0.0.1:6379/2".parse(),
             Ok(StoreSpec::Redis("redis://127.0.0.1:6379/2".into()))
         );
+        let cluster = "redis+cluster://127.0.0.1:7000,127.0.0.1:7001";
+        assert_eq!(cluster.parse(), Ok(StoreSpec::Redis(cluster.into())));
     }
 
     #[test]

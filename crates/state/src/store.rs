@@ -176,7 +176,9 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     /// Creates the session of a user who just logged in (`data.user_id` is
     /// set) and records it in that user's index, with the client's user agent,
     /// for [`SessionStore::user_sessions`]. The index entry expires with the
-    /// session.
+    /// session, and goes with it on [`SessionStore::delete`]. `id` comes from
+    /// [`crate::SessionSecret::generate_for_user`], so it carries the user's tag
+    /// (a sharded store refuses another as [`StoreError::Corrupt`]).
     ///
     /// # Errors
     /// As [`SessionStore::create`].

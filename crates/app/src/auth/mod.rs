@@ -97,8 +97,19 @@ pub(crate) fn bearer(parts: &Parts) -> Bearer<'_> {
 }
 
 /// The denylist entry that revokes every access token of one login.
+/// `{…}` is a hash tag: on Redis Cluster a login's entries share one slot, so
+/// a token is checked against both in one command.
 pub(crate) fn family_key(family: &str) -> String {
-    format!("sid:{family}")
+    format!("sid:{{{family}}}")
+}
+
+/// The denylist entry that revokes one access token: its `jti`, after its
+/// login's hash tag when it has one (see [`family_key`]).
+pub(crate) fn token_key(claims: &Claims) -> String {
+    match &claims.sid {
+        Some(family) => format!("{{{family}}}{}", claims.jti),
+        None => claims.jti.clone(),
+    }
 }
 
 fn unix_now() -> u64 {
@@ -135,8 +146,8 @@ impl AppState {
         // Never cached: a logout takes effect on the very next request. The
         // token is refused when it was logged out itself, or when its login (its
         // refresh family) was ended — a bearer logout, or log out everywhere.
-        let family = claims.sid.as_deref().map(family_key);
-        let mut ids = vec![claims.jti.as_str()];
+        let (token, family) = (token_key(&claims), claims.sid.as_deref().map(family_key));
+        let mut ids = vec![token.as_str()];
         ids.extend(family.as_deref());
         let denied = self
             .identity

@@ -246,7 +246,7 @@ pub(crate) async fn login(
         .map(|o| o.data.clone())
         .unwrap_or_default();
     data.user_id = Some(user.id.clone());
-    let secret = SessionSecret::generate();
+    let secret = SessionSecret::generate_for_user(&user.id);
     let store = &state.sessions;
     store
         .create_login(&secret.public_id(), &data, user_agent(&headers))
@@ -380,7 +380,7 @@ pub(crate) async fn logout(
             state
                 .identity
                 .denylist
-                .deny(&claims.jti, until_ms)
+                .deny(&crate::auth::token_key(claims), until_ms)
                 .await
                 .map_err(ApiError::store(state.sessions.kind()))?;
             if let Some(family) = &claims.sid {

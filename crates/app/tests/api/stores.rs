@@ -26,8 +26,10 @@ fn sqlite_stores(path: &std::path::Path) -> Stores {
     )
 }
 
-async fn redis_stores(prefix: &str) -> Option<(Stores, RedisBackend)> {
-    let url = std::env::var("STATECRAFT_TEST_REDIS_URL").ok()?;
+/// The stores on the Redis named by the environment variable `var` (one
+/// server, or a cluster), or `None` when it is not set.
+async fn redis_stores(var: &str, prefix: &str) -> Option<(Stores, RedisBackend)> {
+    let url = std::env::var(var).ok()?;
     let redis = RedisBackend::connect(&url, prefix, Duration::from_secs(2))
         .await
         .unwrap();
@@ -130,17 +132,25 @@ async fn the_api_on_a_shared_sqlite_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test]
-async fn the_api_on_a_shared_redis() {
+/// The shared-store checks on the Redis named by `var`.
+async fn the_api_on(var: &str) {
     let prefix = format!("statecraft-test:{}:", SessionSecret::generate().public_id());
-    let Some((stores, redis)) = redis_stores(&prefix).await else {
-        eprintln!(
-            "redis API test not run: STATECRAFT_TEST_REDIS_URL is not set (scripts/test sets it)"
-        );
+    let Some((stores, redis)) = redis_stores(var, &prefix).await else {
+        eprintln!("redis API test not run: {var} is not set (scripts/test sets it)");
         return;
     };
     shared_store_behaves(stores, "redis").await;
     redis.delete_all().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_api_on_a_shared_redis() {
+    the_api_on("STATECRAFT_TEST_REDIS_URL").await;
+}
+
+#[tokio::test]
+async fn the_api_on_a_redis_cluster() {
+    the_api_on("STATECRAFT_TEST_REDIS_CLUSTER_URL").await;
 }
 
 /// Logins on a shared store and one users database: what one instance does,
@@ -225,17 +235,25 @@ async fn logins_on_a_shared_sqlite_file() {
     shared_logins_behave(stores, Arc::new(SqliteDenylist::new(db))).await;
 }
 
-#[tokio::test]
-async fn logins_on_a_shared_redis() {
+/// The shared-login checks on the Redis named by `var`.
+async fn logins_on(var: &str) {
     let prefix = format!("statecraft-test:{}:", SessionSecret::generate().public_id());
-    let Some((stores, redis)) = redis_stores(&prefix).await else {
-        eprintln!(
-            "redis login test not run: STATECRAFT_TEST_REDIS_URL is not set (scripts/test sets it)"
-        );
+    let Some((stores, redis)) = redis_stores(var, &prefix).await else {
+        eprintln!("redis login test not run: {var} is not set (scripts/test sets it)");
         return;
     };
     shared_logins_behave(stores, Arc::new(RedisDenylist::new(redis.clone()))).await;
     redis.delete_all().await.unwrap();
+}
+
+#[tokio::test]
+async fn logins_on_a_shared_redis() {
+    logins_on("STATECRAFT_TEST_REDIS_URL").await;
+}
+
+#[tokio::test]
+async fn logins_on_a_redis_cluster() {
+    logins_on("STATECRAFT_TEST_REDIS_CLUSTER_URL").await;
 }
 
 #[tokio::test]

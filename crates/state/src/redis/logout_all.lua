@@ -1,10 +1,11 @@
 -- Deletes every session in a user's index, and the index.
 -- KEYS[1] the user's index hash; ARGV[1] the session key prefix.
--- Returns how many live sessions were deleted.
+-- Returns how many live sessions were deleted. Session keys are
+-- `session:{TAG}REST`, on the index's hash slot (a login's tag is its user's).
 local ids = redis.call('HKEYS', KEYS[1])
 local n = 0
 for _, id in ipairs(ids) do
-  n = n + redis.call('DEL', ARGV[1] .. id)
+  n = n + redis.call('DEL', ARGV[1] .. '{' .. string.sub(id, 1, 4) .. '}' .. string.sub(id, 5))
 end
 redis.call('DEL', KEYS[1])
 return n

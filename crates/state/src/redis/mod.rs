@@ -1,11 +1,18 @@
 //! The Redis backend: state shared by every instance. A session is the key
-//! `session:<public id>` holding readable JSON (`{"counter", "cartItems",
-//! "currentStep", "userId", "expiresAt"}`) with a TTL of the remaining idle time,
-//! capped by the absolute deadline; every session operation is one server-side
-//! script, so one round trip, atomic. Named counters are Redis integers (`INCR`).
-//! One multiplexed, auto-reconnecting connection serves every request, and each
-//! call is bounded by the store timeout.
+//! `session:{TAG}REST` (its public ID, the tag braced) holding readable JSON
+//! (`{"counter", "cartItems", "currentStep", "userId", "expiresAt"}`) with a TTL
+//! of the remaining idle time, capped by the absolute deadline; every session
+//! operation is one server-side script, so one round trip, atomic. Named
+//! counters are Redis integers (`INCR`). One multiplexed, auto-reconnecting
+//! connection serves every request, and each call is bounded by the store
+//! timeout.
+//!
+//! `redis+cluster://HOST:PORT[,HOST:PORT…]` names a Redis Cluster. The braces
+//! are hash tags: a user's logins carry the user's tag, so a login, its user's
+//! index and log-out-everywhere each stay on one slot; a token's denylist
+//! entries share their login's tag likewise.
 
+mod conn;
 mod counters;
 mod denylist;
 mod sessions;
@@ -13,19 +20,18 @@ mod sessions;
 use std::future::Future;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
 use crate::error::StoreError;
 use crate::spec::StoreSpec;
+use conn::{Node, RedisConn};
 
 pub use counters::RedisCounterStore;
 pub use denylist::RedisDenylist;
 pub use sessions::RedisSessionStore;
 
-/// A connection to one Redis server, and the key prefix this store owns.
+/// A connection to one Redis server or cluster, and the key prefix this store owns.
 #[derive(Clone)]
 pub struct RedisBackend {
-    conn: ConnectionManager,
+    conn: RedisConn,
     prefix: String,
     timeout: Duration,
 }
@@ -74,23 +80,7 @@ impl RedisBackend {
         // rustls is built with ring alone; it must be the process's provider
         // before the first TLS handshake. Installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = match ca_pem {
-            Some(ca) => redis::Client::build_with_tls(
-                url,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(ca.to_vec()),
-                },
-            ),
-            None => redis::Client::open(url),
-        }
-        .map_err(|e| StoreError::Unavailable(format!("{shown}: {}", e.category())))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(timeout)
-            .set_response_timeout(timeout)
-            .set_number_of_retries(1)
-            .set_max_delay(crate::clock::millis(timeout));
-        let connecting = ConnectionManager::new_with_config(client, config);
+        let connecting = RedisConn::connect(url, timeout, ca_pem);
         let conn = match tokio::time::timeout(timeout * 4, connecting).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => {
@@ -123,7 +113,7 @@ impl RedisBackend {
     }
 
     /// Runs one call with the store timeout: a dead Redis answers fast, never hangs.
-    async fn call<T, F>(&self, work: impl FnOnce(ConnectionManager) -> F) -> Result<T, StoreError>
+    async fn call<T, F>(&self, work: impl FnOnce(RedisConn) -> F) -> Result<T, StoreError>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
@@ -143,23 +133,62 @@ impl RedisBackend {
             .await
     }
 
-    /// `used_memory` of `INFO memory`, in bytes.
+    /// Calls `visit` with every key matching `pattern`, on every master; SCAN
+    /// walks in steps of `step` keys, each step bounded by the store timeout.
+    async fn scan(
+        &self,
+        pattern: &str,
+        step: usize,
+        mut visit: impl FnMut(String) + Send,
+    ) -> Result<(), StoreError> {
+        for node in self.masters().await? {
+            let mut cursor = 0u64;
+            loop {
+                let mut cmd = redis::cmd("SCAN");
+                cmd.arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(step);
+                let node = node.clone();
+                let (next, keys): (u64, Vec<String>) = self
+                    .call(|mut conn| async move { conn.query_on(&cmd, &node).await })
+                    .await?;
+                keys.into_iter().for_each(&mut visit);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(())
+    }
+
+    /// The servers holding data: the one server, or a cluster's masters.
+    async fn masters(&self) -> Result<Vec<Node>, StoreError> {
+        self.call(|mut conn| async move { conn.masters().await })
+            .await
+    }
+
+    /// `used_memory` of `INFO memory`, in bytes, summed over the masters.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when Redis does not answer.
     pub async fn used_memory(&self) -> Result<u64, StoreError> {
-        let info: String = self
-            .call(|mut conn| async move {
-                redis::cmd("INFO")
-                    .arg("memory")
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        info.lines()
-            .find_map(|l| l.strip_prefix("used_memory:"))
-            .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| StoreError::Corrupt("INFO memory has no used_memory".to_owned()))
+        let mut total = 0;
+        for node in self.masters().await? {
+            let info: String = self
+                .call(|mut conn| async move {
+                    conn.query_on(redis::cmd("INFO").arg("memory"), &node).await
+                })
+                .await?;
+            total += info
+                .lines()
+                .find_map(|l| l.strip_prefix("used_memory:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| StoreError::Corrupt("INFO memory has no used_memory".to_owned()))?;
+        }
+        Ok(total)
     }
 
     /// Deletes every key under this backend's prefix (tests clean up with it).
@@ -167,24 +196,21 @@ impl RedisBackend {
     /// # Errors
     /// [`StoreError::Unavailable`] when Redis does not answer.
     pub async fn delete_all(&self) -> Result<u64, StoreError> {
-        let pattern = format!("{}*", self.prefix);
-        let keys: Vec<String> = self
-            .call(|mut conn| async move {
-                let mut iter =
-                    redis::AsyncCommands::scan_match::<_, String>(&mut conn, pattern).await?;
-                let mut keys = Vec::new();
-                while let Some(key) = iter.next_item().await {
-                    keys.push(key);
-                }
-                Ok(keys)
-            })
+        let mut keys = Vec::new();
+        self.scan(&format!("{}*", self.prefix), 1000, |k| keys.push(k))
             .await?;
-        if keys.is_empty() {
-            return Ok(0);
+        let mut deleted = 0;
+        // One key per DEL: keys of many slots cannot share a command on a cluster.
+        for key in keys {
+            deleted += self
+                .call(|mut conn| async move {
+                    redis::cmd("DEL")
+                        .arg(key)
+                        .query_async::<u64>(&mut conn)
+                        .await
+                })
+                .await?;
         }
-        self.call(
-            |mut conn| async move { redis::cmd("DEL").arg(keys).query_async(&mut conn).await },
-        )
-        .await
+        Ok(deleted)
     }
 }

@@ -14,7 +14,7 @@ use crate::data::{
     RuleViolation, SessionData,
 };
 use crate::error::StoreError;
-use crate::id::SessionId;
+use crate::id::{SessionId, TAG_CHARS, tag_text, user_tag};
 use crate::name::ProductId;
 use crate::store::{LoginInfo, SessionStore, SessionTimeouts, StoreKind, Update, clip};
 
@@ -27,6 +27,7 @@ static LOAD: LazyLock<Script> = LazyLock::new(|| {
 static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("create.lua")));
 static LOGINS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("logins.lua")));
 static LOGOUT_ALL: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("logout_all.lua")));
+static DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("delete.lua")));
 static UPDATE: LazyLock<Script> = LazyLock::new(|| {
     // The limits are written into the script rather than passed on every call.
     Script::new(&format!(
@@ -144,13 +145,20 @@ impl RedisSessionStore {
         }
     }
 
+    /// `session:{TTTT}REST`: the ID's text with its tag as the hash tag, so
+    /// Redis Cluster places a session by its tag.
     fn key(&self, id: &SessionId) -> String {
-        self.redis.key("session", id.encode().as_str())
+        let text = id.encode();
+        let (tag, rest) = text.as_str().split_at(TAG_CHARS);
+        self.redis.key("session", &format!("{{{tag}}}{rest}"))
     }
 
-    /// The index of a user's logged-in sessions: a hash of session ID → entry.
+    /// The index of a user's logged-in sessions, a hash of session ID → entry:
+    /// `user-sessions:{TTTT}USER`, on the slot of the user's logins.
     fn index_key(&self, user_id: &str) -> String {
-        self.redis.key("user-sessions", user_id)
+        let tag = tag_text(user_tag(user_id));
+        self.redis
+            .key("user-sessions", &format!("{{{tag}}}{user_id}"))
     }
 
     /// Stores a new session, and for a login its entry in the user's index
@@ -295,10 +303,24 @@ impl SessionStore for RedisSessionStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        // A login's index is on the slot of its tag; the script names it from
+        // the session's user, which only the stored JSON knows.
         let key = self.key(id);
+        let index_prefix = self.redis.key(
+            "user-sessions",
+            &format!("{{{}}}", &id.encode().as_str()[..TAG_CHARS]),
+        );
+        let id = id.to_string();
         let deleted: i64 = self
             .redis
-            .call(|mut conn| async move { redis::cmd("DEL").arg(key).query_async(&mut conn).await })
+            .call(|mut conn| async move {
+                DELETE
+                    .key(key)
+                    .arg(index_prefix)
+                    .arg(id)
+                    .invoke_async(&mut conn)
+                    .await
+            })
             .await?;
         Ok(deleted > 0)
     }
@@ -311,21 +333,8 @@ impl SessionStore for RedisSessionStore {
             return Ok(n);
         }
         let pattern = self.redis.key("session", "*");
-        let n = self
-            .redis
-            .call(|mut conn| async move {
-                let options = redis::ScanOptions::default()
-                    .with_pattern(pattern)
-                    .with_count(SCAN_STEP);
-                let mut iter =
-                    redis::AsyncCommands::scan_options::<String>(&mut conn, options).await?;
-                let mut n = 0u64;
-                while iter.next_item().await.is_some() {
-                    n += 1;
-                }
-                Ok(n)
-            })
-            .await?;
+        let mut n = 0u64;
+        self.redis.scan(&pattern, SCAN_STEP, |_| n += 1).await?;
         *self.counted.lock().unwrap_or_else(|p| p.into_inner()) = Some((n, Instant::now()));
         Ok(n)
     }
@@ -340,6 +349,11 @@ impl SessionStore for RedisSessionStore {
             .user_id
             .as_deref()
             .ok_or_else(|| StoreError::Corrupt("a login session needs a user".to_owned()))?;
+        if id.tag() != user_tag(user) {
+            return Err(StoreError::Corrupt(
+                "a login session's ID must carry its user's tag".to_owned(),
+            ));
+        }
         let entry = IndexEntry {
             created_at: now_ms(),
             user_agent: clip(user_agent).to_owned(),

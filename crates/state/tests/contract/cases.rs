@@ -14,6 +14,11 @@ fn new_id() -> SessionId {
     SessionSecret::generate().public_id()
 }
 
+/// The ID of a new login of `user`: it carries the user's tag.
+fn login_id(user: &str) -> SessionId {
+    SessionSecret::generate_for_user(user).public_id()
+}
+
 fn add(product: &str, quantity: u16) -> Mutation {
     Mutation::AddToCart {
         product: ProductId::parse(product).unwrap(),
@@ -206,7 +211,12 @@ fn unix_ms() -> u64 {
 
 pub(crate) async fn logins_are_listed_and_ended_together(b: &impl Backend) {
     let store = b.sessions().await;
-    let (first, second, other, anonymous) = (new_id(), new_id(), new_id(), new_id());
+    let (first, second, other, anonymous) = (
+        login_id("user-7"),
+        login_id("user-7"),
+        login_id("user-8"),
+        new_id(),
+    );
     store
         .create_login(&first, &login("user-7", 1), "Firefox")
         .await
@@ -269,7 +279,7 @@ pub(crate) async fn logins_are_listed_and_ended_together(b: &impl Backend) {
 
 pub(crate) async fn logins_expire_with_their_sessions(b: &impl Backend) {
     let store = b.sessions().await;
-    let (kept, idle) = (new_id(), new_id());
+    let (kept, idle) = (login_id("user-9"), login_id("user-9"));
     store
         .create_login(&kept, &login("user-9", 0), "a")
         .await
@@ -316,6 +326,20 @@ pub(crate) async fn denied_tokens_stay_denied_until_their_expiry(b: &impl Backen
             .unwrap()
     );
     assert!(!denylist.any_denied(&[]).await.unwrap());
+    // The app's form: a token's entry and its login's share a hash tag.
+    denylist.deny("sid:{fam-1}", now + 60_000).await.unwrap();
+    assert!(
+        denylist
+            .any_denied(&["{fam-1}jti-z", "sid:{fam-1}"])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !denylist
+            .any_denied(&["{fam-2}jti-z", "sid:{fam-2}"])
+            .await
+            .unwrap()
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(!denylist.is_denied("jti-soon").await.unwrap());
 }

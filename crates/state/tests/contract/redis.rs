@@ -8,12 +8,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use statecraft_state::redis::{RedisBackend, RedisCounterStore, RedisDenylist, RedisSessionStore};
-use statecraft_state::{CounterStore, Denylist, SessionSecret, SessionStore};
+use statecraft_state::{
+    CounterStore, Denylist, SessionData, SessionId, SessionSecret, SessionStore, TAG_CHARS,
+    tag_text, user_tag,
+};
 
 use crate::{Backend, TIMEOUTS};
 
 struct Redis {
     backend: RedisBackend,
+    url: String,
 }
 
 #[async_trait]
@@ -35,39 +39,66 @@ impl Backend for Redis {
     }
 }
 
-/// The backend, or `None` (and one line saying so) when no Redis URL is set.
-async fn backend() -> Option<Redis> {
-    let Ok(url) = std::env::var("STATECRAFT_TEST_REDIS_URL") else {
+/// The backend on the Redis named by `var`, or `None` (and one line saying so)
+/// when it is not set.
+async fn backend_at(var: &str) -> Option<Redis> {
+    let Ok(url) = std::env::var(var) else {
         static SAID: Once = Once::new();
         SAID.call_once(|| {
-            eprintln!("redis contract suite not run: STATECRAFT_TEST_REDIS_URL is not set (scripts/test sets it)");
+            eprintln!("a redis contract suite not run: {var} is not set (scripts/test sets it)");
         });
         return None;
     };
     let prefix = format!("statecraft-test:{}:", SessionSecret::generate().public_id());
     let backend = RedisBackend::connect(&url, &prefix, Duration::from_secs(2))
         .await
-        .expect("STATECRAFT_TEST_REDIS_URL is set, so Redis must answer");
-    Some(Redis { backend })
+        .unwrap_or_else(|e| panic!("{var} is set, so Redis must answer: {e}"));
+    Some(Redis { backend, url })
 }
 
-crate::all_contract_cases!(backend());
+const SINGLE: &str = "STATECRAFT_TEST_REDIS_URL";
+const CLUSTER: &str = "STATECRAFT_TEST_REDIS_CLUSTER_URL";
+
+/// The suite on one Redis server.
+mod single {
+    crate::all_contract_cases!(super::backend_at(super::SINGLE));
+}
+
+/// The suite on a Redis Cluster of three masters: every script's keys on one slot.
+mod cluster {
+    crate::all_contract_cases!(super::backend_at(super::CLUSTER));
+}
+
+/// Runs `cmd` on the server or cluster behind `url`, past the store.
+async fn raw_query<T: redis::FromRedisValue>(url: &str, cmd: &redis::Cmd) -> T {
+    if let Some(hosts) = url.strip_prefix("redis+cluster://") {
+        let nodes: Vec<String> = hosts
+            .trim_end_matches('/')
+            .split(',')
+            .map(|h| format!("redis://{h}/"))
+            .collect();
+        let client = redis::cluster::ClusterClient::new(nodes).unwrap();
+        let mut conn = client.get_async_connection().await.unwrap();
+        cmd.query_async(&mut conn).await.unwrap()
+    } else {
+        let client = redis::Client::open(url).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        cmd.query_async(&mut conn).await.unwrap()
+    }
+}
 
 /// The raw value and PTTL (ms) of a session's key, read past the store.
 async fn raw(url: &str, key: &str) -> (serde_json::Value, i64) {
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let json: String = redis::cmd("GET")
-        .arg(key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let json: String = raw_query(url, redis::cmd("GET").arg(key)).await;
+    let ttl: i64 = raw_query(url, redis::cmd("PTTL").arg(key)).await;
     (serde_json::from_str(&json).unwrap(), ttl)
+}
+
+/// A session's key: `session:{TAG}REST`.
+fn session_key(redis: &Redis, id: &SessionId) -> String {
+    let text = id.to_string();
+    let (tag, rest) = text.split_at(TAG_CHARS);
+    format!("{}session:{{{tag}}}{rest}", redis.backend.prefix())
 }
 
 fn now_ms() -> i64 {
@@ -80,14 +111,15 @@ fn now_ms() -> i64 {
 /// Other tools read sessions in Redis: the value is the documented JSON, written
 /// the same by the Rust side (create) and the scripts (update), with a TTL of the
 /// idle timeout and `expiresAt` at the absolute deadline.
-#[tokio::test]
-async fn sessions_are_stored_as_readable_json_with_a_ttl() {
-    let Some(redis) = backend().await else { return };
-    let url = std::env::var("STATECRAFT_TEST_REDIS_URL").unwrap();
+async fn sessions_are_stored_as_readable_json_with_a_ttl(var: &str) {
+    let Some(redis) = backend_at(var).await else {
+        return;
+    };
+    let url = redis.url.clone();
     let store = redis.sessions().await;
     let secret = SessionSecret::generate();
     let id = secret.public_id();
-    let key = format!("{}session:{id}", redis.backend.prefix());
+    let key = session_key(&redis, &id);
     let mut data = statecraft_state::capacity::typical_session();
     store.create(&id, &data).await.unwrap();
     let (doc, ttl) = raw(&url, &key).await;
@@ -115,7 +147,7 @@ async fn sessions_are_stored_as_readable_json_with_a_ttl() {
         quantity: 4,
     };
     store.update(&other, &add).await.unwrap();
-    let (doc, _) = raw(&url, &format!("{}session:{other}", redis.backend.prefix())).await;
+    let (doc, _) = raw(&url, &session_key(&redis, &other)).await;
     expected = serde_json::json!({
         "counter": 2,
         "cartItems": [["book-1", 2], ["pen-7", 1], ["mug-3", 4]],
@@ -135,4 +167,65 @@ async fn sessions_are_stored_as_readable_json_with_a_ttl() {
         Some("alice")
     );
     redis.cleanup().await;
+}
+
+#[tokio::test]
+async fn sessions_are_readable_json_with_a_ttl_on_one_server() {
+    sessions_are_stored_as_readable_json_with_a_ttl(SINGLE).await;
+}
+
+#[tokio::test]
+async fn sessions_are_readable_json_with_a_ttl_on_a_cluster() {
+    sessions_are_stored_as_readable_json_with_a_ttl(CLUSTER).await;
+}
+
+/// Logging out takes the session out of its user's index at once: the index
+/// must not grow with every login a long-lived user ever made (found by the
+/// soak: `user-sessions:*` grew by one entry per login and logout).
+async fn logout_takes_the_login_out_of_its_index(var: &str) {
+    let Some(redis) = backend_at(var).await else {
+        return;
+    };
+    let store = redis.sessions().await;
+    let data = SessionData {
+        user_id: Some("dana".to_owned()),
+        ..SessionData::default()
+    };
+    let ids: Vec<SessionId> = (0..3)
+        .map(|_| SessionSecret::generate_for_user("dana").public_id())
+        .collect();
+    for id in &ids {
+        store.create_login(id, &data, "ua").await.unwrap();
+    }
+    let index = format!(
+        "{}user-sessions:{{{}}}dana",
+        redis.backend.prefix(),
+        tag_text(user_tag("dana"))
+    );
+    let entries = || async { raw_query::<u64>(&redis.url, redis::cmd("HLEN").arg(&index)).await };
+    assert_eq!(entries().await, 3);
+    assert!(store.delete(&ids[0]).await.unwrap());
+    assert_eq!(entries().await, 2);
+    assert!(!store.delete(&ids[0]).await.unwrap());
+    for id in &ids[1..] {
+        assert!(store.delete(id).await.unwrap());
+    }
+    let exists: u64 = raw_query(&redis.url, redis::cmd("EXISTS").arg(&index)).await;
+    assert_eq!(exists, 0, "the emptied index is gone");
+
+    // A login whose ID lacks its user's tag is refused: on a cluster it would
+    // land on another slot than its index.
+    let untagged = SessionSecret::generate().public_id();
+    assert!(store.create_login(&untagged, &data, "ua").await.is_err());
+    redis.cleanup().await;
+}
+
+#[tokio::test]
+async fn logout_empties_the_index_on_one_server() {
+    logout_takes_the_login_out_of_its_index(SINGLE).await;
+}
+
+#[tokio::test]
+async fn logout_empties_the_index_on_a_cluster() {
+    logout_takes_the_login_out_of_its_index(CLUSTER).await;
 }
