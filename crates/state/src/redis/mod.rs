@@ -1,5 +1,5 @@
 //! The Redis backend: state shared by every instance. A session is the key
-//! `session:{TAG}REST` (its public ID, the tag braced) holding readable JSON
+//! `session:<public id>` (on a cluster `session:{TAG}REST`, the tag braced) holding readable JSON
 //! (`{"counter", "cartItems", "currentStep", "userId", "expiresAt"}`) with a TTL
 //! of the remaining idle time, capped by the absolute deadline; every session
 //! operation is one server-side script, so one round trip, atomic. Named
@@ -101,6 +101,11 @@ impl RedisBackend {
             prefix: prefix.to_owned(),
             timeout,
         })
+    }
+
+    /// `true` on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.conn, RedisConn::Cluster(_))
     }
 
     /// The prefix of every key this backend writes.

@@ -145,12 +145,22 @@ impl RedisSessionStore {
         }
     }
 
-    /// `session:{TTTT}REST`: the ID's text with its tag as the hash tag, so
-    /// Redis Cluster places a session by its tag.
+    /// `session:<id>`; on a cluster `session:{TTTT}REST`, the tag braced as
+    /// the hash tag so Redis Cluster places a session by its tag. One server
+    /// keeps the plain form: the two braces would take the key past 31 bytes,
+    /// into the next SDS header and allocation class (16 bytes a session more).
     fn key(&self, id: &SessionId) -> String {
         let text = id.encode();
+        if !self.redis.is_cluster() {
+            return self.redis.key("session", text.as_str());
+        }
         let (tag, rest) = text.as_str().split_at(TAG_CHARS);
         self.redis.key("session", &format!("{{{tag}}}{rest}"))
+    }
+
+    /// The scripts' flag for [`RedisSessionStore::key`]'s form.
+    fn braced(&self) -> &'static str {
+        if self.redis.is_cluster() { "1" } else { "0" }
     }
 
     /// The index of a user's logged-in sessions, a hash of session ID → entry:
@@ -365,12 +375,18 @@ impl SessionStore for RedisSessionStore {
 
     async fn user_sessions(&self, user_id: &str) -> Result<Vec<LoginInfo>, StoreError> {
         let (index, prefix) = (self.index_key(user_id), self.redis.key("session", ""));
-        let flat: Vec<redis::Value> =
-            self.redis
-                .call(|mut conn| async move {
-                    LOGINS.key(index).arg(prefix).invoke_async(&mut conn).await
-                })
-                .await?;
+        let braced = self.braced();
+        let flat: Vec<redis::Value> = self
+            .redis
+            .call(|mut conn| async move {
+                LOGINS
+                    .key(index)
+                    .arg(prefix)
+                    .arg(braced)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
         let now = now_ms();
         let idle = ms(self.timeouts.idle);
         let absolute = ms(self.timeouts.absolute);
@@ -409,11 +425,13 @@ impl SessionStore for RedisSessionStore {
 
     async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
         let (index, prefix) = (self.index_key(user_id), self.redis.key("session", ""));
+        let braced = self.braced();
         self.redis
             .call(|mut conn| async move {
                 LOGOUT_ALL
                     .key(index)
                     .arg(prefix)
+                    .arg(braced)
                     .invoke_async(&mut conn)
                     .await
             })

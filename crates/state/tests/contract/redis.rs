@@ -94,9 +94,12 @@ async fn raw(url: &str, key: &str) -> (serde_json::Value, i64) {
     (serde_json::from_str(&json).unwrap(), ttl)
 }
 
-/// A session's key: `session:{TAG}REST`.
+/// A session's key: `session:<id>`, on a cluster `session:{TAG}REST`.
 fn session_key(redis: &Redis, id: &SessionId) -> String {
     let text = id.to_string();
+    if !redis.backend.is_cluster() {
+        return format!("{}session:{text}", redis.backend.prefix());
+    }
     let (tag, rest) = text.split_at(TAG_CHARS);
     format!("{}session:{{{tag}}}{rest}", redis.backend.prefix())
 }
