@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Statecraft, delete_stream, request};
+use common::{Client, Statecraft, delete_stream};
 use serde_json::Value;
 
 /// A running `statecraft cluster`; stopped (SIGTERM, then waited for) and its
@@ -79,68 +79,6 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.process.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A client with a cookie jar, over one keep-alive-less connection per call.
-#[derive(Default, Clone)]
-struct Client {
-    cookies: BTreeMap<String, String>,
-    bearer: Option<String>,
-    served_by: Option<String>,
-}
-
-impl Client {
-    fn new() -> Self {
-        Self::default()
-    }
-
-    fn get(&mut self, base: &str, path: &str) -> (u16, Value) {
-        self.send("GET", base, path, None)
-    }
-
-    fn post(&mut self, base: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-        self.send("POST", base, path, body)
-    }
-
-    fn send(&mut self, method: &str, base: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-        let addr = base.trim_start_matches("http://");
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let auth = self.bearer.as_ref().map(|t| format!("Bearer {t}"));
-        let mut headers = Vec::new();
-        if !cookie.is_empty() {
-            headers.push(("Cookie", cookie.as_str()));
-        }
-        if let Some(auth) = &auth {
-            headers.push(("Authorization", auth.as_str()));
-        }
-        let (status, head, body) = request(addr, method, path, &headers, body);
-        self.served_by = None;
-        for line in head.lines().skip(1) {
-            let Some((name, value)) = line.split_once(':') else {
-                continue;
-            };
-            let value = value.trim();
-            match name.to_ascii_lowercase().as_str() {
-                "set-cookie" => {
-                    let pair = value.split(';').next().unwrap();
-                    let (k, v) = pair.split_once('=').unwrap();
-                    if v.is_empty() || value.contains("Max-Age=0") {
-                        self.cookies.remove(k);
-                    } else {
-                        self.cookies.insert(k.to_owned(), v.to_owned());
-                    }
-                }
-                "x-served-by" => self.served_by = Some(value.to_owned()),
-                _ => {}
-            }
-        }
-        (status, body)
     }
 }
 

@@ -1,0 +1,304 @@
+//! The chaos suite's own Redis, PostgreSQL and NATS, on free loopback ports
+//! with their data in the run's directory: they can be crashed and started
+//! again without touching the services other tests share.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::free_port;
+
+/// Something the suite crashes and starts again.
+pub(crate) trait Crashable {
+    /// Kills it at once, as a crash would (no clean shutdown).
+    fn crash(&mut self);
+    /// Starts it again on the same port and data; returns when it accepts
+    /// connections.
+    fn restart(&mut self);
+}
+
+/// Waits until `addr` accepts a TCP connection (at most 30 s).
+pub(crate) fn wait_for_port(addr: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let socket = addr.parse().unwrap();
+    while std::net::TcpStream::connect_timeout(&socket, Duration::from_millis(200)).is_err() {
+        assert!(Instant::now() < deadline, "{what} never listened on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A server run as a child process with fixed arguments.
+pub(crate) struct Daemon {
+    program: String,
+    args: Vec<String>,
+    log: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(&self.log).unwrap();
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} did not start: {e}", self.program));
+        self.child = Some(child);
+        wait_for_port(&format!("127.0.0.1:{}", self.port), &self.program);
+    }
+
+    /// Its loopback port.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Crashable for Daemon {
+    fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.spawn();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}
+
+/// A redis-server that writes every command to its append-only file before
+/// answering (`appendfsync always`): a crash loses no acknowledged write.
+pub(crate) fn redis(dir: &Path) -> Daemon {
+    let port = free_port();
+    let data = dir.join("redis");
+    std::fs::create_dir_all(&data).unwrap();
+    let args = [
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--dir",
+        data.to_str().unwrap(),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+    ];
+    let mut daemon = Daemon {
+        program: "redis-server".into(),
+        args: args.iter().map(|s| (*s).to_owned()).collect(),
+        log: dir.join("redis.log"),
+        port,
+        child: None,
+    };
+    daemon.spawn();
+    daemon
+}
+
+/// A nats-server with JetStream, its streams in the run's directory.
+pub(crate) fn nats(dir: &Path) -> Daemon {
+    let port = free_port();
+    let store = dir.join("nats");
+    std::fs::create_dir_all(&store).unwrap();
+    let args = [
+        "-a",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-js",
+        "-sd",
+        store.to_str().unwrap(),
+    ];
+    let mut daemon = Daemon {
+        program: "nats-server".into(),
+        args: args.iter().map(|s| (*s).to_owned()).collect(),
+        log: dir.join("nats.log"),
+        port,
+        child: None,
+    };
+    daemon.spawn();
+    daemon
+}
+
+/// A PostgreSQL instance of its own (initdb in the run's directory), run as
+/// the `postgres` user when the suite runs as root (PostgreSQL refuses root).
+pub(crate) struct Postgres {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+    as_postgres: bool,
+}
+
+/// The newest installed PostgreSQL's programs, if any.
+fn postgres_bin() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    versions.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    versions.pop()
+}
+
+impl Postgres {
+    /// Makes and starts a fresh instance with a `chaos` database; `None`
+    /// when PostgreSQL's programs are not installed.
+    pub(crate) fn start(dir: &Path) -> Option<Self> {
+        let bin = postgres_bin()?;
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        let data = dir.join("pg");
+        std::fs::create_dir_all(&data).unwrap();
+        let pg = Self {
+            bin,
+            data,
+            port: free_port(),
+            as_postgres: root,
+        };
+        if root {
+            // The run's directory must be reachable by the postgres user.
+            assert!(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres", dir.to_str().unwrap()])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+        let data = pg.data.to_str().unwrap().to_owned();
+        pg.run(
+            "initdb",
+            &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        );
+        pg.restart_inner();
+        pg.run(
+            "createdb",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &pg.port.to_string(),
+                "-U",
+                "postgres",
+                "chaos",
+            ],
+        );
+        Some(pg)
+    }
+
+    /// One of PostgreSQL's programs, run as `postgres` when the suite is root.
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        command.current_dir("/").stdin(Stdio::null());
+        command
+    }
+
+    /// Runs one of PostgreSQL's programs; panics with its output when it fails.
+    fn run(&self, program: &str, args: &[&str]) {
+        let out = self.command(program).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{program} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn restart_inner(&self) {
+        let data = self.data.to_str().unwrap();
+        let options = format!(
+            "-p {} -k {data} -c listen_addresses=127.0.0.1 -c fsync=on",
+            self.port
+        );
+        let log = self.data.join("server.log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data,
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
+    }
+
+    /// The `chaos` database's URL.
+    pub(crate) fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/chaos", self.port)
+    }
+
+    /// Rows of `sql` on the `chaos` database, fields split by `|`.
+    pub(crate) fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args([
+                "-U", "postgres", "-d", "chaos", "-qAt", "-F", "|", "-c", sql,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('|').map(str::to_owned).collect())
+            .collect()
+    }
+}
+
+impl Crashable for Postgres {
+    /// An immediate shutdown: every process quits at once with no checkpoint,
+    /// and the next start runs crash recovery from the WAL, as after a crash.
+    fn crash(&mut self) {
+        let data = self.data.to_str().unwrap().to_owned();
+        self.run("pg_ctl", &["-D", &data, "-m", "immediate", "stop"]);
+    }
+
+    fn restart(&mut self) {
+        self.restart_inner();
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.data.to_str().unwrap().to_owned();
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .output();
+    }
+}
