@@ -4,6 +4,13 @@
 //! `Nats-Msg-Id`, so JetStream drops the duplicate a relay produces when it
 //! crashes between publishing and marking (within the 2-minute window;
 //! consumers' processed-ID tables catch anything later).
+//!
+//! `--events nats://A,nats://B,nats://C` names a JetStream cluster: the stream
+//! is replicated on as many servers as are named (up to 5), so a publish is
+//! acknowledged once a majority holds it and one crashed server loses nothing.
+//! One server alone (R1) does not fsync before acknowledging (nats-server 2.9
+//! has no `sync_interval`): a crash of its process can lose the events it
+//! acknowledged in its last milliseconds, as the chaos suite showed.
 
 use std::time::Duration;
 
@@ -24,6 +31,8 @@ const MAX_AGE: Duration = Duration::from_secs(7 * 86_400);
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// How long a delivered event may stay unacknowledged before redelivery.
 const ACK_WAIT: Duration = Duration::from_secs(10);
+/// JetStream's largest replication factor.
+const MAX_REPLICAS: usize = 5;
 /// How long a nacked event waits before redelivery.
 const NAK_DELAY: Duration = Duration::from_millis(500);
 
@@ -49,7 +58,8 @@ fn bus_error(what: &str) -> impl FnOnce(async_nats::Error) -> BusError + '_ {
 }
 
 impl NatsBus {
-    /// Connects to `url` (a password in it is never printed), with the
+    /// Connects to `url` (a password in it is never printed): one server, or
+    /// a cluster's comma-separated, the stream then replicated on each; the
     /// stream named `stream` and subjects under `prefix` (tests use their own).
     /// Once connected, the client reconnects by itself when the server
     /// returns; publishing meanwhile fails fast and the outboxes keep the events.
@@ -63,10 +73,12 @@ impl NatsBus {
         prefix: &str,
         timeout: Duration,
     ) -> Result<Self, BusError> {
+        let servers: Vec<&str> = url.split(',').map(str::trim).collect();
+        let replicas = servers.len().min(MAX_REPLICAS);
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(timeout)
             .max_reconnects(None)
-            .connect(url)
+            .connect(servers)
             .await
             .map_err(|e| BusError::Unavailable(format!("cannot reach NATS: {}", e.kind())))?;
         let mut js = jetstream::new(client);
@@ -77,6 +89,7 @@ impl NatsBus {
             storage: StorageType::File,
             duplicate_window: DUPLICATE_WINDOW,
             max_age: MAX_AGE,
+            num_replicas: replicas,
             ..Default::default()
         })
         .await

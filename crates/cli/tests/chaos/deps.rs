@@ -106,29 +106,102 @@ pub(crate) fn redis(dir: &Path) -> Daemon {
     daemon
 }
 
-/// A nats-server with JetStream, its streams in the run's directory.
-pub(crate) fn nats(dir: &Path) -> Daemon {
-    let port = free_port();
-    let store = dir.join("nats");
-    std::fs::create_dir_all(&store).unwrap();
-    let args = [
-        "-a",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-js",
-        "-sd",
-        store.to_str().unwrap(),
-    ];
-    let mut daemon = Daemon {
-        program: "nats-server".into(),
-        args: args.iter().map(|s| (*s).to_owned()).collect(),
-        log: dir.join("nats.log"),
-        port,
-        child: None,
-    };
-    daemon.spawn();
-    daemon
+/// Three nats-servers clustered with JetStream, their streams in the run's
+/// directory: the app's stream is replicated on all three (its URL names them
+/// all), so one crashed server loses no acknowledged event. (One server alone
+/// can: nats-server 2.9 acknowledges before its writes reach the file.)
+pub(crate) struct NatsCluster {
+    nodes: Vec<Daemon>,
+    monitor: u16,
+}
+
+impl NatsCluster {
+    pub(crate) fn start(dir: &Path) -> Self {
+        let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+        let routes: Vec<String> = ports
+            .iter()
+            .map(|(_, route)| format!("nats-route://127.0.0.1:{route}"))
+            .collect();
+        let monitor = free_port();
+        let nodes = ports
+            .iter()
+            .enumerate()
+            .map(|(n, (port, route))| {
+                let store = dir.join(format!("nats-{n}"));
+                std::fs::create_dir_all(&store).unwrap();
+                let http = if n == 0 {
+                    format!("http: 127.0.0.1:{monitor}\n")
+                } else {
+                    String::new()
+                };
+                let conf = format!(
+                    "server_name: chaos-{n}\nlisten: 127.0.0.1:{port}\n{http}\
+                     jetstream {{ store_dir: {:?} }}\n\
+                     cluster {{ name: chaos, listen: 127.0.0.1:{route}, routes: [{}] }}\n",
+                    store.to_str().unwrap(),
+                    routes.join(", ")
+                );
+                let file = dir.join(format!("nats-{n}.conf"));
+                std::fs::write(&file, conf).unwrap();
+                Daemon {
+                    program: "nats-server".into(),
+                    args: vec!["-c".into(), file.to_str().unwrap().to_owned()],
+                    log: dir.join(format!("nats-{n}.log")),
+                    port: *port,
+                    child: None,
+                }
+            })
+            .collect();
+        let mut cluster = Self { nodes, monitor };
+        for node in &mut cluster.nodes {
+            node.spawn();
+        }
+        cluster.wait_for_jetstream();
+        cluster
+    }
+
+    /// The URL naming every server.
+    pub(crate) fn url(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("nats://127.0.0.1:{}", n.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Waits until JetStream has its meta leader (the first server's
+    /// `/healthz` answers 200).
+    fn wait_for_jetstream(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = format!("127.0.0.1:{}", self.monitor);
+        loop {
+            let health = crate::common::try_request(
+                &addr,
+                "GET",
+                "/healthz",
+                &[],
+                None,
+                Duration::from_secs(1),
+            );
+            if matches!(health, Ok((200, ..))) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "JetStream never became ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Crashable for NatsCluster {
+    /// Kills one of the three servers.
+    fn crash(&mut self) {
+        self.nodes[0].crash();
+    }
+
+    fn restart(&mut self) {
+        self.nodes[0].spawn();
+        self.wait_for_jetstream();
+    }
 }
 
 /// A PostgreSQL instance of its own (initdb in the run's directory), run as
