@@ -2,6 +2,8 @@
 
 mod refresh;
 
+use std::sync::Arc;
+
 use sqlx::Row as _;
 use statecraft_auth::password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use statecraft_auth::{Passwords, RefreshSecret};
@@ -116,6 +118,12 @@ fn valid_username(name: &str) -> Result<String, UsersError> {
 pub struct UsersDb {
     db: Database,
     passwords: Passwords,
+    /// Argon2 runs at most one hash per core at once: each takes 19 MiB, and
+    /// a burst of logins on unbounded blocking threads took that much per
+    /// login in flight, kept afterwards by the allocator's per-thread arenas
+    /// (the soak saw the server's RSS step up by ~100 MB when logins piled up
+    /// on a busy machine). Logins beyond it wait their turn.
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl UsersDb {
@@ -131,7 +139,12 @@ impl UsersDb {
         passwords: Passwords,
     ) -> Result<Self, DbError> {
         let db = Database::open(spec, "users", schema.unwrap_or("users"), &MIGRATIONS).await?;
-        let users = Self { db, passwords };
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let users = Self {
+            db,
+            passwords,
+            hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
+        };
         users.seed().await?;
         Ok(users)
     }
@@ -176,12 +189,27 @@ impl UsersDb {
         Ok(())
     }
 
-    /// Argon2 on a blocking thread: it takes tens of milliseconds of CPU.
-    async fn hash(&self, password: String) -> Result<String, DbError> {
+    /// Runs `work` with the Argon2 hasher on a blocking thread (it takes tens
+    /// of milliseconds of CPU), one per core at once; `None` if it panicked.
+    async fn argon2<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Passwords) -> T + Send + 'static,
+    ) -> Option<T> {
+        // The semaphore is never closed: acquiring cannot fail.
+        let permit = Arc::clone(&self.hashing).acquire_owned().await.ok()?;
         let passwords = self.passwords.clone();
-        tokio::task::spawn_blocking(move || passwords.hash(&password))
+        let done = tokio::task::spawn_blocking(move || {
+            let out = work(&passwords);
+            drop(permit);
+            out
+        });
+        done.await.ok()
+    }
+
+    /// A password's hash (Argon2id, a fresh salt).
+    async fn hash(&self, password: String) -> Result<String, DbError> {
+        self.argon2(move |p| p.hash(&password))
             .await
-            .ok()
             .and_then(Result::ok)
             .ok_or_else(|| DbError::Unavailable {
                 service: "users",
@@ -265,9 +293,9 @@ impl UsersDb {
             }
             None => (None, None),
         };
-        let passwords = self.passwords.clone();
         let password = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || passwords.verify(hash.as_deref(), &password))
+        let ok = self
+            .argon2(move |p| p.verify(hash.as_deref(), &password))
             .await
             .unwrap_or(false);
         Ok(if ok { user } else { None })
