@@ -94,23 +94,77 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                 .build(),
         )
         .build();
-    for item in doc.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            operation
-                .responses
-                .responses
-                .entry("default".to_owned())
-                .or_insert_with(|| error.clone().into());
+    for operation in operations(&mut doc) {
+        operation
+            .responses
+            .responses
+            .entry("default".to_owned())
+            .or_insert_with(|| error.clone().into());
+    }
+    add_links(&mut doc);
+    doc
+}
+
+/// Every operation of `doc`.
+fn operations(
+    doc: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    doc.paths.paths.values_mut().flat_map(|item| {
+        let utoipa::openapi::PathItem {
+            get,
+            put,
+            post,
+            delete,
+            patch,
+            ..
+        } = item;
+        [get, put, post, delete, patch].into_iter().flatten()
+    })
+}
+
+/// What a success makes possible next (OpenAPI links), so that stateful
+/// fuzzing (schemathesis) follows a created order to its page, a cart line to
+/// its update and removal, a counter to its reading, a token to its refresh:
+/// (operation, its success status, link name, target operation, parameters
+/// as runtime expressions, request body).
+type LinkSpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    Option<fn() -> serde_json::Value>,
+);
+
+const LINKS: &[LinkSpec] = &[
+    ("create", "201", "GetOrder", "get_one", &[("id", "$response.body#/orderId")], None),
+    ("confirm", "201", "GetOrder", "get_one", &[("id", "$response.body#/orderId")], None),
+    ("add_item", "200", "SetQuantity", "set_quantity", &[("productId", "$request.body#/productId")], None),
+    ("add_item", "200", "RemoveItem", "remove_item", &[("productId", "$request.body#/productId")], None),
+    ("increment_named", "200", "GetCounter", "get_named", &[("name", "$request.path.name")], None),
+    ("token", "200", "Refresh", "refresh", &[], Some(refresh_body)),
+];
+
+fn refresh_body() -> serde_json::Value {
+    serde_json::json!({ "refreshToken": "$response.body#/refreshToken" })
+}
+
+fn add_links(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::link::LinkBuilder;
+    for (from, status, name, to, parameters, body) in LINKS {
+        let mut link = LinkBuilder::new().operation_id(*to);
+        for (parameter, expression) in *parameters {
+            link = link.parameter(*parameter, *expression);
+        }
+        let link = link.request_body(body.map(|make| make())).build();
+        let source = operations(doc).find(|o| o.operation_id.as_deref() == Some(*from));
+        if let Some(RefOr::T(response)) =
+            source.and_then(|o| o.responses.responses.get_mut(*status))
+        {
+            response.links.insert((*name).to_owned(), RefOr::T(link));
         }
     }
-    doc
 }
 
 /// `/openapi.json`, rendered once.
@@ -151,4 +205,30 @@ pub fn app(
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
     ServiceBuilder::new().layer(observe).service(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LINKS, openapi, operations};
+
+    /// A renamed operation would silently drop a link: every link's source
+    /// response carries it, and its target exists.
+    #[test]
+    fn every_link_joins_two_documented_operations() {
+        let mut doc = openapi();
+        let ids: Vec<String> = operations(&mut doc)
+            .filter_map(|o| o.operation_id.clone())
+            .collect();
+        for (from, status, name, to, ..) in LINKS {
+            assert!(ids.iter().any(|id| id == to), "no operation {to}");
+            let source = operations(&mut doc)
+                .find(|o| o.operation_id.as_deref() == Some(*from))
+                .unwrap_or_else(|| panic!("no operation {from}"));
+            let linked = match source.responses.responses.get(*status) {
+                Some(utoipa::openapi::RefOr::T(response)) => response.links.contains_key(*name),
+                _ => false,
+            };
+            assert!(linked, "{from} {status} lacks its link {name}");
+        }
+    }
 }

@@ -1,16 +1,11 @@
--- Lists a user's live sessions, dropping index entries whose session is gone.
+-- Lists a user's live sessions, dropping index entries whose session is gone
+-- (after session_key.lua).
 -- KEYS[1] the user's index hash; ARGV[1] the session key prefix; ARGV[2] '1'
 -- when session keys brace their tag (on a cluster), else '0'.
 -- Returns a flat array: session ID, index entry JSON, PTTL (ms), for each.
 -- The session keys are made here from the IDs; on a cluster they brace the
 -- tag (`session:{TAG}REST`), a login's tag is its user's, so they share the
 -- index's hash slot.
-local function session_key(id)
-  if ARGV[2] == '1' then
-    return ARGV[1] .. '{' .. string.sub(id, 1, 4) .. '}' .. string.sub(id, 5)
-  end
-  return ARGV[1] .. id
-end
 local entries = redis.call('HGETALL', KEYS[1])
 local out = {}
 for i = 1, #entries, 2 do

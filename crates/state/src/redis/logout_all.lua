@@ -1,14 +1,8 @@
--- Deletes every session in a user's index, and the index.
+-- Deletes every session in a user's index, and the index (after session_key.lua).
 -- KEYS[1] the user's index hash; ARGV[1] the session key prefix; ARGV[2] '1'
 -- when session keys brace their tag (on a cluster), else '0'.
 -- Returns how many live sessions were deleted. On a cluster, session keys are
 -- `session:{TAG}REST`, on the index's hash slot (a login's tag is its user's).
-local function session_key(id)
-  if ARGV[2] == '1' then
-    return ARGV[1] .. '{' .. string.sub(id, 1, 4) .. '}' .. string.sub(id, 5)
-  end
-  return ARGV[1] .. id
-end
 local ids = redis.call('HKEYS', KEYS[1])
 local n = 0
 for _, id in ipairs(ids) do

@@ -25,8 +25,18 @@ static LOAD: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("create.lua")));
-static LOGINS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("logins.lua")));
-static LOGOUT_ALL: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("logout_all.lua")));
+static LOGINS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("session_key.lua"),
+        include_str!("logins.lua")
+    ))
+});
+static LOGOUT_ALL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("session_key.lua"),
+        include_str!("logout_all.lua")
+    ))
+});
 static DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("delete.lua")));
 static UPDATE: LazyLock<Script> = LazyLock::new(|| {
     // The limits are written into the script rather than passed on every call.
