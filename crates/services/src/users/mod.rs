@@ -2,7 +2,7 @@
 
 mod refresh;
 
-use std::sync::Arc;
+use std::sync::LazyLock;
 
 use sqlx::Row as _;
 use statecraft_auth::password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
@@ -118,13 +118,25 @@ fn valid_username(name: &str) -> Result<String, UsersError> {
 pub struct UsersDb {
     db: Database,
     passwords: Passwords,
-    /// Argon2 runs at most one hash per core at once: each takes 19 MiB, and
-    /// a burst of logins on unbounded blocking threads took that much per
-    /// login in flight, kept afterwards by the allocator's per-thread arenas
-    /// (the soak saw the server's RSS step up by ~100 MB when logins piled up
-    /// on a busy machine). Logins beyond it wait their turn.
-    hashing: Arc<tokio::sync::Semaphore>,
 }
+
+/// Argon2's own threads, one per core, for the life of the process. Each hash
+/// takes 19 MiB; on tokio's blocking pool a burst of logins took that much per
+/// login in flight, on threads that come and go, and the allocator kept it in
+/// each thread's arena (the soak saw the server's RSS step up by ~100 MB when
+/// logins piled up on a busy machine; a semaphore of one hash per core still
+/// let it grow 60 MB, as new blocking threads took new arenas). On a fixed set
+/// of threads at most one hash per core runs, the rest queue, and the memory
+/// is that of one hash per thread. `None` if the threads cannot be started
+/// (then tokio's blocking pool does the work).
+static HASHERS: LazyLock<Option<tokio::runtime::Runtime>> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .thread_name("argon2")
+        .build()
+        .ok()
+});
 
 impl UsersDb {
     /// Opens (creating and migrating) the users database under `spec`, in
@@ -139,12 +151,7 @@ impl UsersDb {
         passwords: Passwords,
     ) -> Result<Self, DbError> {
         let db = Database::open(spec, "users", schema.unwrap_or("users"), &MIGRATIONS).await?;
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-        let users = Self {
-            db,
-            passwords,
-            hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
-        };
+        let users = Self { db, passwords };
         users.seed().await?;
         Ok(users)
     }
@@ -189,21 +196,19 @@ impl UsersDb {
         Ok(())
     }
 
-    /// Runs `work` with the Argon2 hasher on a blocking thread (it takes tens
-    /// of milliseconds of CPU), one per core at once; `None` if it panicked.
+    /// Runs `work` with the Argon2 hasher on one of [`HASHERS`] (it takes
+    /// tens of milliseconds of CPU); `None` if it panicked.
     async fn argon2<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Passwords) -> T + Send + 'static,
     ) -> Option<T> {
-        // The semaphore is never closed: acquiring cannot fail.
-        let permit = Arc::clone(&self.hashing).acquire_owned().await.ok()?;
         let passwords = self.passwords.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            let out = work(&passwords);
-            drop(permit);
-            out
-        });
-        done.await.ok()
+        let job = move || work(&passwords);
+        match HASHERS.as_ref() {
+            // Blocking one of its workers is what those threads are for.
+            Some(hashers) => hashers.spawn(async move { job() }).await.ok(),
+            None => tokio::task::spawn_blocking(job).await.ok(),
+        }
     }
 
     /// A password's hash (Argon2id, a fresh salt).
