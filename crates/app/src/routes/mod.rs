@@ -174,8 +174,39 @@ static ROUTE_TEMPLATES: LazyLock<Vec<String>> =
     LazyLock::new(|| api().into_openapi().paths.paths.into_keys().collect());
 
 /// `/openapi.json`, rendered once.
-static OPENAPI_JSON: LazyLock<String> =
-    LazyLock::new(|| openapi().to_json().unwrap_or_else(|_| "{}".to_owned()));
+static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| render(&openapi()));
+
+/// The document as JSON. utoipa 5.5 writes a link's fields in snake case
+/// (`operation_id`, `request_body`, `operation_ref`), which no OpenAPI tool
+/// reads; they are renamed to the specification's camel case here.
+fn render(doc: &utoipa::openapi::OpenApi) -> String {
+    let Ok(mut json) = serde_json::to_value(doc) else {
+        return "{}".to_owned();
+    };
+    let links = json["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation["responses"].as_object_mut())
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(|response| response.get_mut("links")?.as_object_mut())
+        .flat_map(|links| links.values_mut())
+        .filter_map(serde_json::Value::as_object_mut);
+    for link in links {
+        for (snake, camel) in [
+            ("operation_id", "operationId"),
+            ("request_body", "requestBody"),
+            ("operation_ref", "operationRef"),
+        ] {
+            if let Some(value) = link.remove(snake) {
+                link.insert(camel.to_owned(), value);
+            }
+        }
+    }
+    json.to_string()
+}
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("Route not found".to_owned())
@@ -211,6 +242,20 @@ pub fn app(
 #[cfg(test)]
 mod tests {
     use super::{LINKS, openapi, operations};
+
+    /// Links as OpenAPI tools read them: `operationId`, `requestBody`.
+    #[test]
+    fn links_are_written_in_camel_case() {
+        let doc: serde_json::Value = serde_json::from_str(&super::OPENAPI_JSON).unwrap();
+        let link = &doc["paths"]["/orders"]["post"]["responses"]["201"]["links"]["GetOrder"];
+        assert_eq!(link["operationId"], "get_one", "{link}");
+        assert!(link.get("operation_id").is_none());
+        let refresh = &doc["paths"]["/token"]["post"]["responses"]["200"]["links"]["Refresh"];
+        assert_eq!(
+            refresh["requestBody"]["refreshToken"],
+            "$response.body#/refreshToken"
+        );
+    }
 
     /// A renamed operation would silently drop a link: every link's source
     /// response carries it, and its target exists.
