@@ -11,8 +11,9 @@ DUR=${DUR:-10}
 OUT=${OUT:-target/cluster-bench}
 rm -rf "$OUT"
 mkdir -p "$OUT"
-log() { printf '[cluster %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+NAME=cluster
+# shellcheck source=bench/common.sh
+source bench/common.sh
 # A cluster node also listens on its port + 10000 (the cluster bus): a free
 # pair below 55536.
 free_node_port() {
@@ -27,14 +28,8 @@ while True:
     except OSError:
         pass'
 }
-for tool in redis-server redis-cli wrk curl python3; do
-  command -v "$tool" >/dev/null || { echo "cluster bench: $tool is required" >&2; exit 1; }
-done
-cargo build --release --locked -q -p statecraft-cli
-STATECRAFT=target/release/statecraft
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+require redis-server redis-cli wrk curl python3 bc
+release_build
 
 redis_at() { # redis_at PORT [cluster]
   mkdir -p "$OUT/redis-$1"
@@ -42,7 +37,7 @@ redis_at() { # redis_at PORT [cluster]
   [ "${2:-}" = cluster ] && extra=(--cluster-enabled yes --cluster-config-file nodes.conf)
   redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no --dir "$OUT/redis-$1" \
     "${extra[@]}" --loglevel warning >"$OUT/redis-$1.log" 2>&1 &
-  PIDS+=($!)
+  spawned $!
   for _ in $(seq 50); do redis-cli -p "$1" ping >/dev/null 2>&1 && break; sleep 0.1; done
 }
 SINGLE=$(free_port)
@@ -61,7 +56,7 @@ serve() { # serve NAME STORE: sets PORT
   mkdir -p "$OUT/data-$1"
   "$STATECRAFT" serve --listen "127.0.0.1:$PORT" --insecure-cookies --session-store "$2" \
     --counter-store "$2" --data "sqlite:$OUT/data-$1" --keys-dir "$OUT/data-$1/keys" >"$OUT/$1.log" 2>&1 &
-  PIDS+=($!)
+  spawned $!
   for _ in $(seq 100); do curl -sf "127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 }
 serve single "redis://127.0.0.1:$SINGLE"; SINGLE_APP=$PORT

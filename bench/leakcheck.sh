@@ -10,22 +10,21 @@ cd "$(dirname "$0")/.."
 SECONDS_OF_LOAD=${SECONDS_OF_LOAD:-60}
 OUT=${OUT:-target/leakcheck}
 mkdir -p "$OUT"
-log() { printf '[leakcheck %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-for tool in valgrind wrk curl python3; do
-  command -v "$tool" >/dev/null || { echo "leakcheck: $tool is required" >&2; exit 1; }
-done
-cargo build --release --locked -q -p statecraft-cli
+NAME=leakcheck
+# shellcheck source=bench/common.sh
+source bench/common.sh
+require valgrind wrk curl python3
+release_build
 PORT=$(free_port)
 rm -rf "$OUT/data"
 mkdir -p "$OUT/data"
 # Short timeouts, so that sessions also expire and are swept during the pass.
 valgrind --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite \
-  --log-file="$OUT/valgrind.log" target/release/statecraft serve --listen "127.0.0.1:$PORT" \
+  --log-file="$OUT/valgrind.log" "$STATECRAFT" serve --listen "127.0.0.1:$PORT" \
   --insecure-cookies --data "sqlite:$OUT/data" --keys-dir "$OUT/data/keys" \
   --idle-timeout 20s --absolute-timeout 40s >"$OUT/serve.log" 2>&1 &
 PID=$!
-trap 'kill "$PID" 2>/dev/null || true' EXIT
+spawned "$PID"
 for _ in $(seq 600); do curl -sf "127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
 log "server up under valgrind (pid $PID); $SECONDS_OF_LOAD s of mixed load"
 python3 bench/mkcookies.py "$PORT" 200 >"$OUT/cookies.txt"
@@ -34,7 +33,6 @@ wrk -t1 -c4 -d"${SECONDS_OF_LOAD}s" --timeout 10s -s bench/lua/soak.lua "http://
 log "stopping (SIGTERM)"
 kill -TERM "$PID"
 wait "$PID" || true
-trap - EXIT
 sed -n '/HEAP SUMMARY/,$p' "$OUT/valgrind.log"
 lost=$(awk '/definitely lost:/ {gsub(",", "", $4); print $4}' "$OUT/valgrind.log")
 [ "${lost:-0}" = "0" ] || { echo "leakcheck: $lost bytes definitely lost (see $OUT/valgrind.log)" >&2; exit 1; }

@@ -15,28 +15,22 @@ NSESS=${NSESS:-100000}
 CONNS=${CONNS:-16}
 OUT=${OUT:-target/soak}
 mkdir -p "$OUT"
-log() { printf '[soak %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+NAME=soak
+# shellcheck source=bench/common.sh
+source "$BENCH/common.sh"
 
 if ! command -v wrk >/dev/null; then
   log "installing wrk from Debian's packages"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get install -y -q wrk >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q wrk >/dev/null; }
 fi
-for tool in redis-server redis-cli curl python3; do
-  command -v "$tool" >/dev/null || { echo "soak: $tool is required" >&2; exit 1; }
-done
-cargo build --release --locked -q -p statecraft-cli
-STATECRAFT=target/release/statecraft
-
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+require redis-server redis-cli curl python3
+release_build
 
 REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
   --loglevel warning >"$OUT/redis.log" 2>&1 &
-PIDS+=($!)
+spawned $!
 for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
 start() { # start NAME STORE : a serve process; sets PORT and PID
@@ -46,7 +40,7 @@ start() { # start NAME STORE : a serve process; sets PORT and PID
     --data "sqlite:$OUT/data-$1" --keys-dir "$OUT/data-$1/keys" \
     --idle-timeout 2h --absolute-timeout 24h >"$OUT/$1.log" 2>&1 &
   PID=$!
-  PIDS+=("$PID")
+  spawned "$PID"
 }
 start memory memory; MEM_PORT=$PORT; MEM_PID=$PID
 start redis "redis://127.0.0.1:$REDIS_PORT"; RED_PORT=$PORT; RED_PID=$PID
