@@ -21,6 +21,14 @@ use crate::{Gateway, Upstream};
 /// timeout (500 ms), and must not be taken for dead.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Checks in a row without an answer before an instance is taken for dead.
+/// One slow answer is not death: on a starved machine (the chaos suite under
+/// the soak) an instance's `/readyz` can take over a second, and taking every
+/// instance out at once refused all requests with `NO_HEALTHY_UPSTREAM` where
+/// they would have been served. A refused connection is death at once, and
+/// failed requests still eject an instance on their own (`Upstream::failed`).
+const UNANSWERED_BEFORE_DOWN: u32 = 2;
+
 /// What one check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
@@ -83,9 +91,16 @@ async fn check(upstream: Arc<Upstream>) -> (Arc<Upstream>, Verdict) {
     let verdict = match upstream.get("/readyz") {
         Some(request) => {
             match tokio::time::timeout(CHECK_TIMEOUT, upstream.pool.send(request)).await {
-                Ok(Ok(answer)) if answer.status().is_success() => Verdict::Ready,
-                Ok(Ok(_)) => Verdict::Unready,
-                _ => Verdict::Down,
+                Ok(Ok(answer)) => {
+                    upstream.check_answered();
+                    if answer.status().is_success() {
+                        Verdict::Ready
+                    } else {
+                        Verdict::Unready
+                    }
+                }
+                Ok(Err(_)) => Verdict::Down,
+                Err(_) => unanswered(&upstream),
             }
         }
         None => Verdict::Down,
@@ -93,12 +108,26 @@ async fn check(upstream: Arc<Upstream>) -> (Arc<Upstream>, Verdict) {
     (upstream, verdict)
 }
 
+/// The verdict on a check that got no answer in time: what the instance was
+/// until [`UNANSWERED_BEFORE_DOWN`] such checks in a row, then down.
+fn unanswered(upstream: &Upstream) -> Verdict {
+    if upstream.check_unanswered() >= UNANSWERED_BEFORE_DOWN {
+        Verdict::Down
+    } else if upstream.is_ready() {
+        Verdict::Ready
+    } else if upstream.is_healthy() {
+        Verdict::Unready
+    } else {
+        Verdict::Down
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
 
-    use super::{Verdict, settle};
+    use super::{Verdict, settle, unanswered};
     use crate::{Upstream, UpstreamSpec};
 
     fn upstreams() -> Vec<Arc<Upstream>> {
@@ -161,5 +190,25 @@ mod tests {
             rotation_after(&pool, [Verdict::Down; 3], &panicking),
             [false; 3]
         );
+    }
+
+    #[test]
+    fn one_unanswered_check_keeps_the_last_verdict_two_in_a_row_are_down() {
+        let pool = upstreams();
+        let up = &pool[0];
+        // Ready before: one slow check changes nothing.
+        assert_eq!(unanswered(up), Verdict::Ready);
+        assert_eq!(unanswered(up), Verdict::Down);
+        // An answer starts the count again.
+        up.check_answered();
+        assert_eq!(unanswered(up), Verdict::Ready);
+        // Alive but not ready before (panic routing): stays alive once.
+        up.check_answered();
+        up.set_ready(false);
+        assert_eq!(unanswered(up), Verdict::Unready);
+        // Already out of rotation: a slow check does not bring it back.
+        up.check_answered();
+        up.set_healthy(false);
+        assert_eq!(unanswered(up), Verdict::Down);
     }
 }

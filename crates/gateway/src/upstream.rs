@@ -38,6 +38,8 @@ pub struct Upstream {
     moved_to: std::sync::RwLock<Option<String>>,
     in_flight: AtomicUsize,
     failures: AtomicU32,
+    /// Active checks in a row that got no answer in time.
+    unanswered_checks: AtomicU32,
     pub(crate) metrics: UpstreamMetrics,
 }
 
@@ -97,6 +99,7 @@ impl Upstream {
             moved_to: std::sync::RwLock::new(None),
             in_flight: AtomicUsize::new(0),
             failures: AtomicU32::new(0),
+            unanswered_checks: AtomicU32::new(0),
             metrics,
         }
     }
@@ -181,6 +184,16 @@ impl Upstream {
                 tracing::warn!(upstream = %self.id, "instance unhealthy: out of rotation");
             }
         }
+    }
+
+    /// An active check got an answer.
+    pub(crate) fn check_answered(&self) {
+        self.unanswered_checks.store(0, Ordering::Relaxed);
+    }
+
+    /// An active check got no answer in time; how many in a row now.
+    pub(crate) fn check_unanswered(&self) -> u32 {
+        self.unanswered_checks.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// An exchange with it failed (connect, reset): out of rotation after
