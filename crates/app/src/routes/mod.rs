@@ -141,23 +141,21 @@ struct LinkSpec {
     body: Option<fn() -> serde_json::Value>,
 }
 
+/// From an operation answering `201` with an order to that order's page.
+const fn to_the_order(from: &'static str) -> LinkSpec {
+    LinkSpec {
+        from,
+        status: "201",
+        name: "GetOrder",
+        to: "get_one",
+        parameters: &[("id", "$response.body#/orderId")],
+        body: None,
+    }
+}
+
 const LINKS: &[LinkSpec] = &[
-    LinkSpec {
-        from: "create",
-        status: "201",
-        name: "GetOrder",
-        to: "get_one",
-        parameters: &[("id", "$response.body#/orderId")],
-        body: None,
-    },
-    LinkSpec {
-        from: "confirm",
-        status: "201",
-        name: "GetOrder",
-        to: "get_one",
-        parameters: &[("id", "$response.body#/orderId")],
-        body: None,
-    },
+    to_the_order("create"),
+    to_the_order("confirm"),
     LinkSpec {
         from: "increment_named",
         status: "200",

@@ -14,7 +14,7 @@ use crate::data::{
     RuleViolation, SessionData,
 };
 use crate::error::StoreError;
-use crate::id::{SessionId, TAG_CHARS, tag_text, user_tag};
+use crate::id::{SessionId, TAG_BYTES, TAG_CHARS, tag_text, user_tag};
 use crate::name::ProductId;
 use crate::store::{LoginInfo, SessionStore, SessionTimeouts, StoreKind, Update, clip};
 
@@ -176,9 +176,14 @@ impl RedisSessionStore {
     /// The index of a user's logged-in sessions, a hash of session ID → entry:
     /// `user-sessions:{TTTT}USER`, on the slot of the user's logins.
     fn index_key(&self, user_id: &str) -> String {
-        let tag = tag_text(user_tag(user_id));
+        self.index_prefix(user_tag(user_id)) + user_id
+    }
+
+    /// `user-sessions:{TTTT}`: the index key of any user with this tag, but
+    /// for the user ID that ends it (the delete script adds the session's).
+    fn index_prefix(&self, tag: [u8; TAG_BYTES]) -> String {
         self.redis
-            .key("user-sessions", &format!("{{{tag}}}{user_id}"))
+            .key("user-sessions", &format!("{{{}}}", tag_text(tag)))
     }
 
     /// Stores a new session, and for a login its entry in the user's index
@@ -326,10 +331,7 @@ impl SessionStore for RedisSessionStore {
         // A login's index is on the slot of its tag; the script names it from
         // the session's user, which only the stored JSON knows.
         let key = self.key(id);
-        let index_prefix = self.redis.key(
-            "user-sessions",
-            &format!("{{{}}}", &id.encode().as_str()[..TAG_CHARS]),
-        );
+        let index_prefix = self.index_prefix(id.tag());
         let id = id.to_string();
         let deleted: i64 = self
             .redis
