@@ -22,8 +22,13 @@ pub(crate) struct Registration {
     /// 12 to 256 characters.
     #[schema(min_length = 12, max_length = 256)]
     password: String,
-    /// Display name, 1-64 printable characters; the user name when absent.
-    #[schema(min_length = 1, max_length = 64, pattern = "^[ -~]+$")]
+    /// Display name, 1-64 characters, no control character (exactly what the
+    /// users service takes); the user name when absent.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     name: Option<String>,
 }
 
