@@ -8,7 +8,7 @@ use statecraft_gateway::{
 };
 
 use super::serve::shutdown_signal;
-use super::{CmdError, runtime};
+use super::{CmdError, server_runtime};
 
 /// Flags of `statecraft gateway`; each also reads `STATECRAFT_<FLAG>`.
 #[derive(Debug, clap::Args)]
@@ -170,24 +170,10 @@ impl Cmd {
     }
 }
 
-/// The gateway's runtime: one thread when the process has one core (pinned,
-/// or a one-core machine): a multi-threaded scheduler with a single worker
-/// only adds cross-thread bookkeeping to every wake-up.
-fn gateway_runtime() -> Result<tokio::runtime::Runtime, CmdError> {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if cores > 1 {
-        return runtime();
-    }
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CmdError::Runtime(format!("cannot start the async runtime: {e}")))
-}
-
 /// Runs the gateway until Ctrl-C or SIGTERM.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     let config = cmd.config()?;
-    gateway_runtime()?.block_on(async move {
+    server_runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
         let (listener, local) = super::bind(cmd.listen).await?;
         let instances: Vec<String> = config

@@ -37,6 +37,22 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CmdError> {
         .map_err(|e| CmdError::Runtime(format!("cannot start the async runtime: {e}")))
 }
 
+/// A server's runtime: one thread when the process has one core (pinned,
+/// or a one-core machine). A multi-threaded scheduler with a single worker
+/// only adds cross-thread bookkeeping to every wake-up, and its LIFO slot
+/// runs a woken task next: a Redis connection's writer, woken by one request,
+/// would write that request's command alone instead of the tick's batch.
+pub(crate) fn server_runtime() -> Result<tokio::runtime::Runtime, CmdError> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if cores > 1 {
+        return runtime();
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CmdError::Runtime(format!("cannot start the async runtime: {e}")))
+}
+
 /// Binds `addr`; the listener and the address it got (port 0 picks one).
 pub(crate) async fn bind(
     addr: std::net::SocketAddr,

@@ -12,7 +12,7 @@ use statecraft_state::sqlite::{SqliteCounterStore, SqliteDb, SqliteDenylist, Sql
 use statecraft_state::{CounterStore, Denylist, SessionStore, SessionTimeouts, StoreSpec};
 
 use super::identity::{IdentityArgs, RemoteUrls};
-use super::{CmdError, runtime};
+use super::{CmdError, server_runtime};
 
 /// Flags of `statecraft serve`; each also reads `STATECRAFT_<FLAG>`.
 #[derive(Debug, clap::Args)]
@@ -242,7 +242,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     if let Some(key) = cmd.state_key.clone() {
         config.state_key = key;
     }
-    runtime()?.block_on(async move {
+    server_runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
         let ca = match &cmd.redis_ca_file {
             Some(path) => Some(std::fs::read(path).map_err(|e| {

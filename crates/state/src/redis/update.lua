@@ -10,14 +10,52 @@
 -- (unchanged), or the new JSON as a bulk string (no table to build and convert).
 -- The rules mirror Mutation::apply; the shared contract suite holds them equal.
 local op, product, quantity = ARGV[3], ARGV[4], tonumber(ARGV[5])
+-- A refusal changes nothing but the idle deadline.
+local function refuse(rule)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  return redis.status_reply(rule)
+end
+-- The two hot paths, the counter and a cart add, edit the text in place: no
+-- decode, no table, no re-encoding. `counter` is always the first field and
+-- `cartItems` the second (both writers put them there).
+local digits = string.match(doc, '^{"counter":(%d+)')
 if op == 'incr' then
-  local digits = string.match(doc, '^{"counter":(%d+)')
   local counter = tonumber(digits)
-  if counter >= max_counter then
-    redis.call('PEXPIRE', KEYS[1], ttl)
-    return redis.status_reply('counter')
-  end
+  if counter >= max_counter then return refuse('counter') end
   local out = string.format('{"counter":%d', counter + 1) .. string.sub(doc, 12 + #digits)
+  redis.call('SET', KEYS[1], out, 'PX', ttl)
+  return out
+end
+-- The cart's '['.
+local open = 25 + #digits
+if op == 'add' and string.sub(doc, open - 13, open) == ',"cartItems":[' then
+  -- Product IDs are [A-Za-z0-9_-]: `["ID",` can only be that product's line
+  -- (a quote inside a JSON string is escaped), and a line `["ID",N]` holds no
+  -- ']' but its last, so the cart ends at the first ']]' after its '['.
+  local out
+  local _, e = string.find(doc, '["' .. product .. '",', open, true)
+  if e then
+    local have = string.match(doc, '^%d+', e + 1)
+    local total = tonumber(have) + quantity
+    if total > max_quantity then return refuse('quantity') end
+    out = string.sub(doc, 1, e) .. total .. string.sub(doc, e + 1 + #have)
+  elseif quantity > max_quantity then
+    return refuse('quantity')
+  else
+    local line = '["' .. product .. '",' .. quantity .. ']'
+    if string.sub(doc, open + 1, open + 1) == ']' then
+      out = string.sub(doc, 1, open) .. line .. string.sub(doc, open + 1)
+    else
+      local close = string.find(doc, ']]', open, true)
+      local lines, at = 0, string.find(doc, '["', open, true)
+      while at and at < close do
+        lines = lines + 1
+        at = string.find(doc, '["', at + 2, true)
+      end
+      if lines >= max_lines then return refuse('full') end
+      out = string.sub(doc, 1, close) .. ',' .. line .. string.sub(doc, close + 1)
+    end
+  end
   redis.call('SET', KEYS[1], out, 'PX', ttl)
   return out
 end
@@ -77,10 +115,7 @@ elseif op == 'complete' then
 else
   return redis.error_reply('unknown op ' .. op)
 end
-if refused then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  return redis.status_reply(refused)
-end
+if refused then return refuse(refused) end
 -- Written by hand rather than by cjson.encode, which turns an empty cart into
 -- {} and rounds integers past 14 digits.
 local lines = {}

@@ -109,6 +109,44 @@ pub(crate) async fn rejected_mutation_changes_nothing(b: &impl Backend) {
     assert_eq!(store.load(&id).await.unwrap(), Some(data));
 }
 
+/// Cart adds agree with [`Mutation::apply`] (the rules' one definition) step by
+/// step, on the cases a store's own edit of the cart could get wrong: product
+/// IDs that are prefixes of each other, a line's quantity at its limit, a new
+/// line too big, a full cart, and an address whose text looks like cart lines.
+pub(crate) async fn cart_adds_follow_the_rules_step_by_step(b: &impl Backend) {
+    use statecraft_state::{MAX_CART_LINES, MAX_QUANTITY};
+    let store = b.sessions().await;
+    let id = new_id();
+    let mut model = SessionData::default();
+    model.shipping = Some(statecraft_state::Address {
+        line1: r#"["book-1",5]] ["pen-7",1]"#.to_owned(),
+        ..address()
+    });
+    store.create(&id, &model).await.unwrap();
+    let mut steps = vec![
+        add("book-1", 2),
+        add("book-10", 3),
+        add("xbook-1", 1),
+        add("book-1", 5),
+        add("book-10", MAX_QUANTITY - 3),
+        add("book-10", 1),
+        add("pen-7", MAX_QUANTITY + 1),
+        add("pen-7", MAX_QUANTITY),
+    ];
+    steps.extend((0..MAX_CART_LINES).map(|i| add(&format!("line-{i}"), 1)));
+    steps.push(add("book-1", 1));
+    for (n, mutation) in steps.iter().enumerate() {
+        let expected = match mutation.apply(&mut model) {
+            Ok(()) => Update::Applied(model.clone()),
+            Err(rule) => Update::Rejected(rule),
+        };
+        let got = store.update(&id, mutation).await.unwrap();
+        assert_eq!(got, expected, "step {n}: {mutation:?}");
+    }
+    assert_eq!(model.cart_items.len(), MAX_CART_LINES);
+    assert_eq!(store.load(&id).await.unwrap(), Some(model));
+}
+
 pub(crate) async fn delete_removes_at_once(b: &impl Backend) {
     let store = b.sessions().await;
     let id = new_id();

@@ -64,6 +64,7 @@ macro_rules! all_contract_cases {
             fifty_concurrent_writers_lose_no_update,
             fifty_concurrent_cart_adds_lose_no_update,
             rejected_mutation_changes_nothing,
+            cart_adds_follow_the_rules_step_by_step,
             delete_removes_at_once,
             idle_expiry_slides_with_use,
             absolute_expiry_ends_even_a_busy_session,
