@@ -117,11 +117,13 @@ pub(crate) async fn cart_adds_follow_the_rules_step_by_step(b: &impl Backend) {
     use statecraft_state::{MAX_CART_LINES, MAX_QUANTITY};
     let store = b.sessions().await;
     let id = new_id();
-    let mut model = SessionData::default();
-    model.shipping = Some(statecraft_state::Address {
-        line1: r#"["book-1",5]] ["pen-7",1]"#.to_owned(),
-        ..address()
-    });
+    let mut model = SessionData {
+        shipping: Some(statecraft_state::Address {
+            line1: r#"["book-1",5]] ["pen-7",1]"#.to_owned(),
+            ..address()
+        }),
+        ..SessionData::default()
+    };
     store.create(&id, &model).await.unwrap();
     let mut steps = vec![
         add("book-1", 2),
