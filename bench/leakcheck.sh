@@ -4,7 +4,8 @@
 # few connections (sessions made, used, logged in and out, expired by the
 # sweeper), then stopped with SIGTERM so that it exits through main. Prints
 # valgrind's leak summary; fails when any byte is "definitely lost".
-# Not in CI (valgrind makes the server ~30x slower); figures in docs/reliability.md.
+# Built without jemalloc (valgrind sees only the system malloc). Not in CI
+# (valgrind makes the server ~30x slower); figures in docs/reliability.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_OF_LOAD=${SECONDS_OF_LOAD:-60}
@@ -14,7 +15,10 @@ NAME=leakcheck
 # shellcheck source=bench/common.sh
 source bench/common.sh
 require valgrind wrk curl python3
-release_build
+# The system allocator: valgrind replaces malloc/free, and sees nothing of
+# the jemalloc the release binary links by default.
+cargo build --release --locked -q -p statecraft-cli --no-default-features
+STATECRAFT=target/release/statecraft
 PORT=$(free_port)
 rm -rf "$OUT/data"
 mkdir -p "$OUT/data"

@@ -49,6 +49,11 @@ enum Command {
 /// Exit code for a command line or setting that was refused.
 const EXIT_USAGE: u8 = 2;
 
+/// jemalloc rather than glibc's malloc: see the `jemalloc` feature in Cargo.toml.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
