@@ -1034,3 +1034,68 @@ fn the_gateway_routes_services_by_prefix_and_refuses_bad_tokens_at_the_edge() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `serve` and `gateway` pinned to one core (as the benchmarks run them) take
+/// the one-thread runtime, and everything still works there: a login (its
+/// Argon2id on the hashing pool), session requests through the gateway, a
+/// clean stop.
+#[test]
+fn on_one_core_serve_and_gateway_run_one_threaded() {
+    if Command::new("taskset").arg("-V").output().is_err() {
+        eprintln!("skipped: no taskset");
+        return;
+    }
+    let pinned = |args: &[&str]| {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "0", BIN])
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env("STATECRAFT_LOG_FORMAT", "json")
+            .current_dir(scratch())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let line = loop {
+            let line = lines.next().expect("exited before listening").unwrap();
+            if line.contains("listening on http://") {
+                break line;
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let addr = json["message"]
+            .as_str()
+            .and_then(|m| m.strip_prefix("listening on http://"))
+            .unwrap()
+            .to_owned();
+        (child, addr, json["runtime"].clone())
+    };
+    let (mut server, server_addr, flavor) =
+        pinned(&["serve", "--listen", "127.0.0.1:0", "--insecure-cookies"]);
+    assert_eq!(flavor, "CurrentThread");
+    let upstream = format!("http://{server_addr}");
+    let (mut gateway, addr, flavor) = pinned(&[
+        "gateway",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream,
+        "--insecure-cookies",
+    ]);
+    assert_eq!(flavor, "CurrentThread");
+    let login = r#"{"user":"alice","password":"correct-password"}"#;
+    let (status, head, _) = request(&addr, "POST", "/login", &[], Some(login));
+    assert_eq!(status, 200, "{head}");
+    let cookie = session_cookie(&head);
+    for expected in 1..=3 {
+        let (status, _, body) = http(&addr, "POST", "/increment", Some(&cookie));
+        assert_eq!(status, 200, "{body}");
+        let counter: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(counter["counter"], expected, "{body}");
+    }
+    for child in [&mut gateway, &mut server] {
+        sigterm(child);
+        assert_eq!(wait_exit(child, Duration::from_secs(10)).code(), Some(0));
+    }
+}

@@ -266,7 +266,9 @@ pub async fn serve(
             let answer = gateway.clone().dispatch(own.clone(), peer, request);
             async move { Ok::<_, Infallible>(answer.await) }
         });
-        let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let connection = http1::Builder::new()
+            .writev(false)
+            .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(err) = connection.await {

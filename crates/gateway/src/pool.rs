@@ -115,7 +115,9 @@ impl ConnPool {
                 .map_err(|e| format!("connect to {}: {e}", self.authority))?;
         // Requests and answers are small and written whole: no Nagle delay.
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        let (sender, connection) = http1::Builder::new()
+            .writev(false)
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| format!("handshake with {}: {e}", self.authority))?;
         tokio::spawn(async move {

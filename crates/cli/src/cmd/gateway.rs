@@ -184,6 +184,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         tracing::info!(
             balance = cmd.balancing.balance.as_str(),
             upstreams = %instances.join(" "),
+            runtime = ?tokio::runtime::Handle::current().runtime_flavor(),
             "listening on http://{local}"
         );
         statecraft_gateway::serve(listener, Gateway::new(config, None), shutdown)

@@ -277,6 +277,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             secure_cookies = !cmd.insecure_cookies,
             data = %cmd.identity.data(),
             auth = ?cmd.identity.mode(),
+            runtime = ?tokio::runtime::Handle::current().runtime_flavor(),
             "listening on http://{local}"
         );
         let state = AppState::new(config, sessions, counters, identity, services);
