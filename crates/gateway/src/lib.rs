@@ -32,9 +32,6 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
@@ -244,48 +241,18 @@ pub async fn serve(
         })
     });
     let own = cluster::routes().with_state(gateway.clone());
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of file descriptors, say: wait rather than spin.
-                    tracing::warn!(%err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
+    let served = statecraft_app::serve_http1(listener, shutdown, Some(DRAIN_TIMEOUT), |peer| {
         let (gateway, own) = (gateway.clone(), own.clone());
-        let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+        hyper::service::service_fn(move |request: http::Request<Incoming>| {
             let request = request.map(Body::new);
             let answer = gateway.clone().dispatch(own.clone(), peer, request);
             async move { Ok::<_, Infallible>(answer.await) }
-        });
-        let connection = http1::Builder::new()
-            .writev(false)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%err, "client connection ended");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}: closed");
-    }
+        })
+    })
+    .await;
     checks.abort();
     for task in [keys, upkeep].into_iter().flatten() {
         task.abort();
     }
-    Ok(())
+    served
 }
