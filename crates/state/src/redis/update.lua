@@ -26,9 +26,9 @@ if op == 'incr' then
   redis.call('SET', KEYS[1], out, 'PX', ttl)
   return out
 end
--- The cart's '['.
-local open = 25 + #digits
-if op == 'add' and string.sub(doc, open - 13, open) == ',"cartItems":[' then
+-- The cart's '[' (any other layout takes the general path below).
+local open = digits and 25 + #digits
+if op == 'add' and open and string.sub(doc, open - 13, open) == ',"cartItems":[' then
   -- Product IDs are [A-Za-z0-9_-]: `["ID",` can only be that product's line
   -- (a quote inside a JSON string is escaped), and a line `["ID",N]` holds no
   -- ']' but its last, so the cart ends at the first ']]' after its '['.
