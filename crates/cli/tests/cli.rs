@@ -1054,8 +1054,9 @@ fn on_one_core_serve_and_gateway_run_one_threaded() {
             .current_dir(scratch())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        // Killed on drop, so that a failed assertion leaves no process behind.
+        let mut child = Reaped(cmd.spawn().unwrap());
+        let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
         let line = loop {
             let line = lines.next().expect("exited before listening").unwrap();
             if line.contains("listening on http://") {
@@ -1094,8 +1095,18 @@ fn on_one_core_serve_and_gateway_run_one_threaded() {
         let counter: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(counter["counter"], expected, "{body}");
     }
-    for child in [&mut gateway, &mut server] {
+    for Reaped(child) in [&mut gateway, &mut server] {
         sigterm(child);
         assert_eq!(wait_exit(child, Duration::from_secs(10)).code(), Some(0));
+    }
+}
+
+/// A child process killed (if still running) when dropped.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
