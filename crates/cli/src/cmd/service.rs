@@ -14,7 +14,7 @@ use statecraft_state::memory::MemoryDenylist;
 use super::identity::{
     AUDIENCE, ISSUER, keys_dir, open_bus, open_identity, parse_data, parse_namespace, parse_ttl,
 };
-use super::{CmdError, runtime, serve::shutdown_signal};
+use super::{CmdError, serve::shutdown_signal, server_runtime};
 
 /// Which service.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -122,7 +122,7 @@ async fn users_service(cmd: &Cmd) -> Result<(ServiceData, Arc<TokenIssuer>), Cmd
 
 /// Runs the service until Ctrl-C or SIGTERM.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
-    runtime()?.block_on(async move {
+    server_runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
         if let Kind::Users = cmd.kind {
             let (data, tokens) = users_service(&cmd).await?;
