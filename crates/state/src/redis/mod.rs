@@ -20,6 +20,8 @@ mod sessions;
 use std::future::Future;
 use std::time::Duration;
 
+use redis::{Cmd, FromRedisValue, Script};
+
 use crate::error::StoreError;
 use crate::spec::StoreSpec;
 use conn::{Node, RedisConn};
@@ -130,6 +132,36 @@ impl RedisBackend {
                 self.timeout
             ))),
         }
+    }
+
+    /// Runs `script` by its SHA1 (`EVALSHA`) on `keys` with the arguments
+    /// `args` adds, within the store timeout; a server that does not know the
+    /// script (new, restarted, flushed) is given it and asked again. The
+    /// command is built directly rather than through redis-rs's
+    /// `ScriptInvocation`, which copies every key and argument twice more: on
+    /// the counter's path that was ~3% of the request's work in the server.
+    async fn script<T: FromRedisValue>(
+        &self,
+        script: &'static Script,
+        keys: &[&str],
+        args: impl FnOnce(&mut Cmd),
+    ) -> Result<T, StoreError> {
+        let mut cmd = Cmd::with_capacity(12, 256);
+        cmd.arg("EVALSHA")
+            .arg(script.get_hash())
+            .arg(keys.len())
+            .arg(keys);
+        args(&mut cmd);
+        self.call(|mut conn| async move {
+            match cmd.query_async(&mut conn).await {
+                Err(err) if err.kind() == redis::ErrorKind::NoScriptError => {
+                    script.load_async(&mut conn).await?;
+                    cmd.query_async(&mut conn).await
+                }
+                answer => answer,
+            }
+        })
+        .await
     }
 
     /// Checks that Redis answers.

@@ -2,14 +2,15 @@
 -- its idle deadline (capped by the absolute one); runs after the limits line
 -- (made from the Rust constants, so the rules have one source) and prelude.lua.
 -- KEYS[1] session key
--- ARGV[1] now (ms)   ARGV[2] idle timeout (ms)
--- ARGV[3] op: incr | add | set | remove | clear | checkout | shipping | payment | complete
--- ARGV[4] product ID (add, set, remove), the address as JSON (shipping) or the
---         payment token (payment)   ARGV[5] quantity
+-- ARGV[1] now (ms)   ARGV[2] idle timeout (ms)   ARGV[3] now + idle timeout (ms)
+-- ARGV[4] op: incr | add | set | remove | clear | checkout | shipping | payment | complete
+-- ARGV[5] product ID (add, set, remove), the address as JSON (shipping) or the
+--         payment token (payment)   ARGV[6] quantity (add, set); an op sends only
+--         the arguments it uses.
 -- Returns nil (no live session), a status reply naming the refused rule
 -- (unchanged), or the new JSON as a bulk string (no table to build and convert).
 -- The rules mirror Mutation::apply; the shared contract suite holds them equal.
-local op, product, quantity = ARGV[3], ARGV[4], tonumber(ARGV[5])
+local op, product = ARGV[4], ARGV[5]
 -- A refusal changes nothing but the idle deadline.
 local function refuse(rule)
   redis.call('PEXPIRE', KEYS[1], ttl)
@@ -26,6 +27,8 @@ if op == 'incr' then
   redis.call('SET', KEYS[1], out, 'PX', ttl)
   return out
 end
+-- Read here, past the counter's path, which has no quantity.
+local quantity = tonumber(ARGV[6])
 -- The cart's '[' (any other layout takes the general path below).
 local open = digits and 25 + #digits
 if op == 'add' and open and string.sub(doc, open - 13, open) == ',"cartItems":[' then
