@@ -230,13 +230,17 @@ struct IndexEntry {
     user_agent: String,
 }
 
+/// The update script's arguments after the deadline: op, text, quantity.
+type OpArgs = (Option<&'static str>, Option<String>, Option<u16>);
+
 /// The script's arguments for a mutation: op, then a text argument (a product
 /// ID, the address as JSON, a payment token) and a quantity where the op has
 /// them. An argument not sent costs Redis nothing: each one it takes is a Lua
 /// string made and interned on every call (~2% of a counter update's work).
-fn op_args(mutation: &Mutation) -> Result<(&'static str, Option<String>, Option<u16>), StoreError> {
-    Ok(match mutation {
-        Mutation::IncrementCounter => ("incr", None, None),
+fn op_args(mutation: &Mutation) -> Result<OpArgs, StoreError> {
+    let (op, product, quantity) = match mutation {
+        // The script's default op: no argument at all.
+        Mutation::IncrementCounter => return Ok((None, None, None)),
         Mutation::AddToCart { product, quantity } => {
             ("add", Some(product.to_string()), Some(*quantity))
         }
@@ -253,7 +257,8 @@ fn op_args(mutation: &Mutation) -> Result<(&'static str, Option<String>, Option<
         ),
         Mutation::SetPayment(token) => ("payment", Some(token.clone()), None),
         Mutation::CompleteCheckout => ("complete", None, None),
-    })
+    };
+    Ok((Some(op), product, quantity))
 }
 
 fn violation(reason: &str, mutation: &Mutation) -> Result<RuleViolation, StoreError> {
@@ -290,11 +295,10 @@ impl SessionStore for RedisSessionStore {
 
     async fn load(&self, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
         let (key, idle) = (self.key(id), ms(self.timeouts.idle));
-        let now = now_ms();
         let json: Option<String> = self
             .redis
             .script(&LOAD, &[&key], |call| {
-                call.arg(now).arg(idle).arg(now.saturating_add(idle));
+                call.arg(idle).arg(now_ms().saturating_add(idle));
             })
             .await?;
         json.as_deref().map(parse).transpose()
@@ -303,13 +307,11 @@ impl SessionStore for RedisSessionStore {
     async fn update(&self, id: &SessionId, mutation: &Mutation) -> Result<Update, StoreError> {
         let (key, idle) = (self.key(id), ms(self.timeouts.idle));
         let (op, product, quantity) = op_args(mutation)?;
-        let now = now_ms();
         let answer: redis::Value = self
             .redis
             .script(&UPDATE, &[&key], |call| {
-                call.arg(now)
-                    .arg(idle)
-                    .arg(now.saturating_add(idle))
+                call.arg(idle)
+                    .arg(now_ms().saturating_add(idle))
                     .arg(op)
                     .arg(product)
                     .arg(quantity);
