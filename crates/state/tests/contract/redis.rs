@@ -232,3 +232,72 @@ async fn logout_empties_the_index_on_one_server() {
 async fn logout_empties_the_index_on_a_cluster() {
     logout_takes_the_login_out_of_its_index(CLUSTER).await;
 }
+
+/// The scripts read `expiresAt` by its place when it has 13 digits (every
+/// date from 2001 to 2286) and compare it as text; any other width takes the
+/// numbers. Both ways must agree: a past deadline of 12 digits ends the
+/// session, a far one of 14 keeps it with the idle timeout as its TTL, and a
+/// deadline nearer than the idle timeout caps the TTL.
+async fn deadlines_of_any_width_are_read(var: &str) {
+    let Some(redis) = backend_at(var).await else {
+        return;
+    };
+    let store = redis.sessions().await;
+    let put = |key: String, deadline: i64| {
+        let url = redis.url.clone();
+        async move {
+            let doc = format!(r#"{{"counter":7,"cartItems":[],"expiresAt":{deadline}}}"#);
+            let () = raw_query(
+                &url,
+                redis::cmd("SET").arg(&key).arg(doc).arg("PX").arg(60_000),
+            )
+            .await;
+        }
+    };
+    let past = SessionSecret::generate().public_id();
+    put(session_key(&redis, &past), 999_999_999_999).await;
+    assert_eq!(
+        store.load(&past).await.unwrap(),
+        None,
+        "a 2001 deadline is past"
+    );
+    let exists: u64 = raw_query(
+        &redis.url,
+        redis::cmd("EXISTS").arg(session_key(&redis, &past)),
+    )
+    .await;
+    assert_eq!(exists, 0, "an expired session is deleted when met");
+
+    let far = SessionSecret::generate().public_id();
+    put(session_key(&redis, &far), 10_000_000_000_000).await;
+    let incremented = store
+        .update(&far, &statecraft_state::Mutation::IncrementCounter)
+        .await
+        .unwrap();
+    assert!(
+        matches!(incremented, statecraft_state::Update::Applied(ref d) if d.counter == 8),
+        "{incremented:?}"
+    );
+    let (_, ttl) = raw(&redis.url, &session_key(&redis, &far)).await;
+    assert!(ttl > 1_000 && ttl <= 2_000, "the idle timeout, {ttl}");
+
+    let near = SessionSecret::generate().public_id();
+    put(session_key(&redis, &near), now_ms() + 500).await;
+    assert!(store.load(&near).await.unwrap().is_some());
+    let (_, ttl) = raw(&redis.url, &session_key(&redis, &near)).await;
+    assert!(
+        ttl > 0 && ttl <= 500,
+        "capped by the absolute deadline, {ttl}"
+    );
+    redis.cleanup().await;
+}
+
+#[tokio::test]
+async fn deadlines_of_any_width_are_read_on_one_server() {
+    deadlines_of_any_width_are_read(SINGLE).await;
+}
+
+#[tokio::test]
+async fn deadlines_of_any_width_are_read_on_a_cluster() {
+    deadlines_of_any_width_are_read(CLUSTER).await;
+}
