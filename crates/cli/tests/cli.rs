@@ -422,8 +422,11 @@ impl Drop for OwnRedis {
     }
 }
 
-#[test]
-fn a_dead_redis_gives_fast_503_keeps_stateless_alive_and_recovers() {
+/// A server on a redis-server of its own (store timeout 300 ms) and a
+/// session counted once on it: the Redis, the server, its address and the
+/// session's cookie. `None` where redis-server is not installed (which the
+/// Redis suites do not allow).
+fn serve_on_own_redis() -> Option<(OwnRedis, Child, String, String)> {
     let port = free_port();
     let Some(redis) = OwnRedis::start(port) else {
         assert!(
@@ -431,14 +434,14 @@ fn a_dead_redis_gives_fast_503_keeps_stateless_alive_and_recovers() {
             "redis-server must be installed when the Redis suites run"
         );
         eprintln!("redis failure test not run: no redis-server on PATH (scripts/test installs it)");
-        return;
+        return None;
     };
     let url = format!("redis://127.0.0.1:{}", redis.port);
     let env = [
         ("STATECRAFT_SESSION_STORE", url.as_str()),
         ("STATECRAFT_STORE_TIMEOUT", "300ms"),
     ];
-    let (mut app, addr) = serve(&env);
+    let (app, addr) = serve(&env);
     let (status, head, _) = http(&addr, "POST", "/increment", None);
     assert_eq!(status, 200);
     assert!(
@@ -446,13 +449,28 @@ fn a_dead_redis_gives_fast_503_keeps_stateless_alive_and_recovers() {
         "{head}"
     );
     let cookie = session_cookie(&head);
+    Some((redis, app, addr, cookie))
+}
 
-    drop(redis); // SIGKILL: Redis is gone
+/// How long a counting request took to be refused with 503 STORE_UNAVAILABLE.
+fn store_unavailable_after(addr: &str, cookie: &str) -> Duration {
     let started = Instant::now();
-    let (status, _, body) = http(&addr, "POST", "/increment", Some(&cookie));
+    let (status, _, body) = http(addr, "POST", "/increment", Some(cookie));
     let took = started.elapsed();
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("STORE_UNAVAILABLE"), "{body}");
+    took
+}
+
+#[test]
+fn a_dead_redis_gives_fast_503_keeps_stateless_alive_and_recovers() {
+    let Some((redis, mut app, addr, cookie)) = serve_on_own_redis() else {
+        return;
+    };
+    let port = redis.port;
+
+    drop(redis); // SIGKILL: Redis is gone
+    let took = store_unavailable_after(&addr, &cookie);
     assert!(
         took < Duration::from_secs(2),
         "a dead store must answer fast, took {took:?}"
@@ -489,6 +507,45 @@ fn a_dead_redis_gives_fast_503_keeps_stateless_alive_and_recovers() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(http(&addr, "GET", "/readyz", None).0, 200);
+    sigterm(&app);
+    assert_eq!(wait_exit(&mut app, Duration::from_secs(10)).code(), Some(0));
+}
+
+/// A Redis that stops answering without closing its connection (SIGSTOP: a
+/// stalled or partitioned server) must not hang a request: the store's own
+/// timeout answers 503, and the same connection serves again once Redis wakes.
+#[test]
+fn a_stalled_redis_gives_503_within_the_store_timeout_and_recovers() {
+    let Some((redis, mut app, addr, cookie)) = serve_on_own_redis() else {
+        return;
+    };
+
+    signal(&redis.child, "STOP");
+    for _ in 0..3 {
+        let took = store_unavailable_after(&addr, &cookie);
+        assert!(
+            took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+            "answered after the store timeout (300 ms), took {took:?}"
+        );
+    }
+    signal(&redis.child, "CONT");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let counter = loop {
+        let (status, _, body) = http(&addr, "POST", "/increment", Some(&cookie));
+        if status == 200 {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after SIGCONT: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The session survived; the stalled increments may have been applied by
+    // Redis when it woke (they were sent), so the count is 2 to 5.
+    let counter: serde_json::Value = serde_json::from_str(&counter).unwrap();
+    let n = counter["counter"].as_u64().unwrap();
+    assert!((2..=5).contains(&n), "{counter}");
     sigterm(&app);
     assert_eq!(wait_exit(&mut app, Duration::from_secs(10)).code(), Some(0));
 }
