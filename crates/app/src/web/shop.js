@@ -14,6 +14,8 @@ const shop = {
   shipping: null,
   payment: null,
   orders: new Map(),
+  // Orders the notifications list already names.
+  notified: new Set(),
 };
 
 function authMode() {
@@ -232,6 +234,7 @@ async function loadOrders() {
   if (!shop.user) {
     shop.orders.clear();
     renderOrders();
+    shop.notified.clear();
     sc.el("notifications").replaceChildren();
     return;
   }
@@ -245,6 +248,7 @@ async function loadOrders() {
   }
   const notes = await sc.call("GET", "/notifications", opts());
   if (notes.ok) {
+    shop.notified = new Set(notes.body.notifications.map((n) => n.orderId));
     const list = sc.el("notifications");
     list.replaceChildren();
     for (const note of notes.body.notifications) {
@@ -259,10 +263,14 @@ async function refreshAll() {
   await Promise.all([loadCart(), loadSession(), loadOrders()]);
 }
 
-// Orders move created → confirmed (or rejected) through events: while any
-// is still created, look again every second.
+// Orders move created → confirmed (or rejected) through events, and the
+// notification of that outcome is recorded by another consumer, a moment
+// later: while any order is still created, or settled without its
+// notification, look again every second. (Stopping at the status alone left
+// the notification unseen when it landed just after the order settled.)
 setInterval(() => {
-  if ([...shop.orders.values()].some((o) => o.status === "created")) loadOrders();
+  const pending = [...shop.orders.values()].some((o) => o.status === "created" || !shop.notified.has(o.orderId));
+  if (pending) loadOrders();
 }, 1000);
 
 sc.el("login-form").addEventListener("submit", login);
