@@ -423,10 +423,11 @@ impl Drop for OwnRedis {
 }
 
 /// A server on a redis-server of its own (store timeout 300 ms) and a
-/// session counted once on it: the Redis, the server, its address and the
-/// session's cookie. `None` where redis-server is not installed (which the
+/// session counted once on it: the Redis, the server (killed on drop, so a
+/// failed assertion leaves no server behind), its address and the session's
+/// cookie. `None` where redis-server is not installed (which the
 /// Redis suites do not allow).
-fn serve_on_own_redis() -> Option<(OwnRedis, Child, String, String)> {
+fn serve_on_own_redis() -> Option<(OwnRedis, Reaped, String, String)> {
     let port = free_port();
     let Some(redis) = OwnRedis::start(port) else {
         assert!(
@@ -449,7 +450,7 @@ fn serve_on_own_redis() -> Option<(OwnRedis, Child, String, String)> {
         "{head}"
     );
     let cookie = session_cookie(&head);
-    Some((redis, app, addr, cookie))
+    Some((redis, Reaped(app), addr, cookie))
 }
 
 /// How long a counting request took to be refused with 503 STORE_UNAVAILABLE.
@@ -507,8 +508,11 @@ fn a_dead_redis_gives_fast_503_keeps_stateless_alive_and_recovers() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(http(&addr, "GET", "/readyz", None).0, 200);
-    sigterm(&app);
-    assert_eq!(wait_exit(&mut app, Duration::from_secs(10)).code(), Some(0));
+    sigterm(&app.0);
+    assert_eq!(
+        wait_exit(&mut app.0, Duration::from_secs(10)).code(),
+        Some(0)
+    );
 }
 
 /// A Redis that stops answering without closing its connection (SIGSTOP: a
@@ -546,8 +550,11 @@ fn a_stalled_redis_gives_503_within_the_store_timeout_and_recovers() {
     let counter: serde_json::Value = serde_json::from_str(&counter).unwrap();
     let n = counter["counter"].as_u64().unwrap();
     assert!((2..=5).contains(&n), "{counter}");
-    sigterm(&app);
-    assert_eq!(wait_exit(&mut app, Duration::from_secs(10)).code(), Some(0));
+    sigterm(&app.0);
+    assert_eq!(
+        wait_exit(&mut app.0, Duration::from_secs(10)).code(),
+        Some(0)
+    );
 }
 
 #[test]
