@@ -1,6 +1,7 @@
 //! Sessions in Redis: readable JSON under `session:<public id>`, each operation one
 //! server-side script (one round trip, atomic).
 
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -231,31 +232,40 @@ struct IndexEntry {
 }
 
 /// The update script's arguments after the deadline: op, text, quantity.
-type OpArgs = (Option<&'static str>, Option<String>, Option<u16>);
+/// The text is borrowed from the mutation where it can be (no copy per add).
+type OpArgs<'a> = (Option<&'static str>, Option<Cow<'a, str>>, Option<u16>);
 
 /// The script's arguments for a mutation: op, then a text argument (a product
 /// ID, the address as JSON, a payment token) and a quantity where the op has
 /// them. An argument not sent costs Redis nothing: each one it takes is a Lua
 /// string made and interned on every call (~2% of a counter update's work).
-fn op_args(mutation: &Mutation) -> Result<OpArgs, StoreError> {
+fn op_args(mutation: &Mutation) -> Result<OpArgs<'_>, StoreError> {
     let (op, product, quantity) = match mutation {
         // The script's default op: no argument at all.
         Mutation::IncrementCounter => return Ok((None, None, None)),
-        Mutation::AddToCart { product, quantity } => {
-            ("add", Some(product.to_string()), Some(*quantity))
+        Mutation::AddToCart { product, quantity } => (
+            "add",
+            Some(Cow::Borrowed(product.as_str())),
+            Some(*quantity),
+        ),
+        Mutation::SetCartQuantity { product, quantity } => (
+            "set",
+            Some(Cow::Borrowed(product.as_str())),
+            Some(*quantity),
+        ),
+        Mutation::RemoveFromCart { product } => {
+            ("remove", Some(Cow::Borrowed(product.as_str())), None)
         }
-        Mutation::SetCartQuantity { product, quantity } => {
-            ("set", Some(product.to_string()), Some(*quantity))
-        }
-        Mutation::RemoveFromCart { product } => ("remove", Some(product.to_string()), None),
         Mutation::ClearCart => ("clear", None, None),
         Mutation::StartCheckout => ("checkout", None, None),
         Mutation::SetShipping(address) => (
             "shipping",
-            Some(serde_json::to_string(address).map_err(|e| StoreError::Corrupt(e.to_string()))?),
+            Some(Cow::Owned(
+                serde_json::to_string(address).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )),
             None,
         ),
-        Mutation::SetPayment(token) => ("payment", Some(token.clone()), None),
+        Mutation::SetPayment(token) => ("payment", Some(Cow::Borrowed(token.as_str())), None),
         Mutation::CompleteCheckout => ("complete", None, None),
     };
     Ok((Some(op), product, quantity))
@@ -313,7 +323,7 @@ impl SessionStore for RedisSessionStore {
                 call.arg(idle)
                     .arg(now_ms().saturating_add(idle))
                     .arg(op)
-                    .arg(product)
+                    .arg(product.as_deref())
                     .arg(quantity);
             })
             .await?;

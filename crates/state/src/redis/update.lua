@@ -43,11 +43,14 @@ if op == 'add' and open and string.sub(doc, open - 13, open) == ',"cartItems":['
     local have = string.match(doc, '^%d+', e + 1)
     local total = tonumber(have) + quantity
     if total > max_quantity then return refuse('quantity') end
-    out = string.sub(doc, 1, e) .. total .. string.sub(doc, e + 1 + #have)
+    -- %d, not `..`: concatenating a Lua number formats it with %.14g, a
+    -- floating-point printf several times dearer.
+    out = string.sub(doc, 1, e) .. string.format('%d', total) .. string.sub(doc, e + 1 + #have)
   elseif quantity > max_quantity then
     return refuse('quantity')
   else
-    local line = '["' .. product .. '",' .. quantity .. ']'
+    -- The caller's own text for the quantity (a plain integer).
+    local line = '["' .. product .. '",' .. ARGV[5] .. ']'
     if string.sub(doc, open + 1, open + 1) == ']' then
       out = string.sub(doc, 1, open) .. line .. string.sub(doc, open + 1)
     else
