@@ -349,46 +349,60 @@ if ! command -v nginx >/dev/null; then
   $SUDO apt-get install -y -q nginx >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q nginx >/dev/null; }
   [ -n "$NO_START" ] && $SUDO rm -f /usr/sbin/policy-rc.d
 fi
-GW_APP=3361; GW_PORT=3362; NGX_PORT=3363
+GW_APP=3361; GW_PORT=3362; NGX_PORT=3363; NGX_XFF_PORT=3364
 start gw-app $GW_APP "${SERVE[@]}" 127.0.0.1:$GW_APP; GW_APP_PID=$STARTED
 start gateway $GW_PORT env -u RUST_LOG "$STATECRAFT" gateway --listen 127.0.0.1:$GW_PORT \
   --upstream "http://127.0.0.1:$GW_APP" --balance round-robin; GW_PID=$STARTED
-mkdir -p "$OUT/nginx"
-cat >"$OUT/nginx/nginx.conf" <<NGINX
+# nginx as it would stand in front of this app doing the gateway's job: the
+# forwarding headers the gateway must pass on (X-Forwarded-For and -Proto, the
+# client's request ID or a new one). Beside it the same nginx passing on only
+# X-Forwarded-For, the bare proxy of the earlier runs, for reference.
+nginx_conf() {  # nginx_conf NAME PORT EXTRA-DIRECTIVES
+  local dir="$OUT/$1"
+  mkdir -p "$dir"
+  cat >"$dir/nginx.conf" <<NGINX
 worker_processes 1;
 daemon off;
 user root;
-pid $OUT/nginx/nginx.pid;
-error_log $OUT/raw/nginx-error.log warn;
+pid $dir/nginx.pid;
+error_log $OUT/raw/$1-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  client_body_temp_path $OUT/nginx/body;
-  proxy_temp_path $OUT/nginx/proxy;
-  fastcgi_temp_path $OUT/nginx/fastcgi;
-  uwsgi_temp_path $OUT/nginx/uwsgi;
-  scgi_temp_path $OUT/nginx/scgi;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  map \$http_x_request_id \$forward_request_id { default \$http_x_request_id; "" \$request_id; }
   upstream app { server 127.0.0.1:$GW_APP; keepalive 64; }
   server {
-    listen 127.0.0.1:$NGX_PORT;
+    listen 127.0.0.1:$2;
     location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      $3
     }
   }
 }
 NGINX
-start nginx $NGX_PORT nginx -c "$OUT/nginx/nginx.conf" -e "$OUT/raw/nginx-error.log"; NGX_PID=$STARTED
+  echo "$dir/nginx.conf"
+}
+conf=$(nginx_conf nginx $NGX_PORT 'proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Request-Id $forward_request_id;')
+start nginx $NGX_PORT nginx -c "$conf" -e "$OUT/raw/nginx-error.log"; NGX_PID=$STARTED
+conf=$(nginx_conf nginx-xff $NGX_XFF_PORT '')
+start nginx-xff $NGX_XFF_PORT nginx -c "$conf" -e "$OUT/raw/nginx-xff-error.log"; NGX_XFF_PID=$STARTED
 for run in $(seq "$RUNS"); do
-  for target in "direct|$GW_APP" "statecraft gateway|$GW_PORT" "nginx (1 worker)|$NGX_PORT"; do
+  for target in "direct|$GW_APP" "statecraft gateway|$GW_PORT" "nginx (1 worker)|$NGX_PORT" \
+    "nginx (1 worker, X-Forwarded-For only)|$NGX_XFF_PORT"; do
     IFS='|' read -r label port <<<"$target"
     measure "$run" "gw-$port" "$label" "GET /healthz (c$CONNS)" "http://127.0.0.1:$port/healthz" get.lua
     CONNS=1 measure "$run" "gw1-$port" "$label" "GET /healthz (c1)" "http://127.0.0.1:$port/healthz" get.lua
   done
 done
-stop "$NGX_PID"; stop "$GW_PID"; stop "$GW_APP_PID"
+stop "$NGX_XFF_PID"; stop "$NGX_PID"; stop "$GW_PID"; stop "$GW_APP_PID"
 fi
 
 {
