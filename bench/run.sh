@@ -3,7 +3,7 @@
 # same cores with the same wrk settings, and prints the tables for
 # docs/benchmarks.md.
 #
-#   bench/run.sh                         # RUNS=3 DUR=10: about 9 minutes once built
+#   bench/run.sh                         # RUNS=3 DUR=10: about 18 minutes once built
 #   RUNS=1 DUR=3 WARM=1 NSESS=20000 BIG=100000 bench/run.sh   # a quick smoke run
 #
 # Needs cargo, python3, taskset; installs Debian's wrk when absent. The peer is
@@ -27,6 +27,8 @@ LOAD_CORE=${LOAD_CORE:-1}
 PARTS=${PARTS:-"throughput scale memory stores auth orders gateway"}  # which parts to run
 REDIS_PORT=${REDIS_PORT:-6390}  # the bench's own redis-server
 REDIS_CORE=${REDIS_CORE:-$SERVER_CORE}  # beside the servers by default, as in the peers' run
+GW_RUNS=${GW_RUNS:-9}        # passes of the gateway part (short ones: see there)
+GW_DUR=${GW_DUR:-4}          # seconds per wrk run in the gateway part
 OUT=${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT/raw"
 
@@ -355,8 +357,11 @@ start gateway $GW_PORT env -u RUST_LOG "$STATECRAFT" gateway --listen 127.0.0.1:
   --upstream "http://127.0.0.1:$GW_APP" --balance round-robin; GW_PID=$STARTED
 # nginx as it would stand in front of this app doing the gateway's job: the
 # forwarding headers the gateway must pass on (X-Forwarded-For and -Proto, the
-# client's request ID or a new one). Beside it the same nginx passing on only
-# X-Forwarded-For, the bare proxy of the earlier runs, for reference.
+# client's request ID or a new one). The new ID is the cheapest unique one
+# nginx can make (worker, connection and request serials), as the gateway's
+# is a prefix and a counter: nginx's random $request_id costs it ~7% more
+# requests/s, which would flatter the gateway. Beside it the same nginx
+# passing on only X-Forwarded-For, the bare proxy of earlier runs.
 nginx_conf() {  # nginx_conf NAME PORT EXTRA-DIRECTIVES
   local dir="$OUT/$1"
   mkdir -p "$dir"
@@ -374,7 +379,7 @@ http {
   fastcgi_temp_path $dir/fastcgi;
   uwsgi_temp_path $dir/uwsgi;
   scgi_temp_path $dir/scgi;
-  map \$http_x_request_id \$forward_request_id { default \$http_x_request_id; "" \$request_id; }
+  map \$http_x_request_id \$forward_request_id { default \$http_x_request_id; "" \$pid-\$connection-\$connection_requests; }
   upstream app { server 127.0.0.1:$GW_APP; keepalive 64; }
   server {
     listen 127.0.0.1:$2;
@@ -394,12 +399,17 @@ conf=$(nginx_conf nginx $NGX_PORT 'proxy_set_header X-Forwarded-Proto $scheme; p
 start nginx $NGX_PORT nginx -c "$conf" -e "$OUT/raw/nginx-error.log"; NGX_PID=$STARTED
 conf=$(nginx_conf nginx-xff $NGX_XFF_PORT '')
 start nginx-xff $NGX_XFF_PORT nginx -c "$conf" -e "$OUT/raw/nginx-xff-error.log"; NGX_XFF_PID=$STARTED
-for run in $(seq "$RUNS"); do
-  for target in "direct|$GW_APP" "statecraft gateway|$GW_PORT" "nginx (1 worker)|$NGX_PORT" \
-    "nginx (1 worker, X-Forwarded-For only)|$NGX_XFF_PORT"; do
-    IFS='|' read -r label port <<<"$target"
-    measure "$run" "gw-$port" "$label" "GET /healthz (c$CONNS)" "http://127.0.0.1:$port/healthz" get.lua
-    CONNS=1 measure "$run" "gw1-$port" "$label" "GET /healthz (c1)" "http://127.0.0.1:$port/healthz" get.lua
+# Two proxies a few percent apart on a machine whose speed moves by more than
+# that within a minute: many short passes, each visiting every target in an
+# order rotated by one from the last, so that no target is always measured
+# first or just after another; medians over the passes.
+TARGETS=("direct|$GW_APP" "statecraft gateway|$GW_PORT" "nginx (1 worker)|$NGX_PORT"
+  "nginx (1 worker, X-Forwarded-For only)|$NGX_XFF_PORT")
+for run in $(seq "$GW_RUNS"); do
+  for k in "${!TARGETS[@]}"; do
+    IFS='|' read -r label port <<<"${TARGETS[$(((k + run) % ${#TARGETS[@]}))]}"
+    DUR=$GW_DUR measure "$run" "gw-$port" "$label" "GET /healthz (c$CONNS)" "http://127.0.0.1:$port/healthz" get.lua
+    DUR=$GW_DUR CONNS=1 measure "$run" "gw1-$port" "$label" "GET /healthz (c1)" "http://127.0.0.1:$port/healthz" get.lua
   done
 done
 stop "$NGX_XFF_PID"; stop "$NGX_PID"; stop "$GW_PID"; stop "$GW_APP_PID"
@@ -407,7 +417,7 @@ fi
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "settings: RUNS=$RUNS DUR=$DUR WARM=$WARM CONNS=$CONNS NCOOKIES=$NCOOKIES NSESS=$NSESS BIG=$BIG"
+  echo "settings: RUNS=$RUNS DUR=$DUR WARM=$WARM CONNS=$CONNS NCOOKIES=$NCOOKIES NSESS=$NSESS BIG=$BIG GW_RUNS=$GW_RUNS GW_DUR=$GW_DUR"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
   echo "tools: $(rustc --version), $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2)"
 } >"$OUT/env.txt"
