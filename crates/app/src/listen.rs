@@ -4,19 +4,47 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::response::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+
+/// How long a client may take to send a request's head when none is given
+/// (`--header-timeout`); hyper's own default, nginx's `client_header_timeout`
+/// is 60 s.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+static HEADER_TIMEOUT: OnceLock<Duration> = OnceLock::new();
+
+/// Sets this process's [`header_timeout`] (the first call wins): one setting
+/// for every server the process runs.
+pub fn set_header_timeout(limit: Duration) {
+    let _ = HEADER_TIMEOUT.set(limit);
+}
+
+/// How long a client may take to send a request's head, counted from when
+/// the server starts waiting for one: on a kept-alive connection that is as
+/// soon as the previous answer is written, so this is also how long an idle
+/// connection stays open. Without it a client that sends nothing, or trickles
+/// a head a byte at a time (Slowloris), holds a connection and its buffers
+/// for ever, and a few thousand of them exhaust the file descriptors.
+pub fn header_timeout() -> Duration {
+    HEADER_TIMEOUT
+        .get()
+        .copied()
+        .unwrap_or(DEFAULT_HEADER_TIMEOUT)
+}
 
 /// Serves the connections accepted on `listener` until `shutdown`, each with
 /// the service `per_connection` makes for its peer; then stops accepting and
 /// lets requests in flight finish (idle connections close), waiting at most
-/// `drain` when given.
+/// `drain` when given. A connection whose client takes longer than
+/// [`header_timeout`] to send a request's head is closed.
 ///
 /// hyper's server rather than `axum::serve`, which offers no settings: an
 /// answer's head and body are copied into one buffer and written with one
@@ -61,6 +89,8 @@ where
         }
         let connection = http1::Builder::new()
             .writev(false)
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout())
             .serve_connection(TokioIo::new(stream), per_connection(peer));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -23,6 +23,17 @@ struct Cli {
     )]
     log_format: logging::LogFormat,
 
+    /// How long a client may take to send a request's head; also how long
+    /// an idle kept-alive connection stays open (1s or more).
+    #[arg(
+        long,
+        global = true,
+        env = "STATECRAFT_HEADER_TIMEOUT",
+        default_value = "30s",
+        value_parser = cmd::serve::parse_timeout
+    )]
+    header_timeout: std::time::Duration,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -71,6 +82,7 @@ fn main() -> ExitCode {
         }
     };
     logging::init(cli.log_format);
+    statecraft_app::set_header_timeout(cli.header_timeout);
     let result = match cli.command {
         Command::Serve(cmd) => cmd::serve::run(*cmd),
         Command::Capacity(cmd) => cmd::capacity::run(cmd),

@@ -113,6 +113,8 @@ fn bad_values_are_refused_with_one_line_and_exit_code_2() {
         (&["serve", "--listen", "not-an-address"], &[]),
         (&["serve", "--instance-id", "has space"], &[]),
         (&["serve", "--idle-timeout", "soon"], &[]),
+        (&["gateway", "--header-timeout", "500ms"], &[]),
+        (&["serve"], &[("STATECRAFT_HEADER_TIMEOUT", "forever")]),
         (&["serve", "--state-key", "short"], &[]),
         (&["serve"], &[("STATECRAFT_SESSION_STORE", "mongodb://x")]),
         (
@@ -1154,6 +1156,52 @@ fn on_one_core_serve_and_gateway_run_one_threaded() {
     for Reaped(child) in [&mut gateway, &mut server] {
         sigterm(child);
         assert_eq!(wait_exit(child, Duration::from_secs(10)).code(), Some(0));
+    }
+}
+
+/// Slowloris and idle connections: a client that starts a request's head and
+/// never finishes it, and one that leaves its kept-alive connection idle
+/// after an answer, are both cut off after the header timeout, by `serve` and
+/// by the gateway alike (one accept loop serves both).
+#[test]
+fn slow_and_idle_clients_are_cut_off_after_the_header_timeout() {
+    let limit = [("STATECRAFT_HEADER_TIMEOUT", "1s")];
+    let (server, addr) = serve(&limit);
+    let _server = Reaped(server);
+    let upstream = format!("http://{addr}");
+    let (gateway, gateway_addr) = spawn_process(&["gateway", "--upstream", &upstream], &limit);
+    let _gateway = Reaped(gateway);
+    // What the client read until the server closed, and how long that took.
+    let until_closed = |target: &str, sent: &[u8]| {
+        let mut stream = TcpStream::connect(target).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let started = Instant::now();
+        stream.write_all(sent).unwrap();
+        let mut read = Vec::new();
+        match stream.read_to_end(&mut read) {
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(err) => panic!("{target}: not closed after 10 s ({err})"),
+        }
+        (
+            String::from_utf8_lossy(&read).into_owned(),
+            started.elapsed(),
+        )
+    };
+    for target in [&addr, &gateway_addr] {
+        let (_, took) = until_closed(target, b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+        assert!(
+            (Duration::from_millis(900)..Duration::from_secs(5)).contains(&took),
+            "{target}: a trickled head was closed after {took:?}"
+        );
+        let (answer, took) = until_closed(target, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{target}: {answer}");
+        assert!(
+            (Duration::from_millis(900)..Duration::from_secs(5)).contains(&took),
+            "{target}: an idle kept-alive connection was closed after {took:?}"
+        );
     }
 }
 

@@ -10,7 +10,7 @@
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use http::{Request, Response};
@@ -30,7 +30,13 @@ pub(crate) struct ConnPool {
     /// `HOST:PORT`.
     authority: String,
     connect_timeout: Duration,
-    idle: Mutex<Vec<SendRequest<Body>>>,
+    /// Idle connections, the last used on top, each with when it went idle.
+    idle: Mutex<Vec<(SendRequest<Body>, Instant)>>,
+    /// How long a connection may stay idle here: less than the instance's
+    /// own limit, so that the gateway never writes a request on a connection
+    /// the instance is closing that moment (a request it would then have to
+    /// call failed, not "never sent").
+    max_idle_for: Duration,
 }
 
 /// Why a request got no answer.
@@ -49,6 +55,9 @@ impl ConnPool {
             authority,
             connect_timeout,
             idle: Mutex::new(Vec::new()),
+            // Instances close a connection idle for their header timeout,
+            // the same setting as ours when `cluster` starts them.
+            max_idle_for: statecraft_app::header_timeout() * 2 / 3,
         }
     }
 
@@ -89,7 +98,12 @@ impl ConnPool {
 
     fn take_idle(&self) -> Option<SendRequest<Body>> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some(sender) = idle.pop() {
+        while let Some((sender, since)) = idle.pop() {
+            if since.elapsed() >= self.max_idle_for {
+                // The rest went idle earlier still.
+                idle.clear();
+                return None;
+            }
             if !sender.is_closed() {
                 return Some(sender);
             }
@@ -103,7 +117,7 @@ impl ConnPool {
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < MAX_IDLE {
-            idle.push(sender);
+            idle.push((sender, Instant::now()));
         }
     }
 

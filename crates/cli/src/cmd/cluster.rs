@@ -130,9 +130,19 @@ impl Cmd {
         if self.insecure_cookies {
             args.push("--insecure-cookies".to_owned());
         }
+        args.extend(header_timeout_args());
         args.extend(self.serve_args.iter().cloned());
         args
     }
+}
+
+/// The cluster's `--header-timeout` for each child, which is a process of
+/// its own.
+fn header_timeout_args() -> [String; 2] {
+    [
+        "--header-timeout".to_owned(),
+        format!("{}ms", statecraft_app::header_timeout().as_millis()),
+    ]
 }
 
 /// The separate services, in the order of their ports.
@@ -177,7 +187,10 @@ impl Cmd {
                 users_url.to_owned(),
                 "--instance-id".to_owned(),
                 name.to_owned(),
-            ],
+            ]
+            .into_iter()
+            .chain(header_timeout_args())
+            .collect(),
             env: Vec::new(),
             port,
         }

@@ -97,7 +97,8 @@ fn parse_instance_id(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_timeout(s: &str) -> Result<Duration, String> {
+/// A duration of at least 1 s (`30m`, `90s`).
+pub(crate) fn parse_timeout(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
     if d < Duration::from_secs(1) {
         return Err("must be at least 1s".to_owned());
