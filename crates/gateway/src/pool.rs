@@ -51,13 +51,22 @@ pub(crate) enum SendError {
 
 impl ConnPool {
     pub(crate) fn new(authority: String, connect_timeout: Duration) -> Self {
+        // Instances close a connection idle for their header timeout, the
+        // same setting as ours when `cluster` starts them.
+        let max_idle_for = statecraft_app::header_timeout() * 2 / 3;
+        Self::with_idle_limit(authority, connect_timeout, max_idle_for)
+    }
+
+    fn with_idle_limit(
+        authority: String,
+        connect_timeout: Duration,
+        max_idle_for: Duration,
+    ) -> Self {
         Self {
             authority,
             connect_timeout,
             idle: Mutex::new(Vec::new()),
-            // Instances close a connection idle for their header timeout,
-            // the same setting as ours when `cluster` starts them.
-            max_idle_for: statecraft_app::header_timeout() * 2 / 3,
+            max_idle_for,
         }
     }
 
@@ -192,5 +201,86 @@ impl Drop for PooledBody {
         if let Some(sender) = self.sender.take() {
             self.pool.check_in(sender);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::BodyExt as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    /// A server that answers every read with an empty 200 and counts the
+    /// connections it accepts; its address.
+    async fn counting_server(accepted: Arc<AtomicUsize>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_string();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    // The test sends one small request at a time: one read each.
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = stream.read(&mut buf).await {
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                        if n == 0 || stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// One request, its answer read to the end (which checks its connection
+    /// back in).
+    async fn get(pool: &Arc<ConnPool>) {
+        let request = Request::builder()
+            .uri("/")
+            .header(http::header::HOST, "instance")
+            .body(Body::empty())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let answer = pool.send(request).await.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(answer.status(), 200);
+        answer
+            .into_body()
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_reused_until_it_has_been_idle_too_long() {
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let addr = counting_server(accepted.clone()).await;
+        // Generous against a loaded machine: the first two requests must
+        // fall within it.
+        let limit = Duration::from_secs(1);
+        let pool = Arc::new(ConnPool::with_idle_limit(
+            addr,
+            Duration::from_secs(1),
+            limit,
+        ));
+        get(&pool).await;
+        get(&pool).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "kept alive and reused");
+        tokio::time::sleep(limit + Duration::from_millis(200)).await;
+        get(&pool).await;
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "a connection idle past the limit is not written on"
+        );
+        get(&pool).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 2, "the new one is kept");
     }
 }
