@@ -6,6 +6,8 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -80,6 +82,33 @@ impl Drop for Cluster {
         self.process.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// `cluster --header-timeout` reaches its instances, which are processes of
+/// their own: one left idle after an answer closes the connection in time.
+#[test]
+fn the_clusters_header_timeout_reaches_its_instances() {
+    let cluster = Cluster::start("header-timeout", &["--header-timeout", "1s"]);
+    let instances = cluster.cluster_view()["instances"].clone();
+    let url = instances[0]["url"].as_str().unwrap().to_owned();
+    let mut stream = TcpStream::connect(url.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .unwrap_or_else(|e| panic!("{url}: idle connection not closed after 10 s ({e})"));
+    let took = started.elapsed();
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{url}");
+    assert!(
+        (Duration::from_millis(900)..Duration::from_secs(5)).contains(&took),
+        "{url}: an idle connection was closed after {took:?}"
+    );
 }
 
 #[test]

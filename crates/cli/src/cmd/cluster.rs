@@ -130,19 +130,20 @@ impl Cmd {
         if self.insecure_cookies {
             args.push("--insecure-cookies".to_owned());
         }
-        args.extend(header_timeout_args());
         args.extend(self.serve_args.iter().cloned());
         args
     }
 }
 
 /// The cluster's `--header-timeout` for each child, which is a process of
-/// its own.
-fn header_timeout_args() -> [String; 2] {
-    [
-        "--header-timeout".to_owned(),
+/// its own: in the environment, so that a `--header-timeout` among the
+/// pass-through serve flags still overrides it (a flag beats its variable;
+/// a second flag would be refused).
+fn header_timeout_env() -> (String, String) {
+    (
+        "STATECRAFT_HEADER_TIMEOUT".to_owned(),
         format!("{}ms", statecraft_app::header_timeout().as_millis()),
-    ]
+    )
 }
 
 /// The separate services, in the order of their ports.
@@ -187,11 +188,8 @@ impl Cmd {
                 users_url.to_owned(),
                 "--instance-id".to_owned(),
                 name.to_owned(),
-            ]
-            .into_iter()
-            .chain(header_timeout_args())
-            .collect(),
-            env: Vec::new(),
+            ],
+            env: vec![header_timeout_env()],
             port,
         }
     }
@@ -247,6 +245,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                         "STATECRAFT_HANDOVER_TOKEN".to_owned(),
                         handover_token.clone(),
                     ),
+                    header_timeout_env(),
                 ],
                 port: 0,
             };
