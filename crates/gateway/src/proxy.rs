@@ -19,6 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderMap;
 use http::Uri;
+use http::header::Entry;
 use http::header::{self, HeaderName, HeaderValue};
 use http_body_util::BodyExt as _;
 
@@ -68,11 +69,10 @@ pub(crate) async fn forward(
     request: Request,
 ) -> Response {
     let (mut parts, body) = request.into_parts();
-    let request_id = request_id(&parts.headers);
     let affinity = target.balancer.affinity(&parts.headers, peer.ip());
     let retry_after_send =
         parts.method.is_idempotent() || parts.headers.contains_key(IDEMPOTENCY_KEY);
-    prepare_headers(&mut parts.headers, peer, &request_id);
+    let request_id = prepare_headers(&mut parts.headers, peer);
     // Origin-form: the same request suits any instance.
     parts.uri = match parts.uri.path_and_query() {
         Some(path) => Uri::from(path.clone()),
@@ -80,19 +80,29 @@ pub(crate) async fn forward(
     };
     let pool = target.upstreams;
     let attempts = MAX_ATTEMPTS.min(pool.len());
-    // What a retry after a send needs: the request's parts and its body kept.
-    let (first, replay) = match Replay::prepare(parts, body, retry_after_send && attempts > 1).await
-    {
-        Ok(prepared) => prepared,
-        Err(err) => return with_id(err.into_response(), &request_id),
+    // What a retry after a send needs: the request's parts and its body
+    // kept. Most requests need none, and skip the awaiting (each move of a
+    // request into a future is a copy of it).
+    let (first, replay) = if retry_after_send && attempts > 1 {
+        match Replay::prepare(parts, body).await {
+            Ok(prepared) => prepared,
+            Err(err) => return with_id(err.into_response(), &request_id),
+        }
+    } else {
+        (http::Request::from_parts(parts, body), None)
     };
     let mut next = Some(first);
-    let mut tried = Vec::with_capacity(attempts);
+    // Whether the request in `next` carries an `X-Affinity-Lost` of ours
+    // (a request handed back unsent keeps the headers it was given).
+    let mut marked = false;
+    // The instances tried so far (no allocation: at most MAX_ATTEMPTS).
+    let (mut tried, mut attempted) = ([0usize; MAX_ATTEMPTS], 0);
     let mut failure = GatewayError::NoHealthyUpstream;
-    while tried.len() < attempts {
+    while attempted < attempts {
         // A client whose instance failed this request is re-routed by the
         // balancer like one whose instance was already known dead.
-        let (upstream, lost, pin) = match target.balancer.pick(pool, &affinity, &tried) {
+        let (upstream, lost, pin) = match target.balancer.pick(pool, &affinity, &tried[..attempted])
+        {
             Pick::To {
                 upstream,
                 lost,
@@ -103,16 +113,26 @@ pub(crate) async fn forward(
             }
             Pick::NoneHealthy => break,
         };
-        if let Some(i) = pool.iter().position(|u| Arc::ptr_eq(u, &upstream)) {
-            tried.push(i);
+        if let Some(i) = pool.iter().position(|u| Arc::ptr_eq(u, &upstream))
+            && let Some(slot) = tried.get_mut(attempted)
+        {
+            *slot = i;
+            attempted += 1;
         }
         let Some(mut outgoing) = next.take() else {
             break;
         };
         match lost.as_deref().map(HeaderValue::from_str) {
-            Some(Ok(dead)) => outgoing.headers_mut().insert(AFFINITY_LOST, dead),
-            _ => outgoing.headers_mut().remove(AFFINITY_LOST),
-        };
+            Some(Ok(dead)) => {
+                outgoing.headers_mut().insert(AFFINITY_LOST, dead);
+                marked = true;
+            }
+            _ if marked => {
+                outgoing.headers_mut().remove(AFFINITY_LOST);
+                marked = false;
+            }
+            _ => {}
+        }
         // A client re-pinned away from a dead instance keeps the mark for the
         // session it had there (see `Affinity::lost_from`); read before the
         // request goes, and only on a re-pin.
@@ -134,9 +154,9 @@ pub(crate) async fn forward(
         }
         let started = Instant::now();
         let in_flight = upstream.start_request();
-        let sent =
-            tokio::time::timeout(gateway.config.request_timeout, upstream.pool.send(outgoing))
-                .await;
+        // One clock read for the deadline and the latency metric.
+        let deadline = tokio::time::Instant::from_std(started) + gateway.config.request_timeout;
+        let sent = tokio::time::timeout_at(deadline, upstream.pool.send(outgoing)).await;
         drop(in_flight);
         match sent {
             Ok(Ok(mut response)) => {
@@ -168,6 +188,7 @@ pub(crate) async fn forward(
                 failure = GatewayError::UpstreamFailed(upstream.id.clone());
                 // It may have been applied: only a harmless request goes again.
                 next = replay.as_ref().map(Replay::request);
+                marked = false;
             }
             Err(_) => {
                 // It may still be working on it: a retry could apply it twice
@@ -190,38 +211,30 @@ struct Replay {
 }
 
 impl Replay {
-    /// The first attempt's request and, when `replayable` and its body is
-    /// small, a copy kept for retries (the body read whole); anything else
-    /// streams.
+    /// The first attempt's request and, when its body is small, a copy
+    /// kept for retries (the body read whole); a bigger one streams.
     async fn prepare(
         parts: http::request::Parts,
         body: Body,
-        replayable: bool,
     ) -> Result<(http::Request<Body>, Option<Self>), GatewayError> {
-        if replayable {
-            let length = parts
-                .headers
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
-            let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING);
-            let kept = if chunked || length.is_some_and(|l| l > REPLAYABLE_BODY) {
-                None
-            } else if length.unwrap_or(0) == 0 {
-                Some(Bytes::new())
-            } else {
-                let bytes = body
-                    .collect()
-                    .await
-                    .map_err(|_| GatewayError::InvalidRequest("The request body was cut off"))?
-                    .to_bytes();
-                return Ok(Self::keep(parts, bytes));
-            };
-            if let Some(bytes) = kept {
-                return Ok(Self::keep(parts, bytes));
-            }
+        let length = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING);
+        if chunked || length.is_some_and(|l| l > REPLAYABLE_BODY) {
+            return Ok((http::Request::from_parts(parts, body), None));
         }
-        Ok((http::Request::from_parts(parts, body), None))
+        let bytes = if length.unwrap_or(0) == 0 {
+            Bytes::new()
+        } else {
+            body.collect()
+                .await
+                .map_err(|_| GatewayError::InvalidRequest("The request body was cut off"))?
+                .to_bytes()
+        };
+        Ok(Self::keep(parts, bytes))
     }
 
     fn keep(parts: http::request::Parts, body: Bytes) -> (http::Request<Body>, Option<Self>) {
@@ -239,13 +252,9 @@ impl Replay {
     }
 }
 
-/// The client's request ID when it is sane, else a new one.
-fn request_id(headers: &HeaderMap) -> HeaderValue {
-    headers
-        .get(REQUEST_ID)
-        .filter(|v| (1..=128).contains(&v.len()) && v.as_bytes().iter().all(u8::is_ascii_graphic))
-        .cloned()
-        .unwrap_or_else(new_request_id)
+/// Whether a client's request ID may be passed on as it is.
+fn sane_request_id(id: &HeaderValue) -> bool {
+    (1..=128).contains(&id.len()) && id.as_bytes().iter().all(u8::is_ascii_graphic)
 }
 
 /// A new request ID: this process's random prefix and a sequence number.
@@ -275,19 +284,39 @@ fn with_id(mut response: Response, id: &HeaderValue) -> Response {
 }
 
 /// The headers an instance receives: no hop-by-hop ones, no client-made
-/// affinity marker, the client's address appended to `X-Forwarded-For`.
-fn prepare_headers(headers: &mut HeaderMap, peer: SocketAddr, request_id: &HeaderValue) {
+/// affinity marker, the client's address appended to `X-Forwarded-For`, and
+/// the request's ID: the client's when it is sane, else a new one. Returns
+/// that ID. Each name is looked up once (a lookup hashes it).
+fn prepare_headers(headers: &mut HeaderMap, peer: SocketAddr) -> HeaderValue {
     strip_hop_by_hop(headers);
     headers.remove(AFFINITY_LOST);
-    let forwarded = match headers.get(FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(earlier) => HeaderValue::from_str(&format!("{earlier}, {}", peer.ip())).ok(),
-        None => Some(address_value(peer.ip())),
-    };
-    if let Some(value) = forwarded {
-        headers.insert(FORWARDED_FOR, value);
+    // Room for the three added below: the map grows at most once.
+    headers.reserve(3);
+    match headers.entry(FORWARDED_FOR) {
+        Entry::Occupied(mut earlier) => {
+            let value = match earlier.get().to_str() {
+                Ok(e) => HeaderValue::from_str(&format!("{e}, {}", peer.ip())).ok(),
+                // Not text: replaced, as if absent.
+                Err(_) => Some(address_value(peer.ip())),
+            };
+            if let Some(value) = value {
+                earlier.insert(value);
+            }
+        }
+        Entry::Vacant(none) => {
+            none.insert(address_value(peer.ip()));
+        }
     }
     headers.insert(FORWARDED_PROTO, HeaderValue::from_static("http"));
-    headers.insert(REQUEST_ID, request_id.clone());
+    match headers.entry(REQUEST_ID) {
+        Entry::Occupied(id) if sane_request_id(id.get()) => id.get().clone(),
+        Entry::Occupied(mut id) => {
+            let new = new_request_id();
+            id.insert(new.clone());
+            new
+        }
+        Entry::Vacant(none) => none.insert(new_request_id()).clone(),
+    }
 }
 
 /// A client address as a header value, remembered per thread for the last
@@ -323,5 +352,152 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .collect();
     for name in named.iter().chain(HOP_BY_HOP.iter()) {
         headers.remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+    use crate::{GatewayConfig, Policy, UpstreamSpec};
+
+    /// An instance that records the head of every request it gets and
+    /// answers each with an empty 200; its address.
+    async fn recording_instance(heads: Arc<Mutex<Vec<String>>>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_string();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let heads = heads.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while let Ok(n) = stream.read(&mut chunk).await {
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        // The test's requests have no body: a head is a request.
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head: Vec<u8> = buf.drain(..end + 4).collect();
+                            let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                            heads.lock().unwrap_or_else(|p| p.into_inner()).push(head);
+                            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                            if stream.write_all(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// Sends one request with `headers` through `gateway` from 192.0.2.10;
+    /// the head the instance got and the answer's request ID.
+    async fn through(
+        gateway: &Gateway,
+        heads: &Mutex<Vec<String>>,
+        headers: &[(&str, &str)],
+    ) -> (String, String) {
+        let mut request = http::Request::get("/cart");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Body::empty())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let answer = gateway
+            .handle(([192, 0, 2, 10], 40_000).into(), request)
+            .await;
+        assert_eq!(answer.status(), http::StatusCode::OK);
+        let id = answer
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let head = heads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        (head, id)
+    }
+
+    #[tokio::test]
+    async fn instances_get_the_forwarding_headers_and_never_the_hop_by_hop_ones() {
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let addr = recording_instance(heads.clone()).await;
+        let upstream = UpstreamSpec::parse(&format!("server-1=http://{addr}"), 1)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let gateway = Gateway::new(GatewayConfig::new(vec![upstream], Policy::RoundRobin), None);
+
+        // A client behind another proxy, with its own request ID, hop-by-hop
+        // headers (one named by Connection) and a forged affinity marker.
+        let (head, id) = through(
+            &gateway,
+            &heads,
+            &[
+                ("x-forwarded-for", "203.0.113.7"),
+                ("x-request-id", "req-42"),
+                ("connection", "keep-alive, x-secret-hop"),
+                ("x-secret-hop", "1"),
+                ("keep-alive", "timeout=5"),
+                ("te", "trailers"),
+                ("x-affinity-lost", "server-9"),
+                ("cookie", "a=b"),
+            ],
+        )
+        .await;
+        assert!(
+            head.contains("\r\nx-forwarded-for: 203.0.113.7, 192.0.2.10\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nx-forwarded-proto: http\r\n"), "{head}");
+        assert!(head.contains("\r\nx-request-id: req-42\r\n"), "{head}");
+        assert!(
+            head.contains("\r\ncookie: a=b\r\n"),
+            "end-to-end headers pass: {head}"
+        );
+        for gone in [
+            "x-secret-hop:",
+            "keep-alive:",
+            "\r\nte:",
+            "x-affinity-lost:",
+        ] {
+            assert!(!head.contains(gone), "{gone} was forwarded: {head}");
+        }
+        assert_eq!(id, "req-42", "the client's ID comes back");
+
+        // No forwarding header, an ID that is not one token: a new ID, the
+        // same in the request and the answer.
+        let (head, id) = through(&gateway, &heads, &[("x-request-id", "two words")]).await;
+        assert!(
+            head.contains("\r\nx-forwarded-for: 192.0.2.10\r\n"),
+            "{head}"
+        );
+        assert!(!id.is_empty() && id != "two words", "{id}");
+        assert!(
+            head.contains(&format!(
+                "\r\nx-request-id: {}\r\n",
+                id.to_ascii_lowercase()
+            )),
+            "{head}"
+        );
+
+        // No ID: a new one each time.
+        let (_, first) = through(&gateway, &heads, &[]).await;
+        let (_, second) = through(&gateway, &heads, &[]).await;
+        assert!(!first.is_empty() && first != second, "{first} {second}");
     }
 }
