@@ -18,6 +18,8 @@ mod health;
 mod pool;
 mod proxy;
 mod supervisor;
+#[cfg(test)]
+mod test_instance;
 mod upstream;
 
 use std::convert::Infallible;

@@ -206,40 +206,12 @@ impl Drop for PooledBody {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
 
     use http_body_util::BodyExt as _;
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     use super::*;
-
-    /// A server that answers every read with an empty 200 and counts the
-    /// connections it accepts; its address.
-    async fn counting_server(accepted: Arc<AtomicUsize>) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("{e}"))
-            .to_string();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                accepted.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    // The test sends one small request at a time: one read each.
-                    let mut buf = [0u8; 1024];
-                    while let Ok(n) = stream.read(&mut buf).await {
-                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-                        if n == 0 || stream.write_all(answer).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        addr
-    }
+    use crate::test_instance;
 
     /// One request, its answer read to the end (which checks its connection
     /// back in).
@@ -260,8 +232,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_idle_connection_is_reused_until_it_has_been_idle_too_long() {
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let addr = counting_server(accepted.clone()).await;
+        let (addr, seen) = test_instance::start().await;
+        let accepted = &seen.connections;
         // Generous against a loaded machine: the first two requests must
         // fall within it.
         let limit = Duration::from_secs(1);

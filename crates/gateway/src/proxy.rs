@@ -357,58 +357,13 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
     use super::*;
+    use crate::test_instance::{self, Seen};
     use crate::{GatewayConfig, Policy, UpstreamSpec};
-
-    /// An instance that records the head of every request it gets and
-    /// answers each with an empty 200; its address.
-    async fn recording_instance(heads: Arc<Mutex<Vec<String>>>) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("{e}"))
-            .to_string();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let heads = heads.clone();
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    while let Ok(n) = stream.read(&mut chunk).await {
-                        if n == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                        // The test's requests have no body: a head is a request.
-                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head: Vec<u8> = buf.drain(..end + 4).collect();
-                            let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-                            heads.lock().unwrap_or_else(|p| p.into_inner()).push(head);
-                            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-                            if stream.write_all(answer).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        addr
-    }
 
     /// Sends one request with `headers` through `gateway` from 192.0.2.10;
     /// the head the instance got and the answer's request ID.
-    async fn through(
-        gateway: &Gateway,
-        heads: &Mutex<Vec<String>>,
-        headers: &[(&str, &str)],
-    ) -> (String, String) {
+    async fn through(gateway: &Gateway, seen: &Seen, headers: &[(&str, &str)]) -> (String, String) {
         let mut request = http::Request::get("/cart");
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -426,18 +381,12 @@ mod tests {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let head = heads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .unwrap_or_default();
-        (head, id)
+        (seen.last_head(), id)
     }
 
     #[tokio::test]
     async fn instances_get_the_forwarding_headers_and_never_the_hop_by_hop_ones() {
-        let heads = Arc::new(Mutex::new(Vec::new()));
-        let addr = recording_instance(heads.clone()).await;
+        let (addr, seen) = test_instance::start().await;
         let upstream = UpstreamSpec::parse(&format!("server-1=http://{addr}"), 1)
             .unwrap_or_else(|e| panic!("{e}"));
         let gateway = Gateway::new(GatewayConfig::new(vec![upstream], Policy::RoundRobin), None);
@@ -446,7 +395,7 @@ mod tests {
         // headers (one named by Connection) and a forged affinity marker.
         let (head, id) = through(
             &gateway,
-            &heads,
+            &seen,
             &[
                 ("x-forwarded-for", "203.0.113.7"),
                 ("x-request-id", "req-42"),
@@ -481,7 +430,7 @@ mod tests {
 
         // No forwarding header, an ID that is not one token: a new ID, the
         // same in the request and the answer.
-        let (head, id) = through(&gateway, &heads, &[("x-request-id", "two words")]).await;
+        let (head, id) = through(&gateway, &seen, &[("x-request-id", "two words")]).await;
         assert!(
             head.contains("\r\nx-forwarded-for: 192.0.2.10\r\n"),
             "{head}"
@@ -496,8 +445,8 @@ mod tests {
         );
 
         // No ID: a new one each time.
-        let (_, first) = through(&gateway, &heads, &[]).await;
-        let (_, second) = through(&gateway, &heads, &[]).await;
+        let (_, first) = through(&gateway, &seen, &[]).await;
+        let (_, second) = through(&gateway, &seen, &[]).await;
         assert!(!first.is_empty() && first != second, "{first} {second}");
     }
 }
