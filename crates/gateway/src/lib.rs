@@ -92,6 +92,10 @@ impl Gateway {
     /// A gateway over `config`'s instances; `control`, when given, lets
     /// `/_cluster/instances/{id}/stop|start` act on their processes.
     pub fn new(config: GatewayConfig, control: Option<Arc<dyn InstanceControl>>) -> Self {
+        // The recorder first: the instances register their series as they are
+        // made, and a series registered before it is installed records nowhere
+        // (`/metrics` was empty until this came first).
+        let metrics = metrics_handle();
         let upstreams = config
             .upstreams
             .iter()
@@ -126,7 +130,7 @@ impl Gateway {
             services,
             edge,
             control,
-            metrics: metrics_handle(),
+            metrics,
         }))
     }
 

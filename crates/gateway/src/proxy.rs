@@ -357,9 +357,59 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use http::StatusCode;
+
     use super::*;
-    use crate::test_instance::{self, Seen};
+    use crate::test_instance::{self, Behaviour, Seen};
     use crate::{GatewayConfig, Policy, UpstreamSpec};
+
+    /// A round-robin gateway over `addrs` (`server-1` first), whose
+    /// instances have `timeout` to answer.
+    fn gateway_over(addrs: &[&str], timeout: Duration) -> Gateway {
+        let upstreams = (addrs.iter().enumerate())
+            .map(|(i, addr)| {
+                UpstreamSpec::parse(&format!("server-{}=http://{addr}", i + 1), i + 1)
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect();
+        let mut config = GatewayConfig::new(upstreams, Policy::RoundRobin);
+        config.request_timeout = timeout;
+        Gateway::new(config, None)
+    }
+
+    /// `method path` with `headers` and no body through `gateway`: the
+    /// status, the error code (if the answer is an error) and the body.
+    async fn exchange(
+        gateway: &Gateway,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Option<String>, String) {
+        let mut request = http::Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Body::empty())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let answer = gateway
+            .handle(([127, 0, 0, 1], 40_000).into(), request)
+            .await;
+        let status = answer.status();
+        let bytes = answer
+            .into_body()
+            .collect()
+            .await
+            .map(http_body_util::Collected::to_bytes)
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let code = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["code"].as_str().map(str::to_owned));
+        (status, code, text)
+    }
 
     /// Sends one request with `headers` through `gateway` from 192.0.2.10;
     /// the head the instance got and the answer's request ID.
@@ -448,5 +498,136 @@ mod tests {
         let (_, first) = through(&gateway, &seen, &[]).await;
         let (_, second) = through(&gateway, &seen, &[]).await;
         assert!(!first.is_empty() && first != second, "{first} {second}");
+    }
+
+    #[tokio::test]
+    async fn an_instance_too_slow_to_answer_gives_504_and_the_request_is_not_repeated() {
+        let (slow, seen) = test_instance::start_as(Behaviour::Silent).await;
+        let (fine, other) = test_instance::start().await;
+        let gateway = gateway_over(&[&slow, &fine], Duration::from_millis(300));
+        let started = Instant::now();
+        let (status, code, body) = exchange(&gateway, "GET", "/counter", &[]).await;
+        assert_eq!(
+            (status, code.as_deref()),
+            (StatusCode::GATEWAY_TIMEOUT, Some("UPSTREAM_TIMEOUT")),
+            "{body}"
+        );
+        assert!(body.contains("server-1"), "names the instance: {body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        // It may still be working on it: even a GET goes nowhere else.
+        assert_eq!((seen.requests(), other.requests()), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_request_that_may_have_arrived_is_retried_only_when_repeating_it_is_harmless() {
+        // The first instance takes each request and hangs up without an
+        // answer; the second answers. Each case on a new gateway, so that
+        // the first is tried first (and not yet ejected).
+        // (method, headers, whether it goes to the second instance)
+        type Case = (&'static str, &'static [(&'static str, &'static str)], bool);
+        let cases: [Case; 4] = [
+            ("POST", &[], false),
+            ("POST", &[("idempotency-key", "order-7")], true),
+            ("GET", &[], true),
+            ("PUT", &[], true),
+        ];
+        for (method, headers, retried) in cases {
+            let (hangs_up, first) = test_instance::start_as(Behaviour::HangUp).await;
+            let (fine, second) = test_instance::start().await;
+            let gateway = gateway_over(&[&hangs_up, &fine], Duration::from_secs(5));
+            let (status, code, body) = exchange(&gateway, method, "/cart/items", headers).await;
+            assert_eq!(first.requests(), 1, "{method} {headers:?}");
+            if retried {
+                assert_eq!(status, StatusCode::OK, "{method} {headers:?}: {body}");
+                assert_eq!(second.requests(), 1, "{method} {headers:?}");
+            } else {
+                assert_eq!(
+                    (status, code.as_deref()),
+                    (StatusCode::BAD_GATEWAY, Some("UPSTREAM_FAILED")),
+                    "{method} {headers:?}: {body}"
+                );
+                assert_eq!(second.requests(), 0, "{method} was sent twice");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_never_sent_goes_to_another_instance_whatever_its_method() {
+        // Nothing listens on port 9: the connection is refused.
+        let (fine, seen) = test_instance::start().await;
+        let gateway = gateway_over(&["127.0.0.1:9", &fine], Duration::from_secs(5));
+        let (status, _, body) = exchange(&gateway, "POST", "/increment", &[]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(seen.requests(), 1);
+        assert!(
+            seen.last_head().starts_with("post /increment "),
+            "{}",
+            seen.last_head()
+        );
+    }
+
+    #[tokio::test]
+    async fn with_every_instance_out_of_rotation_the_answer_is_503_no_healthy_upstream() {
+        let gateway = gateway_over(&["127.0.0.1:9"], Duration::from_secs(5));
+        // The failed exchange takes the one instance out of rotation.
+        let (status, code, _) = exchange(&gateway, "GET", "/counter", &[]).await;
+        assert_eq!(
+            (status, code.as_deref()),
+            (StatusCode::BAD_GATEWAY, Some("UPSTREAM_FAILED"))
+        );
+        let (status, code, body) = exchange(&gateway, "GET", "/counter", &[]).await;
+        assert_eq!(
+            (status, code.as_deref()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("NO_HEALTHY_UPSTREAM")),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn metrics_count_answers_and_failures_per_instance() {
+        let (fine, _) = test_instance::start().await;
+        // Names no other test uses: the recorder is one per process.
+        let upstreams = vec![
+            UpstreamSpec::parse(&format!("metered-ok=http://{fine}"), 1)
+                .unwrap_or_else(|e| panic!("{e}")),
+            UpstreamSpec::parse("metered-dead=http://127.0.0.1:9", 2)
+                .unwrap_or_else(|e| panic!("{e}")),
+        ];
+        let gateway = Gateway::new(GatewayConfig::new(upstreams, Policy::RoundRobin), None);
+        for _ in 0..3 {
+            let (status, _, body) = exchange(&gateway, "GET", "/healthz", &[]).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        let (status, _, text) = exchange(&gateway, "GET", "/metrics", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        let value = |series: &str| {
+            text.lines()
+                .find(|l| l.starts_with(series))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        assert_eq!(
+            value(r#"gateway_upstream_answers_total{upstream="metered-ok",class="2xx"}"#),
+            Some(3.0),
+            "{text}"
+        );
+        assert_eq!(
+            value(r#"gateway_upstream_failures_total{upstream="metered-dead"}"#),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(
+            value(r#"gateway_upstream_healthy{upstream="metered-dead"}"#),
+            Some(0.0),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"gateway_upstream_seconds_count{upstream="metered-ok"} 3"#),
+            "{text}"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! A stand-in instance for the gateway's unit tests: it records what it is
-//! sent and answers every request with an empty 200.
+//! sent and answers every request with an empty 200, or misbehaves as told.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,11 @@ pub(crate) struct Seen {
 }
 
 impl Seen {
+    /// How many requests it has read.
+    pub(crate) fn requests(&self) -> usize {
+        self.heads.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// The last head received.
     pub(crate) fn last_head(&self) -> String {
         let heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
@@ -23,9 +28,26 @@ impl Seen {
     }
 }
 
-/// Starts one on a free loopback port: its `HOST:PORT` and what it sees.
-/// Requests must have no body (a head is a whole request).
+/// What the instance does with each request it reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Behaviour {
+    /// Answers an empty 200.
+    Answer,
+    /// Never answers (the connection stays open).
+    Silent,
+    /// Closes the connection without answering: the request may have been
+    /// applied, as far as the gateway can tell.
+    HangUp,
+}
+
+/// Starts one that answers, on a free loopback port: its `HOST:PORT` and
+/// what it sees. Requests must have no body (a head is a whole request).
 pub(crate) async fn start() -> (String, Arc<Seen>) {
+    start_as(Behaviour::Answer).await
+}
+
+/// Starts one that treats each request as `behaviour` says.
+pub(crate) async fn start_as(behaviour: Behaviour) -> (String, Arc<Seen>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -54,9 +76,15 @@ pub(crate) async fn start() -> (String, Arc<Seen>) {
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .push(head);
-                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-                        if stream.write_all(answer).await.is_err() {
-                            return;
+                        match behaviour {
+                            Behaviour::Answer => {
+                                let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                                if stream.write_all(answer).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Behaviour::Silent => {}
+                            Behaviour::HangUp => return,
                         }
                     }
                 }
