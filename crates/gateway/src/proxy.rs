@@ -629,5 +629,10 @@ mod tests {
             text.contains(r#"gateway_upstream_seconds_count{upstream="metered-ok"} 3"#),
             "{text}"
         );
+        // A histogram with the app's buckets (they add up across gateways).
+        assert!(
+            text.contains(r#"gateway_upstream_seconds_bucket{upstream="metered-ok",le="5"} 3"#),
+            "{text}"
+        );
     }
 }

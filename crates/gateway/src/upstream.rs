@@ -13,6 +13,9 @@ use sha2::{Digest as _, Sha256};
 use crate::config::UpstreamSpec;
 use crate::pool::ConnPool;
 
+/// The latency series: time to an answer's head, by instance.
+pub(crate) const LATENCY: &str = "gateway_upstream_seconds";
+
 /// Consecutive failed exchanges after which an instance is taken out of
 /// rotation until a health check finds it ready again (passive ejection).
 const EJECT_AFTER: u32 = 1;
@@ -69,7 +72,7 @@ impl UpstreamMetrics {
                 class("5xx"),
             ],
             failures: metrics::counter!("gateway_upstream_failures_total", "upstream" => id.to_owned()),
-            latency: metrics::histogram!("gateway_upstream_seconds", "upstream" => id.to_owned()),
+            latency: metrics::histogram!(LATENCY, "upstream" => id.to_owned()),
             healthy: metrics::gauge!("gateway_upstream_healthy", "upstream" => id.to_owned()),
         }
     }
