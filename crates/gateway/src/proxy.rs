@@ -290,8 +290,10 @@ fn with_id(mut response: Response, id: &HeaderValue) -> Response {
 fn prepare_headers(headers: &mut HeaderMap, peer: SocketAddr) -> HeaderValue {
     strip_hop_by_hop(headers);
     headers.remove(AFFINITY_LOST);
-    // Room for the three added below: the map grows at most once.
-    headers.reserve(3);
+    // Room for the three added below: the map grows at most once. (`reserve`
+    // panics past the map's limit, which hyper's header limit keeps far off;
+    // the fallible form costs nothing more.)
+    let _ = headers.try_reserve(3);
     match headers.entry(FORWARDED_FOR) {
         Entry::Occupied(mut earlier) => {
             let value = match earlier.get().to_str() {
