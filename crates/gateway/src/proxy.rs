@@ -381,6 +381,17 @@ mod tests {
         Gateway::new(config, None)
     }
 
+    /// `method path` with `headers` and no body.
+    fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> http::Request<Body> {
+        let mut request = http::Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request
+            .body(Body::empty())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// `method path` with `headers` and no body through `gateway`: the
     /// status, the error code (if the answer is an error) and the body.
     async fn exchange(
@@ -389,15 +400,11 @@ mod tests {
         path: &str,
         headers: &[(&str, &str)],
     ) -> (StatusCode, Option<String>, String) {
-        let mut request = http::Request::builder().method(method).uri(path);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request
-            .body(Body::empty())
-            .unwrap_or_else(|e| panic!("{e}"));
         let answer = gateway
-            .handle(([127, 0, 0, 1], 40_000).into(), request)
+            .handle(
+                ([127, 0, 0, 1], 40_000).into(),
+                request(method, path, headers),
+            )
             .await;
         let status = answer.status();
         let bytes = answer
@@ -416,15 +423,11 @@ mod tests {
     /// Sends one request with `headers` through `gateway` from 192.0.2.10;
     /// the head the instance got and the answer's request ID.
     async fn through(gateway: &Gateway, seen: &Seen, headers: &[(&str, &str)]) -> (String, String) {
-        let mut request = http::Request::get("/cart");
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request
-            .body(Body::empty())
-            .unwrap_or_else(|e| panic!("{e}"));
         let answer = gateway
-            .handle(([192, 0, 2, 10], 40_000).into(), request)
+            .handle(
+                ([192, 0, 2, 10], 40_000).into(),
+                request("GET", "/cart", headers),
+            )
             .await;
         assert_eq!(answer.status(), http::StatusCode::OK);
         let id = answer
