@@ -401,34 +401,10 @@ async fn metrics(State(gateway): State<Gateway>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use axum::body::Body;
-    use http::{Request, StatusCode};
-    use http_body_util::BodyExt as _;
+    use http::StatusCode;
 
+    use crate::testing::exchange;
     use crate::{Gateway, GatewayConfig, Policy, UpstreamSpec};
-
-    async fn answer(
-        gateway: &Gateway,
-        method: &str,
-        path: &str,
-    ) -> (StatusCode, serde_json::Value) {
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .body(Body::empty())
-            .unwrap_or_else(|e| panic!("{e}"));
-        let response = gateway
-            .handle(([127, 0, 0, 1], 40_000).into(), request)
-            .await;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
-        (status, serde_json::from_slice(&bytes).unwrap_or_default())
-    }
 
     /// Found by the gateway fuzz target: `/_clusteren` went to the gateway's
     /// own router, whose unknown routes answered without a JSON body.
@@ -438,19 +414,19 @@ mod tests {
         let upstream =
             UpstreamSpec::parse("server-1=http://127.0.0.1:9", 1).unwrap_or_else(|e| panic!("{e}"));
         let gateway = Gateway::new(GatewayConfig::new(vec![upstream], Policy::RoundRobin), None);
-        let (status, body) = answer(&gateway, "GET", "/_cluster/nowhere").await;
+        let (status, code, _) = exchange(&gateway, "GET", "/_cluster/nowhere", &[]).await;
         assert_eq!(
-            (status, body["code"].as_str()),
+            (status, code.as_deref()),
             (StatusCode::NOT_FOUND, Some("NOT_FOUND"))
         );
-        let (status, body) = answer(&gateway, "DELETE", "/_cluster").await;
+        let (status, code, _) = exchange(&gateway, "DELETE", "/_cluster", &[]).await;
         assert_eq!(
-            (status, body["code"].as_str()),
+            (status, code.as_deref()),
             (StatusCode::METHOD_NOT_ALLOWED, Some("METHOD_NOT_ALLOWED"))
         );
         // Not the gateway's: proxied, and the dead instance says so.
-        let (status, body) = answer(&gateway, "POST", "/_clusteren").await;
+        let (status, code, body) = exchange(&gateway, "POST", "/_clusteren", &[]).await;
         assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
-        assert_eq!(body["code"], "UPSTREAM_FAILED");
+        assert_eq!(code.as_deref(), Some("UPSTREAM_FAILED"));
     }
 }

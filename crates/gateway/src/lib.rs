@@ -19,7 +19,7 @@ mod pool;
 mod proxy;
 mod supervisor;
 #[cfg(test)]
-mod test_instance;
+mod testing;
 mod upstream;
 
 use std::convert::Infallible;

@@ -211,7 +211,7 @@ mod tests {
     use http_body_util::BodyExt as _;
 
     use super::*;
-    use crate::test_instance;
+    use crate::testing;
 
     /// One request, its answer read to the end (which checks its connection
     /// back in).
@@ -232,7 +232,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_idle_connection_is_reused_until_it_has_been_idle_too_long() {
-        let (addr, seen) = test_instance::start().await;
+        let (addr, seen) = testing::start().await;
         let accepted = &seen.connections;
         // Generous against a loaded machine: the first two requests must
         // fall within it.

@@ -364,7 +364,7 @@ mod tests {
     use http::StatusCode;
 
     use super::*;
-    use crate::test_instance::{self, Behaviour, Seen};
+    use crate::testing::{self, Behaviour, Seen, exchange, request};
     use crate::{GatewayConfig, Policy, UpstreamSpec};
 
     /// A round-robin gateway over `addrs` (`server-1` first), whose
@@ -379,45 +379,6 @@ mod tests {
         let mut config = GatewayConfig::new(upstreams, Policy::RoundRobin);
         config.request_timeout = timeout;
         Gateway::new(config, None)
-    }
-
-    /// `method path` with `headers` and no body.
-    fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> http::Request<Body> {
-        let mut request = http::Request::builder().method(method).uri(path);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        request
-            .body(Body::empty())
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// `method path` with `headers` and no body through `gateway`: the
-    /// status, the error code (if the answer is an error) and the body.
-    async fn exchange(
-        gateway: &Gateway,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-    ) -> (StatusCode, Option<String>, String) {
-        let answer = gateway
-            .handle(
-                ([127, 0, 0, 1], 40_000).into(),
-                request(method, path, headers),
-            )
-            .await;
-        let status = answer.status();
-        let bytes = answer
-            .into_body()
-            .collect()
-            .await
-            .map(http_body_util::Collected::to_bytes)
-            .unwrap_or_default();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let code = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["code"].as_str().map(str::to_owned));
-        (status, code, text)
     }
 
     /// Sends one request with `headers` through `gateway` from 192.0.2.10;
@@ -441,7 +402,7 @@ mod tests {
 
     #[tokio::test]
     async fn instances_get_the_forwarding_headers_and_never_the_hop_by_hop_ones() {
-        let (addr, seen) = test_instance::start().await;
+        let (addr, seen) = testing::start().await;
         let upstream = UpstreamSpec::parse(&format!("server-1=http://{addr}"), 1)
             .unwrap_or_else(|e| panic!("{e}"));
         let gateway = Gateway::new(GatewayConfig::new(vec![upstream], Policy::RoundRobin), None);
@@ -507,8 +468,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_instance_too_slow_to_answer_gives_504_and_the_request_is_not_repeated() {
-        let (slow, seen) = test_instance::start_as(Behaviour::Silent).await;
-        let (fine, other) = test_instance::start().await;
+        let (slow, seen) = testing::start_as(Behaviour::Silent).await;
+        let (fine, other) = testing::start().await;
         let gateway = gateway_over(&[&slow, &fine], Duration::from_millis(300));
         let started = Instant::now();
         let (status, code, body) = exchange(&gateway, "GET", "/counter", &[]).await;
@@ -541,8 +502,8 @@ mod tests {
             ("PUT", &[], true),
         ];
         for (method, headers, retried) in cases {
-            let (hangs_up, first) = test_instance::start_as(Behaviour::HangUp).await;
-            let (fine, second) = test_instance::start().await;
+            let (hangs_up, first) = testing::start_as(Behaviour::HangUp).await;
+            let (fine, second) = testing::start().await;
             let gateway = gateway_over(&[&hangs_up, &fine], Duration::from_secs(5));
             let (status, code, body) = exchange(&gateway, method, "/cart/items", headers).await;
             assert_eq!(first.requests(), 1, "{method} {headers:?}");
@@ -563,7 +524,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_never_sent_goes_to_another_instance_whatever_its_method() {
         // Nothing listens on port 9: the connection is refused.
-        let (fine, seen) = test_instance::start().await;
+        let (fine, seen) = testing::start().await;
         let gateway = gateway_over(&["127.0.0.1:9", &fine], Duration::from_secs(5));
         let (status, _, body) = exchange(&gateway, "POST", "/increment", &[]).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -594,7 +555,7 @@ mod tests {
 
     #[tokio::test]
     async fn metrics_count_answers_and_failures_per_instance() {
-        let (fine, _) = test_instance::start().await;
+        let (fine, _) = testing::start().await;
         // Names no other test uses: the recorder is one per process.
         let upstreams = vec![
             UpstreamSpec::parse(&format!("metered-ok=http://{fine}"), 1)

@@ -1,10 +1,16 @@
-//! A stand-in instance for the gateway's unit tests: it records what it is
-//! sent and answers every request with an empty 200, or misbehaves as told.
+//! Support for the gateway's unit tests: a stand-in instance that records
+//! what it is sent and answers every request with an empty 200, or
+//! misbehaves as told; and one exchange with a gateway.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::body::Body;
+use http::StatusCode;
+use http_body_util::BodyExt as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::Gateway;
 
 /// What the instance has seen.
 #[derive(Default)]
@@ -92,4 +98,44 @@ pub(crate) async fn start_as(behaviour: Behaviour) -> (String, Arc<Seen>) {
         }
     });
     (addr, seen)
+}
+
+/// `method path` with `headers` and no body.
+pub(crate) fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> http::Request<Body> {
+    let mut request = http::Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .body(Body::empty())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `method path` with `headers` and no body through `gateway`, from a
+/// loopback client: the status, the error code (if the answer is an error)
+/// and the body.
+pub(crate) async fn exchange(
+    gateway: &Gateway,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Option<String>, String) {
+    let answer = gateway
+        .handle(
+            ([127, 0, 0, 1], 40_000).into(),
+            request(method, path, headers),
+        )
+        .await;
+    let status = answer.status();
+    let bytes = answer
+        .into_body()
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let code = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["code"].as_str().map(str::to_owned));
+    (status, code, text)
 }
