@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::StoreError;
 use crate::name::ProductId;
 
 /// Most distinct products a cart holds.
@@ -99,6 +100,17 @@ pub struct SessionData {
 }
 
 impl SessionData {
+    /// The user a login session is for: a store refuses to file a login
+    /// session without one.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when the session names no user.
+    pub fn login_user(&self) -> Result<&str, StoreError> {
+        self.user_id
+            .as_deref()
+            .ok_or_else(|| StoreError::Corrupt("a login session needs a user".to_owned()))
+    }
+
     /// Total units in the cart.
     pub fn total_items(&self) -> u64 {
         self.cart_items.iter().map(|l| u64::from(l.quantity)).sum()

@@ -296,10 +296,7 @@ impl SessionStore for MemorySessionStore {
         data: &SessionData,
         user_agent: &str,
     ) -> Result<(), StoreError> {
-        let user = data
-            .user_id
-            .clone()
-            .ok_or_else(|| StoreError::Corrupt("a login session needs a user".to_owned()))?;
+        let user = data.login_user()?.to_owned();
         self.create(id, data).await?;
         let agent = clip(user_agent).into();
         self.inner

@@ -377,10 +377,7 @@ impl SessionStore for RedisSessionStore {
         data: &SessionData,
         user_agent: &str,
     ) -> Result<(), StoreError> {
-        let user = data
-            .user_id
-            .as_deref()
-            .ok_or_else(|| StoreError::Corrupt("a login session needs a user".to_owned()))?;
+        let user = data.login_user()?;
         if id.tag() != user_tag(user) {
             return Err(StoreError::Corrupt(
                 "a login session's ID must carry its user's tag".to_owned(),

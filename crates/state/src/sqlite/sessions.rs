@@ -258,10 +258,7 @@ impl SessionStore for SqliteSessionStore {
         data: &SessionData,
         user_agent: &str,
     ) -> Result<(), StoreError> {
-        let user = data
-            .user_id
-            .clone()
-            .ok_or_else(|| StoreError::Corrupt("a login session needs a user".to_owned()))?;
+        let user = data.login_user()?.to_owned();
         self.insert(id, data, Some((user, clip(user_agent).to_owned())))
             .await
     }
