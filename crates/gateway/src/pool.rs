@@ -216,11 +216,7 @@ mod tests {
     /// One request, its answer read to the end (which checks its connection
     /// back in).
     async fn get(pool: &Arc<ConnPool>) {
-        let request = Request::builder()
-            .uri("/")
-            .header(http::header::HOST, "instance")
-            .body(Body::empty())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let request = testing::request("GET", "/", &[("host", "instance")]);
         let answer = pool.send(request).await.unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(answer.status(), 200);
         answer
