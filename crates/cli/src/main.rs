@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 /// Runs one web application with its state kept every way at once, and measures
 /// what each way costs.
 #[derive(Debug, Parser)]
-#[command(name = "statecraft", version, about)]
+#[command(name = "statecraft", version)]
 struct Cli {
     /// Log format: human-readable lines or one JSON object per line.
     #[arg(

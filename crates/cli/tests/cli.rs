@@ -62,6 +62,25 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 }
 
 #[test]
+fn help_says_what_the_program_does_and_exits_0() {
+    let out = statecraft(&["--help"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    // The program's own description, not the crate's (which describes the
+    // source file to its developers).
+    assert!(
+        text.starts_with("Runs one web application with its state kept every way at once"),
+        "{text}"
+    );
+    for command in ["serve", "gateway", "cluster", "lab"] {
+        assert!(
+            text.contains(&format!("\n  {command} ")),
+            "{command} listed"
+        );
+    }
+}
+
+#[test]
 fn capacity_prints_the_seeds_estimate() {
     let out = statecraft(&["capacity", "--sessions", "10000", "--session-size", "50KB"])
         .output()
