@@ -53,6 +53,18 @@ impl Services {
         orders.and(inventory).and(notifications)
     }
 
+    /// Closes every service's connection pool, waiting until each connection
+    /// in use is given back and closed: after it no statement of this
+    /// process holds a lock (a relay's transaction, say), so a schema can
+    /// be dropped without a deadlock against it.
+    pub async fn close(&self) {
+        tokio::join!(
+            self.orders.close(),
+            self.inventory.close(),
+            self.notifications.close()
+        );
+    }
+
     /// Runs the order flow on `bus`: the consumers subscribe first, then the
     /// relays start publishing the outboxes.
     ///

@@ -307,6 +307,7 @@ async fn users_on_postgresql() {
     }))
     .await;
     app.users.close().await;
+    app.services.close().await;
     let admin = sqlx::AnyPool::connect(&url).await.unwrap();
     for schema in [
         schema.clone(),

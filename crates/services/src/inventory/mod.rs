@@ -186,6 +186,11 @@ impl InventoryDb {
     pub async fn ping(&self) -> Result<(), DbError> {
         self.db.ping().await
     }
+
+    /// Closes the connection pool.
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
 }
 
 #[async_trait]

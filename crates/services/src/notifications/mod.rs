@@ -90,6 +90,11 @@ impl NotificationsDb {
         self.db.ping().await
     }
 
+    /// Closes the connection pool.
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
     async fn record(&self, event: &Event) -> Result<(), sqlx::Error> {
         let mut tx = self
             .db

@@ -133,6 +133,7 @@ async fn on_postgresql() {
         redeliveries_have_their_effect_once(&services),
     ))
     .await;
+    services.close().await;
     let admin = sqlx::AnyPool::connect(&url).await.unwrap();
     for s in ["orders", "inventory", "notifications"] {
         sqlx::query(sqlx::AssertSqlSafe(format!(
