@@ -403,17 +403,15 @@ async fn metrics(State(gateway): State<Gateway>) -> Response {
 mod tests {
     use http::StatusCode;
 
-    use crate::testing::exchange;
-    use crate::{Gateway, GatewayConfig, Policy, UpstreamSpec};
+    use crate::testing::{exchange, gateway_over};
+    use std::time::Duration;
 
     /// Found by the gateway fuzz target: `/_clusteren` went to the gateway's
     /// own router, whose unknown routes answered without a JSON body.
     #[tokio::test]
     async fn the_gateways_own_paths_are_whole_segments_and_answer_json_errors() {
         // Nothing listens on port 9: a proxied request fails to connect.
-        let upstream =
-            UpstreamSpec::parse("server-1=http://127.0.0.1:9", 1).unwrap_or_else(|e| panic!("{e}"));
-        let gateway = Gateway::new(GatewayConfig::new(vec![upstream], Policy::RoundRobin), None);
+        let gateway = gateway_over(&["127.0.0.1:9"], Duration::from_secs(5));
         let (status, code, _) = exchange(&gateway, "GET", "/_cluster/nowhere", &[]).await;
         assert_eq!(
             (status, code.as_deref()),

@@ -364,22 +364,8 @@ mod tests {
     use http::StatusCode;
 
     use super::*;
-    use crate::testing::{self, Behaviour, Seen, exchange, request};
+    use crate::testing::{self, Behaviour, Seen, exchange, gateway_over, request};
     use crate::{GatewayConfig, Policy, UpstreamSpec};
-
-    /// A round-robin gateway over `addrs` (`server-1` first), whose
-    /// instances have `timeout` to answer.
-    fn gateway_over(addrs: &[&str], timeout: Duration) -> Gateway {
-        let upstreams = (addrs.iter().enumerate())
-            .map(|(i, addr)| {
-                UpstreamSpec::parse(&format!("server-{}=http://{addr}", i + 1), i + 1)
-                    .unwrap_or_else(|e| panic!("{e}"))
-            })
-            .collect();
-        let mut config = GatewayConfig::new(upstreams, Policy::RoundRobin);
-        config.request_timeout = timeout;
-        Gateway::new(config, None)
-    }
 
     /// Sends one request with `headers` through `gateway` from 192.0.2.10;
     /// the head the instance got and the answer's request ID.
@@ -403,9 +389,7 @@ mod tests {
     #[tokio::test]
     async fn instances_get_the_forwarding_headers_and_never_the_hop_by_hop_ones() {
         let (addr, seen) = testing::start().await;
-        let upstream = UpstreamSpec::parse(&format!("server-1=http://{addr}"), 1)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let gateway = Gateway::new(GatewayConfig::new(vec![upstream], Policy::RoundRobin), None);
+        let gateway = gateway_over(&[&addr], Duration::from_secs(5));
 
         // A client behind another proxy, with its own request ID, hop-by-hop
         // headers (one named by Connection) and a forged affinity marker.

@@ -10,7 +10,7 @@ use http::StatusCode;
 use http_body_util::BodyExt as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::Gateway;
+use crate::{Gateway, GatewayConfig, Policy, UpstreamSpec};
 
 /// What the instance has seen.
 #[derive(Default)]
@@ -138,4 +138,18 @@ pub(crate) async fn exchange(
         .ok()
         .and_then(|v| v["code"].as_str().map(str::to_owned));
     (status, code, text)
+}
+
+/// A round-robin gateway over `addrs` (`server-1` first), whose instances
+/// have `timeout` to answer.
+pub(crate) fn gateway_over(addrs: &[&str], timeout: std::time::Duration) -> Gateway {
+    let upstreams = (addrs.iter().enumerate())
+        .map(|(i, addr)| {
+            UpstreamSpec::parse(&format!("server-{}=http://{addr}", i + 1), i + 1)
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    let mut config = GatewayConfig::new(upstreams, Policy::RoundRobin);
+    config.request_timeout = timeout;
+    Gateway::new(config, None)
 }
