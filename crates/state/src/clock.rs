@@ -13,12 +13,29 @@ pub(crate) fn millis(d: Duration) -> u64 {
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Time since this clock's origin; never goes backwards.
     fn now(&self) -> Duration;
+
+    /// The calendar time (ms since the Unix epoch) of a reading of this
+    /// clock in ms: what a user is shown, and what other processes' stores
+    /// understand. The default suits clocks whose origin is the epoch.
+    fn unix_ms(&self, reading_ms: u64) -> u64 {
+        reading_ms
+    }
+
+    /// This clock's reading (ms) at calendar time `unix_ms`; the inverse of
+    /// [`Clock::unix_ms`], saturating at the origin.
+    fn reading_ms(&self, unix_ms: u64) -> u64 {
+        unix_ms
+    }
 }
 
-/// The real monotonic clock (origin: when it was created).
+/// The real monotonic clock (origin: when it was created), which expiry
+/// uses so that a wall-clock step cannot end or prolong sessions; its
+/// readings map to calendar time through the wall clock at its origin.
 #[derive(Debug, Clone)]
 pub struct SystemClock {
     origin: Instant,
+    /// The wall clock at `origin`, in ms since the Unix epoch.
+    origin_unix_ms: u64,
 }
 
 impl SystemClock {
@@ -26,6 +43,7 @@ impl SystemClock {
     pub fn new() -> Self {
         Self {
             origin: Instant::now(),
+            origin_unix_ms: millis(UnixClock.now()),
         }
     }
 }
@@ -39,6 +57,14 @@ impl Default for SystemClock {
 impl Clock for SystemClock {
     fn now(&self) -> Duration {
         self.origin.elapsed()
+    }
+
+    fn unix_ms(&self, reading_ms: u64) -> u64 {
+        self.origin_unix_ms.saturating_add(reading_ms)
+    }
+
+    fn reading_ms(&self, unix_ms: u64) -> u64 {
+        unix_ms.saturating_sub(self.origin_unix_ms)
     }
 }
 
@@ -90,6 +116,17 @@ mod tests {
         assert_eq!(clock.now(), Duration::ZERO);
         other.advance(Duration::from_millis(1500));
         assert_eq!(clock.now(), Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn system_clock_readings_map_to_calendar_time_and_back() {
+        let clock = SystemClock::new();
+        let now = millis(clock.now());
+        let wall = millis(UnixClock.now());
+        assert!(clock.unix_ms(now).abs_diff(wall) < 1000, "{wall}");
+        assert_eq!(clock.reading_ms(clock.unix_ms(1234)), 1234);
+        // Before this clock began: its origin.
+        assert_eq!(clock.reading_ms(0), 0);
     }
 
     #[test]

@@ -318,10 +318,12 @@ impl SessionStore for MemorySessionStore {
         let mut live = Vec::with_capacity(entries.len());
         for (id, agent) in entries {
             if let Some((created_ms, last_seen_ms)) = self.inner.peek(&id, now_ms) {
+                // Calendar times, as every store reports them.
+                let clock = &self.inner.clock;
                 live.push(LoginInfo {
                     id,
-                    created_ms,
-                    last_seen_ms,
+                    created_ms: clock.unix_ms(created_ms),
+                    last_seen_ms: clock.unix_ms(last_seen_ms),
                     user_agent: agent.into(),
                 });
             }
@@ -347,6 +349,10 @@ impl SessionStore for MemorySessionStore {
 
     async fn export(&self, since_ms: u64) -> Result<Vec<SessionTransfer>, StoreError> {
         let now_ms = self.inner.now_ms();
+        // Transfers are in calendar time: the other instance's clock began
+        // at another moment (the hand-over's `since` is calendar time too).
+        let clock = &self.inner.clock;
+        let since_ms = clock.reading_ms(since_ms);
         let mut out = Vec::new();
         for shard in self.inner.shards.iter() {
             // Decoded outside no lock but this shard's, one shard at a time.
@@ -356,8 +362,8 @@ impl SessionStore for MemorySessionStore {
                     out.push(SessionTransfer {
                         id: id.to_string(),
                         data: decode(&record.encoded)?,
-                        created_ms: record.created_ms,
-                        seen_ms: record.seen_ms,
+                        created_ms: clock.unix_ms(record.created_ms),
+                        seen_ms: clock.unix_ms(record.seen_ms),
                     });
                 }
             }
@@ -375,10 +381,11 @@ impl SessionStore for MemorySessionStore {
                     session.id
                 )));
             };
+            let clock = &self.inner.clock;
             let record = Record {
                 encoded: encode(&session.data)?,
-                created_ms: session.created_ms,
-                seen_ms: session.seen_ms,
+                created_ms: clock.reading_ms(session.created_ms),
+                seen_ms: clock.reading_ms(session.seen_ms),
             };
             if self.inner.is_expired(&record, now_ms) {
                 continue;
@@ -387,7 +394,7 @@ impl SessionStore for MemorySessionStore {
                 let mut shard = self.inner.shard(&id);
                 let fresher = shard
                     .get(&id)
-                    .is_none_or(|held| held.seen_ms < session.seen_ms);
+                    .is_none_or(|held| held.seen_ms < record.seen_ms);
                 if fresher {
                     shard.insert(id, record);
                 }
