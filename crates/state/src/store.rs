@@ -77,6 +77,9 @@ pub(crate) fn clip(user_agent: &str) -> &str {
 /// share revocations.
 #[async_trait]
 pub trait Denylist: Send + Sync + std::fmt::Debug + 'static {
+    /// The backend behind this denylist.
+    fn kind(&self) -> StoreKind;
+
     /// Revokes `jti` until `expires_ms` (ms since the epoch).
     ///
     /// # Errors

@@ -331,9 +331,13 @@ pub(crate) async fn refresh_pair(
             family,
             successor,
         } => (user_id, family, successor),
-        RefreshOutcome::ReuseDetected | RefreshOutcome::Revoked => {
+        RefreshOutcome::ReuseDetected { family } => {
+            // A thief or the holder has the family's access tokens too:
+            // they stop now, not at their expiry.
+            deny_families(identity, std::slice::from_ref(&family)).await?;
             return Err(ApiError::Token(TokenProblem::Revoked));
         }
+        RefreshOutcome::Revoked => return Err(ApiError::Token(TokenProblem::Revoked)),
         RefreshOutcome::Expired => return Err(ApiError::Token(TokenProblem::Expired)),
         RefreshOutcome::Unknown => return Err(ApiError::Token(TokenProblem::Invalid)),
     };
@@ -390,7 +394,7 @@ pub(crate) async fn logout(
                     .revoke_family(family)
                     .await
                     .map_err(|_| ApiError::ServiceUnavailable("users"))?;
-                deny_families(&state, std::slice::from_ref(family)).await?;
+                deny_families(&state.identity, std::slice::from_ref(family)).await?;
             }
             Ok(JsonOk(Message {
                 message: "Logged out",
@@ -402,19 +406,18 @@ pub(crate) async fn logout(
 
 /// Refuses every access token issued with these refresh families from now on,
 /// for as long as such a token could live.
-async fn deny_families(state: &AppState, families: &[String]) -> Result<(), ApiError> {
-    let ttl = state.identity.tokens.ttl();
+async fn deny_families(identity: &Identity, families: &[String]) -> Result<(), ApiError> {
+    let ttl = identity.tokens.ttl();
     let until = std::time::SystemTime::now() + ttl + Duration::from_secs(60);
     let until_ms = until
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let denylist = &identity.denylist;
     for family in families {
-        state
-            .identity
-            .denylist
+        denylist
             .deny(&crate::auth::family_key(family), until_ms)
             .await
-            .map_err(ApiError::store(state.sessions.kind()))?;
+            .map_err(ApiError::store(denylist.kind()))?;
     }
     Ok(())
 }
@@ -497,7 +500,7 @@ pub(crate) async fn end_sessions(
         .revoke_user_families(&user.id)
         .await
         .map_err(|_| ApiError::ServiceUnavailable("users"))?;
-    deny_families(&state, &families).await?;
+    deny_families(&state.identity, &families).await?;
     let clear = match user.credential {
         Credential::Session(_) => IssuedCookie(Some(state.cookies.clear())),
         Credential::Bearer(_) => IssuedCookie(None),

@@ -146,7 +146,8 @@ async fn logout_deletes_the_session_at_once() {
 
 #[tokio::test]
 async fn sessions_are_listed_and_ended_everywhere() {
-    let app = spawn_app().await;
+    // The process's real clock, whose readings are times since it started.
+    let app = spawn_with(|s| s.real_clock = true).await;
     let laptop = app
         .login_as("alice", "correct-password", None, "Laptop/1")
         .await
@@ -175,8 +176,20 @@ async fn sessions_are_listed_and_ended_everywhere() {
     assert_eq!(sessions[0]["current"], true);
     for s in sessions {
         assert_eq!(s["idPrefix"].as_str().unwrap().len(), 8);
-        assert!(s["createdAt"].as_str().unwrap().ends_with('Z'));
-        assert!(s["lastSeenAt"].as_str().unwrap().ends_with('Z'));
+        // Calendar dates of now, not time since the process started
+        // (the memory store showed 1970-01-01T00:00:14Z).
+        for field in ["createdAt", "lastSeenAt"] {
+            let at = humantime::parse_rfc3339(s[field].as_str().unwrap()).unwrap();
+            let age = std::time::SystemTime::now()
+                .duration_since(at)
+                .unwrap_or_default();
+            assert!(age < Duration::from_secs(60), "{field}: {}", list.text);
+            assert!(
+                at <= std::time::SystemTime::now() + Duration::from_secs(1),
+                "{}",
+                list.text
+            );
+        }
         // No usable credential is listed.
         assert!(!list.text.contains(&laptop) && !list.text.contains(&phone));
     }
@@ -299,7 +312,7 @@ async fn a_refresh_token_reused_after_the_grace_window_revokes_its_family() {
         }
     })
     .await;
-    let (_, refresh) = app.token_for("bob").await;
+    let (first_access, refresh) = app.token_for("bob").await;
     let next = app
         .post(
             "/token/refresh",
@@ -308,6 +321,13 @@ async fn a_refresh_token_reused_after_the_grace_window_revokes_its_family() {
         )
         .await;
     assert_eq!(next.status, 200);
+    let next_access = next.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.bearer("GET", "/profile", &next_access, None)
+            .await
+            .status,
+        200
+    );
     tokio::time::sleep(Duration::from_millis(5)).await;
     app.post(
         "/token/refresh",
@@ -323,6 +343,13 @@ async fn a_refresh_token_reused_after_the_grace_window_revokes_its_family() {
     )
     .await
     .assert_error(401, "TOKEN_REVOKED");
+    // Every access token of the family stops at once, not at its expiry:
+    // the thief's and the holder's alike.
+    for access in [&first_access, &next_access] {
+        app.bearer("GET", "/profile", access, None)
+            .await
+            .assert_error(401, "TOKEN_REVOKED");
+    }
 }
 
 #[tokio::test]

@@ -40,8 +40,11 @@ pub enum RefreshOutcome {
         successor: RefreshToken,
     },
     /// A retired token presented after the grace window: the family is now
-    /// revoked.
-    ReuseDetected,
+    /// revoked (and its access tokens must be refused too).
+    ReuseDetected {
+        /// The family revoked.
+        family: String,
+    },
     /// The family was revoked (logout, or an earlier reuse).
     Revoked,
     /// Past its expiry.
@@ -176,7 +179,7 @@ impl UsersDb {
                     .await
                     .map_err(err)?;
                 tracing::warn!(user = %user_id, "refresh token reused after its grace window: family revoked");
-                RefreshOutcome::ReuseDetected
+                RefreshOutcome::ReuseDetected { family }
             }
             // Active, unexpired, unrevoked, yet not retired above: only a
             // concurrent change in between can do that; refuse this once.

@@ -204,7 +204,7 @@ pub(crate) async fn reuse_after_grace_revokes_the_family(
 ) {
     let secret = RefreshSecret::generate();
     let first = RefreshToken::generate();
-    db.start_family("user-2", &first, DAY).await.unwrap();
+    let family = db.start_family("user-2", &first, DAY).await.unwrap();
     let RefreshOutcome::Rotated { successor, .. } = db
         .rotate(&first, &secret, DAY, Duration::ZERO)
         .await
@@ -218,7 +218,9 @@ pub(crate) async fn reuse_after_grace_revokes_the_family(
         db.rotate(&first, &secret, DAY, Duration::ZERO)
             .await
             .unwrap(),
-        RefreshOutcome::ReuseDetected
+        RefreshOutcome::ReuseDetected {
+            family: family.clone()
+        }
     );
     // The whole family is gone, the legitimate holder's token included.
     assert_eq!(

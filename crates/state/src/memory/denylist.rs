@@ -51,6 +51,10 @@ impl Default for MemoryDenylist {
 
 #[async_trait]
 impl Denylist for MemoryDenylist {
+    fn kind(&self) -> crate::StoreKind {
+        crate::StoreKind::Memory
+    }
+
     async fn deny(&self, jti: &str, expires_ms: u64) -> Result<(), StoreError> {
         let now = self.now_ms();
         let mut entries = self.inner.lock().unwrap_or_else(|p| p.into_inner());

@@ -22,6 +22,10 @@ impl RedisDenylist {
 
 #[async_trait]
 impl Denylist for RedisDenylist {
+    fn kind(&self) -> crate::StoreKind {
+        crate::StoreKind::Redis
+    }
+
     async fn deny(&self, jti: &str, expires_ms: u64) -> Result<(), StoreError> {
         if expires_ms <= millis(UnixClock.now()) {
             // Already expired: no request could use it.

@@ -28,6 +28,10 @@ fn now_ms() -> i64 {
 
 #[async_trait]
 impl Denylist for SqliteDenylist {
+    fn kind(&self) -> crate::StoreKind {
+        crate::StoreKind::Sqlite
+    }
+
     async fn deny(&self, jti: &str, expires_ms: u64) -> Result<(), StoreError> {
         let (jti, until) = (
             jti.to_owned(),
