@@ -17,7 +17,6 @@ use http::HeaderMap;
 use http::header::AUTHORIZATION;
 use http_body_util::BodyExt as _;
 use serde::Serialize;
-use subtle::ConstantTimeEq as _;
 
 use crate::error::GatewayError;
 use crate::{Gateway, Upstream};
@@ -180,7 +179,8 @@ async fn control(
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
 ) -> Response {
-    if let Err(err) = authorize(&gateway, peer, &headers) {
+    let listening = gateway.listening.get().copied();
+    if let Err(err) = gateway.guard.authorize(listening, peer, &headers) {
         return err.into_response();
     }
     let Some(upstream) = gateway.upstreams.iter().find(|u| u.id == id) else {
@@ -359,31 +359,6 @@ async fn exchange(
         ));
     }
     Ok(body)
-}
-
-/// Control calls carry the admin token when one is set; without one they are
-/// taken from loopback clients only.
-fn authorize(gateway: &Gateway, peer: SocketAddr, headers: &HeaderMap) -> Result<(), GatewayError> {
-    match &gateway.config.admin_token {
-        Some(token) => {
-            let given = headers
-                .get(AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or_default();
-            if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
-                Ok(())
-            } else {
-                Err(GatewayError::Forbidden(
-                    "Cluster control needs the admin token",
-                ))
-            }
-        }
-        None if peer.ip().is_loopback() => Ok(()),
-        None => Err(GatewayError::Forbidden(
-            "Cluster control is for loopback clients unless --admin-token is set",
-        )),
-    }
 }
 
 async fn metrics(State(gateway): State<Gateway>) -> Response {

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use http::Uri;
 
+use crate::OutlierRule;
+
 /// How a request chooses its instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
@@ -174,6 +176,8 @@ pub struct GatewayConfig {
     pub request_timeout: Duration,
     /// How long a connection to an instance may take.
     pub connect_timeout: Duration,
+    /// When failed exchanges take an instance out of rotation.
+    pub outlier: OutlierRule,
     /// The key that signs sticky cookies: gateways with the same key agree.
     pub sticky_key: [u8; 32],
     /// Send the sticky cookie without `Secure` (plain-HTTP use only).
@@ -181,6 +185,10 @@ pub struct GatewayConfig {
     /// A bearer token that cluster control calls (drain, stop, start) must
     /// carry; without one they are taken from loopback clients only.
     pub admin_token: Option<String>,
+    /// Host names the gateway is reached by besides its listen address and
+    /// loopback names: control calls with another `Host` are refused
+    /// (DNS rebinding).
+    pub public_hosts: Vec<String>,
     /// Path prefixes served by services rather than app instances.
     pub routes: Vec<ServiceRoute>,
     /// The users service's JWKS: with it, a bearer token on a service route
@@ -204,9 +212,11 @@ impl GatewayConfig {
             health_interval: Duration::from_secs(1),
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_millis(500),
+            outlier: OutlierRule::default(),
             sticky_key,
             insecure_cookies: false,
             admin_token: None,
+            public_hosts: Vec::new(),
             routes: Vec::new(),
             jwks_url: None,
             handover_token: None,

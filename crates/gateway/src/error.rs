@@ -27,6 +27,9 @@ pub enum GatewayError {
     Forbidden(&'static str),
     /// 400 `INVALID_REQUEST`: a request the gateway cannot forward.
     InvalidRequest(&'static str),
+    /// 408 `REQUEST_TIMEOUT` (added): the client did not send its whole
+    /// body before the request's deadline.
+    RequestTimeout,
     /// 409 `CONTROL_FAILED` (added): an instance could not be stopped or started.
     ControlFailed(String),
     /// 401 `TOKEN_INVALID`: a bearer token on a service route that does not verify.
@@ -57,6 +60,7 @@ impl GatewayError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::ControlFailed(_) => StatusCode::CONFLICT,
             Self::TokenInvalid | Self::TokenExpired => StatusCode::UNAUTHORIZED,
             Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -74,6 +78,7 @@ impl GatewayError {
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::InvalidRequest(_) => "INVALID_REQUEST",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::ControlFailed(_) => "CONTROL_FAILED",
             Self::TokenInvalid => "TOKEN_INVALID",
             Self::TokenExpired => "TOKEN_EXPIRED",
@@ -92,6 +97,9 @@ impl GatewayError {
             Self::NotFound(what) | Self::ControlFailed(what) => what.clone(),
             Self::Forbidden(why) | Self::InvalidRequest(why) => (*why).to_owned(),
             Self::MethodNotAllowed => "Method not allowed on this route".to_owned(),
+            Self::RequestTimeout => {
+                "The request body did not arrive in time: send it whole, without pauses".to_owned()
+            }
             Self::TokenInvalid => "The token is invalid".to_owned(),
             Self::TokenExpired => "The token has expired".to_owned(),
             Self::KeysUnavailable => "The keys that verify tokens cannot be fetched".to_owned(),

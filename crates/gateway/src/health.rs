@@ -26,7 +26,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 /// the soak) an instance's `/readyz` can take over a second, and taking every
 /// instance out at once refused all requests with `NO_HEALTHY_UPSTREAM` where
 /// they would have been served. A refused connection is death at once, and
-/// failed requests still eject an instance on their own (`Upstream::failed`).
+/// failed requests still eject an instance on their own (`outlier`).
 const UNANSWERED_BEFORE_DOWN: u32 = 2;
 
 /// What one check found.

@@ -10,11 +10,14 @@
 //! do the same on port 0.
 
 mod balance;
+mod client_body;
 mod cluster;
 mod config;
 mod edge;
 mod error;
+mod guard;
 mod health;
+mod outlier;
 mod pool;
 mod proxy;
 mod supervisor;
@@ -43,6 +46,7 @@ pub use balance::{CLIENT_COOKIE, STICKY_COOKIE};
 pub use cluster::InstanceControl;
 pub use config::{AffinityLoss, GatewayConfig, Policy, ServiceRoute, UpstreamSpec};
 pub use error::GatewayError;
+pub use outlier::OutlierRule;
 pub use proxy::AFFINITY_LOST;
 pub use supervisor::{InstanceSpec, StartError, Supervisor, listening_port, terminate};
 pub use upstream::Upstream;
@@ -50,6 +54,8 @@ pub use upstream::Upstream;
 use axum::response::IntoResponse as _;
 use balance::Balancer;
 use edge::EdgeAuth;
+use guard::ControlGuard;
+use outlier::Outliers;
 use proxy::Target;
 
 /// One gateway: its settings, instances, balancer and connection pool. Cloned
@@ -64,11 +70,17 @@ pub struct Inner {
     config: GatewayConfig,
     upstreams: Vec<Arc<Upstream>>,
     balancer: Balancer,
+    /// The instances' outlier detection.
+    outliers: Outliers,
     /// Services by path prefix, longest prefix first.
     services: Vec<ServiceTarget>,
     /// Checks bearer tokens bound for services.
     edge: Option<EdgeAuth>,
     control: Option<Arc<dyn InstanceControl>>,
+    /// Who may make control calls.
+    guard: ControlGuard,
+    /// Where `serve` listens (unknown for a gateway used through `handle`).
+    listening: OnceLock<SocketAddr>,
     metrics: Option<PrometheusHandle>,
 }
 
@@ -78,6 +90,7 @@ struct ServiceTarget {
     route: ServiceRoute,
     upstream: [Arc<Upstream>; 1],
     balancer: Balancer,
+    outliers: Outliers,
 }
 
 impl Deref for Gateway {
@@ -116,6 +129,7 @@ impl Gateway {
                     AffinityLoss::Redispatch,
                     &config.sticky_key,
                 ),
+                outliers: Outliers::new(config.outlier),
             })
             .collect();
         services.sort_by_key(|s| std::cmp::Reverse(s.route.prefix.len()));
@@ -123,13 +137,23 @@ impl Gateway {
             .jwks_url
             .as_ref()
             .and_then(|url| EdgeAuth::new(url, config.connect_timeout));
+        let outliers = Outliers::new(config.outlier);
+        let guard = ControlGuard {
+            admin_token: config.admin_token.clone(),
+            public_hosts: (config.public_hosts.iter())
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+        };
         Self(Arc::new(Inner {
             config,
             upstreams,
             balancer,
+            outliers,
             services,
             edge,
             control,
+            guard,
+            listening: OnceLock::new(),
             metrics,
         }))
     }
@@ -178,11 +202,13 @@ impl Gateway {
                 Target {
                     upstreams: &service.upstream,
                     balancer: &service.balancer,
+                    outliers: &service.outliers,
                 }
             }
             None => Target {
                 upstreams: &self.upstreams,
                 balancer: &self.balancer,
+                outliers: &self.outliers,
             },
         };
         proxy::forward(&self, target, peer, request).await
@@ -243,6 +269,15 @@ pub async fn serve(
     gateway: Gateway,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let _ = gateway.listening.set(local);
+    if !local.ip().is_loopback() && gateway.config.admin_token.is_none() {
+        tracing::warn!(
+            "listening on {local}, beyond loopback, without an admin token: cluster control \
+             (/_cluster/instances/…) is closed; set STATECRAFT_ADMIN_TOKEN or \
+             --admin-token-file to open it"
+        );
+    }
     let checks = tokio::spawn(health::run(gateway.clone()));
     // Histogram samples wait in the recorder until folded into buckets:
     // without this they would pile up between scrapes.

@@ -25,7 +25,9 @@ use http_body_util::BodyExt as _;
 
 use crate::Gateway;
 use crate::balance::{Balancer, CLIENT_COOKIE, Pick, STICKY_COOKIE, session_fingerprint};
+use crate::client_body::BodyWatch;
 use crate::error::GatewayError;
+use crate::outlier::Outliers;
 use crate::pool::SendError;
 use crate::upstream::Upstream;
 
@@ -59,6 +61,8 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 pub(crate) struct Target<'a> {
     pub(crate) upstreams: &'a [Arc<Upstream>],
     pub(crate) balancer: &'a Balancer,
+    /// When their failures take them out of rotation.
+    pub(crate) outliers: &'a Outliers,
 }
 
 /// Every request that is not the gateway's own, to one of `target`'s instances.
@@ -69,6 +73,8 @@ pub(crate) async fn forward(
     request: Request,
 ) -> Response {
     let (mut parts, body) = request.into_parts();
+    // Whether the client delivers its body: its failure is not the instance's.
+    let (body, watch) = BodyWatch::watch(body);
     let affinity = target.balancer.affinity(&parts.headers, peer.ip());
     let retry_after_send =
         parts.method.is_idempotent() || parts.headers.contains_key(IDEMPOTENCY_KEY);
@@ -178,28 +184,49 @@ pub(crate) async fn forward(
             Ok(Err(SendError::NotSent(request, why))) => {
                 // Never written: any request may go elsewhere, body and all.
                 tracing::warn!(upstream = %upstream.id, %why, "instance unreachable");
-                upstream.failed();
+                target.outliers.failed(&upstream, pool);
                 failure = GatewayError::UpstreamFailed(upstream.id.clone());
                 next = Some(*request);
             }
             Ok(Err(SendError::Failed(err))) => {
+                if watch.broken_by_client() || err.is_user() {
+                    // The client broke off its body: its failure, not the
+                    // instance's, and nothing to retry.
+                    return with_id(client_failed(&upstream, &err), &request_id);
+                }
                 tracing::warn!(upstream = %upstream.id, %err, "instance broke the exchange");
-                upstream.failed();
+                target.outliers.failed(&upstream, pool);
                 failure = GatewayError::UpstreamFailed(upstream.id.clone());
                 // It may have been applied: only a harmless request goes again.
                 next = replay.as_ref().map(Replay::request);
                 marked = false;
             }
+            Err(_) if !watch.delivered() => {
+                // The client had not sent its whole body by the deadline:
+                // the instance was waiting for it.
+                metrics::counter!("gateway_client_failures_total", "kind" => "slow_body")
+                    .increment(1);
+                tracing::info!(upstream = %upstream.id, "client too slow to send its body");
+                return with_id(GatewayError::RequestTimeout.into_response(), &request_id);
+            }
             Err(_) => {
                 // It may still be working on it: a retry could apply it twice
                 // and would add load to a slow cluster.
-                upstream.metrics.failures.increment(1);
+                target.outliers.failed(&upstream, pool);
                 failure = GatewayError::UpstreamTimeout(upstream.id.clone());
                 break;
             }
         }
     }
     with_id(failure.into_response(), &request_id)
+}
+
+/// The answer to a client that broke off its own request: counted and
+/// logged, never held against the instance.
+fn client_failed(upstream: &Upstream, err: &hyper::Error) -> Response {
+    metrics::counter!("gateway_client_failures_total", "kind" => "body_cut_off").increment(1);
+    tracing::info!(upstream = %upstream.id, %err, "client broke off its request body");
+    GatewayError::InvalidRequest("The request body was cut off before its end").into_response()
 }
 
 /// A request kept so that it can be sent again after a failure that may
@@ -523,12 +550,17 @@ mod tests {
     #[tokio::test]
     async fn with_every_instance_out_of_rotation_the_answer_is_503_no_healthy_upstream() {
         let gateway = gateway_over(&["127.0.0.1:9"], Duration::from_secs(5));
-        // The failed exchange takes the one instance out of rotation.
-        let (status, code, _) = exchange(&gateway, "GET", "/counter", &[]).await;
-        assert_eq!(
-            (status, code.as_deref()),
-            (StatusCode::BAD_GATEWAY, Some("UPSTREAM_FAILED"))
-        );
+        // Failures never eject the last instance in rotation: each request
+        // is tried, and fails.
+        for _ in 0..10 {
+            let (status, code, _) = exchange(&gateway, "GET", "/counter", &[]).await;
+            assert_eq!(
+                (status, code.as_deref()),
+                (StatusCode::BAD_GATEWAY, Some("UPSTREAM_FAILED"))
+            );
+        }
+        // A health check's verdict does take it out.
+        gateway.upstreams()[0].set_healthy(false);
         let (status, code, body) = exchange(&gateway, "GET", "/counter", &[]).await;
         assert_eq!(
             (status, code.as_deref()),
@@ -547,7 +579,9 @@ mod tests {
             UpstreamSpec::parse("metered-dead=http://127.0.0.1:9", 2)
                 .unwrap_or_else(|e| panic!("{e}")),
         ];
-        let gateway = Gateway::new(GatewayConfig::new(upstreams, Policy::RoundRobin), None);
+        let mut config = GatewayConfig::new(upstreams, Policy::RoundRobin);
+        config.outlier.consecutive_failures = 1;
+        let gateway = Gateway::new(config, None);
         for _ in 0..3 {
             let (status, _, body) = exchange(&gateway, "GET", "/healthz", &[]).await;
             assert_eq!(status, StatusCode::OK, "{body}");

@@ -16,10 +16,6 @@ use crate::pool::ConnPool;
 /// The latency series: time to an answer's head, by instance.
 pub(crate) const LATENCY: &str = "gateway_upstream_seconds";
 
-/// Consecutive failed exchanges after which an instance is taken out of
-/// rotation until a health check finds it ready again (passive ejection).
-const EJECT_AFTER: u32 = 1;
-
 /// One instance.
 #[derive(Debug)]
 pub struct Upstream {
@@ -40,7 +36,11 @@ pub struct Upstream {
     /// The instance its sessions were handed to: its pinned clients go there.
     moved_to: std::sync::RwLock<Option<String>>,
     in_flight: AtomicUsize,
+    /// Instance-side failures in a row (see `outlier`).
     failures: AtomicU32,
+    /// Out of rotation for its failures (not for a health check's verdict):
+    /// what the ejection limit counts.
+    ejected: AtomicBool,
     /// Active checks in a row that got no answer in time.
     unanswered_checks: AtomicU32,
     pub(crate) metrics: UpstreamMetrics,
@@ -102,6 +102,7 @@ impl Upstream {
             moved_to: std::sync::RwLock::new(None),
             in_flight: AtomicUsize::new(0),
             failures: AtomicU32::new(0),
+            ejected: AtomicBool::new(false),
             unanswered_checks: AtomicU32::new(0),
             metrics,
         }
@@ -175,10 +176,14 @@ impl Upstream {
 
     /// A health check's verdict.
     pub(crate) fn set_healthy(&self, healthy: bool) {
-        if healthy {
-            self.failures.store(0, Ordering::Relaxed);
-        }
         let was = self.healthy.swap(healthy, Ordering::Relaxed);
+        if healthy && !was {
+            // Back in rotation: its failures are behind it. (A check that
+            // finds a serving instance ready does not clear its count: a
+            // run of failures must not be forgotten every interval.)
+            self.failures.store(0, Ordering::Relaxed);
+            self.ejected.store(false, Ordering::Relaxed);
+        }
         if was != healthy {
             self.metrics.healthy.set(if healthy { 1.0 } else { 0.0 });
             if healthy {
@@ -199,13 +204,24 @@ impl Upstream {
         self.unanswered_checks.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// An exchange with it failed (connect, reset): out of rotation after
-    /// [`EJECT_AFTER`] in a row.
-    pub(crate) fn failed(&self) {
+    /// An exchange with it failed on its side (connect, reset, no answer in
+    /// time): counted; how many in a row now. Whether that ejects it is the
+    /// pool's `Outliers`' call.
+    pub(crate) fn count_failure(&self) -> u32 {
         self.metrics.failures.increment(1);
-        if self.failures.fetch_add(1, Ordering::Relaxed) + 1 >= EJECT_AFTER {
-            self.set_healthy(false);
-        }
+        self.failures.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Whether failures took it out of rotation (until a check finds it ready).
+    pub(crate) fn is_ejected(&self) -> bool {
+        self.ejected.load(Ordering::Relaxed)
+    }
+
+    /// Takes it out of rotation for `failures` in a row.
+    pub(crate) fn eject(&self, failures: u32) {
+        tracing::warn!(upstream = %self.id, failures, "instance failed too often in a row");
+        self.ejected.store(true, Ordering::Relaxed);
+        self.set_healthy(false);
     }
 
     /// It answered.

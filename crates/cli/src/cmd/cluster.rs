@@ -11,7 +11,7 @@ use statecraft_gateway::{
     Gateway, InstanceControl, InstanceSpec, ServiceRoute, Supervisor, UpstreamSpec,
 };
 
-use super::gateway::Balancing;
+use super::gateway::{Balancing, ControlAccess};
 
 use super::serve::shutdown_signal;
 use super::{CmdError, runtime};
@@ -58,10 +58,8 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_INSECURE_COOKIES")]
     insecure_cookies: bool,
 
-    /// Bearer token for /_cluster/instances/… control calls (default:
-    /// loopback clients only).
-    #[arg(long, env = "STATECRAFT_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
+    #[command(flatten)]
+    control: ControlAccess,
 
     /// Run orders, inventory and notifications as their own processes behind
     /// the gateway's routes (/orders, /products, /inventory, /notifications,
@@ -221,6 +219,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     } else {
         None
     };
+    let control_access = cmd.control.resolve()?;
     let program = std::env::current_exe()
         .map_err(|e| CmdError::Runtime(format!("cannot find the statecraft binary: {e}")))?;
     // Signed state tokens must verify on every instance: one key for all,
@@ -285,7 +284,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         config.jwks_url = jwks;
         config.health_interval = cmd.health_interval;
         config.insecure_cookies = cmd.insecure_cookies;
-        config.admin_token.clone_from(&cmd.admin_token);
+        control_access.apply(&mut config);
         config.handover_token = Some(handover_token);
         let (listener, local) = match super::bind(cmd.listen).await {
             Ok(bound) => bound,

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use statecraft_gateway::{
-    AffinityLoss, Gateway, GatewayConfig, Policy, ServiceRoute, UpstreamSpec,
+    AffinityLoss, Gateway, GatewayConfig, OutlierRule, Policy, ServiceRoute, UpstreamSpec,
 };
 
 use super::serve::shutdown_signal;
@@ -51,10 +51,8 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_INSECURE_COOKIES")]
     insecure_cookies: bool,
 
-    /// Bearer token required by /_cluster/instances/… control calls; without
-    /// it they are accepted from loopback clients only.
-    #[arg(long, env = "STATECRAFT_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
+    #[command(flatten)]
+    control: ControlAccess,
 
     /// The instances' --handover-token: lets POST
     /// /_cluster/instances/{id}/handover move a draining instance's sessions.
@@ -98,6 +96,18 @@ pub(crate) struct Balancing {
         default_value = "redispatch"
     )]
     pub(crate) on_affinity_loss: AffinityLoss,
+
+    /// Failures on an instance's side in a row (refused or reset
+    /// connection, broken answer, no answer in time) that take it out of
+    /// rotation until a health check finds it ready. A client that breaks
+    /// off its own request never counts.
+    #[arg(long, env = "STATECRAFT_EJECT_AFTER", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) eject_after: u32,
+
+    /// The most instances failures may hold out of rotation at once, in
+    /// percent of them (at least one of two or more; never the last).
+    #[arg(long, env = "STATECRAFT_MAX_EJECTION_PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub(crate) max_ejection_percent: u8,
 }
 
 impl Balancing {
@@ -105,7 +115,98 @@ impl Balancing {
     pub(crate) fn config(&self, upstreams: Vec<UpstreamSpec>) -> GatewayConfig {
         let mut config = GatewayConfig::new(upstreams, self.balance);
         config.on_affinity_loss = self.on_affinity_loss;
+        config.outlier = OutlierRule {
+            consecutive_failures: self.eject_after,
+            max_ejection_percent: self.max_ejection_percent,
+        };
         config
+    }
+}
+
+/// Who may use the gateway's control routes, for `gateway` and `cluster`
+/// alike.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ControlAccess {
+    /// Bearer token that /_cluster/instances/… control calls must carry
+    /// (without one: loopback clients of a loopback gateway only). Prefer
+    /// the variable or --admin-token-file: a flag shows in `ps`.
+    #[arg(long, env = "STATECRAFT_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+
+    /// A file whose first line is the admin token (keep it 0600).
+    #[arg(
+        long,
+        env = "STATECRAFT_ADMIN_TOKEN_FILE",
+        conflicts_with = "admin_token"
+    )]
+    admin_token_file: Option<std::path::PathBuf>,
+
+    /// A host name the gateway is reached by, besides its listen address
+    /// and loopback names: control calls naming another Host are refused
+    /// (DNS rebinding). Repeat for each.
+    #[arg(
+        long = "public-host",
+        env = "STATECRAFT_PUBLIC_HOSTS",
+        value_delimiter = ','
+    )]
+    public_hosts: Vec<String>,
+}
+
+/// The shortest admin token taken: a guessable one would open the controls.
+const MIN_ADMIN_TOKEN: usize = 16;
+
+/// The control settings, read and checked.
+pub(crate) struct Control {
+    admin_token: Option<String>,
+    public_hosts: Vec<String>,
+}
+
+impl Control {
+    /// Puts them into `config`.
+    pub(crate) fn apply(self, config: &mut GatewayConfig) {
+        config.admin_token = self.admin_token;
+        config.public_hosts = self.public_hosts;
+    }
+}
+
+impl ControlAccess {
+    /// The admin token (from the flag, the variable or the file) and public
+    /// hosts, checked: read before anything starts.
+    pub(crate) fn resolve(&self) -> Result<Control, CmdError> {
+        let token = match (&self.admin_token, &self.admin_token_file) {
+            (Some(token), _) => {
+                if std::env::args()
+                    .any(|a| a.starts_with("--admin-token") && !a.starts_with("--admin-token-file"))
+                {
+                    tracing::warn!(
+                        "--admin-token on the command line is visible to every local user \
+                         (ps); pass it in STATECRAFT_ADMIN_TOKEN or --admin-token-file"
+                    );
+                }
+                Some(token.clone())
+            }
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    CmdError::Usage(format!(
+                        "--admin-token-file {}: cannot read it ({e})",
+                        path.display()
+                    ))
+                })?;
+                Some(text.lines().next().unwrap_or_default().trim().to_owned())
+            }
+            (None, None) => None,
+        };
+        if let Some(token) = &token
+            && token.chars().count() < MIN_ADMIN_TOKEN
+        {
+            return Err(CmdError::Usage(format!(
+                "the admin token must be at least {MIN_ADMIN_TOKEN} characters (try: openssl rand -hex 32)"
+            )));
+        }
+        Ok(Control {
+            admin_token: token,
+            public_hosts: self.public_hosts.clone(),
+        })
     }
 }
 
@@ -159,7 +260,7 @@ impl Cmd {
         config.request_timeout = self.request_timeout;
         config.connect_timeout = self.connect_timeout;
         config.insecure_cookies = self.insecure_cookies;
-        config.admin_token.clone_from(&self.admin_token);
+        self.control.resolve()?.apply(&mut config);
         config.routes.clone_from(&self.routes);
         config.handover_token.clone_from(&self.handover_token);
         config.jwks_url.clone_from(&self.jwks_url);

@@ -3,7 +3,9 @@
 //! kill instances through `/_cluster`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+#[path = "../common/mod.rs"]
 mod common;
+mod hostile;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -29,14 +31,10 @@ impl Cluster {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let data = format!("sqlite:{}", dir.join("data").display());
-        let mut all = vec![
-            "cluster",
-            "--insecure-cookies",
-            "--health-interval",
-            "200ms",
-            "--data",
-            &data,
-        ];
+        let mut all = vec!["cluster", "--insecure-cookies", "--data", &data];
+        if !args.contains(&"--health-interval") {
+            all.extend(["--health-interval", "200ms"]);
+        }
         all.extend_from_slice(args);
         let process = Statecraft::start(&dir, &all);
         let base = process.base.clone();
