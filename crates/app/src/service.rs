@@ -190,12 +190,13 @@ async fn notifications(
 
 async fn register(
     State(state): State<ServiceState>,
+    ClientAddr(client): ClientAddr,
     AppJson(body): AppJson<users::Registration>,
 ) -> Result<Response, ApiError> {
     let ServiceData::Users(identity) = &state.0.data else {
         return Err(not_here());
     };
-    users::register_user(&identity.users, body).await
+    users::register_user(&identity.users, &state.0.limiter, client, body).await
 }
 
 async fn token(

@@ -21,7 +21,7 @@ use crate::state::AppState;
 
 use identity::USER_TTL;
 pub use identity::{AuthMode, AuthSettings, Identity};
-pub(crate) use limiter::LoginLimiter;
+pub(crate) use limiter::{LoginLimiter, REGISTRATIONS};
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone)]

@@ -151,15 +151,16 @@ fn user_agent(headers: &HeaderMap) -> &str {
         .unwrap_or("")
 }
 
-/// Checks the rate limit, then the password; counts a failure.
+/// Reserves a place in the rate limit, then checks the password; a failure
+/// keeps the place, a success gives it back.
 pub(crate) async fn authenticate(
     identity: &Identity,
     limiter: &LoginLimiter,
     credentials: &Credentials,
     client: IpAddr,
 ) -> Result<User, ApiError> {
-    limiter
-        .check(&credentials.user, client)
+    let attempt = limiter
+        .reserve(&credentials.user, client)
         .map_err(ApiError::RateLimited)?;
     // Overlong input is a failed login, not a reason to hash a megabyte.
     let plausible = credentials.user.len() <= 64 && credentials.password.len() <= 1024;
@@ -173,9 +174,12 @@ pub(crate) async fn authenticate(
         None
     };
     match user {
-        Some(user) => Ok(user),
+        Some(user) => {
+            attempt.succeeded();
+            Ok(user)
+        }
         None => {
-            limiter.failed(&credentials.user, client);
+            attempt.failed();
             tracing::info!(client = %client, "failed login");
             Err(ApiError::InvalidCredentials)
         }

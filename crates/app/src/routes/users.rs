@@ -7,8 +7,12 @@ use serde::{Deserialize, Serialize};
 use statecraft_services::{NewUser, UsersDb, UsersError};
 use utoipa::ToSchema;
 
+use std::net::IpAddr;
+
+use crate::auth::{LoginLimiter, REGISTRATIONS};
 use crate::error::ApiError;
 use crate::extract::AppJson;
+use crate::routes::auth::ClientAddr;
 use crate::routes::health::ErrorBody;
 use crate::state::AppState;
 
@@ -49,20 +53,37 @@ pub(crate) struct Registered {
         (status = 201, body = Registered),
         (status = 400, description = "INVALID_REQUEST naming the field", body = ErrorBody),
         (status = 409, description = "USER_EXISTS", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED: more than five taken names a minute from one address; Retry-After", body = ErrorBody),
     )
 )]
 pub(crate) async fn register(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     AppJson(registration): AppJson<Registration>,
 ) -> Result<Response, ApiError> {
-    register_user(&state.identity.users, registration).await
+    let limiter = &state.auth.limiter;
+    register_user(&state.identity.users, limiter, client, registration).await
 }
 
-/// `POST /users`, in the monolith and in the users service alike.
+/// `POST /users`, in the monolith and in the users service alike. A
+/// registration refused for a taken name counts against the client's
+/// address like a failed login (more than five a minute: `429`), so that
+/// the `USER_EXISTS` answer cannot list the users at speed. Each refusal
+/// is counted before it is answered, in one step, so parallel probes never
+/// get more than five; a taken name costs no password hash (the users
+/// service looks the name up first), and registrations of free names are
+/// not held back by one another.
 pub(crate) async fn register_user(
     users: &UsersDb,
+    limiter: &LoginLimiter,
+    client: IpAddr,
     registration: Registration,
 ) -> Result<Response, ApiError> {
+    // A blocked address registers nothing: a free name's 201 would tell
+    // as much as a taken one's 409.
+    limiter
+        .check(REGISTRATIONS, client)
+        .map_err(ApiError::RateLimited)?;
     let new = NewUser {
         username: registration.user,
         password: registration.password,
@@ -79,7 +100,13 @@ pub(crate) async fn register_user(
             }),
         )
             .into_response()),
-        Err(UsersError::Taken(name)) => Err(ApiError::UserExists(name)),
+        Err(UsersError::Taken(name)) => {
+            limiter
+                .reserve(REGISTRATIONS, client)
+                .map_err(ApiError::RateLimited)?
+                .failed();
+            Err(ApiError::UserExists(name))
+        }
         Err(UsersError::Invalid { field, message }) => Err(ApiError::invalid(field, message)),
         Err(UsersError::Db(_)) => Err(ApiError::ServiceUnavailable("users")),
     }

@@ -2,6 +2,7 @@
 //! One test binary with modules, as linking one binary per file costs time.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod abuse;
 mod auth;
 mod cart;
 mod checkout;

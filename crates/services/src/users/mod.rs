@@ -247,6 +247,16 @@ impl UsersDb {
                 message: "name must be 1-64 printable characters".to_owned(),
             });
         }
+        // A taken name is known without hashing: a probe for who exists
+        // costs no Argon2 time. (The insert below still settles a race.)
+        let taken = sqlx::query("SELECT 1 FROM users WHERE username = $1")
+            .bind(&username)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(|e| self.db.error(&e))?;
+        if taken.is_some() {
+            return Err(UsersError::Taken(username));
+        }
         let hash = self.hash(new.password).await?;
         let inserted = sqlx::query(
             "INSERT INTO users (username, name, role, password_hash, created_ms) \
