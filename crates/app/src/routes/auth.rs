@@ -242,11 +242,20 @@ pub(crate) async fn login(
     if state.identity.settings.mode == AuthMode::Token {
         return Ok(JsonOk(issue_pair(&state.identity, &user).await?).into_response());
     }
-    // The anonymous session's state moves to the new ID; a stale cookie just
-    // starts afresh (logging in is how one recovers from a lost session).
+    // The anonymous session's state (or the same user's) moves to the new
+    // ID; a stale cookie just starts afresh (logging in is how one recovers
+    // from a lost session). Another user's session is never inherited: its
+    // checkout holds their address and payment token. Its ID dies all the
+    // same, below.
     let previous = session.load(&state).await.ok().filter(|o| o.id.is_some());
     let mut data = previous
         .as_ref()
+        .filter(|o| {
+            o.data
+                .user_id
+                .as_ref()
+                .is_none_or(|owner| *owner == user.id)
+        })
         .map(|o| o.data.clone())
         .unwrap_or_default();
     data.user_id = Some(user.id.clone());

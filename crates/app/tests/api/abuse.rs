@@ -25,7 +25,9 @@ async fn twenty_parallel_wrong_passwords_verify_at_most_five() {
     assert_eq!((verified, limited), (5, 15), "{statuses:?}");
     // Bob, from the same address, is untouched.
     assert_eq!(
-        app.login_as("bob", "correct-password", None, "t").await.status,
+        app.login_as("bob", "correct-password", None, "t")
+            .await
+            .status,
         200
     );
 }
@@ -68,4 +70,49 @@ async fn parallel_registrations_of_free_names_all_succeed() {
     });
     let statuses = join_all(registrations).await;
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+}
+
+/// Bob logged in with Alice's cookie (a shared computer) and confirmed an
+/// order with her payment token and address: a login over another user's
+/// session now starts a clean one.
+#[tokio::test]
+async fn logging_in_over_another_users_session_starts_a_clean_one() {
+    let app = spawn_app().await;
+    let alice = app.login_alice().await;
+    let address = json!({"name": "Alice", "line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"});
+    let item = json!({"productId": "book-1", "quantity": 1});
+    for (path, body) in [
+        ("/cart/items", Some(item)),
+        ("/checkout", None),
+        ("/checkout/shipping", Some(address)),
+        (
+            "/checkout/payment",
+            Some(json!({"paymentToken": "tok_alice_card"})),
+        ),
+    ] {
+        let answer = app.post(path, Some(&alice), body).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.text);
+    }
+    let bob = app
+        .login_as("bob", "correct-password", Some(&alice), "t")
+        .await
+        .session_cookie()
+        .unwrap();
+    let summary = app.get("/session", Some(&bob)).await;
+    assert_eq!(summary.body["cartItems"], 0, "{}", summary.text);
+    assert_eq!(summary.body["currentStep"], "browsing", "{}", summary.text);
+    let order = app.post("/checkout/confirm", Some(&bob), None).await;
+    assert_ne!(
+        order.status, 201,
+        "Bob ordered with Alice's card: {}",
+        order.text
+    );
+    // An anonymous session's cart still comes along.
+    let anonymous = app.new_session().await;
+    let carol = app
+        .login_as("bob", "correct-password", Some(&anonymous), "t")
+        .await
+        .session_cookie()
+        .unwrap();
+    assert_eq!(app.get("/session", Some(&carol)).await.body["cartItems"], 1);
 }
