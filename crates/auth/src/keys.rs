@@ -141,16 +141,9 @@ impl KeyRing {
     /// [`KeyError`] when the directory cannot be read or written, or a key file
     /// is not an Ed25519 key.
     pub fn open(dir: &Path, token_ttl: Duration) -> Result<Self, KeyError> {
-        if !dir.exists() {
-            fs::create_dir_all(dir).map_err(io(dir))?;
-            // Private keys will live here: nobody but the owner lists or enters
-            // it. A directory given ready-made (a mounted secret) is left as is.
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt as _;
-                fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
-            }
-        }
+        // Private keys will live here: nobody but the owner lists or enters
+        // it. A directory given ready-made (a mounted secret) is left as is.
+        crate::files::private_dir(dir).map_err(io(dir))?;
         let mut ring = Self {
             keys: Vec::new(),
             dir: Some(dir.to_owned()),

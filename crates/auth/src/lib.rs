@@ -9,9 +9,11 @@
 //!   or generated and persisted at first start; rotation keeps the previous
 //!   public key verifying until its tokens have expired; the JWKS document.
 //! - [`token`]: EdDSA JWTs with pinned algorithm, `kid`, `iss` and `aud` checks.
+//! - [`files`]: the data directory and databases private to their owner.
 //! - [`refresh`]: opaque refresh tokens, their stored hashes, and the successor
 //!   derivation that lets a rotation be replayed within its grace window.
 
+pub mod files;
 pub mod keys;
 pub mod password;
 mod provider;

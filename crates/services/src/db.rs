@@ -129,8 +129,9 @@ impl Database {
         };
         let (url, postgres) = match spec {
             DataSpec::Sqlite(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+                statecraft_auth::files::private_dir(dir).map_err(|e| fail(e.to_string()))?;
                 let file = dir.join(format!("{service}.db"));
+                statecraft_auth::files::private_sqlite(&file).map_err(|e| fail(e.to_string()))?;
                 (format!("sqlite://{}?mode=rwc", file.display()), false)
             }
             DataSpec::Postgres(url) => (url.clone(), true),
@@ -274,11 +275,8 @@ impl Database {
 async fn lock_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?;
+        statecraft_auth::files::private_file(&path)?;
+        let file = std::fs::OpenOptions::new().write(true).open(&path)?;
         file.lock()?;
         Ok(file)
     })

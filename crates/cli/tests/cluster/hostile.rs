@@ -117,3 +117,53 @@ fn cross_site_pages_and_foreign_hosts_cannot_drive_the_cluster() {
     );
     assert_eq!(status, 200, "{body}");
 }
+
+/// `users.db` holds the refresh-token derivation secret, `sessions.db`
+/// every session: they and their `-wal`, `-shm` and lock files were created
+/// 0644 (world-readable) under the usual umask.
+#[test]
+fn data_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    // Beside the services' databases, in the cluster's data directory.
+    let dir =
+        std::env::temp_dir().join(format!("statecraft-cluster-{}-private", std::process::id()));
+    let sessions = format!("sqlite:{}", dir.join("data").join("sessions.db").display());
+    let cluster = Cluster::start("private", &["--session-store", &sessions]);
+    let mut client = Client::new();
+    let (status, body) = client.post(
+        &cluster.base,
+        "/login",
+        Some(r#"{"user":"alice","password":"correct-password"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let data = cluster.dir.join("data");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "{}", data.display());
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            files.push((
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                mode(&path),
+            ));
+        }
+    }
+    for name in [
+        "users.db",
+        "users.db-wal",
+        "orders.db",
+        "sessions.db",
+        "sessions.db-wal",
+    ] {
+        assert!(
+            files.iter().any(|(f, _)| f == name),
+            "{name} missing: {files:?}"
+        );
+    }
+    assert!(
+        files.iter().all(|(_, m)| m & 0o077 == 0),
+        "readable by others: {files:?}"
+    );
+}

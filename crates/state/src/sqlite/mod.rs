@@ -86,10 +86,13 @@ impl SqliteDb {
     /// # Errors
     /// [`StoreError::Unavailable`] when the file cannot be opened or migrated.
     pub fn open(path: &Path, timeout: Duration) -> Result<Self, StoreError> {
+        let unavailable = |p: &Path, e: std::io::Error| {
+            StoreError::Unavailable(format!("sqlite: {}: {e}", p.display()))
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Unavailable(format!("sqlite: {}: {e}", dir.display())))?;
+            statecraft_auth::files::private_dir(dir).map_err(|e| unavailable(dir, e))?;
         }
+        statecraft_auth::files::private_sqlite(path).map_err(|e| unavailable(path, e))?;
         let mut conn = connect(path)?;
         migrate(&mut conn)?;
         Ok(Self {
