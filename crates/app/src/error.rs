@@ -63,6 +63,9 @@ pub enum ApiError {
     RateLimited(u64),
     /// 413 `PAYLOAD_TOO_LARGE`.
     PayloadTooLarge(usize),
+    /// 408 `REQUEST_TIMEOUT` (added): the body did not arrive within the
+    /// body timeout.
+    BodyTimeout,
     /// 415 `UNSUPPORTED_MEDIA_TYPE`.
     UnsupportedMediaType,
     /// 503 `STORE_UNAVAILABLE`.
@@ -165,6 +168,7 @@ impl ApiError {
             Self::LimitReached(_) | Self::UserExists(_) => StatusCode::CONFLICT,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::StoreUnavailable(_) | Self::ServiceUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -198,6 +202,7 @@ impl ApiError {
             Self::UserExists(_) => "USER_EXISTS",
             Self::RateLimited(_) => "RATE_LIMITED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::BodyTimeout => "REQUEST_TIMEOUT",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::StoreUnavailable(_) | Self::ServiceUnavailable(_) => "STORE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
@@ -245,6 +250,10 @@ impl ApiError {
                 format!("Too many failed logins; try again in {secs} s")
             }
             Self::PayloadTooLarge(limit) => format!("Request body exceeds {limit} bytes"),
+            Self::BodyTimeout => format!(
+                "The request body did not arrive within {} s: send it whole, without pauses",
+                crate::body_timeout().as_secs()
+            ),
             Self::UnsupportedMediaType => "Expected Content-Type: application/json".to_owned(),
             Self::StoreUnavailable(kind) => format!("The {} store is unavailable", kind.as_str()),
             Self::ServiceUnavailable(service) => format!("The {service} service is unavailable"),

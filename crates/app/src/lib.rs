@@ -5,6 +5,7 @@
 //! listener and a shutdown future; tests do the same on port 0.
 
 mod auth;
+mod body_deadline;
 mod cache;
 mod config;
 mod cookies;
@@ -25,11 +26,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 
 pub use auth::{AuthMode, AuthSettings, Identity};
+pub use body_deadline::{
+    BodyTimedOut, DEFAULT_BODY_TIMEOUT, body_timeout, is_body_timeout, set_body_timeout,
+};
 pub use config::{AppConfig, InvalidStateKey, StateKey};
 pub use error::ApiError;
 pub use links::{BadServiceUrl, Link, RemoteService, ServiceLinks};
@@ -75,8 +78,7 @@ where
     // As axum::serve did: requests in flight finish, however long they take.
     serve_http1(listener, shutdown, None, |peer| {
         let service = service.clone();
-        hyper::service::service_fn(move |request: http::Request<Incoming>| {
-            let mut request = request.map(axum::body::Body::new);
+        hyper::service::service_fn(move |mut request: axum::extract::Request| {
             // The peer address feeds the login rate limit.
             request
                 .extensions_mut()

@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::response::Response;
+
+use crate::body_deadline::with_deadline;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -44,7 +47,9 @@ pub fn header_timeout() -> Duration {
 /// the service `per_connection` makes for its peer; then stops accepting and
 /// lets requests in flight finish (idle connections close), waiting at most
 /// `drain` when given. A connection whose client takes longer than
-/// [`header_timeout`] to send a request's head is closed.
+/// [`header_timeout`] to send a request's head is closed; a request body
+/// that takes longer than [`body_timeout`] fails with
+/// [`crate::BodyTimedOut`].
 ///
 /// hyper's server rather than `axum::serve`, which offers no settings: an
 /// answer's head and body are copied into one buffer and written with one
@@ -62,7 +67,7 @@ pub async fn serve_http1<F, S>(
 ) -> std::io::Result<()>
 where
     F: FnMut(SocketAddr) -> S,
-    S: hyper::service::Service<http::Request<Incoming>, Response = Response, Error = Infallible>
+    S: hyper::service::Service<http::Request<Body>, Response = Response, Error = Infallible>
         + Send
         + 'static,
     S::Future: Send + 'static,
@@ -91,7 +96,7 @@ where
             .writev(false)
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout())
-            .serve_connection(TokioIo::new(stream), per_connection(peer));
+            .serve_connection(TokioIo::new(stream), Deadlines(per_connection(peer)));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(err) = connection.await {
@@ -112,4 +117,20 @@ where
         }
     }
     Ok(())
+}
+
+/// A connection's service with a deadline on each request's body.
+struct Deadlines<S>(S);
+
+impl<S> hyper::service::Service<http::Request<Incoming>> for Deadlines<S>
+where
+    S: hyper::service::Service<http::Request<Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        self.0.call(request.map(with_deadline))
+    }
 }

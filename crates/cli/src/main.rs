@@ -34,6 +34,17 @@ struct Cli {
     )]
     header_timeout: std::time::Duration,
 
+    /// How long a client may take to send a request's whole body, from its
+    /// head; a slower one gets 408 REQUEST_TIMEOUT (1s or more).
+    #[arg(
+        long,
+        global = true,
+        env = "STATECRAFT_BODY_TIMEOUT",
+        default_value = "30s",
+        value_parser = cmd::serve::parse_timeout
+    )]
+    body_timeout: std::time::Duration,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -83,6 +94,7 @@ fn main() -> ExitCode {
     };
     logging::init(cli.log_format);
     statecraft_app::set_header_timeout(cli.header_timeout);
+    statecraft_app::set_body_timeout(cli.body_timeout);
     let result = match cli.command {
         Command::Serve(cmd) => cmd::serve::run(*cmd),
         Command::Capacity(cmd) => cmd::capacity::run(cmd),

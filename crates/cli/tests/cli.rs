@@ -1224,6 +1224,62 @@ fn slow_and_idle_clients_are_cut_off_after_the_header_timeout() {
     }
 }
 
+/// A client that sends a whole head and then 10 of its 100 body bytes held
+/// the connection for ever: every server now answers `408 REQUEST_TIMEOUT`
+/// once the body timeout passes, and closes.
+#[test]
+fn a_body_that_never_arrives_is_answered_408_after_the_body_timeout() {
+    let data = std::env::temp_dir().join(format!("statecraft-slow-body-{}", std::process::id()));
+    let data_spec = format!("sqlite:{}", data.display());
+    let limit = [
+        ("STATECRAFT_BODY_TIMEOUT", "1s"),
+        ("STATECRAFT_DATA", data_spec.as_str()),
+    ];
+    let (server, addr) = serve(&limit);
+    let _server = Reaped(server);
+    let upstream = format!("http://{addr}");
+    let (gateway, gateway_addr) = spawn_process(&["gateway", "--upstream", &upstream], &limit);
+    let _gateway = Reaped(gateway);
+    let (users, users_addr) = spawn_process(&["service", "users"], &limit);
+    let _users = Reaped(users);
+    for (target, path) in [
+        (&addr, "/cart/items"),
+        (&gateway_addr, "/cart/items"),
+        (&users_addr, "/users"),
+    ] {
+        let mut stream = TcpStream::connect(target).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let started = Instant::now();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"product"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut read = Vec::new();
+        match stream.read_to_end(&mut read) {
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(err) => panic!("{target}: not answered after 10 s ({err})"),
+        }
+        let took = started.elapsed();
+        let answer = String::from_utf8_lossy(&read);
+        assert!(
+            answer.starts_with("HTTP/1.1 408"),
+            "{target}{path}: {answer}"
+        );
+        assert!(
+            answer.contains(r#""code":"REQUEST_TIMEOUT""#),
+            "{target}{path}: {answer}"
+        );
+        assert!(
+            (Duration::from_millis(900)..Duration::from_secs(5)).contains(&took),
+            "{target}{path}: answered after {took:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 /// A child process killed (if still running) when dropped.
 struct Reaped(Child);
 

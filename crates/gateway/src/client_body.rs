@@ -15,6 +15,8 @@ use http_body::{Frame, SizeHint};
 const STREAMING: u8 = 0;
 const DELIVERED: u8 = 1;
 const BROKEN: u8 = 2;
+/// Its deadline passed (`statecraft_app::BodyTimedOut`).
+const LATE: u8 = 3;
 
 /// What became of a watched body.
 #[derive(Debug, Default)]
@@ -35,11 +37,18 @@ impl BodyWatch {
         (Body::new(watched), Self(Some(state)))
     }
 
-    /// The client broke off its body (an error reading it).
+    /// The client broke off its body (an error reading it, or its deadline).
     pub(crate) fn broken_by_client(&self) -> bool {
         self.0
             .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed) == BROKEN)
+            .is_some_and(|s| matches!(s.load(Ordering::Relaxed), BROKEN | LATE))
+    }
+
+    /// The client did not send its body before the body timeout.
+    pub(crate) fn too_slow(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed) == LATE)
     }
 
     /// The whole body has been passed on.
@@ -67,7 +76,11 @@ impl http_body::Body for Watched {
         let polled = Pin::new(&mut self.body).poll_frame(cx);
         match &polled {
             Poll::Ready(None) => self.state.store(DELIVERED, Ordering::Relaxed),
-            Poll::Ready(Some(Err(_))) => self.state.store(BROKEN, Ordering::Relaxed),
+            Poll::Ready(Some(Err(err))) => {
+                let late = statecraft_app::is_body_timeout(err);
+                self.state
+                    .store(if late { LATE } else { BROKEN }, Ordering::Relaxed);
+            }
             Poll::Ready(Some(Ok(_))) if self.body.is_end_stream() => {
                 self.state.store(DELIVERED, Ordering::Relaxed);
             }

@@ -37,7 +37,6 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use futures_util::FutureExt as _;
-use hyper::body::Incoming;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
@@ -303,8 +302,7 @@ pub async fn serve(
     let own = cluster::routes().with_state(gateway.clone());
     let served = statecraft_app::serve_http1(listener, shutdown, Some(DRAIN_TIMEOUT), |peer| {
         let (gateway, own) = (gateway.clone(), own.clone());
-        hyper::service::service_fn(move |request: http::Request<Incoming>| {
-            let request = request.map(Body::new);
+        hyper::service::service_fn(move |request: http::Request<Body>| {
             // No wrapping `async` block: it would be one more copy of the future.
             gateway
                 .clone()

@@ -192,7 +192,7 @@ pub(crate) async fn forward(
                 if watch.broken_by_client() || err.is_user() {
                     // The client broke off its body: its failure, not the
                     // instance's, and nothing to retry.
-                    return with_id(client_failed(&upstream, &err), &request_id);
+                    return with_id(client_failed(&upstream, &err, &watch), &request_id);
                 }
                 tracing::warn!(upstream = %upstream.id, %err, "instance broke the exchange");
                 target.outliers.failed(&upstream, pool);
@@ -221,12 +221,20 @@ pub(crate) async fn forward(
     with_id(failure.into_response(), &request_id)
 }
 
-/// The answer to a client that broke off its own request: counted and
-/// logged, never held against the instance.
-fn client_failed(upstream: &Upstream, err: &hyper::Error) -> Response {
-    metrics::counter!("gateway_client_failures_total", "kind" => "body_cut_off").increment(1);
-    tracing::info!(upstream = %upstream.id, %err, "client broke off its request body");
-    GatewayError::InvalidRequest("The request body was cut off before its end").into_response()
+/// The answer to a client that broke off its own request (or sent its body
+/// too slowly): counted and logged, never held against the instance.
+fn client_failed(upstream: &Upstream, err: &hyper::Error, watch: &BodyWatch) -> Response {
+    let (kind, answer) = if watch.too_slow() {
+        ("slow_body", GatewayError::RequestTimeout)
+    } else {
+        (
+            "body_cut_off",
+            GatewayError::InvalidRequest("The request body was cut off before its end"),
+        )
+    };
+    metrics::counter!("gateway_client_failures_total", "kind" => kind).increment(1);
+    tracing::info!(upstream = %upstream.id, %err, kind, "client failed to send its request body");
+    answer.into_response()
 }
 
 /// A request kept so that it can be sent again after a failure that may

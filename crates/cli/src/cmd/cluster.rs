@@ -133,15 +133,21 @@ impl Cmd {
     }
 }
 
-/// The cluster's `--header-timeout` for each child, which is a process of
-/// its own: in the environment, so that a `--header-timeout` among the
+/// The cluster's `--header-timeout` and `--body-timeout` for each child,
+/// which is a process of its own: in the environment, so that one among the
 /// pass-through serve flags still overrides it (a flag beats its variable;
 /// a second flag would be refused).
-fn header_timeout_env() -> (String, String) {
-    (
-        "STATECRAFT_HEADER_TIMEOUT".to_owned(),
-        format!("{}ms", statecraft_app::header_timeout().as_millis()),
-    )
+fn timeouts_env() -> [(String, String); 2] {
+    [
+        (
+            "STATECRAFT_HEADER_TIMEOUT".to_owned(),
+            format!("{}ms", statecraft_app::header_timeout().as_millis()),
+        ),
+        (
+            "STATECRAFT_BODY_TIMEOUT".to_owned(),
+            format!("{}ms", statecraft_app::body_timeout().as_millis()),
+        ),
+    ]
 }
 
 /// The separate services, in the order of their ports.
@@ -187,7 +193,7 @@ impl Cmd {
                 "--instance-id".to_owned(),
                 name.to_owned(),
             ],
-            env: vec![header_timeout_env()],
+            env: timeouts_env().into(),
             port,
         }
     }
@@ -238,14 +244,16 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                 id: id.clone(),
                 program: program.clone(),
                 args: cmd.serve_args(&id, service_ports),
-                env: vec![
+                env: [
                     ("STATECRAFT_STATE_KEY".to_owned(), state_key.clone()),
                     (
                         "STATECRAFT_HANDOVER_TOKEN".to_owned(),
                         handover_token.clone(),
                     ),
-                    header_timeout_env(),
-                ],
+                ]
+                .into_iter()
+                .chain(timeouts_env())
+                .collect(),
                 port: 0,
             };
             let url = match supervisor.launch(spec).await {
