@@ -63,6 +63,9 @@ pub enum ApiError {
     RateLimited(u64),
     /// 413 `PAYLOAD_TOO_LARGE`.
     PayloadTooLarge(usize),
+    /// 503 `REVOCATION_UNCONFIRMED` (added): revoked on this instance, but
+    /// the cluster did not confirm that every other instance has it.
+    RevocationUnconfirmed,
     /// 408 `REQUEST_TIMEOUT` (added): the body did not arrive within the
     /// body timeout.
     BodyTimeout,
@@ -169,6 +172,7 @@ impl ApiError {
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RevocationUnconfirmed => StatusCode::SERVICE_UNAVAILABLE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::StoreUnavailable(_) | Self::ServiceUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -203,6 +207,7 @@ impl ApiError {
             Self::RateLimited(_) => "RATE_LIMITED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::BodyTimeout => "REQUEST_TIMEOUT",
+            Self::RevocationUnconfirmed => "REVOCATION_UNCONFIRMED",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::StoreUnavailable(_) | Self::ServiceUnavailable(_) => "STORE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
@@ -250,6 +255,9 @@ impl ApiError {
                 format!("Too many failed logins; try again in {secs} s")
             }
             Self::PayloadTooLarge(limit) => format!("Request body exceeds {limit} bytes"),
+            Self::RevocationUnconfirmed => "Revoked on this instance, but the cluster did not \
+                confirm it on every other: repeat the request"
+                .to_owned(),
             Self::BodyTimeout => format!(
                 "The request body did not arrive within {} s: send it whole, without pauses",
                 crate::body_timeout().as_secs()

@@ -293,6 +293,7 @@ mod tests {
             )),
             denylist: Arc::new(statecraft_state::memory::MemoryDenylist::new()),
             settings: crate::AuthSettings::default(),
+            cluster: None,
         };
         let state = crate::AppState::new(
             crate::AppConfig::new("panic-test"),

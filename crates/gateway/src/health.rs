@@ -55,8 +55,29 @@ pub(crate) async fn run(gateway: Gateway) {
                 .iter()
                 .map(|s| check(Arc::clone(&s.upstream[0]))),
         );
-        let (instances, services) = tokio::join!(instances, services);
-        settle(&instances, &panicking);
+        let (mut instances, services) = tokio::join!(instances, services);
+        // An instance coming back into rotation first takes every
+        // revocation it may have missed (a restarted one forgot them all).
+        let returning: Vec<Arc<Upstream>> = (instances.iter())
+            .filter(|(u, v)| *v != Verdict::Down && !u.is_healthy())
+            .map(|(u, _)| Arc::clone(u))
+            .collect();
+        if returning.is_empty() {
+            settle(&instances, &panicking);
+        } else {
+            let token = gateway.config.handover_token.as_deref();
+            let settled = |failed: &[Arc<Upstream>]| {
+                for (upstream, verdict) in &mut instances {
+                    if failed.iter().any(|f| Arc::ptr_eq(f, upstream)) {
+                        *verdict = Verdict::Down;
+                    }
+                }
+                settle(&instances, &panicking);
+            };
+            (gateway.revocations)
+                .catch_up_then(&returning, token, settled)
+                .await;
+        }
         // A service has no peer to stand in for it: ready or out.
         for (upstream, verdict) in &services {
             upstream.set_healthy(*verdict == Verdict::Ready);

@@ -20,6 +20,7 @@ mod health;
 mod outlier;
 mod pool;
 mod proxy;
+mod revocations;
 mod supervisor;
 #[cfg(test)]
 mod testing;
@@ -80,6 +81,8 @@ pub struct Inner {
     guard: ControlGuard,
     /// Where `serve` listens (unknown for a gateway used through `handle`).
     listening: OnceLock<SocketAddr>,
+    /// The cluster's logouts, for instances that keep state to themselves.
+    revocations: revocations::Revocations,
     metrics: Option<PrometheusHandle>,
 }
 
@@ -153,6 +156,7 @@ impl Gateway {
             control,
             guard,
             listening: OnceLock::new(),
+            revocations: revocations::Revocations::default(),
             metrics,
         }))
     }

@@ -57,6 +57,9 @@ pub struct Identity {
     pub refresh_secret: RefreshSecret,
     /// Modes and lifetimes.
     pub settings: AuthSettings,
+    /// The cluster's gateway, which passes this instance's revocations to
+    /// the others (`None`: alone, or sharing a store).
+    pub cluster: Option<crate::ClusterLink>,
 }
 
 /// Entries the verified-token cache holds at most.

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use crate::auth::{AuthMode, AuthUser, Credential, Identity, LoginLimiter};
 use crate::error::{ApiError, TokenProblem};
 use crate::extract::{AppJson, JsonOk};
+use crate::revocation::{Denied, Revocation, latest, unix_ms_after};
 use crate::routes::health::ErrorBody;
 use crate::session::{IssuedCookie, SessionRequest};
 use crate::state::AppState;
@@ -346,8 +347,9 @@ pub(crate) async fn refresh_pair(
         } => (user_id, family, successor),
         RefreshOutcome::ReuseDetected { family } => {
             // A thief or the holder has the family's access tokens too:
-            // they stop now, not at their expiry.
-            deny_families(identity, std::slice::from_ref(&family)).await?;
+            // they stop now, not at their expiry, on every instance.
+            let denied = deny_families(identity, std::slice::from_ref(&family)).await?;
+            identity.announce(Revocation::of_denied(denied)).await?;
             return Err(ApiError::Token(TokenProblem::Revoked));
         }
         RefreshOutcome::Revoked => return Err(ApiError::Token(TokenProblem::Revoked)),
@@ -383,6 +385,13 @@ pub(crate) async fn logout(
                 .delete(id)
                 .await
                 .map_err(ApiError::store(store.kind()))?;
+            // A copy handed to another instance ends too.
+            let revocation = Revocation {
+                sessions: vec![id.to_string()],
+                expires_ms: unix_ms_after(state.config.timeouts.idle),
+                ..Revocation::default()
+            };
+            state.identity.announce(revocation).await?;
             let clear = IssuedCookie(Some(state.cookies.clear()));
             Ok((
                 clear,
@@ -394,12 +403,16 @@ pub(crate) async fn logout(
         }
         Credential::Bearer(claims) => {
             let until_ms = claims.exp.saturating_mul(1000);
-            state
-                .identity
-                .denylist
-                .deny(&crate::auth::token_key(claims), until_ms)
+            let token = crate::auth::token_key(claims);
+            let denylist = &state.identity.denylist;
+            denylist
+                .deny(&token, until_ms)
                 .await
-                .map_err(ApiError::store(state.sessions.kind()))?;
+                .map_err(ApiError::store(denylist.kind()))?;
+            let mut denied = vec![Denied {
+                key: token,
+                until_ms,
+            }];
             if let Some(family) = &claims.sid {
                 state
                     .identity
@@ -407,8 +420,12 @@ pub(crate) async fn logout(
                     .revoke_family(family)
                     .await
                     .map_err(|_| ApiError::ServiceUnavailable("users"))?;
-                deny_families(&state.identity, std::slice::from_ref(family)).await?;
+                denied.extend(deny_families(&state.identity, std::slice::from_ref(family)).await?);
             }
+            state
+                .identity
+                .announce(Revocation::of_denied(denied))
+                .await?;
             Ok(JsonOk(Message {
                 message: "Logged out",
             })
@@ -418,21 +435,25 @@ pub(crate) async fn logout(
 }
 
 /// Refuses every access token issued with these refresh families from now on,
-/// for as long as such a token could live.
-async fn deny_families(identity: &Identity, families: &[String]) -> Result<(), ApiError> {
+/// for as long as such a token could live, here; the entries made, for the
+/// rest of the cluster.
+async fn deny_families(identity: &Identity, families: &[String]) -> Result<Vec<Denied>, ApiError> {
     let ttl = identity.tokens.ttl();
     let until = std::time::SystemTime::now() + ttl + Duration::from_secs(60);
     let until_ms = until
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let denylist = &identity.denylist;
+    let mut denied = Vec::with_capacity(families.len());
     for family in families {
+        let key = crate::auth::family_key(family);
         denylist
-            .deny(&crate::auth::family_key(family), until_ms)
+            .deny(&key, until_ms)
             .await
             .map_err(ApiError::store(denylist.kind()))?;
+        denied.push(Denied { key, until_ms });
     }
-    Ok(())
+    Ok(denied)
 }
 
 /// The caller's name and role, by session cookie or bearer token.
@@ -513,7 +534,14 @@ pub(crate) async fn end_sessions(
         .revoke_user_families(&user.id)
         .await
         .map_err(|_| ApiError::ServiceUnavailable("users"))?;
-    deny_families(&state.identity, &families).await?;
+    let denied = deny_families(&state.identity, &families).await?;
+    let revocation = Revocation {
+        users: vec![user.id.clone()],
+        expires_ms: unix_ms_after(state.config.timeouts.idle).max(latest(&denied)),
+        denied,
+        ..Revocation::default()
+    };
+    state.identity.announce(revocation).await?;
     let clear = match user.credential {
         Credential::Session(_) => IssuedCookie(Some(state.cookies.clear())),
         Credential::Bearer(_) => IssuedCookie(None),

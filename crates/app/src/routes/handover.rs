@@ -77,14 +77,14 @@ pub(crate) async fn import(
 
 /// The hand-over token, compared in constant time; without one configured
 /// the routes do not exist.
-fn authorize(state: &AppState, parts: &Parts) -> Result<(), ApiError> {
+pub(crate) fn authorize(state: &AppState, parts: &Parts) -> Result<(), ApiError> {
     let Some(expected) = &state.config.handover_token else {
         return Err(ApiError::NotFound("Route not found".to_owned()));
     };
     match bearer(parts) {
         Bearer::Token(given) if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
         _ => Err(ApiError::Forbidden(
-            "Session hand-over needs the cluster's token",
+            "Internal cluster calls need the cluster's token",
         )),
     }
 }

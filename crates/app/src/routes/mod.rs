@@ -6,7 +6,7 @@ mod cart;
 pub(crate) mod catalog;
 mod checkout;
 mod counter;
-mod handover;
+pub(crate) mod handover;
 mod health;
 pub(crate) mod orders;
 mod session;
@@ -257,10 +257,15 @@ pub fn app(
     let templates: Vec<&'static str> = ROUTE_TEMPLATES.iter().map(String::as_str).collect();
     let observe = ObserveLayer::new(state.observed(), RouteLabels::new(templates));
     // Internal, so outside the OpenAPI document.
-    let routes = routes.route(
-        "/_internal/sessions",
-        axum::routing::get(handover::export).post(handover::import),
-    );
+    let routes = routes
+        .route(
+            "/_internal/sessions",
+            axum::routing::get(handover::export).post(handover::import),
+        )
+        .route(
+            "/_internal/revocations",
+            axum::routing::post(crate::revocation::receive),
+        );
     let app = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -107,6 +107,7 @@ pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> 
             .denylist
             .unwrap_or_else(|| Arc::new(MemoryDenylist::new())),
         settings: setup.auth,
+        cluster: None,
     };
     // Each service owns its schema (`<schema>_orders` … beside the users' one),
     // and the order flow runs on an in-process bus.

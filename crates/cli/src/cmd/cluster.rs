@@ -235,6 +235,14 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     let handover_token = random_hex_key();
     runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
+        // Bound first: the instances are told where their gateway is (they
+        // send it their logouts); it serves once they are all up.
+        let (listener, local) = super::bind(cmd.listen).await?;
+        let gateway_url = if local.ip().is_unspecified() {
+            format!("http://127.0.0.1:{}", local.port())
+        } else {
+            format!("http://{local}")
+        };
         let supervisor = Arc::new(Supervisor::new());
         let mut upstreams = Vec::new();
         let mut jwks: Option<http::Uri> = None;
@@ -250,6 +258,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                         "STATECRAFT_HANDOVER_TOKEN".to_owned(),
                         handover_token.clone(),
                     ),
+                    ("STATECRAFT_CLUSTER_URL".to_owned(), gateway_url.clone()),
                 ]
                 .into_iter()
                 .chain(timeouts_env())
@@ -294,13 +303,6 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         config.insecure_cookies = cmd.insecure_cookies;
         control_access.apply(&mut config);
         config.handover_token = Some(handover_token);
-        let (listener, local) = match super::bind(cmd.listen).await {
-            Ok(bound) => bound,
-            Err(err) => {
-                supervisor.shutdown().await;
-                return Err(err);
-            }
-        };
         tracing::info!(
             instances = cmd.instances,
             balance = cmd.balancing.balance.as_str(),

@@ -112,6 +112,7 @@ pub(crate) async fn open_identity(
         denylist,
         refresh_secret,
         settings,
+        cluster: None,
     })
 }
 

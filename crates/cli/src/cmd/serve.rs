@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statecraft_app::{AppConfig, AppState, StateKey};
+use statecraft_app::{AppConfig, AppState, ClusterLink, StateKey};
 use statecraft_state::memory::{MemoryCounterStore, MemoryDenylist, MemorySessionStore};
 use statecraft_state::redis::{RedisBackend, RedisCounterStore, RedisDenylist, RedisSessionStore};
 use statecraft_state::sqlite::{SqliteCounterStore, SqliteDb, SqliteDenylist, SqliteSessionStore};
@@ -73,6 +73,13 @@ pub(crate) struct Cmd {
     /// it drains one (session hand-over); without it the routes are off.
     #[arg(long, env = "STATECRAFT_HANDOVER_TOKEN", hide_env_values = true)]
     handover_token: Option<String>,
+
+    /// The gateway of the cluster this instance is one of
+    /// (http://HOST:PORT): a logout made here is passed, with the hand-over
+    /// token, to every other instance before it is answered. Only matters
+    /// with sessions in memory; `statecraft cluster` sets it.
+    #[arg(long, env = "STATECRAFT_CLUSTER_URL", requires = "handover_token")]
+    cluster_url: Option<String>,
 
     /// Where `statecraft lab` writes its results, shown on the lab page.
     #[arg(long, env = "STATECRAFT_LAB_RESULTS", default_value = "lab-results")]
@@ -261,7 +268,10 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             ca.as_deref(),
         )
         .await?;
-        let identity = cmd.identity.open(denylist).await?;
+        let mut identity = cmd.identity.open(denylist).await?;
+        if let (Some(url), Some(token)) = (&cmd.cluster_url, &cmd.handover_token) {
+            identity.cluster = Some(ClusterLink::new(url, token.clone()).map_err(CmdError::Usage)?);
+        }
         super::identity::spawn_upkeep(&identity);
         let services = cmd.identity.services(&cmd.remote).await?;
         let counters = counter_store(&counter_spec, cmd.store_timeout, ca.as_deref()).await?;

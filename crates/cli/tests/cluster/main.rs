@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod hostile;
+mod revocation;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
