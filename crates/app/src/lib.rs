@@ -40,6 +40,7 @@ pub use links::{BadServiceUrl, Link, RemoteService, ServiceLinks};
 pub use listen::{DEFAULT_HEADER_TIMEOUT, header_timeout, serve_http1, set_header_timeout};
 pub use metrics::LATENCY_BUCKETS;
 pub use revocation::{ClusterLink, Denied, Revocation};
+pub use routes::introspect::Introspection;
 pub use routes::{app, openapi};
 pub use service::{ServiceData, ServiceState, service_app};
 pub use state::AppState;

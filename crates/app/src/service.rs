@@ -17,6 +17,7 @@ use statecraft_auth::{TokenError, TokenIssuer};
 use statecraft_services::{InventoryDb, NotificationsDb, OrdersDb};
 use tower::{Service, ServiceBuilder};
 
+use crate::Introspection;
 use crate::auth::{Bearer, Caller, Identity, LoginLimiter, bearer};
 use crate::error::{ApiError, TokenProblem};
 use crate::extract::{AppJson, AppPath, JsonOk};
@@ -48,6 +49,9 @@ struct Shared {
     tokens: Arc<TokenIssuer>,
     limiter: LoginLimiter,
     trusted_proxies: Vec<std::net::IpAddr>,
+    /// Where a client's token is checked for revocation (every service but
+    /// the users one, which holds the denylist itself).
+    introspection: Option<Introspection>,
 }
 
 /// A service's bodies are small: an order of at most 100 lines.
@@ -63,20 +67,23 @@ impl ServiceState {
     /// A service over `data`, verifying tokens with `tokens` (a verify-only
     /// issuer made from the users service's JWKS).
     pub fn new(data: ServiceData, tokens: Arc<TokenIssuer>) -> Self {
-        Self::with_trusted_proxies(data, tokens, Vec::new())
+        Self::with_trusted_proxies(data, tokens, Vec::new(), None)
     }
 
-    /// The same, believing `X-Forwarded-For` from `proxies` (the gateway).
+    /// The same, believing `X-Forwarded-For` from `proxies` (the gateway),
+    /// and asking `introspection` whether a client's token was revoked.
     pub fn with_trusted_proxies(
         data: ServiceData,
         tokens: Arc<TokenIssuer>,
         proxies: Vec<std::net::IpAddr>,
+        introspection: Option<Introspection>,
     ) -> Self {
         Self(Arc::new(Shared {
             data,
             tokens,
             limiter: LoginLimiter::default(),
             trusted_proxies: proxies,
+            introspection,
         }))
     }
 }
@@ -101,6 +108,9 @@ impl FromRequestParts<ServiceState> for TokenCaller {
             TokenError::Expired => ApiError::Token(TokenProblem::Expired),
             TokenError::Invalid => ApiError::Token(TokenProblem::Invalid),
         })?;
+        if let Some(introspection) = &state.0.introspection {
+            introspection.check(token, &claims).await?;
+        }
         Ok(Self(Caller {
             id: claims.sub,
             role: claims.role,
@@ -221,6 +231,16 @@ async fn refresh(
     Ok(JsonOk(auth::refresh_pair(identity, &request).await?).into_response())
 }
 
+async fn token_status(
+    State(state): State<ServiceState>,
+    parts: axum::http::request::Parts,
+) -> Result<Response, ApiError> {
+    let ServiceData::Users(identity) = &state.0.data else {
+        return Err(not_here());
+    };
+    crate::routes::introspect::users_token_status(identity, &parts).await
+}
+
 async fn jwks(State(state): State<ServiceState>) -> Response {
     axum::Json(state.0.tokens.jwks()).into_response()
 }
@@ -251,11 +271,13 @@ pub fn service_app(
                 .route("/users", axum::routing::post(register))
                 .route("/token", axum::routing::post(token))
                 .route("/token/refresh", axum::routing::post(refresh))
+                .route("/token/status", get(token_status))
                 .route("/.well-known/jwks.json", get(jwks)),
             &[
                 "/users",
                 "/token",
                 "/token/refresh",
+                "/token/status",
                 "/.well-known/jwks.json",
                 "/healthz",
                 "/readyz",

@@ -1280,6 +1280,49 @@ fn a_body_that_never_arrives_is_answered_408_after_the_body_timeout() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// A service checked a token's signature only: `GET /orders` answered 200
+/// with a token `serve` had already logged out. It now asks the users side.
+#[test]
+fn a_service_refuses_a_token_logged_out_at_serve() {
+    let root = std::env::temp_dir().join(format!("statecraft-revoked-{}", std::process::id()));
+    let data = |name: &str| format!("sqlite:{}", root.join(name).display());
+    let (server, addr) = serve(&[("STATECRAFT_DATA", data("serve").as_str())]);
+    let _server = Reaped(server);
+    let users_url = format!("http://{addr}");
+    let keys = root.join("serve").join("keys");
+    let (orders, orders_addr) = spawn_process(
+        &["service", "orders"],
+        &[
+            ("STATECRAFT_DATA", data("orders")),
+            ("STATECRAFT_USERS_URL", users_url),
+            ("STATECRAFT_KEYS_DIR", keys.display().to_string()),
+        ],
+    );
+    let _orders = Reaped(orders);
+    let login = r#"{"user":"alice","password":"correct-password"}"#;
+    let (status, pair) = call(&addr, "POST", "/token", None, Some(login));
+    assert_eq!(status, 200, "{pair}");
+    let token = pair["token"].as_str().unwrap().to_owned();
+    let (status, body) = call(&orders_addr, "GET", "/orders", Some(&token), None);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(&addr, "POST", "/logout", Some(&token), None);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(&orders_addr, "GET", "/orders", Some(&token), None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("TOKEN_REVOKED")),
+        "{body}"
+    );
+    let order = r#"{"items":[{"productId":"book-1","quantity":1}]}"#;
+    let (status, body) = call(&orders_addr, "POST", "/orders", Some(&token), Some(order));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("TOKEN_REVOKED")),
+        "{body}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 /// A child process killed (if still running) when dropped.
 struct Reaped(Child);
 

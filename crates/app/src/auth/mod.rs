@@ -118,6 +118,26 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+impl Identity {
+    /// `TOKEN_REVOKED` when the token was logged out itself, or when its
+    /// login (its refresh family) was ended — a bearer logout, log out
+    /// everywhere, or a refresh token reused.
+    pub(crate) async fn refuse_revoked(&self, claims: &Claims) -> Result<(), ApiError> {
+        let (token, family) = (token_key(claims), claims.sid.as_deref().map(family_key));
+        let mut ids = vec![token.as_str()];
+        ids.extend(family.as_deref());
+        let denied = self
+            .denylist
+            .any_denied(&ids)
+            .await
+            .map_err(ApiError::store(self.denylist.kind()))?;
+        if denied {
+            return Err(ApiError::Token(TokenProblem::Revoked));
+        }
+        Ok(())
+    }
+}
+
 impl AppState {
     /// The claims of a bearer token that verifies and is not revoked.
     pub(crate) async fn verify_bearer(&self, token: &str) -> Result<Arc<Claims>, ApiError> {
@@ -143,21 +163,8 @@ impl AppState {
                 claims
             }
         };
-        // Never cached: a logout takes effect on the very next request. The
-        // token is refused when it was logged out itself, or when its login (its
-        // refresh family) was ended — a bearer logout, or log out everywhere.
-        let (token, family) = (token_key(&claims), claims.sid.as_deref().map(family_key));
-        let mut ids = vec![token.as_str()];
-        ids.extend(family.as_deref());
-        let denied = self
-            .identity
-            .denylist
-            .any_denied(&ids)
-            .await
-            .map_err(ApiError::store(self.sessions.kind()))?;
-        if denied {
-            return Err(ApiError::Token(TokenProblem::Revoked));
-        }
+        // Never cached: a logout takes effect on the very next request.
+        self.identity.refuse_revoked(&claims).await?;
         Ok(claims)
     }
 

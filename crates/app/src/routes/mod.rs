@@ -8,6 +8,7 @@ mod checkout;
 mod counter;
 pub(crate) mod handover;
 mod health;
+pub(crate) mod introspect;
 pub(crate) mod orders;
 mod session;
 pub(crate) mod users;
@@ -53,6 +54,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::token))
         .routes(routes!(auth::refresh))
+        .routes(routes!(introspect::token_status))
         .routes(routes!(auth::profile))
         .routes(routes!(auth::list_sessions, auth::end_sessions))
         .routes(routes!(auth::jwks))

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statecraft_app::{AuthSettings, ServiceData, ServiceState, service_app};
+use statecraft_app::{AuthSettings, Introspection, ServiceData, ServiceState, service_app};
 use statecraft_auth::{KeyRing, TokenIssuer};
 use statecraft_services::{DataSpec, InventoryDb, NotificationsDb, OrdersDb, run_parts};
 use statecraft_state::memory::MemoryDenylist;
@@ -202,7 +202,14 @@ async fn listen_and_serve(
         .unwrap_or_else(|| format!("{:?}", cmd.kind).to_ascii_lowercase());
     let (listener, local) = super::bind(cmd.listen).await?;
     tracing::info!(service = %name, data = %cmd.data, "listening on http://{local}");
-    let state = ServiceState::with_trusted_proxies(data, tokens, cmd.trusted_proxies.clone());
+    // Every service but the users one asks it whether a client's token was
+    // revoked (the users service holds the denylist).
+    let introspection = match cmd.kind {
+        Kind::Users => None,
+        _ => Some(Introspection::new(&cmd.users_url).map_err(CmdError::Usage)?),
+    };
+    let proxies = cmd.trusted_proxies.clone();
+    let state = ServiceState::with_trusted_proxies(data, tokens, proxies, introspection);
     let app = service_app(state, &name);
     statecraft_app::serve_service(listener, app, shutdown)
         .await
