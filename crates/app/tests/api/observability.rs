@@ -88,6 +88,7 @@ async fn openapi_covers_every_route() {
         "POST /logout",
         "POST /token",
         "POST /token/refresh",
+        "GET /token/status",
         "GET /profile",
         "GET /sessions",
         "DELETE /sessions",
