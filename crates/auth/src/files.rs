@@ -10,23 +10,20 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-/// Creates `dir` (and its parents) where absent, the last one `0700`. A
-/// directory that already exists keeps its mode: it may be the operator's
-/// own, shared with other things; the files in it are private anyway.
+/// Creates `dir` where absent, and each missing parent, `0700` (a umask
+/// only takes bits away). A directory that already exists keeps its mode:
+/// it may be the operator's own, shared with other things; the files in it
+/// are private anyway. (Creating `data/keys` first used to leave `data`
+/// 0755 for the databases that followed.)
 ///
 /// # Errors
 /// The I/O error of creating it.
 pub fn private_dir(dir: &Path) -> io::Result<()> {
-    if dir.exists() {
-        return Ok(());
-    }
-    fs::create_dir_all(dir)?;
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// Creates `path` empty where absent, `0600`, and narrows it to `0600`
@@ -92,8 +89,9 @@ mod tests {
         let root = std::env::temp_dir().join(format!("statecraft-files-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         let dir = root.join("data");
-        private_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(mode(&dir), 0o700);
+        // The key directory first, as a server opens it: its parent too.
+        private_dir(&dir.join("keys")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((mode(&dir), mode(&dir.join("keys"))), (0o700, 0o700));
         let db = dir.join("users.db");
         // A companion an older version left world-readable.
         let wal = dir.join("users.db-wal");

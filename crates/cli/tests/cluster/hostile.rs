@@ -120,15 +120,16 @@ fn cross_site_pages_and_foreign_hosts_cannot_drive_the_cluster() {
 
 /// `users.db` holds the refresh-token derivation secret, `sessions.db`
 /// every session: they and their `-wal`, `-shm` and lock files were created
-/// 0644 (world-readable) under the usual umask.
+/// 0644 (world-readable) under the usual umask, in a 0755 directory.
 #[test]
 fn data_files_are_private_to_their_owner() {
     use std::os::unix::fs::PermissionsExt as _;
 
-    // Beside the services' databases, in the cluster's data directory.
+    // Sessions in a directory of their own, created by the session store.
     let dir =
         std::env::temp_dir().join(format!("statecraft-cluster-{}-private", std::process::id()));
-    let sessions = format!("sqlite:{}", dir.join("data").join("sessions.db").display());
+    let sessions_dir = dir.join("sessions");
+    let sessions = format!("sqlite:{}", sessions_dir.join("sessions.db").display());
     let cluster = Cluster::start("private", &["--session-store", &sessions]);
     let mut client = Client::new();
     let (status, body) = client.post(
@@ -137,17 +138,19 @@ fn data_files_are_private_to_their_owner() {
         Some(r#"{"user":"alice","password":"correct-password"}"#),
     );
     assert_eq!(status, 200, "{body}");
-    let data = cluster.dir.join("data");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&data), 0o700, "{}", data.display());
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(&data).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            files.push((
-                path.file_name().unwrap().to_string_lossy().into_owned(),
-                mode(&path),
-            ));
+    // The data directory is made by whichever opens first (the key directory).
+    for dir in [cluster.dir.join("data"), sessions_dir] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                files.push((
+                    path.file_name().unwrap().to_string_lossy().into_owned(),
+                    mode(&path),
+                ));
+            }
         }
     }
     for name in [
