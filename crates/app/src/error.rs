@@ -66,6 +66,9 @@ pub enum ApiError {
     /// 503 `REVOCATION_UNCONFIRMED` (added): revoked on this instance, but
     /// the cluster did not confirm that every other instance has it.
     RevocationUnconfirmed,
+    /// 503 `REVOCATIONS_PENDING` (added): this instance, just started, has
+    /// not yet taken the cluster's revocations.
+    RevocationsPending,
     /// 408 `REQUEST_TIMEOUT` (added): the body did not arrive within the
     /// body timeout.
     BodyTimeout,
@@ -172,7 +175,9 @@ impl ApiError {
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::RevocationUnconfirmed => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RevocationUnconfirmed | Self::RevocationsPending => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::StoreUnavailable(_) | Self::ServiceUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -208,6 +213,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::BodyTimeout => "REQUEST_TIMEOUT",
             Self::RevocationUnconfirmed => "REVOCATION_UNCONFIRMED",
+            Self::RevocationsPending => "REVOCATIONS_PENDING",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::StoreUnavailable(_) | Self::ServiceUnavailable(_) => "STORE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
@@ -255,8 +261,11 @@ impl ApiError {
                 format!("Too many failed logins; try again in {secs} s")
             }
             Self::PayloadTooLarge(limit) => format!("Request body exceeds {limit} bytes"),
-            Self::RevocationUnconfirmed => "Revoked on this instance, but the cluster did not \
-                confirm it on every other: repeat the request"
+            Self::RevocationUnconfirmed => "Revoked on this instance, but its cluster's gateway \
+                did not confirm it for the others: check the gateway's log"
+                .to_owned(),
+            Self::RevocationsPending => "This instance has just started and is taking the \
+                cluster's logouts: try again in a moment"
                 .to_owned(),
             Self::BodyTimeout => format!(
                 "The request body did not arrive within {} s: send it whole, without pauses",

@@ -12,11 +12,15 @@ use std::task::{Context, Poll};
 use axum::body::{Body, Bytes};
 use http_body::{Frame, SizeHint};
 
+/// Still being sent; the last read found data (or none was tried yet).
 const STREAMING: u8 = 0;
 const DELIVERED: u8 = 1;
 const BROKEN: u8 = 2;
 /// Its deadline passed (`statecraft_app::BodyTimedOut`).
 const LATE: u8 = 3;
+/// Still being sent, and the last read found nothing: waiting for the
+/// client (as opposed to an instance that has stopped reading).
+const AWAITING_CLIENT: u8 = 4;
 
 /// What became of a watched body.
 #[derive(Debug, Default)]
@@ -49,6 +53,14 @@ impl BodyWatch {
         self.0
             .as_ref()
             .is_some_and(|s| s.load(Ordering::Relaxed) == LATE)
+    }
+
+    /// The body's last read is waiting for the client: a stall now is the
+    /// client's.
+    pub(crate) fn awaiting_client(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed) == AWAITING_CLIENT)
     }
 
     /// The whole body has been passed on.
@@ -84,7 +96,8 @@ impl http_body::Body for Watched {
             Poll::Ready(Some(Ok(_))) if self.body.is_end_stream() => {
                 self.state.store(DELIVERED, Ordering::Relaxed);
             }
-            _ => {}
+            Poll::Ready(Some(Ok(_))) => self.state.store(STREAMING, Ordering::Relaxed),
+            Poll::Pending => self.state.store(AWAITING_CLIENT, Ordering::Relaxed),
         }
         polled
     }

@@ -96,7 +96,14 @@ pub(crate) fn routes() -> Router<Gateway> {
         .route("/_cluster", get(cluster))
         .route("/_cluster/counters/{name}", get(counters))
         .route("/_cluster/instances/{id}/{action}", post(control))
-        .route("/_cluster/revocations", post(crate::revocations::receive))
+        .route(
+            "/_cluster/revocations",
+            post(crate::revocations::receive)
+                .get(crate::revocations::record)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::revocations::MAX_REVOCATION_BYTES,
+                )),
+        )
         .route("/metrics", get(metrics))
         // The gateway's own paths answer in the API's error shape too.
         .fallback(|| async { GatewayError::NotFound("Route not found".to_owned()) })

@@ -86,15 +86,29 @@ impl ControlGuard {
         }
     }
 
+    /// For the gateway's read-only routes (`GET /_cluster…`): a `Host`, when
+    /// given, must name this gateway, so that a DNS-rebound page cannot read
+    /// them either.
+    pub(crate) fn check_host(
+        &self,
+        headers: &HeaderMap,
+        listening: Option<SocketAddr>,
+    ) -> Result<(), GatewayError> {
+        match headers.get(HOST).map(|v| v.to_str()) {
+            None => Ok(()),
+            Some(Ok(host)) if self.host_is_ours(host, listening) => Ok(()),
+            Some(_) => Err(GatewayError::Forbidden(FOREIGN_HOST)),
+        }
+    }
+
     /// Whether `host` (a `Host` header) names this gateway.
     fn host_is_ours(&self, host: &str, listening: Option<SocketAddr>) -> bool {
         let host = host.to_ascii_lowercase();
         if listening.is_some_and(|a| host == a.to_string()) {
             return true;
         }
-        if self
-            .public_hosts
-            .iter()
+        if (self.public_hosts.iter())
+            .filter(|p| !p.is_empty())
             .any(|p| host == *p || host_name(&host) == p.as_str())
         {
             return true;

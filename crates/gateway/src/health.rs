@@ -56,28 +56,25 @@ pub(crate) async fn run(gateway: Gateway) {
                 .map(|s| check(Arc::clone(&s.upstream[0]))),
         );
         let (mut instances, services) = tokio::join!(instances, services);
-        // An instance coming back into rotation first takes every
-        // revocation it may have missed (a restarted one forgot them all).
+        // With no revocation on its way: an instance coming back into
+        // rotation first takes every revocation it may have missed, and one
+        // taken out meanwhile for a missed delivery counts as coming back.
+        let gate = gateway.revocations.exclusive().await;
         let returning: Vec<Arc<Upstream>> = (instances.iter())
             .filter(|(u, v)| *v != Verdict::Down && !u.is_healthy())
             .map(|(u, _)| Arc::clone(u))
             .collect();
-        if returning.is_empty() {
-            settle(&instances, &panicking);
-        } else {
+        if !returning.is_empty() {
             let token = gateway.config.handover_token.as_deref();
-            let settled = |failed: &[Arc<Upstream>]| {
-                for (upstream, verdict) in &mut instances {
-                    if failed.iter().any(|f| Arc::ptr_eq(f, upstream)) {
-                        *verdict = Verdict::Down;
-                    }
+            let failed = gateway.revocations.catch_up(&returning, token).await;
+            for (upstream, verdict) in &mut instances {
+                if failed.iter().any(|f| Arc::ptr_eq(f, upstream)) {
+                    *verdict = Verdict::Down;
                 }
-                settle(&instances, &panicking);
-            };
-            (gateway.revocations)
-                .catch_up_then(&returning, token, settled)
-                .await;
+            }
         }
+        settle(&instances, &panicking);
+        drop(gate);
         // A service has no peer to stand in for it: ready or out.
         for (upstream, verdict) in &services {
             upstream.set_healthy(*verdict == Verdict::Ready);

@@ -143,6 +143,7 @@ impl Gateway {
         let guard = ControlGuard {
             admin_token: config.admin_token.clone(),
             public_hosts: (config.public_hosts.iter())
+                .filter(|h| !h.is_empty())
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
         };
@@ -188,7 +189,18 @@ impl Gateway {
         let path = request.uri().path();
         // Whole path segments: `/_clusterfoo` is an instance's path, not ours.
         let own_path = path == "/_cluster" || path.starts_with("/_cluster/") || path == "/metrics";
+        // Between the gateway and its instances only: never a client's.
+        if path.starts_with("/_internal/") {
+            return GatewayError::NotFound("Route not found".to_owned()).into_response();
+        }
         if own_path {
+            // Scrapers name the gateway as they please; the rest is ours.
+            if path != "/metrics"
+                && let Err(refused) =
+                    (self.guard).check_host(request.headers(), self.listening.get().copied())
+            {
+                return refused.into_response();
+            }
             request.extensions_mut().insert(ConnectInfo(peer));
             return match Box::pin(own.oneshot(request)).await {
                 Ok(response) => response,

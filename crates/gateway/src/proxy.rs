@@ -195,19 +195,23 @@ pub(crate) async fn forward(
                     return with_id(client_failed(&upstream, &err, &watch), &request_id);
                 }
                 tracing::warn!(upstream = %upstream.id, %err, "instance broke the exchange");
-                target.outliers.failed(&upstream, pool);
+                // One that hangs up while the body is still coming may have
+                // refused it (a 413 before reading, then a reset): not
+                // counted against it.
+                if watch.delivered() {
+                    target.outliers.failed(&upstream, pool);
+                }
                 failure = GatewayError::UpstreamFailed(upstream.id.clone());
                 // It may have been applied: only a harmless request goes again.
                 next = replay.as_ref().map(Replay::request);
                 marked = false;
             }
-            Err(_) if !watch.delivered() => {
-                // The client had not sent its whole body by the deadline:
-                // the instance was waiting for it.
-                metrics::counter!("gateway_client_failures_total", "kind" => "slow_body")
-                    .increment(1);
+            Err(_) if watch.awaiting_client() => {
+                // The client had not sent its whole body by the deadline,
+                // and its last part was still awaited: the instance was
+                // waiting for it.
                 tracing::info!(upstream = %upstream.id, "client too slow to send its body");
-                return with_id(GatewayError::RequestTimeout.into_response(), &request_id);
+                return with_id(client_body_failure(true).into_response(), &request_id);
             }
             Err(_) => {
                 // It may still be working on it: a retry could apply it twice
@@ -222,19 +226,23 @@ pub(crate) async fn forward(
 }
 
 /// The answer to a client that broke off its own request (or sent its body
-/// too slowly): counted and logged, never held against the instance.
+/// too slowly): logged, never held against the instance.
 fn client_failed(upstream: &Upstream, err: &hyper::Error, watch: &BodyWatch) -> Response {
-    let (kind, answer) = if watch.too_slow() {
+    tracing::info!(upstream = %upstream.id, %err, "client failed to send its request body");
+    client_body_failure(watch.too_slow()).into_response()
+}
+
+/// A client's failure to send its body, `late` or cut off: counted in
+/// `gateway_client_failures_total`, and what it is answered.
+fn client_body_failure(late: bool) -> GatewayError {
+    let (kind, answer) = if late {
         ("slow_body", GatewayError::RequestTimeout)
     } else {
-        (
-            "body_cut_off",
-            GatewayError::InvalidRequest("The request body was cut off before its end"),
-        )
+        let cut = GatewayError::InvalidRequest("The request body was cut off before its end");
+        ("body_cut_off", cut)
     };
     metrics::counter!("gateway_client_failures_total", "kind" => kind).increment(1);
-    tracing::info!(upstream = %upstream.id, %err, kind, "client failed to send its request body");
-    answer.into_response()
+    answer
 }
 
 /// A request kept so that it can be sent again after a failure that may
@@ -266,7 +274,7 @@ impl Replay {
         } else {
             body.collect()
                 .await
-                .map_err(|_| GatewayError::InvalidRequest("The request body was cut off"))?
+                .map_err(|err| client_body_failure(statecraft_app::is_body_timeout(&err)))?
                 .to_bytes()
         };
         Ok(Self::keep(parts, bytes))

@@ -16,13 +16,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use http_body_util::BodyExt as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 
 use crate::error::GatewayError;
@@ -33,16 +33,49 @@ use crate::{Gateway, Upstream};
 const MAX_KEPT: usize = 100_000;
 /// How long an instance may take to apply a batch.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(2);
-/// Revocations per request when an instance catches up: well under an
-/// instance's 64 KiB body limit.
-const BATCH: usize = 100;
+/// The largest revocation taken (instances split theirs far below it).
+pub(crate) const MAX_REVOCATION_BYTES: usize = 16 * 1024;
+/// Bytes of revocations per request to an instance: under its 64 KiB
+/// body limit whatever they hold.
+const BATCH_BYTES: usize = 48 * 1024;
+/// Entries of one revocation, and bytes of one entry, at most.
+const MAX_ENTRIES: usize = 300;
+const MAX_ENTRY_BYTES: usize = 256;
 
-/// What the gateway reads of a revocation: when it stops mattering. The
-/// rest is the instances' business and passed on as it came.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Lifetime {
+/// A revocation as the gateway checks it before keeping it: a bad one must
+/// never enter the record, where every instance would refuse it and be
+/// kept out of rotation for it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Checked {
+    #[serde(default)]
+    sessions: Vec<String>,
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    denied: Vec<CheckedDenied>,
+    #[serde(default)]
+    at_ms: u64,
     expires_ms: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CheckedDenied {
+    key: String,
+    until_ms: u64,
+}
+
+impl Checked {
+    fn within_limits(&self) -> bool {
+        let strings = (self.sessions.iter())
+            .chain(&self.users)
+            .chain(self.denied.iter().map(|d| &d.key));
+        self.sessions.len() + self.users.len() + self.denied.len() <= MAX_ENTRIES
+            && strings
+                .into_iter()
+                .all(|s| !s.is_empty() && s.len() <= MAX_ENTRY_BYTES)
+    }
 }
 
 /// The record, and the gate between deliveries and returns to rotation.
@@ -80,20 +113,26 @@ impl Revocations {
             .collect()
     }
 
+    /// The gate, exclusively: no revocation is being delivered while it is
+    /// held, so which instances are in rotation cannot change under the
+    /// holder (a health check holds it to decide, catch up and settle).
+    pub(crate) async fn exclusive(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.gate.write().await
+    }
+
     /// Gives the whole record to each of `returning` (instances about to
-    /// come back into rotation), then calls `then` with those that did not
-    /// take it (they must stay out), still under the gate: a health check
-    /// puts the others in rotation there.
-    pub(crate) async fn catch_up_then(
+    /// come back into rotation); those that did not take it, which must
+    /// stay out. Called under [`Revocations::exclusive`].
+    pub(crate) async fn catch_up(
         &self,
         returning: &[Arc<Upstream>],
         token: Option<&str>,
-        then: impl FnOnce(&[Arc<Upstream>]),
-    ) {
-        let _gate = self.gate.write().await;
+    ) -> Vec<Arc<Upstream>> {
         let record = self.all();
         let mut failed = Vec::new();
         if let (false, Some(token)) = (record.is_empty(), token) {
+            // One after another: a returning instance is rare, and logouts
+            // wait for the gate meanwhile.
             for upstream in returning {
                 if let Err(why) = deliver(upstream, token, &record).await {
                     tracing::warn!(
@@ -104,8 +143,27 @@ impl Revocations {
                 }
             }
         }
-        then(&failed);
+        failed
     }
+}
+
+/// `revocations` in batches of at most [`BATCH_BYTES`] (each revocation is
+/// far smaller).
+fn batches(revocations: &[serde_json::Value]) -> Vec<&[serde_json::Value]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, revocation) in revocations.iter().enumerate() {
+        let size = revocation.to_string().len() + 1;
+        if i > start && bytes + size > BATCH_BYTES {
+            batches.push(&revocations[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < revocations.len() || revocations.is_empty() {
+        batches.push(&revocations[start..]);
+    }
+    batches
 }
 
 /// Gives `revocations` to `upstream` in batches.
@@ -114,7 +172,7 @@ async fn deliver(
     token: &str,
     revocations: &[serde_json::Value],
 ) -> Result<(), String> {
-    for batch in revocations.chunks(BATCH) {
+    for batch in batches(revocations) {
         let body = serde_json::to_vec(&serde_json::json!({ "revocations": batch }))
             .map_err(|e| e.to_string())?;
         let request = http::Request::post("/_internal/revocations")
@@ -137,32 +195,66 @@ async fn deliver(
     Ok(())
 }
 
-/// `POST /_cluster/revocations` from an instance: kept, delivered to every
-/// instance in rotation, answered when each has it.
-pub(crate) async fn receive(
-    State(gateway): State<Gateway>,
-    headers: HeaderMap,
-    Json(revocation): Json<serde_json::Value>,
-) -> Response {
+/// The cluster token, when `headers` carry it; otherwise the answer.
+fn instance_only<'a>(gateway: &'a Gateway, headers: &HeaderMap) -> Result<&'a str, GatewayError> {
     let Some(token) = gateway.config.handover_token.as_deref() else {
-        return GatewayError::NotFound("This gateway keeps no revocations".to_owned())
-            .into_response();
+        return Err(GatewayError::NotFound(
+            "This gateway keeps no revocations".to_owned(),
+        ));
     };
     let given = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
-        return GatewayError::Forbidden("Revocations come from the cluster's instances")
-            .into_response();
+    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+        Ok(token)
+    } else {
+        Err(GatewayError::Forbidden(
+            "Revocations come from the cluster's instances",
+        ))
     }
-    let Ok(Lifetime { expires_ms }) = serde_json::from_value::<Lifetime>(revocation.clone()) else {
-        return GatewayError::InvalidRequest("A revocation needs expiresMs").into_response();
+}
+
+/// `GET /_cluster/revocations`: every kept revocation, for an instance that
+/// has just started.
+pub(crate) async fn record(State(gateway): State<Gateway>, headers: HeaderMap) -> Response {
+    if let Err(refused) = instance_only(&gateway, &headers) {
+        return refused.into_response();
+    }
+    Json(serde_json::json!({ "revocations": gateway.revocations.all() })).into_response()
+}
+
+/// `POST /_cluster/revocations` from an instance: checked, kept, delivered
+/// to every instance in rotation, answered when each has it. The token is
+/// checked before the body is parsed; the body is at most
+/// [`MAX_REVOCATION_BYTES`] (the route's limit).
+pub(crate) async fn receive(
+    State(gateway): State<Gateway>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let token = match instance_only(&gateway, &headers) {
+        Ok(token) => token,
+        Err(refused) => return refused.into_response(),
+    };
+    let checked = match serde_json::from_slice::<Checked>(&body) {
+        Ok(checked) if checked.within_limits() => checked,
+        _ => {
+            return GatewayError::InvalidRequest(
+                "A revocation is {sessions, users, denied: [{key, untilMs}], atMs, expiresMs}, \
+                 at most 300 entries of at most 256 bytes",
+            )
+            .into_response();
+        }
+    };
+    let Ok(revocation) = serde_json::to_value(&checked) else {
+        return GatewayError::InvalidRequest("A revocation that cannot be kept").into_response();
     };
     let revocations = &gateway.revocations;
+    // Kept first: an instance catching up meanwhile takes it from the record.
+    revocations.keep(checked.expires_ms, revocation.clone());
     let _gate = revocations.gate.read().await;
-    revocations.keep(expires_ms, revocation.clone());
     let record = [revocation];
     let in_rotation: Vec<&Arc<Upstream>> = gateway
         .upstreams
@@ -183,4 +275,45 @@ pub(crate) async fn receive(
         }
     }
     Json(serde_json::json!({ "delivered": true, "outOfRotation": missed })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BATCH_BYTES, Checked, batches};
+
+    #[test]
+    fn revocations_are_checked_before_they_are_kept_and_delivered_in_batches_by_size() {
+        let ok: Checked = serde_json::from_str(
+            r#"{"sessions":["abc"],"denied":[{"key":"sid:{f}","untilMs":5}],"atMs":1,"expiresMs":9}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(ok.within_limits());
+        let too_many = format!(
+            r#"{{"users":[{}],"expiresMs":9}}"#,
+            vec![r#""u""#; 301].join(",")
+        );
+        let too_many: Checked = serde_json::from_str(&too_many).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!too_many.within_limits());
+        let too_long = format!(r#"{{"users":["{}"],"expiresMs":9}}"#, "u".repeat(257));
+        let too_long: Checked = serde_json::from_str(&too_long).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!too_long.within_limits());
+        for refused in [r#"{"expiresMs":9,"extra":1}"#, r#"{"sessions":[]}"#, "[]"] {
+            assert!(
+                serde_json::from_str::<Checked>(refused).is_err(),
+                "{refused}"
+            );
+        }
+
+        // 300 revocations of ~1 KiB: batches under the limit, none lost.
+        let one = serde_json::json!({"users": ["x".repeat(1000)], "expiresMs": 9});
+        let record = vec![one; 300];
+        let sent = batches(&record);
+        assert!(sent.len() > 1);
+        assert_eq!(sent.iter().map(|b| b.len()).sum::<usize>(), 300);
+        for batch in &sent {
+            let bytes = serde_json::to_vec(batch).unwrap_or_default().len();
+            assert!(bytes <= BATCH_BYTES + 64, "{bytes}");
+        }
+        assert_eq!(batches(&[]).len(), 1, "an empty record is one empty batch");
+    }
 }

@@ -28,13 +28,21 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// The real monotonic clock (origin: when it was created), which expiry
-/// uses so that a wall-clock step cannot end or prolong sessions; its
-/// readings map to calendar time through the wall clock at its origin.
+/// How far before its creation a [`SystemClock`]'s origin lies, so that
+/// moments before the process started are readings too: a session handed
+/// over from an older instance keeps its age (its absolute expiry), where
+/// a reading stopped at zero would have made it young again.
+const HISTORY: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+/// The real monotonic clock (origin: [`HISTORY`] before it was created),
+/// which expiry uses so that a wall-clock step cannot end or prolong
+/// sessions; its readings map to calendar time through the wall clock at
+/// its creation.
 #[derive(Debug, Clone)]
 pub struct SystemClock {
     origin: Instant,
-    /// The wall clock at `origin`, in ms since the Unix epoch.
+    /// The wall clock at `origin` less [`HISTORY`], in ms since the Unix
+    /// epoch: the calendar time of reading 0.
     origin_unix_ms: u64,
 }
 
@@ -43,7 +51,7 @@ impl SystemClock {
     pub fn new() -> Self {
         Self {
             origin: Instant::now(),
-            origin_unix_ms: millis(UnixClock.now()),
+            origin_unix_ms: millis(UnixClock.now()).saturating_sub(millis(HISTORY)),
         }
     }
 }
@@ -56,7 +64,7 @@ impl Default for SystemClock {
 
 impl Clock for SystemClock {
     fn now(&self) -> Duration {
-        self.origin.elapsed()
+        HISTORY + self.origin.elapsed()
     }
 
     fn unix_ms(&self, reading_ms: u64) -> u64 {
@@ -125,8 +133,13 @@ mod tests {
         let wall = millis(UnixClock.now());
         assert!(clock.unix_ms(now).abs_diff(wall) < 1000, "{wall}");
         assert_eq!(clock.reading_ms(clock.unix_ms(1234)), 1234);
-        // Before this clock began: its origin.
-        assert_eq!(clock.reading_ms(0), 0);
+        // A moment before the process started (a handed-over session's
+        // creation) keeps its distance from now.
+        let hour_ago = clock.reading_ms(wall - 3_600_000);
+        assert!(
+            (now - hour_ago).abs_diff(3_600_000) < 1000,
+            "{now} {hour_ago}"
+        );
     }
 
     #[test]

@@ -164,6 +164,7 @@ impl AppState {
             }
         };
         // Never cached: a logout takes effect on the very next request.
+        self.identity.revocations_current()?;
         self.identity.refuse_revoked(&claims).await?;
         Ok(claims)
     }

@@ -292,9 +292,15 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             "listening on http://{local}"
         );
         let state = AppState::new(config, sessions, counters, identity, services);
-        statecraft_app::serve(listener, state, shutdown)
-            .await
-            .map_err(|e| CmdError::Runtime(format!("server failed: {e}")))?;
+        // In a cluster, the logouts made before this start (owned here:
+        // ends when caught up, or with the server).
+        let catching_up = tokio::spawn({
+            let state = state.clone();
+            async move { state.catch_up_with_cluster().await }
+        });
+        let served = statecraft_app::serve(listener, state, shutdown).await;
+        catching_up.abort();
+        served.map_err(|e| CmdError::Runtime(format!("server failed: {e}")))?;
         tracing::info!("stopped");
         Ok(())
     })

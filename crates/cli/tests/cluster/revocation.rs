@@ -99,3 +99,39 @@ fn logging_out_everywhere_ends_the_sessions_held_by_other_instances() {
         "the other instance's session survived: {body}"
     );
 }
+
+/// An instance restarted between two health checks was never seen down, so
+/// the gateway did not catch it up: it pulls the record itself at start, and
+/// refuses bearer tokens until it has it.
+#[test]
+fn a_restarted_instance_takes_the_logouts_it_missed_before_serving_tokens() {
+    // Checks far apart: the gateway learns nothing of the restart in time.
+    let cluster = Cluster::start(
+        "revoke-restart",
+        &["--balance", "round-robin", "--health-interval", "10s"],
+    );
+    let mut client = token_client(&cluster);
+    let view = cluster.cluster_view();
+    let server_3 = view["instances"][2]["url"].as_str().unwrap().to_owned();
+    cluster.control("server-3", "stop");
+    let (status, body) = client.post(&cluster.base, "/logout", None);
+    assert_eq!(status, 200, "{body}");
+    cluster.control("server-3", "start");
+    // Asked directly, not through the gateway (which has not checked it yet).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let limit = std::time::Duration::from_secs(2);
+        // Not yet listening: the start is under way.
+        if let Ok((status, body)) = client.try_send("GET", &server_3, "/profile", &[], None, limit)
+        {
+            match (status, body["code"].as_str()) {
+                (401, Some("TOKEN_REVOKED")) => break,
+                // Listening, not yet caught up: it says so rather than guess.
+                (503, Some("REVOCATIONS_PENDING")) => {}
+                other => panic!("the restarted instance answered {other:?}: {body}"),
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "never caught up");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
