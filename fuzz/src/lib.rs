@@ -62,6 +62,7 @@ fn build() -> Harness {
             tokens: Arc::clone(&tokens),
             denylist: Arc::new(MemoryDenylist::new()),
             settings: AuthSettings::default(),
+            cluster: None,
         };
         let services = Services::open(&spec, None).await.expect("services");
         services.run(Arc::new(MemoryBus::new())).await.expect("bus");
