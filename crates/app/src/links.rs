@@ -92,6 +92,30 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// enough that one read off the wire is soon worthless.
 const CALL_TOKEN_TTL: Duration = Duration::from_secs(60);
 
+/// A client for one endpoint of another process of the deployment (plain
+/// HTTP: a loopback or private network): `path` of `base`, checked to be
+/// `http://HOST:PORT` (`flag` names it in the error), with a fast connect
+/// and answers within `timeout`.
+pub(crate) fn endpoint(
+    base: &str,
+    flag: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<(reqwest::Url, reqwest::Client), String> {
+    let bad = || format!("{flag} {base:?} must be http://HOST:PORT");
+    let mut url = reqwest::Url::parse(base).map_err(|_| bad())?;
+    if url.scheme() != "http" || url.host_str().is_none() || url.cannot_be_a_base() {
+        return Err(bad());
+    }
+    url.set_path(path);
+    let client = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(timeout)
+        .build()
+        .map_err(|e| format!("HTTP client for {flag}: {e}"))?;
+    Ok((url, client))
+}
+
 /// A service's HTTP API (plain HTTP: a loopback or private network).
 #[derive(Debug, Clone)]
 pub struct RemoteService {

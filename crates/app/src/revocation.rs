@@ -140,17 +140,12 @@ impl ClusterLink {
     /// # Errors
     /// A sentence naming what is wrong with `url`.
     pub fn new(url: &str, token: String) -> Result<Self, String> {
-        let bad = || format!("--cluster-url {url:?} must be http://HOST:PORT");
-        let mut url = reqwest::Url::parse(url).map_err(|_| bad())?;
-        if url.scheme() != "http" || url.host_str().is_none() || url.cannot_be_a_base() {
-            return Err(bad());
-        }
-        url.set_path("/_cluster/revocations");
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(500))
-            .timeout(ANNOUNCE_TIMEOUT)
-            .build()
-            .map_err(|e| format!("HTTP client for the cluster: {e}"))?;
+        let (url, client) = crate::links::endpoint(
+            url,
+            "--cluster-url",
+            "/_cluster/revocations",
+            ANNOUNCE_TIMEOUT,
+        )?;
         Ok(Self {
             url,
             token,

@@ -60,12 +60,7 @@ impl ControlGuard {
         }
         match &self.admin_token {
             Some(token) => {
-                let given = headers
-                    .get(AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .unwrap_or_default();
-                if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+                if carries_token(headers, token) {
                     Ok(())
                 } else {
                     Err(GatewayError::Forbidden(
@@ -122,6 +117,17 @@ impl ControlGuard {
                 .parse::<IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback())
     }
+}
+
+/// Whether `headers` carry `Authorization: Bearer <token>`, compared in
+/// constant time.
+pub(crate) fn carries_token(headers: &HeaderMap, token: &str) -> bool {
+    let given = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    bool::from(given.as_bytes().ct_eq(token.as_bytes()))
 }
 
 /// `host` without its port (`[::1]:80` → `[::1]`).

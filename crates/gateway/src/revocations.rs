@@ -23,7 +23,6 @@ use http::HeaderMap;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use http_body_util::BodyExt as _;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq as _;
 
 use crate::error::GatewayError;
 use crate::{Gateway, Upstream};
@@ -202,12 +201,7 @@ fn instance_only<'a>(gateway: &'a Gateway, headers: &HeaderMap) -> Result<&'a st
             "This gateway keeps no revocations".to_owned(),
         ));
     };
-    let given = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+    if crate::guard::carries_token(headers, token) {
         Ok(token)
     } else {
         Err(GatewayError::Forbidden(

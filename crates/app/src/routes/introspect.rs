@@ -105,17 +105,8 @@ impl Introspection {
     /// # Errors
     /// A sentence naming what is wrong with `users_url`.
     pub fn new(users_url: &str) -> Result<Self, String> {
-        let bad = || format!("--users-url {users_url:?} must be http://HOST:PORT");
-        let mut url = reqwest::Url::parse(users_url).map_err(|_| bad())?;
-        if url.scheme() != "http" || url.host_str().is_none() || url.cannot_be_a_base() {
-            return Err(bad());
-        }
-        url.set_path("/token/status");
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(500))
-            .timeout(ASK_TIMEOUT)
-            .build()
-            .map_err(|e| format!("HTTP client for the users service: {e}"))?;
+        let (url, client) =
+            crate::links::endpoint(users_url, "--users-url", "/token/status", ASK_TIMEOUT)?;
         Ok(Self { url, client })
     }
 
