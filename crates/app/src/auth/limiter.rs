@@ -105,7 +105,7 @@ impl LoginLimiter {
     /// fill the limit.
     pub(crate) fn reserve(&self, name: &str, client: IpAddr) -> Result<Attempt<'_>, u64> {
         let now = Instant::now();
-        let key = (name.to_ascii_lowercase(), client);
+        let key = (name.to_ascii_lowercase(), network_of(client));
         let mut tallies = self.lock();
         if tallies.len() >= MAX_KEYS && !tallies.contains_key(&key) {
             make_room(&mut tallies, now);
@@ -133,6 +133,22 @@ impl LoginLimiter {
             limiter: self,
             key: Some(key),
         })
+    }
+}
+
+/// The address a client is counted under: an IPv6 client by its /64 (one
+/// host commonly holds a whole /64 and could take a fresh address per
+/// attempt), an IPv4-mapped one as the IPv4 address it is.
+fn network_of(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+            }
+        },
+        v4 @ IpAddr::V4(_) => v4,
     }
 }
 
@@ -173,6 +189,30 @@ mod tests {
         // Another address, another user: unaffected.
         assert!(limiter.reserve("alice", b).is_ok());
         assert!(limiter.reserve("bob", a).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64_and_a_mapped_one_as_ipv4() {
+        let limiter = LoginLimiter::default();
+        for n in 0..MAX_FAILURES {
+            let rotating: IpAddr = format!("2001:db8:1:2::{:x}", n + 1).parse().unwrap();
+            limiter.reserve("alice", rotating).unwrap().failed();
+        }
+        let next: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert!(
+            limiter.reserve("alice", next).is_err(),
+            "a fresh address of the same /64"
+        );
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(limiter.reserve("alice", other).is_ok());
+        for _ in 0..MAX_FAILURES {
+            limiter
+                .reserve("bob", "10.0.0.9".parse().unwrap())
+                .unwrap()
+                .failed();
+        }
+        let mapped: IpAddr = "::ffff:10.0.0.9".parse().unwrap();
+        assert!(limiter.reserve("bob", mapped).is_err());
     }
 
     #[test]
