@@ -18,7 +18,7 @@ use statecraft_services::{InventoryDb, NotificationsDb, OrdersDb};
 use tower::{Service, ServiceBuilder};
 
 use crate::Introspection;
-use crate::auth::{Bearer, Caller, Identity, LoginLimiter, bearer};
+use crate::auth::{Bearer, Caller, Identity, bearer};
 use crate::error::{ApiError, TokenProblem};
 use crate::extract::{AppJson, AppPath, JsonOk};
 use crate::metrics::Metrics;
@@ -47,7 +47,6 @@ pub struct ServiceState(Arc<Shared>);
 struct Shared {
     data: ServiceData,
     tokens: Arc<TokenIssuer>,
-    limiter: LoginLimiter,
     trusted_proxies: Vec<std::net::IpAddr>,
     /// Where a client's token is checked for revocation (every service but
     /// the users one, which holds the denylist itself).
@@ -81,7 +80,6 @@ impl ServiceState {
         Self(Arc::new(Shared {
             data,
             tokens,
-            limiter: LoginLimiter::default(),
             trusted_proxies: proxies,
             introspection,
         }))
@@ -206,7 +204,7 @@ async fn register(
     let ServiceData::Users(identity) = &state.0.data else {
         return Err(not_here());
     };
-    users::register_user(&identity.users, &state.0.limiter, client, body).await
+    users::register_user(&identity.users, client, body).await
 }
 
 async fn token(
@@ -217,7 +215,7 @@ async fn token(
     let ServiceData::Users(identity) = &state.0.data else {
         return Err(not_here());
     };
-    let user = auth::authenticate(identity, &state.0.limiter, &credentials, client).await?;
+    let user = auth::authenticate(identity, &credentials, client).await?;
     Ok(JsonOk(auth::issue_pair(identity, &user).await?).into_response())
 }
 

@@ -9,7 +9,6 @@ use statecraft_auth::{Claims, RefreshSecret, TokenIssuer};
 use statecraft_services::{User, UsersDb};
 use statecraft_state::Denylist;
 
-use super::limiter::LoginLimiter;
 use crate::cache::ExpiringCache;
 
 /// How `POST /login` answers.
@@ -77,8 +76,6 @@ pub(crate) struct AuthRuntime {
     pub(crate) verified: ExpiringCache<[u8; 32], Arc<Claims>>,
     /// Users by ID, for requests authenticated by session.
     pub(crate) users: ExpiringCache<String, User>,
-    /// Failed logins.
-    pub(crate) limiter: LoginLimiter,
 }
 
 impl Default for AuthRuntime {
@@ -86,7 +83,6 @@ impl Default for AuthRuntime {
         Self {
             verified: ExpiringCache::new(TOKEN_CACHE),
             users: ExpiringCache::new(USER_CACHE),
-            limiter: LoginLimiter::default(),
         }
     }
 }

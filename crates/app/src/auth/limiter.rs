@@ -1,138 +1,120 @@
 //! The login rate limit: more than [`MAX_FAILURES`] failed logins for one user
-//! name from one client address within [`WINDOW`] → `429` until the oldest
-//! failure leaves the window. Successes do not count.
+//! name from one client network within [`WINDOW`] → `429` until the window
+//! ends. Successes do not count. Registrations refused for a taken name are
+//! limited the same way per client network ([`REGISTRATIONS`]).
 //!
 //! An attempt is counted *before* its password is verified: it reserves a
 //! place, which a failure keeps and a success gives back. Checking and
-//! counting as two steps let 20 parallel guesses all be verified (the check
-//! of each ran before any failure was counted); now N parallel attempts
-//! never verify more than the limit.
+//! counting as two steps let 20 parallel guesses all be verified; now N
+//! parallel attempts never verify more than the limit. The count lives in
+//! the users database (`UsersDb::reserve_attempt`), so the instances of a
+//! cluster, which share it, share the limit: each counting its own let 15
+//! of 20 parallel guesses through three instances.
 //!
 //! Written here rather than taken from a rate-limiting crate: those count every
-//! request that is checked, while this must count only failures and still
+//! request that is checked, while this must count only failures, still
 //! refuse the next attempt before its password is verified (so a blocked
-//! attacker also stops costing Argon2 time).
+//! attacker also stops costing Argon2 time), and be shared by processes.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use statecraft_services::UsersDb;
+
+use crate::error::ApiError;
 
 /// Failures allowed per window.
-pub(crate) const MAX_FAILURES: usize = 5;
-/// The sliding window.
+pub(crate) const MAX_FAILURES: u32 = 5;
+/// The window.
 pub(crate) const WINDOW: Duration = Duration::from_secs(60);
-/// Keys tracked at most; past it, keys whose failures have all aged out go,
-/// then the oldest half.
-const MAX_KEYS: usize = 100_000;
 
-type Key = (String, IpAddr);
-
-/// The name registrations are counted under, per client address: no user
+/// The name registrations are counted under, per client network: no user
 /// name can be it (they are `[a-z0-9_.-]`).
 pub(crate) const REGISTRATIONS: &str = "\0registrations";
-
-/// One key's failures in the window and its attempts under way.
-#[derive(Debug, Default)]
-struct Tally {
-    failures: VecDeque<Instant>,
-    pending: usize,
-}
-
-/// Failed attempts per (name, client address): logins per user name, and
-/// registrations refused for a taken name (keyed by address alone).
-#[derive(Debug, Default)]
-pub(crate) struct LoginLimiter {
-    tallies: Mutex<HashMap<Key, Tally>>,
-}
 
 /// An attempt that holds a place in the limit until it is settled: a
 /// failure keeps the place for the window, a success (or an attempt given
 /// up, when dropped) gives it back.
 #[derive(Debug)]
-pub(crate) struct Attempt<'a> {
-    limiter: &'a LoginLimiter,
-    key: Option<Key>,
+pub(crate) struct Attempt {
+    users: UsersDb,
+    key: Option<String>,
 }
 
-impl Attempt<'_> {
+/// Reserves a place for an attempt by `name` from `client`: `429` when
+/// failures and attempts under way already fill the limit, `503` when the
+/// users database cannot say.
+pub(crate) async fn reserve(
+    users: &UsersDb,
+    name: &str,
+    client: IpAddr,
+) -> Result<Attempt, ApiError> {
+    let key = key(name, client);
+    match users.reserve_attempt(&key, MAX_FAILURES, WINDOW).await {
+        Ok(Ok(())) => Ok(Attempt {
+            users: users.clone(),
+            key: Some(key),
+        }),
+        Ok(Err(wait)) => Err(ApiError::RateLimited(wait)),
+        Err(err) => {
+            tracing::warn!(%err, "the login limit cannot be read");
+            Err(ApiError::ServiceUnavailable("users"))
+        }
+    }
+}
+
+/// `429` when `name` from `client` has used up its failures for now,
+/// holding no place (attempts alongside it are not held back).
+pub(crate) async fn exhausted(users: &UsersDb, name: &str, client: IpAddr) -> Result<(), ApiError> {
+    match users
+        .attempts_exhausted(&key(name, client), MAX_FAILURES, WINDOW)
+        .await
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(wait)) => Err(ApiError::RateLimited(wait)),
+        Err(err) => {
+            tracing::warn!(%err, "the login limit cannot be read");
+            Err(ApiError::ServiceUnavailable("users"))
+        }
+    }
+}
+
+/// The row a limit is counted in.
+fn key(name: &str, client: IpAddr) -> String {
+    format!("{}|{}", name.to_ascii_lowercase(), network_of(client))
+}
+
+impl Attempt {
     /// The attempt failed: it counts for the window.
-    pub(crate) fn failed(mut self) {
+    pub(crate) async fn failed(mut self) {
         if let Some(key) = self.key.take() {
-            let now = Instant::now();
-            let mut tallies = self.limiter.lock();
-            let tally = tallies.entry(key).or_default();
-            tally.pending = tally.pending.saturating_sub(1);
-            tally.failures.push_back(now);
-            // Only the newest MAX_FAILURES matter.
-            while tally.failures.len() > MAX_FAILURES {
-                tally.failures.pop_front();
-            }
+            settle(&self.users, &key, true).await;
         }
     }
 
     /// The attempt succeeded: its place is given back.
-    pub(crate) fn succeeded(self) {}
-}
-
-impl Drop for Attempt<'_> {
-    fn drop(&mut self) {
+    pub(crate) async fn succeeded(mut self) {
         if let Some(key) = self.key.take() {
-            let mut tallies = self.limiter.lock();
-            if let Some(tally) = tallies.get_mut(&key) {
-                tally.pending = tally.pending.saturating_sub(1);
-                if tally.pending == 0 && tally.failures.is_empty() {
-                    tallies.remove(&key);
-                }
-            }
+            settle(&self.users, &key, false).await;
         }
     }
 }
 
-impl LoginLimiter {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Tally>> {
-        self.tallies.lock().unwrap_or_else(|p| p.into_inner())
+impl Drop for Attempt {
+    /// An attempt given up (an error, or a client gone mid-verify) gives its
+    /// place back, in a task of its own: a drop cannot wait. A place left
+    /// held by a failed write lapses with its window anyway.
+    fn drop(&mut self) {
+        if let (Some(key), Ok(runtime)) = (self.key.take(), tokio::runtime::Handle::try_current()) {
+            let users = self.users.clone();
+            runtime.spawn(async move { settle(&users, &key, false).await });
+        }
     }
+}
 
-    /// `Err(seconds to wait)` when an attempt by `name` from `client` would
-    /// be refused now.
-    pub(crate) fn check(&self, name: &str, client: IpAddr) -> Result<(), u64> {
-        self.reserve(name, client).map(drop)
-    }
-
-    /// Reserves a place for an attempt by `name` from `client`, or
-    /// `Err(seconds to wait)` when failures and attempts under way already
-    /// fill the limit.
-    pub(crate) fn reserve(&self, name: &str, client: IpAddr) -> Result<Attempt<'_>, u64> {
-        let now = Instant::now();
-        let key = (name.to_ascii_lowercase(), network_of(client));
-        let mut tallies = self.lock();
-        if tallies.len() >= MAX_KEYS && !tallies.contains_key(&key) {
-            make_room(&mut tallies, now);
-        }
-        let tally = tallies.entry(key.clone()).or_default();
-        while tally
-            .failures
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
-        {
-            tally.failures.pop_front();
-        }
-        if tally.failures.len() + tally.pending >= MAX_FAILURES {
-            // Attempts under way free their places within a second or so.
-            let wait = tally
-                .failures
-                .front()
-                .map_or(Duration::from_secs(1), |oldest| {
-                    WINDOW.saturating_sub(now.duration_since(*oldest))
-                });
-            return Err(wait.as_secs_f64().ceil().max(1.0) as u64);
-        }
-        tally.pending += 1;
-        Ok(Attempt {
-            limiter: self,
-            key: Some(key),
-        })
+async fn settle(users: &UsersDb, key: &str, failed: bool) {
+    if let Err(err) = users.settle_attempt(key, failed).await {
+        tracing::warn!(%err, "a login attempt could not be settled; its place lapses with the window");
     }
 }
 
@@ -152,86 +134,16 @@ fn network_of(client: IpAddr) -> IpAddr {
     }
 }
 
-/// Drops keys whose failures have all aged out and that have nothing under
-/// way, then, if still full, the oldest half of the idle ones.
-fn make_room(tallies: &mut HashMap<Key, Tally>, now: Instant) {
-    tallies.retain(|_, t| {
-        t.pending > 0
-            || t.failures
-                .back()
-                .is_some_and(|at| now.duration_since(*at) < WINDOW)
-    });
-    if tallies.len() >= MAX_KEYS {
-        let mut by_age: Vec<_> = (tallies.iter())
-            .filter(|(_, t)| t.pending == 0)
-            .map(|(k, t)| (t.failures.back().copied(), k.clone()))
-            .collect();
-        by_age.sort_by_key(|(t, _)| *t);
-        for (_, key) in by_age.into_iter().take(MAX_KEYS / 2) {
-            tallies.remove(&key);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_sixth_attempt_after_five_failures_is_refused_per_user_and_address() {
-        let limiter = LoginLimiter::default();
-        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        for _ in 0..MAX_FAILURES {
-            limiter.reserve("Alice", a).unwrap().failed();
-        }
-        let wait = limiter.reserve("ALICE", a).unwrap_err();
-        assert!((1..=60).contains(&wait), "{wait}");
-        // Another address, another user: unaffected.
-        assert!(limiter.reserve("alice", b).is_ok());
-        assert!(limiter.reserve("bob", a).is_ok());
-    }
-
-    #[test]
     fn an_ipv6_client_is_counted_by_its_64_and_a_mapped_one_as_ipv4() {
-        let limiter = LoginLimiter::default();
-        for n in 0..MAX_FAILURES {
-            let rotating: IpAddr = format!("2001:db8:1:2::{:x}", n + 1).parse().unwrap();
-            limiter.reserve("alice", rotating).unwrap().failed();
-        }
-        let next: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
-        assert!(
-            limiter.reserve("alice", next).is_err(),
-            "a fresh address of the same /64"
-        );
-        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert!(limiter.reserve("alice", other).is_ok());
-        for _ in 0..MAX_FAILURES {
-            limiter
-                .reserve("bob", "10.0.0.9".parse().unwrap())
-                .unwrap()
-                .failed();
-        }
-        let mapped: IpAddr = "::ffff:10.0.0.9".parse().unwrap();
-        assert!(limiter.reserve("bob", mapped).is_err());
-    }
-
-    #[test]
-    fn attempts_under_way_hold_their_places_and_successes_give_them_back() {
-        let limiter = LoginLimiter::default();
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        // Twenty at once: five are let through to verify, fifteen refused.
-        let attempts: Vec<_> = (0..20).map(|_| limiter.reserve("alice", a)).collect();
-        assert_eq!(attempts.iter().filter(|r| r.is_ok()).count(), MAX_FAILURES);
-        drop(attempts);
-        // Successes (and attempts given up) leave nothing behind.
-        for _ in 0..20 {
-            limiter.reserve("alice", a).unwrap().succeeded();
-        }
-        assert!(limiter.lock().is_empty());
-        limiter.reserve("alice", a).unwrap().failed();
-        let held: Vec<_> = (0..MAX_FAILURES)
-            .map(|_| limiter.reserve("alice", a))
-            .collect();
-        assert_eq!(held.iter().filter(|r| r.is_ok()).count(), MAX_FAILURES - 1);
+        let at = |s: &str| network_of(s.parse().unwrap());
+        assert_eq!(at("2001:db8:1:2::1"), at("2001:db8:1:2:ffff::9"));
+        assert_ne!(at("2001:db8:1:2::1"), at("2001:db8:1:3::1"));
+        assert_eq!(at("::ffff:10.0.0.9"), at("10.0.0.9"));
+        assert_ne!(at("10.0.0.9"), at("10.0.0.10"));
     }
 }

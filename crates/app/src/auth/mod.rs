@@ -21,7 +21,8 @@ use crate::state::AppState;
 
 use identity::USER_TTL;
 pub use identity::{AuthMode, AuthSettings, Identity};
-pub(crate) use limiter::{LoginLimiter, REGISTRATIONS};
+pub(crate) use limiter::REGISTRATIONS;
+pub(crate) use limiter::{exhausted as attempts_exhausted, reserve as reserve_attempt};
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone)]

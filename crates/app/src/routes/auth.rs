@@ -13,7 +13,7 @@ use statecraft_services::{RefreshOutcome, User};
 use statecraft_state::SessionSecret;
 use utoipa::ToSchema;
 
-use crate::auth::{AuthMode, AuthUser, Credential, Identity, LoginLimiter};
+use crate::auth::{AuthMode, AuthUser, Credential, Identity, reserve_attempt};
 use crate::error::{ApiError, TokenProblem};
 use crate::extract::{AppJson, JsonOk};
 use crate::revocation::{Denied, Revocation, latest, unix_ms_after};
@@ -156,13 +156,10 @@ fn user_agent(headers: &HeaderMap) -> &str {
 /// keeps the place, a success gives it back.
 pub(crate) async fn authenticate(
     identity: &Identity,
-    limiter: &LoginLimiter,
     credentials: &Credentials,
     client: IpAddr,
 ) -> Result<User, ApiError> {
-    let attempt = limiter
-        .reserve(&credentials.user, client)
-        .map_err(ApiError::RateLimited)?;
+    let attempt = reserve_attempt(&identity.users, &credentials.user, client).await?;
     // Overlong input is a failed login, not a reason to hash a megabyte.
     let plausible = credentials.user.len() <= 64 && credentials.password.len() <= 1024;
     let user = if plausible {
@@ -176,11 +173,11 @@ pub(crate) async fn authenticate(
     };
     match user {
         Some(user) => {
-            attempt.succeeded();
+            attempt.succeeded().await;
             Ok(user)
         }
         None => {
-            attempt.failed();
+            attempt.failed().await;
             tracing::info!(client = %client, "failed login");
             Err(ApiError::InvalidCredentials)
         }
@@ -239,7 +236,7 @@ pub(crate) async fn login(
     session: SessionRequest,
     AppJson(credentials): AppJson<Credentials>,
 ) -> Result<Response, ApiError> {
-    let user = authenticate(&state.identity, &state.auth.limiter, &credentials, client).await?;
+    let user = authenticate(&state.identity, &credentials, client).await?;
     if state.identity.settings.mode == AuthMode::Token {
         return Ok(JsonOk(issue_pair(&state.identity, &user).await?).into_response());
     }
@@ -297,7 +294,7 @@ pub(crate) async fn token(
     ClientAddr(client): ClientAddr,
     AppJson(credentials): AppJson<Credentials>,
 ) -> Result<Response, ApiError> {
-    let user = authenticate(&state.identity, &state.auth.limiter, &credentials, client).await?;
+    let user = authenticate(&state.identity, &credentials, client).await?;
     Ok(JsonOk(issue_pair(&state.identity, &user).await?).into_response())
 }
 

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use std::net::IpAddr;
 
-use crate::auth::{LoginLimiter, REGISTRATIONS};
+use crate::auth::{REGISTRATIONS, attempts_exhausted, reserve_attempt};
 use crate::error::ApiError;
 use crate::extract::AppJson;
 use crate::routes::auth::ClientAddr;
@@ -61,8 +61,7 @@ pub(crate) async fn register(
     ClientAddr(client): ClientAddr,
     AppJson(registration): AppJson<Registration>,
 ) -> Result<Response, ApiError> {
-    let limiter = &state.auth.limiter;
-    register_user(&state.identity.users, limiter, client, registration).await
+    register_user(&state.identity.users, client, registration).await
 }
 
 /// `POST /users`, in the monolith and in the users service alike. A
@@ -75,15 +74,12 @@ pub(crate) async fn register(
 /// not held back by one another.
 pub(crate) async fn register_user(
     users: &UsersDb,
-    limiter: &LoginLimiter,
     client: IpAddr,
     registration: Registration,
 ) -> Result<Response, ApiError> {
     // A blocked address registers nothing: a free name's 201 would tell
     // as much as a taken one's 409.
-    limiter
-        .check(REGISTRATIONS, client)
-        .map_err(ApiError::RateLimited)?;
+    attempts_exhausted(users, REGISTRATIONS, client).await?;
     let new = NewUser {
         username: registration.user,
         password: registration.password,
@@ -101,10 +97,11 @@ pub(crate) async fn register_user(
         )
             .into_response()),
         Err(UsersError::Taken(name)) => {
-            limiter
-                .reserve(REGISTRATIONS, client)
-                .map_err(ApiError::RateLimited)?
-                .failed();
+            // Counted before it is answered, in one step with the check.
+            reserve_attempt(users, REGISTRATIONS, client)
+                .await?
+                .failed()
+                .await;
             Err(ApiError::UserExists(name))
         }
         Err(UsersError::Invalid { field, message }) => Err(ApiError::invalid(field, message)),

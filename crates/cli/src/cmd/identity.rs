@@ -297,6 +297,9 @@ pub(crate) fn spawn_upkeep(identity: &Identity) {
                 Ok(n) => tracing::debug!(swept = n, "expired refresh tokens deleted"),
                 Err(e) => tracing::warn!("refresh-token sweep failed: {e}"),
             }
+            if let Err(e) = users.sweep_attempts(Duration::from_secs(60)).await {
+                tracing::warn!("sweep of old login-limit windows failed: {e}");
+            }
         }
     });
 }

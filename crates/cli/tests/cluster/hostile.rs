@@ -170,3 +170,24 @@ fn data_files_are_private_to_their_owner() {
         "readable by others: {files:?}"
     );
 }
+
+/// Each instance counted its own failures: 20 parallel guesses for one
+/// user through three instances verified 15. The count is in the users
+/// database they share now.
+#[test]
+fn parallel_guesses_through_a_cluster_verify_at_most_five() {
+    let cluster = Cluster::start("guesses", &["--balance", "round-robin"]);
+    let guesses: Vec<_> = (0..20)
+        .map(|i| {
+            let base = cluster.base.clone();
+            std::thread::spawn(move || {
+                let body = format!(r#"{{"user":"alice","password":"wrong-guess-{i:04}"}}"#);
+                Client::new().post(&base, "/login", Some(&body)).0
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = guesses.into_iter().map(|g| g.join().unwrap()).collect();
+    let verified = statuses.iter().filter(|s| **s == 401).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((verified, limited), (5, 15), "{statuses:?}");
+}

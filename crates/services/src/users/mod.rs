@@ -1,5 +1,6 @@
 //! The users service's data: accounts and refresh-token families.
 
+mod attempts;
 mod refresh;
 
 use std::sync::LazyLock;
@@ -24,6 +25,11 @@ const MIGRATIONS: Migrations = Migrations {
             "secrets",
             include_str!("../../migrations/users/sqlite/0002_secrets.sql"),
         ),
+        (
+            3,
+            "attempts",
+            include_str!("../../migrations/users/sqlite/0003_attempts.sql"),
+        ),
     ],
     postgres: &[
         (
@@ -35,6 +41,11 @@ const MIGRATIONS: Migrations = Migrations {
             2,
             "secrets",
             include_str!("../../migrations/users/postgres/0002_secrets.sql"),
+        ),
+        (
+            3,
+            "attempts",
+            include_str!("../../migrations/users/postgres/0003_attempts.sql"),
         ),
     ],
 };

@@ -308,3 +308,57 @@ pub(crate) async fn expired_and_revoked_families_are_refused(
         RefreshOutcome::Unknown
     );
 }
+
+/// The sign-in limit is in the database, shared by every process using it:
+/// 20 attempts at once get 5 places; a failure keeps its place for the
+/// window, a success gives it back; a new window starts afresh.
+pub(crate) async fn attempts_are_limited_atomically_across_callers(
+    db: UsersDb,
+    _: DataSpec,
+    _: Option<String>,
+) {
+    let window = Duration::from_millis(1500);
+    let reservations = (0..20).map(|_| db.reserve_attempt("alice|10.0.0.1", 5, window));
+    let outcomes = futures_util::future::join_all(reservations).await;
+    let granted = outcomes.iter().filter(|o| matches!(o, Ok(Ok(())))).count();
+    assert_eq!(granted, 5, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Ok(Ok(())) | Ok(Err(1..=2)))),
+        "{outcomes:?}"
+    );
+    // Two succeed (places back), three fail (kept): two more fit.
+    for failed in [false, false, true, true, true] {
+        db.settle_attempt("alice|10.0.0.1", failed).await.unwrap();
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            db.reserve_attempt("alice|10.0.0.1", 5, window)
+                .await
+                .unwrap(),
+            Ok(())
+        );
+    }
+    assert!(
+        db.reserve_attempt("alice|10.0.0.1", 5, window)
+            .await
+            .unwrap()
+            .is_err()
+    );
+    // Another key is its own.
+    assert_eq!(
+        db.reserve_attempt("bob|10.0.0.1", 5, window).await.unwrap(),
+        Ok(())
+    );
+    tokio::time::sleep(window + Duration::from_millis(100)).await;
+    assert_eq!(
+        db.reserve_attempt("alice|10.0.0.1", 5, window)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    // Old windows are swept.
+    tokio::time::sleep(window * 2).await;
+    assert!(db.sweep_attempts(window).await.unwrap() >= 1);
+}

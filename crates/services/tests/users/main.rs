@@ -96,4 +96,5 @@ on_both!(
     reuse_after_grace_revokes_the_family,
     concurrent_uses_rotate_once,
     expired_and_revoked_families_are_refused,
+    attempts_are_limited_atomically_across_callers,
 );
