@@ -258,7 +258,10 @@ impl ApiError {
             Self::LimitReached(what) => (*what).to_owned(),
             Self::UserExists(name) => format!("User {name} already exists"),
             Self::RateLimited(secs) => {
-                format!("Too many failed logins; try again in {secs} s")
+                format!(
+                    "Too many failed attempts (logins, or registrations of taken names); \
+                     try again in {secs} s"
+                )
             }
             Self::PayloadTooLarge(limit) => format!("Request body exceeds {limit} bytes"),
             Self::RevocationUnconfirmed => "Revoked on this instance, but its cluster's gateway \
