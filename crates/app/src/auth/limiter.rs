@@ -19,6 +19,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use sha2::{Digest as _, Sha256};
 use statecraft_services::UsersDb;
 
 use crate::error::ApiError;
@@ -29,8 +30,9 @@ pub(crate) const MAX_FAILURES: u32 = 5;
 pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 
 /// The name registrations are counted under, per client network: no user
-/// name can be it (they are `[a-z0-9_.-]`).
-pub(crate) const REGISTRATIONS: &str = "\0registrations";
+/// name can be it (they are `[a-z0-9_.-]`). Not a NUL byte: PostgreSQL's
+/// text cannot hold one.
+pub(crate) const REGISTRATIONS: &str = "+registrations";
 
 /// An attempt that holds a place in the limit until it is settled: a
 /// failure keeps the place for the window, a success (or an attempt given
@@ -79,9 +81,13 @@ pub(crate) async fn exhausted(users: &UsersDb, name: &str, client: IpAddr) -> Re
     }
 }
 
-/// The row a limit is counted in.
+/// The row a limit is counted in: a digest of the name as typed (any
+/// bytes a client sends, of any length, make a short key of hex digits, and
+/// the table holds no user name) and the client's network.
 fn key(name: &str, client: IpAddr) -> String {
-    format!("{}|{}", name.to_ascii_lowercase(), network_of(client))
+    let digest = Sha256::digest(name.to_lowercase().as_bytes());
+    let name: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{name}|{}", network_of(client))
 }
 
 impl Attempt {
@@ -137,6 +143,20 @@ fn network_of(client: IpAddr) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_short_and_plain_whatever_the_name() {
+        let client: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(key("Alice", client), key("alice", client));
+        assert_ne!(key("alice", client), key("bob", client));
+        for hostile in ["\0", &"x".repeat(70_000), "é\u{202e}"] {
+            let k = key(hostile, client);
+            assert!(
+                k.len() < 64 && k.bytes().all(|b| b.is_ascii_graphic()),
+                "{k}"
+            );
+        }
+    }
 
     #[test]
     fn an_ipv6_client_is_counted_by_its_64_and_a_mapped_one_as_ipv4() {

@@ -161,7 +161,12 @@ pub(crate) async fn authenticate(
 ) -> Result<User, ApiError> {
     let attempt = reserve_attempt(&identity.users, &credentials.user, client).await?;
     // Overlong input is a failed login, not a reason to hash a megabyte.
-    let plausible = credentials.user.len() <= 64 && credentials.password.len() <= 1024;
+    // So is a name no account can have (PostgreSQL refused a NUL byte in
+    // it with an error, answered 503).
+    let plausible = credentials.user.len() <= 64
+        && credentials.password.len() <= 1024
+        && (credentials.user.bytes())
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     let user = if plausible {
         identity
             .users

@@ -276,6 +276,10 @@ async fn users_on_postgresql() {
             app.get("/profile", Some(&cookie)).await.body["role"],
             "admin"
         );
+        // A name PostgreSQL's text cannot hold is a failed login, not a 503.
+        app.login_as("al\u{0}ice", "correct-password", None, "t")
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
         let created = app
             .post(
                 "/users",
