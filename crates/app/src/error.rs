@@ -352,6 +352,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<statecraft_auth::TokenError> for ApiError {
+    /// A token that does not verify: the one mapping of the verifier's
+    /// answer, for every route that checks a bearer token.
+    fn from(err: statecraft_auth::TokenError) -> Self {
+        match err {
+            statecraft_auth::TokenError::Expired => Self::Token(TokenProblem::Expired),
+            statecraft_auth::TokenError::Invalid => Self::Token(TokenProblem::Invalid),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

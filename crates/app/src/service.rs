@@ -13,13 +13,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use statecraft_auth::{TokenError, TokenIssuer};
+use statecraft_auth::TokenIssuer;
 use statecraft_services::{InventoryDb, NotificationsDb, OrdersDb};
 use tower::{Service, ServiceBuilder};
 
 use crate::Introspection;
 use crate::auth::{Bearer, Caller, Identity, bearer};
-use crate::error::{ApiError, TokenProblem};
+use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, JsonOk};
 use crate::metrics::Metrics;
 use crate::middleware::{ObserveLayer, Observed, RouteLabels};
@@ -102,10 +102,7 @@ impl FromRequestParts<ServiceState> for TokenCaller {
         let Bearer::Token(token) = bearer(parts) else {
             return Err(ApiError::Unauthenticated);
         };
-        let claims = state.0.tokens.verify(token).map_err(|e| match e {
-            TokenError::Expired => ApiError::Token(TokenProblem::Expired),
-            TokenError::Invalid => ApiError::Token(TokenProblem::Invalid),
-        })?;
+        let claims = state.0.tokens.verify(token)?;
         if let Some(introspection) = &state.0.introspection {
             introspection.check(token, &claims).await?;
         }

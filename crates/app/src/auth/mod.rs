@@ -11,7 +11,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use sha2::{Digest as _, Sha256};
-use statecraft_auth::{Claims, TokenError};
+use statecraft_auth::Claims;
 use statecraft_services::User;
 use statecraft_state::SessionId;
 
@@ -151,10 +151,7 @@ impl AppState {
                 claims
             }
             None => {
-                let claims = Arc::new(self.identity.tokens.verify(token).map_err(|e| match e {
-                    TokenError::Expired => ApiError::Token(TokenProblem::Expired),
-                    TokenError::Invalid => ApiError::Token(TokenProblem::Invalid),
-                })?);
+                let claims = Arc::new(self.identity.tokens.verify(token)?);
                 let left = claims.exp.saturating_sub(unix_now());
                 self.auth.verified.insert(
                     key,

@@ -440,11 +440,7 @@ pub(crate) async fn logout(
 /// for as long as such a token could live, here; the entries made, for the
 /// rest of the cluster.
 async fn deny_families(identity: &Identity, families: &[String]) -> Result<Vec<Denied>, ApiError> {
-    let ttl = identity.tokens.ttl();
-    let until = std::time::SystemTime::now() + ttl + Duration::from_secs(60);
-    let until_ms = until
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let until_ms = unix_ms_after(identity.tokens.ttl() + Duration::from_secs(60));
     let denylist = &identity.denylist;
     let mut denied = Vec::with_capacity(families.len());
     for family in families {

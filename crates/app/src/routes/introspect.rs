@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use statecraft_auth::{Claims, TokenError};
+use statecraft_auth::Claims;
 use utoipa::ToSchema;
 
 use crate::Identity;
@@ -78,13 +78,7 @@ pub(crate) async fn users_token_status(
     identity: &Identity,
     parts: &Parts,
 ) -> Result<Response, ApiError> {
-    let claims = identity
-        .tokens
-        .verify(token_of(parts)?)
-        .map_err(|e| match e {
-            TokenError::Expired => ApiError::Token(TokenProblem::Expired),
-            TokenError::Invalid => ApiError::Token(TokenProblem::Invalid),
-        })?;
+    let claims = identity.tokens.verify(token_of(parts)?)?;
     identity.refuse_revoked(&claims).await?;
     Ok(JsonOk(TokenStatus::of(&claims)).into_response())
 }

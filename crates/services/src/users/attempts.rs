@@ -20,6 +20,12 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Whole seconds from `now` until `end` (ms), at least one: a `Retry-After`.
+fn seconds_until(end: i64, now: i64) -> u64 {
+    let wait_ms = u64::try_from(end.saturating_sub(now)).unwrap_or(0).max(1);
+    wait_ms.div_ceil(1000)
+}
+
 impl UsersDb {
     /// Reserves a place for an attempt under `key`: `Ok(Ok(()))`, or
     /// `Ok(Err(seconds to wait))` when `limit` failures and attempts under
@@ -64,9 +70,7 @@ impl UsersDb {
             .transpose()
             .map_err(|e| self.db.error(&e))?
             .unwrap_or(now);
-        let wait_ms = started.saturating_add(ms(window)).saturating_sub(now);
-        let wait_ms = u64::try_from(wait_ms).unwrap_or(0).max(1);
-        Ok(Err(wait_ms.div_ceil(1000)))
+        Ok(Err(seconds_until(started.saturating_add(ms(window)), now)))
     }
 
     /// Whether `key` has used up `limit` failures in its current `window`
@@ -96,8 +100,7 @@ impl UsersDb {
         if ends <= now || failures < i64::from(limit) {
             return Ok(Ok(()));
         }
-        let wait_ms = u64::try_from(ends.saturating_sub(now)).unwrap_or(0).max(1);
-        Ok(Err(wait_ms.div_ceil(1000)))
+        Ok(Err(seconds_until(ends, now)))
     }
 
     /// Settles an attempt reserved under `key`: a failure keeps its place
