@@ -23,7 +23,7 @@ PORT=$(free_port)
 rm -rf "$OUT/data"
 mkdir -p "$OUT/data"
 # Short timeouts, so that sessions also expire and are swept during the pass.
-valgrind --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite \
+valgrind --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite --error-exitcode=99 \
   --log-file="$OUT/valgrind.log" "$STATECRAFT" serve --listen "127.0.0.1:$PORT" \
   --insecure-cookies --data "sqlite:$OUT/data" --keys-dir "$OUT/data/keys" \
   --idle-timeout 20s --absolute-timeout 40s >"$OUT/serve.log" 2>&1 &
@@ -36,8 +36,16 @@ wrk -t1 -c4 -d"${SECONDS_OF_LOAD}s" --timeout 10s -s bench/lua/soak.lua "http://
   -- "$OUT/cookies.txt" | tee "$OUT/wrk.txt" | grep -E "requests|Requests/sec" || true
 log "stopping (SIGTERM)"
 kill -TERM "$PID"
-wait "$PID" || true
+status=0
+wait "$PID" || status=$?
+# valgrind exits with the server's status, or 99 when it found an error (a
+# memory error, or a definite leak: --errors-for-leak-kinds above).
+[ "$status" -eq 0 ] || { echo "leakcheck: valgrind or the server exited with $status (see $OUT/valgrind.log and $OUT/serve.log)" >&2; exit 1; }
 sed -n '/HEAP SUMMARY/,$p' "$OUT/valgrind.log"
+# A summary must be there: without it (valgrind died, or the server never
+# reached exit) there is nothing to judge, which is a failure, not 0 bytes.
+grep -q 'LEAK SUMMARY\|All heap blocks were freed' "$OUT/valgrind.log" ||
+  { echo "leakcheck: valgrind printed no leak summary (see $OUT/valgrind.log)" >&2; exit 1; }
 lost=$(awk '/definitely lost:/ {gsub(",", "", $4); print $4}' "$OUT/valgrind.log")
 [ "${lost:-0}" = "0" ] || { echo "leakcheck: $lost bytes definitely lost (see $OUT/valgrind.log)" >&2; exit 1; }
 log "no byte definitely lost"

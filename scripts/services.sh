@@ -66,8 +66,22 @@ ensure_redis_cluster() {
   export STATECRAFT_TEST_REDIS_CLUSTER_URL="redis+cluster://${nodes%,}"
 }
 
+# The newest installed PostgreSQL server's program directory (initdb, pg_ctl,
+# postgres), empty when only a client is installed.
+postgres_server_bin() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | while read -r bin; do
+    [ -x "$bin/initdb" ] && [ -x "$bin/pg_ctl" ] && [ -x "$bin/postgres" ] && echo "$bin"
+  done | tail -n 1
+}
+
+# PostgreSQL on 127.0.0.1:5432 with a `test` database, and the server's own
+# programs installed: the chaos suite runs a PostgreSQL of its own with them,
+# so a client alone (or a server on 5432 from elsewhere) is not enough.
 ensure_postgres() {
-  if ! command -v pg_isready >/dev/null; then apt_install postgresql; fi
+  if ! command -v pg_isready >/dev/null || ! command -v psql >/dev/null || [ -z "$(postgres_server_bin)" ]; then
+    apt_install postgresql
+  fi
+  [ -n "$(postgres_server_bin)" ] || { echo "PostgreSQL's server programs (initdb, pg_ctl) are missing after installing postgresql" >&2; return 1; }
   if ! pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
     local version
     version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
@@ -99,6 +113,15 @@ ensure_nats() {
     wait_for 10 bash -c '(exec 3<>/dev/tcp/127.0.0.1/4222)' || { echo "nats did not start" >&2; return 1; }
   fi
   export STATECRAFT_TEST_NATS_URL="nats://127.0.0.1:4222"
+}
+
+# Programs single tests run: openssl (the Redis TLS test's private CA) and
+# taskset from util-linux (the one-core test).
+ensure_tools() {
+  command -v openssl >/dev/null || apt_install openssl
+  command -v taskset >/dev/null || apt_install util-linux
+  command -v openssl >/dev/null && command -v taskset >/dev/null ||
+    { echo "openssl or taskset is missing after installing them" >&2; return 1; }
 }
 
 # Headless Chromium and its WebDriver for the web UI's browser tests.

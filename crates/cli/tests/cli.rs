@@ -414,25 +414,25 @@ struct OwnRedis {
 }
 
 impl OwnRedis {
-    fn start(port: u16) -> Option<Self> {
+    fn start(port: u16) -> Self {
         Self::start_with(port, &["--port", &port.to_string()])
     }
 
     /// Starts redis-server with `args` (which open `port`) on loopback.
-    fn start_with(port: u16, args: &[&str]) -> Option<Self> {
+    fn start_with(port: u16, args: &[&str]) -> Self {
         let child = Command::new("redis-server")
             .args(args)
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .ok()?;
+            .expect("redis-server is on PATH, so it starts");
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Some(Self { child, port })
+        Self { child, port }
     }
 }
 
@@ -446,18 +446,12 @@ impl Drop for OwnRedis {
 /// A server on a redis-server of its own (store timeout 300 ms) and a
 /// session counted once on it: the Redis, the server (killed on drop, so a
 /// failed assertion leaves no server behind), its address and the session's
-/// cookie. `None` where redis-server is not installed (which the
-/// Redis suites do not allow).
+/// cookie. `None` where redis-server is not installed (a failure under
+/// scripts/test).
 fn serve_on_own_redis() -> Option<(OwnRedis, Reaped, String, String)> {
+    statecraft_testkit::program("redis-server", "a test of a failing Redis")?;
     let port = free_port();
-    let Some(redis) = OwnRedis::start(port) else {
-        assert!(
-            std::env::var("STATECRAFT_TEST_REDIS_URL").is_err(),
-            "redis-server must be installed when the Redis suites run"
-        );
-        eprintln!("redis failure test not run: no redis-server on PATH (scripts/test installs it)");
-        return None;
-    };
+    let redis = OwnRedis::start(port);
     let url = format!("redis://127.0.0.1:{}", redis.port);
     let env = [
         ("STATECRAFT_SESSION_STORE", url.as_str()),
@@ -515,7 +509,7 @@ fn a_dead_redis_gives_fast_503_keeps_stateless_alive_and_recovers() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains(r#""sessions":"unavailable""#), "{body}");
 
-    let _back = OwnRedis::start(port).unwrap();
+    let _back = OwnRedis::start(port);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let (status, _, _) = http(&addr, "POST", "/increment", None);
@@ -604,7 +598,7 @@ fn keys_rotate_writes_a_new_current_key_beside_the_old() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Runs openssl in `dir`; false if it is not installed.
+/// Runs openssl in `dir`; false if it fails.
 fn openssl(dir: &std::path::Path, args: &[&str]) -> bool {
     Command::new("openssl")
         .args(args)
@@ -617,6 +611,12 @@ fn openssl(dir: &std::path::Path, args: &[&str]) -> bool {
 
 #[test]
 fn redis_over_tls_with_a_password_and_a_private_ca() {
+    let test = "the Redis TLS test";
+    if statecraft_testkit::program("openssl", test).is_none()
+        || statecraft_testkit::program("redis-server", test).is_none()
+    {
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("statecraft-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // A private CA and a certificate for 127.0.0.1 signed by it.
@@ -684,10 +684,7 @@ fn redis_over_tls_with_a_password_and_a_private_ca() {
                 "ext.cnf",
             ],
         );
-    if !made {
-        eprintln!("redis TLS test not run: openssl is not installed");
-        return;
-    }
+    assert!(made, "openssl could not make the test's CA and certificate");
     let port = free_port();
     let path = |f: &str| dir.join(f).to_str().unwrap().to_owned();
     let args = [
@@ -707,14 +704,7 @@ fn redis_over_tls_with_a_password_and_a_private_ca() {
         "tls-s3cret-pw".to_owned(),
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let Some(_redis) = OwnRedis::start_with(port, &args) else {
-        assert!(
-            std::env::var("STATECRAFT_TEST_REDIS_URL").is_err(),
-            "redis-server must be installed when the Redis suites run"
-        );
-        eprintln!("redis TLS test not run: no redis-server on PATH");
-        return;
-    };
+    let _redis = OwnRedis::start_with(port, &args);
     let url = format!("rediss://:tls-s3cret-pw@127.0.0.1:{port}");
     let ca = path("ca.pem");
     let (mut app, addr) = serve(&[
@@ -806,10 +796,10 @@ fn eventually<T>(within: Duration, what: &str, mut probe: impl FnMut() -> Option
 
 #[test]
 fn services_as_separate_processes_reach_the_same_results() {
-    let Ok(nats) = std::env::var("STATECRAFT_TEST_NATS_URL") else {
-        eprintln!(
-            "separate-process test not run: STATECRAFT_TEST_NATS_URL is not set (scripts/test sets it)"
-        );
+    let Some(nats) = statecraft_testkit::service_url(
+        "STATECRAFT_TEST_NATS_URL",
+        "the separate-process services test",
+    ) else {
         return;
     };
     let root = std::env::temp_dir().join(format!("statecraft-split-{}", std::process::id()));
@@ -906,8 +896,9 @@ fn services_as_separate_processes_reach_the_same_results() {
 
 #[test]
 fn serve_with_remote_services_runs_a_session_checkout_through_them() {
-    let Ok(nats) = std::env::var("STATECRAFT_TEST_NATS_URL") else {
-        eprintln!("remote-services test not run: STATECRAFT_TEST_NATS_URL is not set");
+    let Some(nats) =
+        statecraft_testkit::service_url("STATECRAFT_TEST_NATS_URL", "the remote-services test")
+    else {
         return;
     };
     let root = std::env::temp_dir().join(format!("statecraft-remote-{}", std::process::id()));
@@ -1118,8 +1109,7 @@ fn the_gateway_routes_services_by_prefix_and_refuses_bad_tokens_at_the_edge() {
 /// clean stop.
 #[test]
 fn on_one_core_serve_and_gateway_run_one_threaded() {
-    if Command::new("taskset").arg("-V").output().is_err() {
-        eprintln!("skipped: no taskset");
+    if statecraft_testkit::program("taskset", "the one-core test").is_none() {
         return;
     }
     let pinned = |args: &[&str]| {

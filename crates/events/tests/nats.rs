@@ -8,12 +8,7 @@ use std::time::Duration;
 use statecraft_events::{Bus, Event, EventType, NatsBus};
 
 async fn bus() -> Option<NatsBus> {
-    let Ok(url) = std::env::var("STATECRAFT_TEST_NATS_URL") else {
-        eprintln!(
-            "NATS bus tests not run: STATECRAFT_TEST_NATS_URL is not set (scripts/test sets it)"
-        );
-        return None;
-    };
+    let url = statecraft_testkit::service_url("STATECRAFT_TEST_NATS_URL", "the NATS bus tests")?;
     let name = format!("test-{:016x}", rand::random::<u64>());
     Some(
         NatsBus::connect(&url, &name, &name, Duration::from_secs(5))

@@ -23,13 +23,11 @@ fn unique(prefix: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_saga_on_postgresql_and_nats_jetstream() {
-    let (Ok(pg), Ok(nats)) = (
-        std::env::var("STATECRAFT_TEST_POSTGRES_URL"),
-        std::env::var("STATECRAFT_TEST_NATS_URL"),
+    let test = "the saga on PostgreSQL and NATS";
+    let (Some(pg), Some(nats)) = (
+        statecraft_testkit::service_url("STATECRAFT_TEST_POSTGRES_URL", test),
+        statecraft_testkit::service_url("STATECRAFT_TEST_NATS_URL", test),
     ) else {
-        eprintln!(
-            "saga on PostgreSQL + NATS not run: STATECRAFT_TEST_POSTGRES_URL / _NATS_URL not set (scripts/test sets them)"
-        );
         return;
     };
     let schema = unique("saga_");
@@ -75,20 +73,20 @@ async fn the_saga_on_postgresql_and_nats_jetstream() {
 struct OwnNats(Child);
 
 impl OwnNats {
-    fn start(port: u16, dir: &std::path::Path) -> Option<Self> {
+    fn start(port: u16, dir: &std::path::Path) -> Self {
         let child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .ok()?;
+            .expect("nats-server is on PATH, so it starts");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "nats-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Some(Self(child))
+        Self(child)
     }
 }
 
@@ -107,14 +105,10 @@ async fn orders_placed_while_nats_is_down_are_confirmed_when_it_returns() {
         .unwrap()
         .port();
     let storage = tempfile::tempdir().unwrap();
-    let Some(nats) = OwnNats::start(port, storage.path()) else {
-        assert!(
-            std::env::var("STATECRAFT_TEST_NATS_URL").is_err(),
-            "nats-server must be installed when the NATS suites run"
-        );
-        eprintln!("NATS outage test not run: no nats-server on PATH");
+    if statecraft_testkit::program("nats-server", "the NATS outage test").is_none() {
         return;
-    };
+    }
+    let nats = OwnNats::start(port, storage.path());
     let url = format!("nats://127.0.0.1:{port}");
     let bus = Arc::new(
         NatsBus::connect(&url, "STATECRAFT", "statecraft", Duration::from_secs(2))
@@ -157,7 +151,7 @@ async fn orders_placed_while_nats_is_down_are_confirmed_when_it_returns() {
         "created"
     );
 
-    let _back = OwnNats::start(port, storage.path()).unwrap();
+    let _back = OwnNats::start(port, storage.path());
     assert_eq!(settled(&app, &token, &during).await, "confirmed");
     // Effects counted, not messages: stock moved by exactly two orders, and
     // exactly two notifications.

@@ -29,7 +29,7 @@ fn sqlite_stores(path: &std::path::Path) -> Stores {
 /// The stores on the Redis named by the environment variable `var` (one
 /// server, or a cluster), or `None` when it is not set.
 async fn redis_stores(var: &str, prefix: &str) -> Option<(Stores, RedisBackend)> {
-    let url = std::env::var(var).ok()?;
+    let url = statecraft_testkit::service_url(var, "the API on a shared Redis")?;
     let redis = RedisBackend::connect(&url, prefix, Duration::from_secs(2))
         .await
         .unwrap();
@@ -136,7 +136,6 @@ async fn the_api_on_a_shared_sqlite_file() {
 async fn the_api_on(var: &str) {
     let prefix = format!("statecraft-test:{}:", SessionSecret::generate().public_id());
     let Some((stores, redis)) = redis_stores(var, &prefix).await else {
-        eprintln!("redis API test not run: {var} is not set (scripts/test sets it)");
         return;
     };
     shared_store_behaves(stores, "redis").await;
@@ -239,7 +238,6 @@ async fn logins_on_a_shared_sqlite_file() {
 async fn logins_on(var: &str) {
     let prefix = format!("statecraft-test:{}:", SessionSecret::generate().public_id());
     let Some((stores, redis)) = redis_stores(var, &prefix).await else {
-        eprintln!("redis login test not run: {var} is not set (scripts/test sets it)");
         return;
     };
     shared_logins_behave(stores, Arc::new(RedisDenylist::new(redis.clone()))).await;
@@ -258,10 +256,9 @@ async fn logins_on_a_redis_cluster() {
 
 #[tokio::test]
 async fn users_on_postgresql() {
-    let Ok(url) = std::env::var("STATECRAFT_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "postgres API test not run: STATECRAFT_TEST_POSTGRES_URL is not set (scripts/test sets it)"
-        );
+    let Some(url) =
+        statecraft_testkit::service_url("STATECRAFT_TEST_POSTGRES_URL", "the API on PostgreSQL")
+    else {
         return;
     };
     let schema = format!("users_api_{:016x}", rand_u64());

@@ -8,6 +8,7 @@
 //! code, time to recover from each fault). Bounded: about 90 seconds.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod bounds;
 #[path = "../common/mod.rs"]
 mod common;
 mod deps;
@@ -108,15 +109,23 @@ fn register(base: &str, user: &str) -> String {
 
 #[test]
 fn crashes_of_every_part_lose_nothing_committed() {
-    if std::env::var("STATECRAFT_TEST_POSTGRES_URL").is_err() {
-        eprintln!("chaos suite not run: scripts/test installs and checks its services");
+    // The suite starts its own PostgreSQL, Redis and NATS: it needs their
+    // programs, never the shared services' URLs.
+    let test = "the chaos suite";
+    if ["redis-server", "nats-server"]
+        .iter()
+        .any(|program| statecraft_testkit::program(program, test).is_none())
+    {
         return;
     }
     let dir = std::env::temp_dir().join(format!("statecraft-chaos-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let Some(mut postgres) = deps::Postgres::start(&dir) else {
-        eprintln!("chaos suite not run: PostgreSQL's programs are not installed");
+        statecraft_testkit::missing(
+            test,
+            "PostgreSQL's server programs (initdb, pg_ctl under /usr/lib/postgresql) are not installed",
+        );
         return;
     };
     let mut redis = deps::redis(&dir);
@@ -290,18 +299,25 @@ fn crashes_of_every_part_lose_nothing_committed() {
         entries.len(),
         elapsed as f64 / 1000.0
     );
-    for fault in &faults {
-        let errors: BTreeMap<&str, u64> = entries
-            .iter()
-            .filter(|(at, o)| (fault.window.0..=fault.window.1).contains(at) && o != "ok")
-            .fold(BTreeMap::new(), |mut m, (_, o)| {
-                *m.entry(o.as_str()).or_default() += 1;
-                m
-            });
+    // Each fault's span: from its crash to the next one's (or the end).
+    let mut breaches = Vec::new();
+    let first_crash = faults.first().map_or(elapsed, |f| f.window.0);
+    let before = bounds::errors_in(&entries, 0, first_crash);
+    if !before.is_empty() {
+        breaches.push(format!("errors before any fault: {before:?}"));
+    }
+    for (n, fault) in faults.iter().enumerate() {
+        let span_end = faults.get(n + 1).map_or(u64::MAX, |next| next.window.0);
+        let errors = bounds::errors_in(&entries, fault.window.0, span_end);
         eprintln!(
-            "chaos: {:<24} down {:>5} ms, recovered {:>5} ms after restart; errors meanwhile {errors:?}",
+            "chaos: {:<24} down {:>5} ms, recovered {:>5} ms after restart; errors in its span {errors:?}",
             fault.name, fault.down_ms, fault.recover_ms
         );
+        let bound = bounds::BOUNDS
+            .iter()
+            .find(|b| b.fault == fault.name)
+            .unwrap_or_else(|| panic!("no bound for the fault {}", fault.name));
+        breaches.extend(bounds::breaches(bound, &errors, fault.recover_ms));
     }
 
     // The ledger.
@@ -329,9 +345,28 @@ fn crashes_of_every_part_lose_nothing_committed() {
         accepted.len(),
         unresolved.len()
     );
+    if unresolved.len() > bounds::MAX_UNRESOLVED {
+        breaches.push(format!(
+            "{} checkouts left without a certain answer, more than {}",
+            unresolved.len(),
+            bounds::MAX_UNRESOLVED
+        ));
+    }
+    if accepted.len() < bounds::MIN_ACCEPTED {
+        breaches.push(format!(
+            "only {} orders accepted, fewer than {}",
+            accepted.len(),
+            bounds::MIN_ACCEPTED
+        ));
+    }
     drop((server1, server2, gateway));
     drop((redis, nats, postgres));
     if std::env::var_os("STATECRAFT_CHAOS_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
+    assert!(
+        breaches.is_empty(),
+        "the run broke the suite's bounds (crates/cli/tests/chaos/bounds.rs):\n{}",
+        breaches.join("\n")
+    );
 }

@@ -256,8 +256,9 @@ fn per_instance_counters_drift_and_bearer_tokens_work_everywhere() {
 
 #[test]
 fn redis_sessions_survive_round_robin_and_a_killed_instance() {
-    let Ok(redis) = std::env::var("STATECRAFT_TEST_REDIS_URL") else {
-        eprintln!("redis cluster test not run: STATECRAFT_TEST_REDIS_URL is not set");
+    let Some(redis) =
+        statecraft_testkit::service_url("STATECRAFT_TEST_REDIS_URL", "the redis cluster test")
+    else {
         return;
     };
     let cluster = Cluster::start(
@@ -308,8 +309,9 @@ fn redis_sessions_survive_round_robin_and_a_killed_instance() {
 
 #[test]
 fn a_redis_cluster_loses_no_request_beyond_those_in_flight_when_an_instance_is_killed() {
-    let Ok(redis) = std::env::var("STATECRAFT_TEST_REDIS_URL") else {
-        eprintln!("kill-under-load test not run: STATECRAFT_TEST_REDIS_URL is not set");
+    let Some(redis) =
+        statecraft_testkit::service_url("STATECRAFT_TEST_REDIS_URL", "the kill-under-load test")
+    else {
         return;
     };
     const CLIENTS: usize = 8;
@@ -424,8 +426,10 @@ fn a_drained_instance_hands_its_memory_sessions_over_so_its_restart_loses_none()
 
 #[test]
 fn separate_services_sit_behind_the_gateways_routes() {
-    let Ok(nats) = std::env::var("STATECRAFT_TEST_NATS_URL") else {
-        eprintln!("separate-services cluster test not run: STATECRAFT_TEST_NATS_URL is not set");
+    let Some(nats) = statecraft_testkit::service_url(
+        "STATECRAFT_TEST_NATS_URL",
+        "the separate-services cluster test",
+    ) else {
         return;
     };
     let namespace = format!("split-cluster-{}", std::process::id());

@@ -119,10 +119,9 @@ async fn on_sqlite() {
 
 #[tokio::test]
 async fn on_postgresql() {
-    let Ok(url) = std::env::var("STATECRAFT_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "postgres flow test not run: STATECRAFT_TEST_POSTGRES_URL is not set (scripts/test sets it)"
-        );
+    let Some(url) =
+        statecraft_testkit::service_url("STATECRAFT_TEST_POSTGRES_URL", "the PostgreSQL flow test")
+    else {
         return;
     };
     let prefix = format!("flow_{:016x}", rand::random::<u64>());

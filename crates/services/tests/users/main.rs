@@ -35,10 +35,10 @@ where
     F: FnOnce(UsersDb, DataSpec, Option<String>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let Ok(url) = std::env::var("STATECRAFT_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "postgres users suite not run: STATECRAFT_TEST_POSTGRES_URL is not set (scripts/test sets it)"
-        );
+    let Some(url) = statecraft_testkit::service_url(
+        "STATECRAFT_TEST_POSTGRES_URL",
+        "the PostgreSQL users suite",
+    ) else {
         return;
     };
     let schema = format!("users_test_{:016x}", rand::random::<u64>());

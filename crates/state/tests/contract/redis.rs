@@ -3,7 +3,7 @@
 //! key prefix and deletes its keys afterwards, so cases can run beside other users
 //! of the same Redis. Time passes for real: Redis keeps the TTLs.
 
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -39,16 +39,10 @@ impl Backend for Redis {
     }
 }
 
-/// The backend on the Redis named by `var`, or `None` (and one line saying so)
-/// when it is not set.
+/// The backend on the Redis named by `var`, or `None` (and a line saying so)
+/// when it is not set on a bare machine; a failure under scripts/test.
 async fn backend_at(var: &str) -> Option<Redis> {
-    let Ok(url) = std::env::var(var) else {
-        static SAID: Once = Once::new();
-        SAID.call_once(|| {
-            eprintln!("a redis contract suite not run: {var} is not set (scripts/test sets it)");
-        });
-        return None;
-    };
+    let url = statecraft_testkit::service_url(var, "the Redis contract suite")?;
     let prefix = format!("statecraft-test:{}:", SessionSecret::generate().public_id());
     let backend = RedisBackend::connect(&url, &prefix, Duration::from_secs(2))
         .await
