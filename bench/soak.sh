@@ -5,16 +5,22 @@
 # Every minute it prints each server's RSS and live sessions and Redis's
 # used_memory: after warm-up they must stay flat (the only growth allowed is
 # the new sessions the load creates, each costing what a session costs).
+# Errors are both kinds: answers that were not 2xx, and socket errors (wrk's
+# connect, read, write and timeout counts), each per minute. The table and the
+# command that made it are kept in bench/results/soak-<time>/.
 # Not in CI (it takes half an hour); figures in docs/reliability.md.
 #   MINUTES=10 NSESS=20000 bench/soak.sh      # a shorter pass
 set -euo pipefail
+shopt -s inherit_errexit  # a failure inside $(…) stops the soak too
 cd "$(dirname "$0")/.."
 BENCH=bench
 MINUTES=${MINUTES:-30}
 NSESS=${NSESS:-100000}
 CONNS=${CONNS:-16}
-OUT=${OUT:-target/soak}
+OUT=${OUT:-bench/results/soak-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
+printf 'MINUTES=%s NSESS=%s CONNS=%s bench/soak.sh  # %s, commit %s\n' "$MINUTES" "$NSESS" "$CONNS" \
+  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" >"$OUT/command.txt"
 NAME=soak
 # shellcheck source=bench/common.sh
 source "$BENCH/common.sh"
@@ -64,8 +70,8 @@ for port in "$MEM_PORT" "$RED_PORT"; do
   python3 "$BENCH/mkcookies.py" "$port" 4096 >"$OUT/cookies-$port.txt"
 done
 
-printf 'minute\tmemory_rss\tmemory_live\tmemory_req\tmemory_non2xx\tredis_app_rss\tredis_live\tredis_used_memory\tredis_req\tredis_non2xx\n' | tee "$OUT/soak.tsv"
-printf '0\t%s\t%s\t0\t0\t%s\t%s\t%s\t0\t0\n' "$(rss "$MEM_PID")" "$(live "$MEM_PORT")" \
+printf 'minute\tmemory_rss\tmemory_live\tmemory_req\tmemory_non2xx\tmemory_socket_errors\tredis_app_rss\tredis_live\tredis_used_memory\tredis_req\tredis_non2xx\tredis_socket_errors\n' | tee "$OUT/soak.tsv"
+printf '0\t%s\t%s\t0\t0\t0\t%s\t%s\t%s\t0\t0\t0\n' "$(rss "$MEM_PID")" "$(live "$MEM_PORT")" \
   "$(rss "$RED_PID")" "$(live "$RED_PORT")" "$(used)" | tee -a "$OUT/soak.tsv"
 for minute in $(seq 1 "$MINUTES"); do
   LOADS=()
@@ -75,10 +81,27 @@ for minute in $(seq 1 "$MINUTES"); do
     LOADS+=($!)
   done
   wait "${LOADS[@]}"
-  field() { grep -o "$2=[0-9.]*" "$OUT/minute-$1.txt" | cut -d= -f2; }
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$minute" \
-    "$(rss "$MEM_PID")" "$(live "$MEM_PORT")" "$(field "$MEM_PORT" requests)" "$(field "$MEM_PORT" non2xx)" \
-    "$(rss "$RED_PID")" "$(live "$RED_PORT")" "$(used)" "$(field "$RED_PORT" requests)" "$(field "$RED_PORT" non2xx)" |
+  # A minute without wrk's RESULT line (wrk died) is a failure, not zeros.
+  field() {
+    local value
+    value=$(grep -o " $2=[0-9.]*" "$OUT/minute-$1.txt" | cut -d= -f2 || true)
+    [ -n "$value" ] || { echo "soak: no $2 in wrk's output for port $1 (see $OUT/minute-$1.txt)" >&2; exit 1; }
+    echo "$value"
+  }
+  # One server's figures for the minute: requests, non-2xx, socket errors
+  # (assignments, so that a missing field stops the soak under set -e).
+  figures() {
+    local requests non2xx connect read write timeout
+    requests=$(field "$1" requests); non2xx=$(field "$1" non2xx)
+    connect=$(field "$1" connect); read=$(field "$1" read)
+    write=$(field "$1" write); timeout=$(field "$1" timeout)
+    printf '%s\t%s\t%s' "$requests" "$non2xx" "$((connect + read + write + timeout))"
+  }
+  mem=$(figures "$MEM_PORT")
+  red=$(figures "$RED_PORT")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$minute" \
+    "$(rss "$MEM_PID")" "$(live "$MEM_PORT")" "$mem" \
+    "$(rss "$RED_PID")" "$(live "$RED_PORT")" "$(used)" "$red" |
     tee -a "$OUT/soak.tsv"
 done
 log "done: $OUT/soak.tsv"

@@ -30,7 +30,7 @@ use axum::extract::ConnectInfo;
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 
-pub use auth::{AuthMode, AuthSettings, Identity};
+pub use auth::{AuthMode, AuthSettings, Identity, family_key, token_key};
 pub use body_deadline::{
     BodyTimedOut, DEFAULT_BODY_TIMEOUT, body_timeout, is_body_timeout, set_body_timeout,
 };

@@ -42,6 +42,14 @@ pub struct Claims {
     pub sid: Option<String>,
 }
 
+/// A fresh token ID (`jti`): 16 random bytes, base64url without padding.
+#[must_use]
+pub fn new_jti() -> String {
+    let mut jti = [0u8; 16];
+    rand::Rng::fill(&mut rand::rng(), &mut jti);
+    URL_SAFE_NO_PAD.encode(jti)
+}
+
 /// Who a token is issued for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -139,15 +147,13 @@ impl TokenIssuer {
         ttl: Duration,
     ) -> Result<(String, Claims), TokenError> {
         let iat = unix_now();
-        let mut jti = [0u8; 16];
-        rand::Rng::fill(&mut rand::rng(), &mut jti);
         let claims = Claims {
             sub: who.id.clone(),
             name: who.name.clone(),
             role: who.role.clone(),
             iat,
             exp: iat + ttl.as_secs(),
-            jti: URL_SAFE_NO_PAD.encode(jti),
+            jti: new_jti(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             sid: who.session.clone(),

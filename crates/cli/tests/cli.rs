@@ -120,6 +120,49 @@ fn capacity_measure_fills_a_real_store_and_prints_both_lines() {
     );
 }
 
+/// A token login is not free on the server: its refresh family and first
+/// token are two rows in the users database, and its logout two denylist
+/// entries, each measured in bytes (the lab once reported a constant 0).
+#[test]
+fn capacity_measures_what_a_token_login_and_logout_leave_on_the_server() {
+    let out = statecraft(&[
+        "capacity",
+        "--measure",
+        "--credential",
+        "token",
+        "--sessions",
+        "3000",
+    ])
+    .env_remove("STATECRAFT_SESSION_STORE")
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let figures = |prefix: &str| -> Vec<u64> {
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {text}"));
+        line.split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    };
+    let login = figures("Measured token login: ");
+    assert_eq!(login[1], 2, "{text}");
+    assert!(login[0] > 100, "{text}");
+    let logout = figures("Measured token logout: ");
+    assert_eq!(logout[1], 2, "{text}");
+    assert!(logout[0] > 50, "{text}");
+    assert!(
+        text.contains("refresh rows of 3000 live token logins"),
+        "{text}"
+    );
+}
+
 /// Command-line arguments of one case.
 type Args<'a> = &'a [&'a str];
 /// Environment variables of one case.

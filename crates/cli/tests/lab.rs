@@ -103,18 +103,40 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
         assert_eq!(s["counter"]["consistent"], true, "{id}");
         assert!(count(s, "visits") > 0, "{id}");
     }
+    // Revocation shown, not inferred: the logout succeeded and every later
+    // try was refused as revoked (not, say, by a store outage).
     for id in ["memory-sticky", "shared-store", "stateless-tokens"] {
         let revocation = &strategy(&results, id)["revocation"];
+        assert_eq!(revocation["logoutSucceeded"], true, "{id}: {revocation}");
         assert_eq!(
             revocation["acceptedBeforeLogout"], revocation["probes"],
             "{id}: the credential worked before the logout"
         );
         assert_eq!(revocation["acceptedAfterLogout"], 0, "{id}: {revocation}");
+        assert_eq!(
+            revocation["refusedAfterLogout"], revocation["probes"],
+            "{id}: {revocation}"
+        );
+        assert_eq!(
+            revocation["inconclusiveAfterLogout"],
+            serde_json::json!({}),
+            "{id}: {revocation}"
+        );
     }
-    // Bytes per session: the memory store holds some, tokens none on the
-    // server but several hundred on the client.
+    // Bytes per session: the memory store holds some. Tokens are not free
+    // on the server either: a login keeps its refresh family and token (two
+    // rows), a logout adds two denylist entries; the client holds several
+    // hundred bytes.
     let tokens = strategy(&results, "stateless-tokens");
-    assert_eq!(tokens["memory"]["serverBytesPerSession"], 0);
+    let cost = &tokens["memory"]["tokenCost"];
+    assert_eq!(cost["loginRows"], 2, "{cost}");
+    assert_eq!(cost["logoutEntries"], 2, "{cost}");
+    assert!(count(cost, "loginBytes") > 100, "{cost}");
+    assert!(count(cost, "logoutBytes") > 50, "{cost}");
+    assert_eq!(
+        tokens["memory"]["serverBytesPerSession"], cost["loginBytes"],
+        "{cost}"
+    );
     assert!(tokens["memory"]["clientBytesPerSession"].as_f64().unwrap() > 200.0);
     assert!(count(&rr["memory"], "serverBytesPerSession") > 0);
 

@@ -102,7 +102,7 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    fn post(op: &'static str, path: impl Into<String>, body: Option<Value>) -> Self {
+    pub(crate) fn post(op: &'static str, path: impl Into<String>, body: Option<Value>) -> Self {
         Self {
             op,
             method: Method::POST,
@@ -112,7 +112,7 @@ impl Call {
         }
     }
 
-    fn get(op: &'static str, path: impl Into<String>) -> Self {
+    pub(crate) fn get(op: &'static str, path: impl Into<String>) -> Self {
         Self {
             op,
             method: Method::GET,
@@ -261,60 +261,6 @@ pub(crate) async fn log_in(
             .await
             .map(|_| ())
     }
-}
-
-/// How many `GET /profile` requests with a copy of `credential` were served.
-async fn accepted(target: &Target, credential: &Credential, probes: usize) -> usize {
-    let mut served = 0;
-    for _ in 0..probes {
-        // A stolen copy: what the server answers never changes it.
-        let mut copy = credential.clone();
-        served += usize::from(
-            target
-                .send(&mut copy, Call::get("profile", "/profile"))
-                .await
-                .is_ok(),
-        );
-    }
-    served
-}
-
-/// The revocation probe: a user logs in, uses the credential, logs out, and
-/// a copy of the credential is tried again.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Revocation {
-    /// Requests tried before and after the logout, each.
-    pub probes: usize,
-    /// Of those before the logout, how many were served.
-    pub accepted_before_logout: usize,
-    /// Of those after, how many were still served: the revocation delay.
-    pub accepted_after_logout: usize,
-    /// Whether the logout itself was answered with success.
-    pub logout_succeeded: bool,
-}
-
-/// Runs the revocation probe as `account` through `target` (unrecorded).
-pub(crate) async fn revocation_probe(
-    target: &Target,
-    strategy: Strategy,
-    account: &Account,
-    probes: usize,
-) -> Result<Revocation, String> {
-    let mut credential = Credential::default();
-    log_in(target, strategy, account, &mut credential).await?;
-    let before = accepted(target, &credential, probes).await;
-    let stolen = credential.clone();
-    let logout = target
-        .send(&mut credential, Call::post("logout", "/logout", None))
-        .await;
-    let after = accepted(target, &stolen, probes).await;
-    Ok(Revocation {
-        probes,
-        accepted_before_logout: before,
-        accepted_after_logout: after,
-        logout_succeeded: logout.is_ok(),
-    })
 }
 
 /// One simulated user.

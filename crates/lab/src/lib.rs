@@ -14,6 +14,7 @@ mod plan;
 mod record;
 mod report;
 mod results;
+mod revocation;
 mod run;
 mod store;
 mod strategy;
@@ -23,14 +24,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-pub use driver::Revocation;
-pub use measure::Overhead;
+pub use measure::{Overhead, TokenCost};
 pub use plan::Plan;
 pub use report::{html, seed_lines, table};
 pub use results::{
     CounterDrift, FaultOutcome, LabResults, Latency, Memory, PercentilePoint, StrategyResult,
     TimelinePoint, Wire,
 };
+pub use revocation::Revocation;
 pub use strategy::Strategy;
 
 /// What to run.

@@ -117,8 +117,63 @@ pub(crate) async fn bytes_per_session(
     store: &str,
     sessions: u64,
 ) -> Result<u64, String> {
+    let stdout = capacity(program, store, sessions, "session").await?;
+    figures(&stdout, "Measured session size: ")
+        .and_then(|n| n.first().copied())
+        .ok_or_else(|| format!("capacity --measure on {store} printed no size: {stdout}"))
+}
+
+/// What a token login and a token logout leave on the server.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenCost {
+    /// Bytes one login's refresh family and first token take in the users
+    /// database, kept for the refresh lifetime (14 days by default).
+    pub login_bytes: u64,
+    /// Rows one login writes there.
+    pub login_rows: u64,
+    /// Bytes one logout's denylist entries take in the shared store, kept
+    /// until the access token would have expired (15 minutes by default).
+    pub logout_bytes: u64,
+    /// Denylist entries one logout writes.
+    pub logout_entries: u64,
+}
+
+/// [`TokenCost`], as `statecraft capacity --measure --credential token`
+/// finds after `logins` logins and logouts, the denylist in `store`.
+pub(crate) async fn token_cost(
+    program: &Path,
+    store: &str,
+    logins: u64,
+) -> Result<TokenCost, String> {
+    let stdout = capacity(program, store, logins, "token").await?;
+    let pair = |prefix: &str| match figures(&stdout, prefix).as_deref() {
+        Some(&[bytes, count, ..]) => Ok((bytes, count)),
+        _ => Err(format!(
+            "capacity --measure --credential token printed no {prefix:?} line: {stdout}"
+        )),
+    };
+    let (login_bytes, login_rows) = pair("Measured token login: ")?;
+    let (logout_bytes, logout_entries) = pair("Measured token logout: ")?;
+    Ok(TokenCost {
+        login_bytes,
+        login_rows,
+        logout_bytes,
+        logout_entries,
+    })
+}
+
+/// Runs `statecraft capacity --measure --credential CREDENTIAL` on `store`;
+/// its standard output.
+async fn capacity(
+    program: &Path,
+    store: &str,
+    count: u64,
+    credential: &str,
+) -> Result<String, String> {
     let output = tokio::process::Command::new(program)
-        .args(["capacity", "--measure", "--sessions", &sessions.to_string()])
+        .args(["capacity", "--measure", "--sessions", &count.to_string()])
+        .args(["--credential", credential])
         // In the environment, not on a command line others can read: a
         // Redis URL may hold a password.
         .env("STATECRAFT_SESSION_STORE", store)
@@ -127,16 +182,23 @@ pub(crate) async fn bytes_per_session(
         .output()
         .await
         .map_err(|e| e.to_string())?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout
-        .lines()
-        .find_map(|line| line.strip_prefix("Measured session size: "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| {
-            format!(
-                "capacity --measure on {store} failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            )
-        })
+    if !output.status.success() {
+        return Err(format!(
+            "capacity --measure --credential {credential} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The whole numbers on the line of `stdout` after `prefix` ("372 bytes, 2
+/// rows" → [372, 2]).
+fn figures(stdout: &str, prefix: &str) -> Option<Vec<u64>> {
+    let rest = stdout.lines().find_map(|line| line.strip_prefix(prefix))?;
+    let numbers = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    Some(numbers)
 }

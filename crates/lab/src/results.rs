@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::driver::Revocation;
-use crate::measure::Overhead;
+use crate::measure::{Overhead, TokenCost};
 use crate::plan::Plan;
+use crate::revocation::Revocation;
 use crate::strategy::Strategy;
 
 /// A whole lab run.
@@ -125,7 +125,7 @@ pub struct CounterDrift {
 #[serde(rename_all = "camelCase")]
 pub struct Memory {
     /// Bytes one typical session (a counter and a 2-item cart) takes on the
-    /// server side; 0 where the server keeps none.
+    /// server side; for tokens, the refresh rows one login keeps there.
     pub server_bytes_per_session: u64,
     /// How that was found.
     pub method: String,
@@ -136,6 +136,8 @@ pub struct Memory {
     /// Bytes the client holds for its identity and state (cookie header, or
     /// bearer token and signed state), averaged over visits.
     pub client_bytes_per_session: f64,
+    /// For tokens: what a login and a logout leave on the server, measured.
+    pub token_cost: Option<TokenCost>,
 }
 
 /// Bytes a request carries.

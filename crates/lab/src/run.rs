@@ -12,7 +12,7 @@ use statecraft_state::capacity::{ByteSize, estimate};
 
 use crate::LabError;
 use crate::cluster::{Cluster, ClusterApi};
-use crate::driver::{self, Account, Revocation, Target, User};
+use crate::driver::{self, Account, Target, User};
 use crate::measure;
 use crate::plan::Plan;
 use crate::record::{BUCKET, Recorder, SESSION_ERRORS, Tally};
@@ -20,6 +20,7 @@ use crate::results::{
     CounterDrift, FaultOutcome, Latency, Memory, PERCENTILES, PercentilePoint, StrategyResult,
     TimelinePoint, Wire,
 };
+use crate::revocation::{self, Revocation};
 use crate::store::SharedStore;
 use crate::strategy::Strategy;
 
@@ -119,8 +120,28 @@ impl Bench {
         let (faults, revocation) = self
             .inject_faults(strategy, api, &setup, probe, recorder.start())
             .await;
+        let mut notes = Vec::new();
+        let users_run = running.len();
+        let mut failed_users = 0;
         for user in running {
-            let _ = user.await;
+            if let Err(err) = user.await {
+                failed_users += 1;
+                tracing::error!(error = %err, "a simulated user stopped early");
+            }
+        }
+        if failed_users > 0 {
+            // Its figures would come from fewer users than the plan says.
+            notes.push(format!(
+                "error: {failed_users} of {users_run} simulated users stopped early (a panic): \
+                 the figures come from fewer users than planned"
+            ));
+        }
+        if let (SharedStore::Sqlite { .. }, true) = (&self.shared, strategy.uses_shared_store()) {
+            notes.push(
+                "no redis-server on this machine: the shared store was a SQLite file (one file \
+                 for every instance), and the store-stop fault could not be injected"
+                    .to_owned(),
+            );
         }
         ticker.abort();
         let elapsed = recorder
@@ -139,7 +160,6 @@ impl Bench {
             .count() as u64;
 
         bar.set_message("measuring counters, overhead and memory");
-        let mut notes = Vec::new();
         let counter = match api.counters(&counter).await {
             Ok(view) => drift(&counter, &view),
             Err(err) => {
@@ -246,7 +266,8 @@ impl Bench {
         tokio::time::sleep_until((start + plan.at(plan.revoke_at)).into()).await;
         let at = Instant::now();
         let revocation =
-            driver::revocation_probe(probe_target, strategy, probe, plan.revocation_probes).await;
+            revocation::revocation_probe(probe_target, strategy, probe, plan.revocation_probes)
+                .await;
         let logout_at = since(at);
 
         let recovered = match recovered {
@@ -271,12 +292,19 @@ impl Bench {
         } else {
             tally.client_state_bytes as f64 / tally.client_state_samples as f64
         };
+        let mut token_cost = None;
         let (server, method) = if strategy.uses_tokens() {
-            (
-                Ok(0),
-                "nothing stored per session (a revoked token costs one denylist entry until it expires)"
-                    .to_owned(),
-            )
+            let store = self.store_of(strategy);
+            let method = format!(
+                "statecraft capacity --measure --credential token: {} logins' refresh rows in a SQLite \
+                 users database, as many logouts' denylist entries in {}",
+                self.plan.capacity_sessions,
+                store_kind(&store)
+            );
+            let measured =
+                measure::token_cost(&self.program, &store, self.plan.capacity_sessions).await;
+            token_cost = measured.as_ref().ok().copied();
+            (measured.map(|cost| cost.login_bytes), method)
         } else {
             let store = self.capacity_store(strategy);
             let method = format!(
@@ -296,6 +324,7 @@ impl Bench {
             projected_10k: estimate(10_000, ByteSize(server)).0,
             projected_1m: estimate(1_000_000, ByteSize(server)).0,
             client_bytes_per_session: client,
+            token_cost,
         }
     }
 

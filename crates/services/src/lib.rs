@@ -19,5 +19,5 @@ pub use inventory::{InventoryDb, Product};
 pub use notifications::{Notification, NotificationsDb};
 pub use orders::{NewOrder, Order, OrderLine, OrdersDb, OrdersError, Placed};
 pub use outbox::{DeadLetter, ServiceOutbox};
-pub use users::{NewUser, RefreshOutcome, User, UsersDb, UsersError};
+pub use users::{NewUser, RefreshFootprint, RefreshOutcome, User, UsersDb, UsersError};
 pub use wiring::{Services, run_parts};

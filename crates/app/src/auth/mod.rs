@@ -100,13 +100,13 @@ pub(crate) fn bearer(parts: &Parts) -> Bearer<'_> {
 /// The denylist entry that revokes every access token of one login.
 /// `{…}` is a hash tag: on Redis Cluster a login's entries share one slot, so
 /// a token is checked against both in one command.
-pub(crate) fn family_key(family: &str) -> String {
+pub fn family_key(family: &str) -> String {
     format!("sid:{{{family}}}")
 }
 
 /// The denylist entry that revokes one access token: its `jti`, after its
 /// login's hash tag when it has one (see [`family_key`]).
-pub(crate) fn token_key(claims: &Claims) -> String {
+pub fn token_key(claims: &Claims) -> String {
     match &claims.sid {
         Some(family) => format!("{{{family}}}{}", claims.jti),
         None => claims.jti.clone(),

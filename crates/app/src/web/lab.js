@@ -21,12 +21,21 @@ const COLUMNS = [
   ["p99 ms", (s) => fixed(s.latencyMs.p99, 2), true],
   ["sessions lost (before the kill)", (s) => `${s.sessionsLost} (${s.sessionsLostBeforeKill})`, true],
   ["other errors", (s) => String(Object.values(s.errors).reduce((a, b) => a + b, 0) - s.sessionsLost), true],
-  ["served after logout", (s) => (s.revocation ? `${s.revocation.acceptedAfterLogout}/${s.revocation.probes}` : "–"), true],
+  ["served after logout", (s) => (s.revocation ? servedAfterLogout(s.revocation) : "–"), true],
   ["counter drift", (s) => String(s.counter.drift), true],
   ["bytes/session", (s) => String(s.memory.serverBytesPerSession), true],
   ["1M sessions", (s) => bytes(s.memory.projected1m), true],
+  ["bytes/token logout", (s) => (s.memory.tokenCost ? String(s.memory.tokenCost.logoutBytes) : "–"), true],
   ["stateful − stateless ms", (s) => (s.overhead ? fixed(s.overhead.overheadMs, 3) : "–"), true],
 ];
+
+// Served / tried after the logout, and how many answers showed neither
+// (a store outage, no answer: not a revocation).
+function servedAfterLogout(r) {
+  const inconclusive = Object.values(r.inconclusiveAfterLogout || {}).reduce((a, b) => a + b, 0);
+  const served = `${r.acceptedAfterLogout}/${r.probes}`;
+  return inconclusive ? `${served} (${inconclusive} inconclusive)` : served;
+}
 
 function render(results) {
   const table = document.createElement("table");

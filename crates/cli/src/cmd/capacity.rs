@@ -25,7 +25,8 @@ const DEFAULT_MEASURE: u64 = 100_000;
 /// Flags of `statecraft capacity`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Cmd {
-    /// Number of sessions (default for --measure: 100000).
+    /// Number of sessions (default for --measure: 100000); with
+    /// --credential token, of logins and logouts.
     #[arg(long)]
     sessions: Option<u64>,
 
@@ -41,11 +42,32 @@ pub(crate) struct Cmd {
     /// The store to measure: memory, sqlite:PATH or redis://…
     #[arg(long, env = "STATECRAFT_SESSION_STORE", default_value = "memory")]
     session_store: StoreSpec,
+
+    /// What to measure with --measure: `session` (the bytes of one session
+    /// in the store) or `token` (what a token login leaves in the users
+    /// database, and a token logout in the store's denylist).
+    #[arg(long, value_enum, default_value = "session")]
+    credential: Credential,
+}
+
+/// The credential whose server-side cost `--measure` finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Credential {
+    /// A session in the session store.
+    Session,
+    /// A token login's refresh rows and a token logout's denylist entries.
+    Token,
 }
 
 /// Prints the estimate, or measures and prints the measured size and estimate.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     if let Some(size) = cmd.session_size {
+        if cmd.credential == Credential::Token {
+            return Err(CmdError::Usage(
+                "--credential token is measured, not estimated: use --measure instead of --session-size"
+                    .to_owned(),
+            ));
+        }
         let sessions = cmd.sessions.ok_or_else(|| {
             CmdError::Usage("--sessions is required with --session-size".to_owned())
         })?;
@@ -55,6 +77,9 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     let sessions = cmd.sessions.unwrap_or(DEFAULT_MEASURE);
     if sessions == 0 {
         return Err(CmdError::Usage("--sessions must be at least 1".to_owned()));
+    }
+    if cmd.credential == Credential::Token {
+        return super::token_cost::run(sessions, &cmd.session_store);
     }
     let per_session = match &cmd.session_store {
         StoreSpec::Memory => measure_memory(sessions)?,

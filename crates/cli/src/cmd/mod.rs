@@ -8,6 +8,7 @@ pub(crate) mod keys;
 pub(crate) mod lab;
 pub(crate) mod serve;
 pub(crate) mod service;
+mod token_cost;
 
 /// Why a subcommand stopped.
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ pub use html::html;
 type Column = (&'static str, fn(&StrategyResult) -> String);
 
 /// The side-by-side columns, for the terminal and the report alike.
-const COLUMNS: [Column; 12] = [
+const COLUMNS: [Column; 13] = [
     ("strategy", |s| s.title.clone()),
     ("req/s", |s| format!("{:.0}", s.requests_per_second)),
     ("visits/s", |s| format!("{:.1}", s.visits_per_second)),
@@ -29,9 +29,16 @@ const COLUMNS: [Column; 12] = [
         (s.errors.values().sum::<u64>() - s.sessions_lost).to_string()
     }),
     ("after logout", |s| {
-        s.revocation.map_or_else(
+        s.revocation.as_ref().map_or_else(
             || "-".to_owned(),
-            |r| format!("{}/{}", r.accepted_after_logout, r.probes),
+            |r| {
+                let inconclusive: usize = r.inconclusive_after_logout.values().sum();
+                if inconclusive == 0 {
+                    format!("{}/{}", r.accepted_after_logout, r.probes)
+                } else {
+                    format!("{}/{} ({inconclusive}?)", r.accepted_after_logout, r.probes)
+                }
+            },
         )
     }),
     ("drift", |s| s.counter.drift.to_string()),
@@ -40,6 +47,11 @@ const COLUMNS: [Column; 12] = [
     }),
     ("1M sessions", |s| {
         ByteSize(s.memory.projected_1m).to_string()
+    }),
+    ("B/logout", |s| {
+        s.memory
+            .token_cost
+            .map_or_else(|| "-".to_owned(), |c| c.logout_bytes.to_string())
     }),
     ("stateful-stateless ms", |s| {
         s.overhead
@@ -51,7 +63,9 @@ const COLUMNS: [Column; 12] = [
 /// What the columns mean.
 const LEGEND: &str = "lost (pre-kill): SESSION_MISSING + SESSION_LOST answers (of which before \
                       the kill); after logout: requests served with a logged-out credential / \
-                      tried; drift: named counter max - min across instances; \
+                      tried (n? = n answers that showed neither, e.g. a store outage); drift: named counter max - min across instances; B/session: \
+                      server bytes one session keeps (tokens: one login's refresh rows); \
+                      B/logout: denylist bytes one token logout adds until the token expires; \
                       stateful-stateless: POST /increment on one instance";
 
 /// The side-by-side table.
@@ -120,6 +134,14 @@ pub fn seed_lines(results: &LabResults) -> String {
             s.memory.server_bytes_per_session,
             s.memory.client_bytes_per_session
         );
+        if let Some(cost) = s.memory.token_cost {
+            let _ = writeln!(
+                out,
+                "  A token login keeps {} B in {} rows (refresh family and token) for the refresh \
+                 lifetime; a logout adds {} B in {} denylist entries until the access token expires",
+                cost.login_bytes, cost.login_rows, cost.logout_bytes, cost.logout_entries
+            );
+        }
         for note in &s.notes {
             let _ = writeln!(out, "  note: {note}");
         }

@@ -11,7 +11,7 @@ use statecraft_auth::{Passwords, RefreshSecret};
 
 use crate::db::{DataSpec, Database, DbError, Migrations, now_ms};
 
-pub use refresh::RefreshOutcome;
+pub use refresh::{RefreshFootprint, RefreshOutcome};
 
 const MIGRATIONS: Migrations = Migrations {
     sqlite: &[

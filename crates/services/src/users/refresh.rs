@@ -53,6 +53,17 @@ pub enum RefreshOutcome {
     Unknown,
 }
 
+/// What the refresh families and tokens take in the users database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshFootprint {
+    /// Families and tokens, together.
+    pub rows: u64,
+    /// Bytes: on PostgreSQL both tables with their indexes; on SQLite the
+    /// whole database (it has no per-table size), which only these rows grow
+    /// while logins are measured.
+    pub bytes: u64,
+}
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -223,6 +234,34 @@ impl UsersDb {
         rows.iter()
             .map(|r| r.try_get("family").map_err(|e| self.db.error(&e)))
             .collect()
+    }
+
+    /// Rows and bytes of the refresh families and tokens (for `statecraft
+    /// capacity --measure --credential token`).
+    ///
+    /// # Errors
+    /// [`DbError`] when the database fails.
+    pub async fn refresh_footprint(&self) -> Result<RefreshFootprint, DbError> {
+        let err = |e: sqlx::Error| self.db.error(&e);
+        let rows: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM refresh_families) + (SELECT count(*) FROM refresh_tokens)",
+        )
+        .fetch_one(self.db.pool())
+        .await
+        .map_err(err)?;
+        let size = if self.db.postgres {
+            "SELECT pg_total_relation_size('refresh_families') + pg_total_relation_size('refresh_tokens')"
+        } else {
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+        };
+        let bytes: i64 = sqlx::query_scalar(size)
+            .fetch_one(self.db.pool())
+            .await
+            .map_err(err)?;
+        Ok(RefreshFootprint {
+            rows: u64::try_from(rows).unwrap_or(0),
+            bytes: u64::try_from(bytes).unwrap_or(0),
+        })
     }
 
     /// Deletes tokens expired for longer than `grace` (and families left
