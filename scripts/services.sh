@@ -115,13 +115,17 @@ ensure_nats() {
   export STATECRAFT_TEST_NATS_URL="nats://127.0.0.1:4222"
 }
 
-# Programs single tests run: openssl (the Redis TLS test's private CA) and
-# taskset from util-linux (the one-core test).
+# Programs single tests run: openssl (the Redis TLS test's private CA),
+# taskset from util-linux (the one-core test), curl and jq (the README's
+# examples, which scripts/readme-check runs).
 ensure_tools() {
-  command -v openssl >/dev/null || apt_install openssl
-  command -v taskset >/dev/null || apt_install util-linux
-  command -v openssl >/dev/null && command -v taskset >/dev/null ||
-    { echo "openssl or taskset is missing after installing them" >&2; return 1; }
+  local tool package missing=""
+  for tool in openssl:openssl taskset:util-linux curl:curl jq:jq; do
+    package=${tool#*:}; tool=${tool%%:*}
+    command -v "$tool" >/dev/null || apt_install "$package"
+    command -v "$tool" >/dev/null || missing="$missing $tool"
+  done
+  [ -z "$missing" ] || { echo "missing after installing them:$missing" >&2; return 1; }
 }
 
 # Headless Chromium and its WebDriver for the web UI's browser tests.
