@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 /// Runs one web application with its state kept every way at once, and measures
 /// what each way costs.
 #[derive(Debug, Parser)]
-#[command(name = "statecraft", version)]
+#[command(name = "statecraft", version, arg_required_else_help = true)]
 struct Cli {
     /// Log format: human-readable lines or one JSON object per line.
     #[arg(
@@ -22,28 +22,6 @@ struct Cli {
         default_value = "human"
     )]
     log_format: logging::LogFormat,
-
-    /// How long a client may take to send a request's head; also how long
-    /// an idle kept-alive connection stays open (1s or more).
-    #[arg(
-        long,
-        global = true,
-        env = "STATECRAFT_HEADER_TIMEOUT",
-        default_value = "30s",
-        value_parser = cmd::serve::parse_timeout
-    )]
-    header_timeout: std::time::Duration,
-
-    /// How long a client may take to send a request's whole body, from its
-    /// head; a slower one gets 408 REQUEST_TIMEOUT (1s or more).
-    #[arg(
-        long,
-        global = true,
-        env = "STATECRAFT_BODY_TIMEOUT",
-        default_value = "30s",
-        value_parser = cmd::serve::parse_timeout
-    )]
-    body_timeout: std::time::Duration,
 
     #[command(subcommand)]
     command: Command,
@@ -57,7 +35,7 @@ enum Command {
     Capacity(cmd::capacity::Cmd),
     /// Manages the access-token signing keys.
     Keys(cmd::keys::Cmd),
-    /// Runs one service alone: orders, inventory or notifications.
+    /// Runs one service alone: users, orders, inventory or notifications.
     Service(cmd::service::Cmd),
     /// Runs the gateway: balances app instances, checks their health, fails over.
     Gateway(cmd::gateway::Cmd),
@@ -66,6 +44,33 @@ enum Command {
     /// Runs every state strategy with the same load and faults and reports
     /// the costs side by side.
     Lab(cmd::lab::Cmd),
+}
+
+/// When the refused value came from an environment variable rather than the
+/// command line, a line that says which (never the value: it may hold a
+/// password).
+fn source_of_value(err: &clap::Error) -> Option<String> {
+    use clap::CommandFactory as _;
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = arg.split_whitespace().next()?.strip_prefix("--")?;
+    if std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}="))) {
+        return None;
+    }
+    let command = Cli::command();
+    let env = command
+        .get_subcommands()
+        .flat_map(clap::Command::get_arguments)
+        .find(|a| a.get_long() == Some(long))?
+        .get_env()?
+        .to_string_lossy()
+        .into_owned();
+    std::env::var_os(&env)?;
+    Some(format!(
+        "note: the value came from the environment variable {env}: fix or unset it"
+    ))
 }
 
 /// Exit code for a command line or setting that was refused.
@@ -85,16 +90,21 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(err) => {
-            // One clear line, not clap's usage block.
+            // clap's whole message: the problem, the argument it concerns, a
+            // similar one when there is, the usage, where to read more.
             let text = err.render().to_string();
-            let line = text.lines().next().unwrap_or("error: invalid command line");
-            eprintln!("{line}");
+            let mut lines = text.lines();
+            eprintln!("{}", lines.next().unwrap_or("error: invalid command line"));
+            if let Some(note) = source_of_value(&err) {
+                eprintln!("{note}");
+            }
+            for line in lines {
+                eprintln!("{line}");
+            }
             return ExitCode::from(EXIT_USAGE);
         }
     };
     logging::init(cli.log_format);
-    statecraft_app::set_header_timeout(cli.header_timeout);
-    statecraft_app::set_body_timeout(cli.body_timeout);
     let result = match cli.command {
         Command::Serve(cmd) => cmd::serve::run(*cmd),
         Command::Capacity(cmd) => cmd::capacity::run(cmd),

@@ -23,6 +23,9 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_LISTEN", default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
 
+    #[command(flatten)]
+    timeouts: super::ClientTimeouts,
+
     /// How many app instances.
     #[arg(long, env = "STATECRAFT_INSTANCES", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=16))]
     instances: u8,
@@ -31,7 +34,7 @@ pub(crate) struct Cmd {
     balancing: Balancing,
 
     /// How often each instance's /readyz is checked.
-    #[arg(long, env = "STATECRAFT_HEALTH_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "STATECRAFT_HEALTH_INTERVAL", default_value = "500ms", value_parser = super::parse_duration, allow_hyphen_values = true)]
     health_interval: Duration,
 
     /// Where sessions live (each instance's own memory by default).
@@ -213,6 +216,7 @@ fn free_ports() -> Option<[u16; 3]> {
 
 /// Runs the cluster until Ctrl-C or SIGTERM, then stops every instance.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
+    cmd.timeouts.apply();
     if cmd.separate_services && !cmd.events.starts_with("nats://") {
         return Err(CmdError::Usage(
             "--separate-services needs a shared bus: --events nats://HOST:PORT".to_owned(),

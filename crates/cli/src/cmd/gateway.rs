@@ -17,6 +17,9 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_LISTEN", default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
 
+    #[command(flatten)]
+    timeouts: super::ClientTimeouts,
+
     /// An app instance: http://HOST:PORT (named server-<n> in order) or
     /// NAME=http://HOST:PORT. Repeat for each instance.
     #[arg(
@@ -31,15 +34,15 @@ pub(crate) struct Cmd {
     balancing: Balancing,
 
     /// How often each instance's /readyz is checked.
-    #[arg(long, env = "STATECRAFT_HEALTH_INTERVAL", default_value = "1s", value_parser = parse_interval)]
+    #[arg(long, env = "STATECRAFT_HEALTH_INTERVAL", default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
     health_interval: Duration,
 
     /// How long an instance may take to answer before 504 UPSTREAM_TIMEOUT.
-    #[arg(long, env = "STATECRAFT_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_interval)]
+    #[arg(long, env = "STATECRAFT_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_interval, allow_hyphen_values = true)]
     request_timeout: Duration,
 
     /// How long a connection to an instance may take.
-    #[arg(long, env = "STATECRAFT_CONNECT_TIMEOUT", default_value = "500ms", value_parser = parse_interval)]
+    #[arg(long, env = "STATECRAFT_CONNECT_TIMEOUT", default_value = "500ms", value_parser = parse_interval, allow_hyphen_values = true)]
     connect_timeout: Duration,
 
     /// Key signing the sticky cookie, 64 hex digits; gateways with the same
@@ -233,7 +236,7 @@ fn parse_key(s: &str) -> Result<Key, String> {
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    let d = super::parse_duration(s)?;
     if d < Duration::from_millis(10) || d > Duration::from_secs(3600) {
         return Err("must be between 10ms and 1h".to_owned());
     }
@@ -273,6 +276,7 @@ impl Cmd {
 
 /// Runs the gateway until Ctrl-C or SIGTERM.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
+    cmd.timeouts.apply();
     let config = cmd.config()?;
     server_runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;

@@ -44,15 +44,15 @@ pub(crate) struct IdentityArgs {
     keys_dir: Option<PathBuf>,
 
     /// Lifetime of access tokens.
-    #[arg(long, env = "STATECRAFT_ACCESS_TTL", default_value = "15m", value_parser = parse_ttl)]
+    #[arg(long, env = "STATECRAFT_ACCESS_TTL", default_value = "15m", value_parser = parse_ttl, allow_hyphen_values = true)]
     access_ttl: Duration,
 
     /// Lifetime of refresh tokens (each rotation starts anew).
-    #[arg(long, env = "STATECRAFT_REFRESH_TTL", default_value = "14days", value_parser = parse_ttl)]
+    #[arg(long, env = "STATECRAFT_REFRESH_TTL", default_value = "14days", value_parser = parse_ttl, allow_hyphen_values = true)]
     refresh_ttl: Duration,
 
     /// How long a just-retired refresh token still returns its successor.
-    #[arg(long, env = "STATECRAFT_REFRESH_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "STATECRAFT_REFRESH_GRACE", default_value = "10s", value_parser = super::parse_duration, allow_hyphen_values = true)]
     refresh_grace: Duration,
 }
 
@@ -161,7 +161,7 @@ fn parse_auth(s: &str) -> Result<AuthMode, String> {
 }
 
 pub(crate) fn parse_ttl(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    let d = super::parse_duration(s)?;
     if d < Duration::from_secs(1) {
         return Err("must be at least 1s".to_owned());
     }

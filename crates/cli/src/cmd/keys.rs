@@ -11,6 +11,7 @@ use super::CmdError;
 
 /// `statecraft keys`.
 #[derive(Debug, clap::Args)]
+#[command(arg_required_else_help = true)]
 pub(crate) struct Cmd {
     #[command(subcommand)]
     action: Action,
@@ -29,7 +30,7 @@ enum Action {
         )]
         keys_dir: PathBuf,
         /// Lifetime of access tokens, which the previous key outlives.
-        #[arg(long, env = "STATECRAFT_ACCESS_TTL", default_value = "15m", value_parser = humantime::parse_duration)]
+        #[arg(long, env = "STATECRAFT_ACCESS_TTL", default_value = "15m", value_parser = super::parse_duration, allow_hyphen_values = true)]
         access_ttl: Duration,
     },
 }

@@ -54,13 +54,69 @@ pub(crate) fn server_runtime() -> Result<tokio::runtime::Runtime, CmdError> {
         .map_err(|e| CmdError::Runtime(format!("cannot start the async runtime: {e}")))
 }
 
+/// A duration flag's value (`500ms`, `30s`, `15m`, `14days`); a negative one
+/// is named as such (clap would otherwise take `-5m` for a flag).
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    if s.starts_with('-') {
+        return Err("a duration cannot be negative (e.g. 500ms, 30s, 15m)".to_owned());
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 500ms, 30s, 15m)"))
+}
+
+/// How long clients may take: the flags of every command that serves HTTP
+/// (serve, service, gateway, cluster), applied before it listens.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ClientTimeouts {
+    /// How long a client may take to send a request's head; also how long
+    /// an idle kept-alive connection stays open (1s or more).
+    #[arg(
+        long,
+        env = "STATECRAFT_HEADER_TIMEOUT",
+        default_value = "30s",
+        value_parser = serve::parse_timeout,
+        allow_hyphen_values = true
+    )]
+    header_timeout: std::time::Duration,
+
+    /// How long a client may take to send a request's whole body, from its
+    /// head; a slower one gets 408 REQUEST_TIMEOUT (1s or more).
+    #[arg(
+        long,
+        env = "STATECRAFT_BODY_TIMEOUT",
+        default_value = "30s",
+        value_parser = serve::parse_timeout,
+        allow_hyphen_values = true
+    )]
+    body_timeout: std::time::Duration,
+}
+
+impl ClientTimeouts {
+    /// Makes these the process's timeouts for every connection it serves.
+    pub(crate) fn apply(&self) {
+        statecraft_app::set_header_timeout(self.header_timeout);
+        statecraft_app::set_body_timeout(self.body_timeout);
+    }
+}
+
 /// Binds `addr`; the listener and the address it got (port 0 picks one).
 pub(crate) async fn bind(
     addr: std::net::SocketAddr,
 ) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), CmdError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| CmdError::Usage(format!("cannot listen on {addr}: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                ": another process listens there; stop it or choose another address with --listen"
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                ": this machine has no such address; choose one of its own with --listen"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                ": ports below 1024 need privileges; choose a higher one with --listen"
+            }
+            _ => "",
+        };
+        CmdError::Usage(format!("cannot listen on {addr}: {e}{hint}"))
+    })?;
     let local = listener
         .local_addr()
         .map_err(|e| CmdError::Runtime(e.to_string()))?;

@@ -21,6 +21,9 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
 
+    #[command(flatten)]
+    timeouts: super::ClientTimeouts,
+
     /// Where sessions live: memory, sqlite:PATH or redis://HOST[:PORT][/DB].
     #[arg(long, env = "STATECRAFT_SESSION_STORE", default_value = "memory")]
     session_store: StoreSpec,
@@ -38,16 +41,16 @@ pub(crate) struct Cmd {
     insecure_cookies: bool,
 
     /// Idle (sliding) session timeout, e.g. 30m or 90s.
-    #[arg(long, env = "STATECRAFT_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_timeout)]
+    #[arg(long, env = "STATECRAFT_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_timeout, allow_hyphen_values = true)]
     idle_timeout: Duration,
 
     /// Absolute session timeout, e.g. 24h.
-    #[arg(long, env = "STATECRAFT_ABSOLUTE_TIMEOUT", default_value = "24h", value_parser = parse_timeout)]
+    #[arg(long, env = "STATECRAFT_ABSOLUTE_TIMEOUT", default_value = "24h", value_parser = parse_timeout, allow_hyphen_values = true)]
     absolute_timeout: Duration,
 
     /// How long a store call may take before the request answers
     /// 503 STORE_UNAVAILABLE, e.g. 500ms.
-    #[arg(long, env = "STATECRAFT_STORE_TIMEOUT", default_value = "500ms", value_parser = parse_store_timeout)]
+    #[arg(long, env = "STATECRAFT_STORE_TIMEOUT", default_value = "500ms", value_parser = parse_store_timeout, allow_hyphen_values = true)]
     store_timeout: Duration,
 
     /// Key for signed client-held state, 64 hex digits; instances that verify one
@@ -106,7 +109,7 @@ fn parse_instance_id(s: &str) -> Result<String, String> {
 
 /// A duration of at least 1 s (`30m`, `90s`).
 pub(crate) fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    let d = super::parse_duration(s)?;
     if d < Duration::from_secs(1) {
         return Err("must be at least 1s".to_owned());
     }
@@ -114,7 +117,7 @@ pub(crate) fn parse_timeout(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_store_timeout(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    let d = super::parse_duration(s)?;
     if d < Duration::from_millis(1) || d > Duration::from_secs(60) {
         return Err("must be between 1ms and 60s".to_owned());
     }
@@ -133,7 +136,11 @@ fn open_sqlite(
     timeout: Duration,
 ) -> Result<SqliteDb, CmdError> {
     SqliteDb::open(path, timeout)
-        .map_err(|e| CmdError::Usage(format!("cannot open the {role} store {spec}: {e}")))
+        .map_err(|e| {
+            CmdError::Usage(format!(
+                "cannot open the {role} store {spec}: {e} (check the path, or give another --{role}-store)"
+            ))
+        })
 }
 
 /// Connects to the Redis of a store spec; a failure is named with its URL (the
@@ -146,7 +153,11 @@ async fn connect_redis(
 ) -> Result<RedisBackend, CmdError> {
     RedisBackend::connect_with_ca(url, "", timeout, ca)
         .await
-        .map_err(|e| CmdError::Usage(format!("cannot reach the {role} store: {e}")))
+        .map_err(|e| {
+            CmdError::Usage(format!(
+                "cannot reach the {role} store: {e} (start it, or give another --{role}-store)"
+            ))
+        })
 }
 
 /// The session store of `spec`, and the token denylist in the same backend
@@ -228,6 +239,7 @@ pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>,
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
+    cmd.timeouts.apply();
     if cmd.absolute_timeout < cmd.idle_timeout {
         return Err(CmdError::Usage(
             "--absolute-timeout must not be shorter than --idle-timeout".to_owned(),

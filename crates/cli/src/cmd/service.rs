@@ -41,6 +41,9 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_LISTEN", default_value = "127.0.0.1:8090")]
     listen: SocketAddr,
 
+    #[command(flatten)]
+    timeouts: super::ClientTimeouts,
+
     /// Its data: sqlite:DIR (its own file) or postgres://… (its own schema).
     #[arg(long, env = "STATECRAFT_DATA", default_value = "sqlite:./statecraft-data", value_parser = parse_data)]
     data: DataSpec,
@@ -69,7 +72,7 @@ pub(crate) struct Cmd {
     keys_dir: Option<std::path::PathBuf>,
 
     /// Lifetime of access tokens (how long a retired key still verifies).
-    #[arg(long, env = "STATECRAFT_ACCESS_TTL", default_value = "15m", value_parser = parse_ttl)]
+    #[arg(long, env = "STATECRAFT_ACCESS_TTL", default_value = "15m", value_parser = parse_ttl, allow_hyphen_values = true)]
     access_ttl: Duration,
 
     /// This process's name, sent as X-Served-By.
@@ -122,6 +125,7 @@ async fn users_service(cmd: &Cmd) -> Result<(ServiceData, Arc<TokenIssuer>), Cmd
 
 /// Runs the service until Ctrl-C or SIGTERM.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
+    cmd.timeouts.apply();
     server_runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
         if let Kind::Users = cmd.kind {

@@ -88,7 +88,7 @@ impl RedisBackend {
             Ok(Err(e)) => {
                 return Err(StoreError::Unavailable(format!(
                     "{shown}: {}",
-                    e.category()
+                    why_unreached(&e)
                 )));
             }
             Err(_) => {
@@ -256,5 +256,20 @@ impl RedisBackend {
                 .await?;
         }
         Ok(deleted)
+    }
+}
+
+/// Why a Redis could not be reached, in words that point at the fix; never
+/// the URL (it may hold a password), which the caller names redacted.
+fn why_unreached(err: &redis::RedisError) -> String {
+    if err.is_connection_refusal() {
+        "connection refused: is Redis running there, on that port?".to_owned()
+    } else if err.is_timeout() {
+        "no answer in time: is the host reachable?".to_owned()
+    } else if err.is_io_error() {
+        // An I/O error's text is the system's (no URL in it).
+        format!("{}: {err}", err.category())
+    } else {
+        err.category().to_owned()
     }
 }

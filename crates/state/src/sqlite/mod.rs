@@ -90,6 +90,18 @@ impl SqliteDb {
             StoreError::Unavailable(format!("sqlite: {}: {e}", p.display()))
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // The file's own directory is made (0700) when missing, but not a
+            // chain of them: a mistyped path must not grow a tree of dirs.
+            if let Some(above) = dir.parent().filter(|d| !d.as_os_str().is_empty())
+                && !dir.exists()
+                && !above.is_dir()
+            {
+                return Err(StoreError::Unavailable(format!(
+                    "sqlite: {}: the directory {} does not exist (create it first, or choose another path)",
+                    path.display(),
+                    above.display()
+                )));
+            }
             statecraft_auth::files::private_dir(dir).map_err(|e| unavailable(dir, e))?;
         }
         statecraft_auth::files::private_sqlite(path).map_err(|e| unavailable(path, e))?;
