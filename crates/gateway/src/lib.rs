@@ -16,6 +16,7 @@ mod config;
 mod edge;
 mod error;
 mod guard;
+mod handover;
 mod health;
 mod outlier;
 mod pool;

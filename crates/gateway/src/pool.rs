@@ -105,6 +105,16 @@ impl ConnPool {
         }
     }
 
+    /// Drops every idle connection: they led to a process that is gone (a
+    /// killed or restarted instance), and the first request on one would
+    /// fail after being written.
+    pub(crate) fn forget_idle(&self) {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     fn take_idle(&self) -> Option<SendRequest<Body>> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         while let Some((sender, since)) = idle.pop() {

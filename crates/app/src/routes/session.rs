@@ -27,6 +27,9 @@ pub(crate) struct SessionSummary {
     /// Total quantity in the cart.
     cart_items: u64,
     user_logged_in: bool,
+    /// The session's `POST /increment` count (0 without a session): what a
+    /// page shows on load instead of starting from nothing.
+    counter: u64,
 }
 
 /// The answer to `GET /whoami`.
@@ -61,6 +64,7 @@ pub(crate) async fn summary(
         current_step: outcome.data.current_step.as_str(),
         cart_items: outcome.data.total_items(),
         user_logged_in: outcome.data.user_id.is_some(),
+        counter: outcome.data.counter,
     };
     Ok((source, JsonOk(body)).into_response())
 }

@@ -3,7 +3,7 @@
 // which instance served them and whether their session survived.
 "use strict";
 
-const demo = { auth: "cookie", token: null, stateToken: null, loggedIn: false, timer: null };
+const demo = { auth: "cookie", token: null, stateToken: null, loggedIn: false, timer: null, lastServedBy: null };
 // The last `/_cluster` answer drawn.
 const shown = { view: null };
 
@@ -88,6 +88,8 @@ async function login() {
   demo.loggedIn = answer.ok;
   demo.token = answer.ok && demo.auth === "token" ? answer.body.token : null;
   demo.stateToken = null;
+  demo.lastServedBy = answer.servedBy;
+  sc.el("demo-explain").textContent = "–";
   sc.el("demo-who").textContent = answer.ok ? `alice, with a ${demo.auth === "token" ? "bearer token" : "session cookie"}` : "no";
   sc.el("demo-counter").textContent = "–";
   sc.status("demo-status", answer);
@@ -112,6 +114,33 @@ async function request() {
   }
   sc.el("demo-served").textContent = answer.servedBy || "–";
   sc.status("demo-status", answer);
+  explain(answer);
+  if (answer.ok) demo.lastServedBy = answer.servedBy;
+}
+
+// Whether the instance `id` is down in the last view of the cluster.
+function isDown(id) {
+  const view = shown.view ? JSON.parse(shown.view) : null;
+  const instance = view && view.instances.find((i) => i.id === id);
+  return Boolean(instance && !instance.healthy);
+}
+
+// Says in words what the last request shows, when an instance was lost.
+function explain(answer) {
+  const before = demo.lastServedBy;
+  const text = sc.el("demo-explain");
+  if (answer.code === "SESSION_LOST") {
+    text.textContent = `The session lived in the memory of ${before || "the instance that was killed"}; ` +
+      `that process is gone, so the session is gone with it. ${answer.servedBy || "Another instance"} answered SESSION_LOST: log in again.`;
+  } else if (answer.ok && before && answer.servedBy && answer.servedBy !== before && isDown(before)) {
+    const where = demo.auth === "token"
+      ? "the signed token it sent carries the login and the count, so any instance can serve it"
+      : "the session is in a store every instance shares";
+    text.textContent = `${before}, which served the last request, is down. This request survived: ` +
+      `${answer.servedBy} served it, because ${where}.`;
+  } else if (answer.ok) {
+    text.textContent = `Served by ${answer.servedBy}.`;
+  }
 }
 
 sc.el("demo-login").addEventListener("click", login);

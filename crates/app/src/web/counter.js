@@ -2,10 +2,41 @@
 // stateful: POST /increment with the session cookie (the browser sends it).
 // stateless: POST /increment {"currentCount": n}; the page keeps n.
 // signed: POST /increment {"stateToken": t}; the page keeps the server's token.
+// On load each mode shows the count it holds: the session's from GET /session,
+// the client-held ones from this tab's storage (which is where they live).
 "use strict";
 
 const el = (id) => document.getElementById(id);
-const state = { mode: "stateful", count: { stateful: 0, stateless: 0, signed: 0 }, token: null };
+const saved = (key) => window.sessionStorage.getItem(`statecraft.${key}`);
+const state = {
+  mode: "stateful",
+  count: { stateful: 0, stateless: Number(saved("stateless") || 0), signed: Number(saved("signed") || 0) },
+  token: saved("token"),
+  // Where each mode's count came from, said under it.
+  origin: { stateful: "loading the session…", stateless: "kept by this tab", signed: "kept by this tab, signed by the server" },
+};
+
+// Client-held state lives with the client: this tab keeps it across reloads.
+function keep() {
+  window.sessionStorage.setItem("statecraft.stateless", String(state.count.stateless));
+  window.sessionStorage.setItem("statecraft.signed", String(state.count.signed));
+  if (state.token !== null) window.sessionStorage.setItem("statecraft.token", state.token);
+}
+
+// The session's count, as the server holds it now (after a reload too).
+async function loadSession() {
+  const answer = await sc.call("GET", "/session");
+  if (answer.ok) {
+    state.count.stateful = answer.body.counter;
+    state.origin.stateful = answer.body.sessionId
+      ? `loaded from the session on ${answer.servedBy} (${answer.stateSource})`
+      : "no session yet: the first increment makes one";
+  } else {
+    state.count.stateful = 0;
+    state.origin.stateful = `the session is gone (${answer.code}): the next increment starts a new one`;
+  }
+  if (mode() === "stateful") switchMode();
+}
 
 function mode() {
   return document.querySelector("input[name=mode]:checked").value;
@@ -55,7 +86,12 @@ async function increment(forged) {
   if (response.ok) {
     state.count[current] = answer.counter;
     if (current === "signed") state.token = answer.stateToken;
+    state.origin[current] = current === "stateful"
+      ? `the session on ${response.headers.get("X-Served-By")}`
+      : state.origin[current];
+    keep();
     el("count").textContent = answer.counter;
+    el("count-origin").textContent = state.origin[current];
   }
   show(answer, response);
 }
@@ -63,6 +99,7 @@ async function increment(forged) {
 function switchMode() {
   const current = mode();
   el("count").textContent = state.count[current];
+  el("count-origin").textContent = state.origin[current];
   el("tamper").hidden = current !== "signed";
 }
 
@@ -70,3 +107,4 @@ el("increment").addEventListener("click", () => increment(false));
 el("tamper").addEventListener("click", () => increment(true));
 el("modes").addEventListener("change", switchMode);
 switchMode();
+loadSession();

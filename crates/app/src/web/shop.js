@@ -26,24 +26,58 @@ function opts(extra = {}) {
   return shop.token ? { ...extra, bearer: shop.token } : extra;
 }
 
-function report(answer, what) {
-  sc.status("status", answer, answer.ok ? `${what}: ${sc.summary(answer)}` : undefined);
+// Shows an answer next to the control that asked for it (`where` names the
+// status element), so feedback is where the person looks.
+function report(answer, what, where) {
+  sc.status(where, answer, answer.ok ? `${what}: ${sc.summary(answer)}` : undefined);
   return answer.ok;
 }
 
+// A note for a step the page handled itself (token mode holds the state).
+function note(where, text) {
+  sc.el(where).textContent = text;
+  sc.el(where).className = "ok";
+}
+
+function product(productId) {
+  return shop.products.find((p) => p.productId === productId);
+}
+
 function name(productId) {
-  const product = shop.products.find((p) => p.productId === productId);
-  return product ? product.name : productId;
+  const found = product(productId);
+  return found ? found.name : productId;
+}
+
+// What each checkout step allows next: the buttons follow the workflow.
+const NEXT = {
+  browsing: "add something to the cart, then start the checkout",
+  checkout: "enter the shipping address",
+  shipping: "enter the payment",
+  payment: "place the order",
+  confirmed: "done: the order is below; the cart is empty again",
+};
+
+function setStep(step) {
+  sc.el("step").textContent = step;
+  sc.el("next-step").textContent = NEXT[step] || "";
+  const total = Number(sc.el("cart-total").textContent);
+  sc.el("start-checkout").disabled = !(step === "browsing" || step === "confirmed") || total === 0;
+  sc.el("send-shipping").disabled = !["checkout", "shipping", "payment"].includes(step);
+  sc.el("send-payment").disabled = !["shipping", "payment"].includes(step);
+  sc.el("confirm").disabled = step !== "payment";
 }
 
 function renderCart(items) {
   const body = sc.el("cart");
   body.replaceChildren();
   let total = 0;
+  let cents = 0;
   for (const item of items) {
     total += item.quantity;
+    const price = product(item.productId) ? product(item.productId).priceCents * item.quantity : 0;
+    cents += price;
     const row = document.createElement("tr");
-    row.append(sc.cell(name(item.productId)), sc.cell(String(item.quantity), "num"));
+    row.append(sc.cell(name(item.productId)), sc.cell(String(item.quantity), "num"), sc.cell(sc.money(price), "num"));
     const td = document.createElement("td");
     const remove = document.createElement("button");
     remove.type = "button";
@@ -56,7 +90,9 @@ function renderCart(items) {
     body.append(row);
   }
   sc.el("cart-total").textContent = String(total);
+  sc.el("cart-sum").textContent = sc.money(cents);
   sc.el("cart-holder").textContent = shop.auth === "token" ? "this page (client)" : "server session";
+  setStep(sc.el("step").textContent);
 }
 
 async function loadCart() {
@@ -66,18 +102,21 @@ async function loadCart() {
   }
   const answer = await sc.call("GET", "/cart");
   if (answer.ok) renderCart(answer.body.cartItems);
-  else report(answer, "cart");
+  else report(answer, "cart", "cart-status");
 }
 
 async function loadSession() {
   if (shop.auth === "token") return;
   const answer = await sc.call("GET", "/session");
-  if (answer.ok) sc.el("step").textContent = answer.body.currentStep;
+  if (answer.ok) setStep(answer.body.currentStep);
 }
 
 async function loadCatalog() {
   const answer = await sc.call("GET", "/products");
-  if (!report(answer, "catalog")) return;
+  if (!answer.ok) {
+    report(answer, "catalog", "catalog-status");
+    return;
+  }
   shop.products = answer.body.products;
   const body = sc.el("catalog");
   body.replaceChildren();
@@ -103,12 +142,11 @@ async function addItem(productId) {
     if (line) line.quantity += 1;
     else shop.cart.push({ productId, quantity: 1 });
     renderCart(shop.cart);
-    sc.el("status").textContent = `added ${productId} (held by this page)`;
-    sc.el("status").className = "ok";
+    note("cart-status", `added ${name(productId)} (held by this page)`);
     return;
   }
   const answer = await sc.call("POST", "/cart/items", { body: { productId, quantity: 1 } });
-  if (report(answer, `added ${productId}`)) renderCart(answer.body.cart.items);
+  if (report(answer, `added ${name(productId)}`, "cart-status")) renderCart(answer.body.cart.items);
   await loadSession();
 }
 
@@ -119,7 +157,7 @@ async function removeItem(productId) {
     return;
   }
   const answer = await sc.call("DELETE", `/cart/items/${encodeURIComponent(productId)}`);
-  report(answer, `removed ${productId}`);
+  report(answer, `removed ${name(productId)}`, "cart-status");
   await loadCart();
 }
 
@@ -135,7 +173,7 @@ async function login(event) {
   const credentials = { user: sc.el("user").value, password: sc.el("password").value };
   const path = shop.auth === "token" ? "/token" : "/login";
   const answer = await sc.call("POST", path, { body: credentials });
-  if (!report(answer, "logged in")) return;
+  if (!report(answer, "logged in", "account-status")) return;
   shop.token = shop.auth === "token" ? answer.body.token : null;
   const profile = await sc.call("GET", "/profile", opts());
   shop.user = profile.ok ? profile.body : null;
@@ -145,7 +183,7 @@ async function login(event) {
 
 async function logout() {
   const answer = await sc.call("POST", "/logout", opts());
-  report(answer, "logged out");
+  report(answer, "logged out", "account-status");
   shop.token = null;
   shop.user = null;
   shop.cart = [];
@@ -165,22 +203,24 @@ function shippingBody() {
 
 async function startCheckout() {
   if (shop.auth === "token") {
-    sc.el("step").textContent = shop.cart.length ? "checkout" : "browsing";
+    setStep(shop.cart.length ? "checkout" : "browsing");
+    note("checkout-status", "checkout started (this page holds its steps)");
     return;
   }
   const answer = await sc.call("POST", "/checkout");
-  if (report(answer, "checkout")) sc.el("step").textContent = answer.body.currentStep;
+  if (report(answer, "checkout started", "checkout-status")) setStep(answer.body.currentStep);
 }
 
 async function sendShipping(event) {
   event.preventDefault();
   if (shop.auth === "token") {
     shop.shipping = shippingBody();
-    sc.el("step").textContent = "shipping";
+    setStep("shipping");
+    note("shipping-status", "address kept by this page");
     return;
   }
   const answer = await sc.call("POST", "/checkout/shipping", { body: shippingBody() });
-  if (report(answer, "shipping")) sc.el("step").textContent = answer.body.currentStep;
+  if (report(answer, "address saved in the session", "shipping-status")) setStep(answer.body.currentStep);
 }
 
 async function sendPayment(event) {
@@ -188,11 +228,12 @@ async function sendPayment(event) {
   const paymentToken = sc.el("payment-token").value;
   if (shop.auth === "token") {
     shop.payment = paymentToken;
-    sc.el("step").textContent = "payment";
+    setStep("payment");
+    note("payment-status", "payment kept by this page");
     return;
   }
   const answer = await sc.call("POST", "/checkout/payment", { body: { paymentToken } });
-  if (report(answer, "payment")) sc.el("step").textContent = answer.body.currentStep;
+  if (report(answer, "payment saved in the session", "payment-status")) setStep(answer.body.currentStep);
 }
 
 async function confirm() {
@@ -204,11 +245,11 @@ async function confirm() {
   } else {
     answer = await sc.call("POST", "/checkout/confirm", { headers });
   }
-  if (!report(answer, `order ${answer.body && answer.body.orderId}`)) return;
+  if (!report(answer, `order ${answer.body && answer.body.orderId} placed`, "confirm-status")) return;
   shop.cart = [];
   shop.shipping = null;
   shop.payment = null;
-  sc.el("step").textContent = "confirmed";
+  setStep("confirmed");
   shop.orders.set(answer.body.orderId, answer.body);
   renderOrders();
   await loadCart();
@@ -285,5 +326,6 @@ sc.el("confirm").addEventListener("click", confirm);
   const profile = await sc.call("GET", "/profile");
   shop.user = profile.ok ? profile.body : null;
   showWho();
+  setStep("browsing");
   await refreshAll();
 })();

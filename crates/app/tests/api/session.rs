@@ -119,7 +119,7 @@ async fn session_summary_reports_browsing_and_cart_total() {
     let none = app.get("/session", None).await;
     assert_eq!(
         none.body,
-        json!({"sessionId": null, "currentStep": "browsing", "cartItems": 0, "userLoggedIn": false})
+        json!({"sessionId": null, "currentStep": "browsing", "cartItems": 0, "userLoggedIn": false, "counter": 0})
     );
     assert!(none.session_cookie().is_none());
     let first = app
@@ -136,10 +136,11 @@ async fn session_summary_reports_browsing_and_cart_total() {
         Some(json!({"productId": "pen-7", "quantity": 1})),
     )
     .await;
+    app.post("/increment", Some(&cookie), None).await;
     let summary = app.get("/session", Some(&cookie)).await;
     assert_eq!(
         summary.body,
-        json!({"sessionId": first.body["sessionId"], "currentStep": "browsing", "cartItems": 3, "userLoggedIn": false})
+        json!({"sessionId": first.body["sessionId"], "currentStep": "browsing", "cartItems": 3, "userLoggedIn": false, "counter": 1})
     );
 }
 

@@ -100,6 +100,18 @@ impl Browser {
         }
     }
 
+    /// Whether the element `css` selects is enabled.
+    pub(crate) async fn enabled(&self, css: &str) -> bool {
+        self.wait_for(css).await;
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .is_enabled()
+            .await
+            .unwrap()
+    }
+
     /// How many elements `css` selects.
     pub(crate) async fn count(&self, css: &str) -> usize {
         self.client
@@ -121,6 +133,38 @@ impl Browser {
         std::fs::write(&path, png).unwrap();
         println!("screenshot: {}", path.display());
         path
+    }
+
+    /// A screenshot of the whole page, not only the window: the window is
+    /// made as tall as the page first (so nothing is cropped mid-form).
+    pub(crate) async fn screenshot_page(&self, name: &str) -> PathBuf {
+        // The window's outer size includes more than the page: grow it until
+        // the page's whole height fits the viewport.
+        for _ in 0..3 {
+            let sizes = self
+                .client
+                .execute(
+                    "return [document.documentElement.scrollHeight, window.innerHeight, window.outerHeight]",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            let size = |n: usize| sizes[n].as_u64().unwrap_or(1400);
+            let (page, inner, outer) = (size(0), size(1), size(2));
+            if inner >= page {
+                break;
+            }
+            let height = (page + outer.saturating_sub(inner)).clamp(600, 8000);
+            self.client
+                .set_window_size(1200, u32::try_from(height).unwrap())
+                .await
+                .unwrap();
+        }
+        self.client
+            .execute("window.scrollTo(0, 0)", vec![])
+            .await
+            .unwrap();
+        self.screenshot(name).await
     }
 
     /// Ends the session and chromedriver.

@@ -252,6 +252,16 @@ fn per_instance_counters_drift_and_bearer_tokens_work_everywhere() {
         served.insert(bearer.served_by.clone().unwrap());
     }
     assert_eq!(served.len(), 3, "{served:?}");
+
+    // A restarted instance is asked at once: `start` answers once it
+    // listens (the counters once listed it unreachable right after).
+    cluster.control("server-2", "stop");
+    let (status, started) = client.post(&cluster.base, "/_cluster/instances/server-2/start", None);
+    assert_eq!(status, 200, "{started}");
+    assert_eq!(started["listening"], true, "{started}");
+    let (_, view) = client.get(&cluster.base, "/_cluster/counters/drift");
+    assert_eq!(view["unreachable"], serde_json::json!([]), "{view}");
+    assert_eq!(view["perServer"]["server-2"], 0, "a new process: {view}");
 }
 
 #[test]
