@@ -63,6 +63,33 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
         serde_json::from_slice(&std::fs::read(out.path().join("results.json")).unwrap()).unwrap();
     let report = std::fs::read_to_string(out.path().join("report.html")).unwrap();
     assert_eq!(report.matches("<svg").count(), 3, "three charts");
+    // The report explains itself: findings first, every column defined,
+    // legible chart text, the faults as labelled bands.
+    let findings = results["findings"].as_array().unwrap();
+    assert!(findings.len() >= 5, "{findings:?}");
+    assert!(report.find("What this run shows") < report.find("<table"));
+    assert!(report.contains("What each column means"));
+    assert!(report.contains("instance down") && report.contains("store stopped"));
+    assert!(!report.contains("font-size=\"12\"") && !report.contains("font-size=\"9\""));
+    let text = findings
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    for expected in [
+        "lost sessions from the start",
+        "lost no session through the kill",
+        "per stateful request",
+        "refused as revoked",
+        "Tokens are not free on the server",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in:\n{text}");
+    }
+    assert!(stdout.contains("What this run shows:"), "{stdout}");
+    // Piped, not a terminal: progress comes as lines, strategy n of 4.
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("strategy 2 of 4"), "{stderr}");
+    assert!(stderr.contains("s of load"), "{stderr}");
 
     for s in results["strategies"].as_array().unwrap() {
         assert!(count(s, "requests") > 100, "{} barely ran", s["strategy"]);
@@ -139,6 +166,26 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
     );
     assert!(tokens["memory"]["clientBytesPerSession"].as_f64().unwrap() > 200.0);
     assert!(count(&rr["memory"], "serverBytesPerSession") > 0);
+    // The lab's bytes per session are `statecraft capacity --measure`'s:
+    // the same count of sessions, so the same figure (it once reported
+    // 189-216 B where the command said 102).
+    let capacity = Command::new(BIN)
+        .args(["capacity", "--measure"])
+        .env_remove("STATECRAFT_SESSION_STORE")
+        .output()
+        .unwrap();
+    let capacity = String::from_utf8_lossy(&capacity.stdout);
+    let measured: f64 = capacity
+        .lines()
+        .find_map(|l| l.strip_prefix("Measured session size: "))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{capacity}"));
+    let lab = count(&rr["memory"], "serverBytesPerSession") as f64;
+    assert!(
+        (lab - measured).abs() <= measured * 0.15,
+        "lab {lab} B against capacity --measure {measured} B"
+    );
 
     // The lab page shows this run, in a real browser.
     let out_dir = out.path().display().to_string();
@@ -153,6 +200,7 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
         .await;
     assert_eq!(browser.count("#lab-table tbody tr").await, 4);
     assert_eq!(browser.count("#lab-lines li").await, 4);
+    assert!(browser.count("#lab-findings li").await >= 5);
     browser.screenshot("lab").await;
     browser.close().await;
 }

@@ -11,6 +11,7 @@ mod cluster;
 mod driver;
 mod measure;
 mod plan;
+mod progress;
 mod record;
 mod report;
 mod results;
@@ -22,11 +23,12 @@ mod strategy;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::MultiProgress;
+use progress::Progress;
 
 pub use measure::{Overhead, TokenCost};
 pub use plan::Plan;
-pub use report::{html, seed_lines, table};
+pub use report::{findings_text, html, seed_lines, table};
 pub use results::{
     CounterDrift, FaultOutcome, LabResults, Latency, Memory, PercentilePoint, StrategyResult,
     TimelinePoint, Wire,
@@ -87,19 +89,20 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
     );
 
     let bars = MultiProgress::new();
-    let style = ProgressStyle::with_template("{prefix:>24} [{bar:30}] {elapsed:>4} {msg}")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
     let mut strategies = Vec::new();
     let mut failure = None;
-    for strategy in Strategy::ALL {
-        let length = u64::try_from(plan.run.as_millis()).unwrap_or(u64::MAX);
-        let bar = bars.add(ProgressBar::new(length).with_style(style.clone()));
-        bar.set_prefix(strategy.title());
-        match bench.run(strategy, &bar).await {
+    for (n, strategy) in Strategy::ALL.into_iter().enumerate() {
+        let progress = std::sync::Arc::new(Progress::new(
+            &bars,
+            n + 1,
+            Strategy::ALL.len(),
+            strategy.title(),
+            plan.run,
+        ));
+        match bench.run(strategy, &progress).await {
             Ok(result) => strategies.push(result),
             Err(err) => {
-                bar.abandon_with_message(format!("failed: {err}"));
+                progress.failed(err.to_string());
                 failure = Some(err);
                 break;
             }
@@ -111,7 +114,7 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
     if let Some(err) = failure {
         return Err(err);
     }
-    let results = LabResults {
+    let mut results = LabResults {
         schema: 1,
         quick: config.quick,
         started_at_ms,
@@ -120,7 +123,9 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
         shared_store,
         plan,
         strategies,
+        findings: Vec::new(),
     };
+    results.findings = report::findings(&results);
     write(
         &config.out.join("results.json"),
         &serde_json::to_vec_pretty(&results).unwrap_or_default(),

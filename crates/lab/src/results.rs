@@ -30,6 +30,9 @@ pub struct LabResults {
     pub plan: Plan,
     /// One entry per strategy, in [`Strategy::ALL`] order.
     pub strategies: Vec<StrategyResult>,
+    /// What the run shows, in plain sentences computed from the figures
+    /// (the report and the `/lab` page open with them).
+    pub findings: Vec<String>,
 }
 
 /// Latency figures, milliseconds.

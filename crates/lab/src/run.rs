@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use indicatif::ProgressBar;
 use statecraft_state::capacity::{ByteSize, estimate};
 
 use crate::LabError;
@@ -15,6 +14,7 @@ use crate::cluster::{Cluster, ClusterApi};
 use crate::driver::{self, Account, Target, User};
 use crate::measure;
 use crate::plan::Plan;
+use crate::progress::Progress;
 use crate::record::{BUCKET, Recorder, SESSION_ERRORS, Tally};
 use crate::results::{
     CounterDrift, FaultOutcome, Latency, Memory, PERCENTILES, PercentilePoint, StrategyResult,
@@ -73,15 +73,15 @@ impl Bench {
     pub(crate) async fn run(
         &self,
         strategy: Strategy,
-        bar: &ProgressBar,
+        progress: &Arc<Progress>,
     ) -> Result<StrategyResult, LabError> {
         let dir = self.work.join(strategy.id());
         let log = self.logs.join(format!("{}.log", strategy.id()));
         let store = self.store_of(strategy);
-        bar.set_message("starting the cluster");
+        progress.stage("starting the cluster");
         let cluster =
             Cluster::start(&self.program, strategy, &store, &dir.join("data"), log).await?;
-        let outcome = self.measure(strategy, &cluster.api, &store, bar).await;
+        let outcome = self.measure(strategy, &cluster.api, &store, progress).await;
         cluster.stop().await;
         outcome
     }
@@ -91,12 +91,12 @@ impl Bench {
         strategy: Strategy,
         api: &ClusterApi,
         store: &str,
-        bar: &ProgressBar,
+        progress: &Arc<Progress>,
     ) -> Result<StrategyResult, LabError> {
         let plan = &self.plan;
         let setup = Target::new(api.base.clone(), None).map_err(LabError::Setup)?;
         let accounts: Vec<Account> = (0..=plan.users).map(Account::numbered).collect();
-        bar.set_message("registering users");
+        progress.stage("registering users");
         for result in join_all(accounts.iter().map(|a| driver::register(&setup, a))).await {
             result.map_err(LabError::Setup)?;
         }
@@ -116,7 +116,7 @@ impl Bench {
                 tokio::spawn(user.run(target.clone(), deadline))
             })
             .collect();
-        let ticker = tokio::spawn(tick(bar.clone(), Arc::clone(&recorder), plan.run));
+        let ticker = tokio::spawn(tick(Arc::clone(progress), Arc::clone(&recorder), plan.run));
         let (faults, revocation) = self
             .inject_faults(strategy, api, &setup, probe, recorder.start())
             .await;
@@ -159,7 +159,7 @@ impl Bench {
             .filter(|&&t| t < kill_at)
             .count() as u64;
 
-        bar.set_message("measuring counters, overhead and memory");
+        progress.stage("measuring counters, overhead and memory");
         let counter = match api.counters(&counter).await {
             Ok(view) => drift(&counter, &view),
             Err(err) => {
@@ -191,7 +191,7 @@ impl Bench {
         let revocation = revocation
             .map_err(|err| notes.push(format!("revocation probe: {err}")))
             .ok();
-        bar.finish_with_message(format!(
+        progress.done(format!(
             "{} answers, {} errors",
             tally.requests,
             tally.errors.values().sum::<u64>()
@@ -298,11 +298,10 @@ impl Bench {
             let method = format!(
                 "statecraft capacity --measure --credential token: {} logins' refresh rows in a SQLite \
                  users database, as many logouts' denylist entries in {}",
-                self.plan.capacity_sessions,
+                self.plan.token_logins,
                 store_kind(&store)
             );
-            let measured =
-                measure::token_cost(&self.program, &store, self.plan.capacity_sessions).await;
+            let measured = measure::token_cost(&self.program, &store, self.plan.token_logins).await;
             token_cost = measured.as_ref().ok().copied();
             (measured.map(|cost| cost.login_bytes), method)
         } else {
@@ -392,18 +391,15 @@ fn drift(name: &str, view: &serde_json::Value) -> CounterDrift {
     }
 }
 
-/// Keeps the progress bar on the run's clock.
-async fn tick(bar: ProgressBar, recorder: Arc<Recorder>, run: Duration) {
+/// Reports the load on the run's clock (until aborted).
+async fn tick(progress: Arc<Progress>, recorder: Arc<Recorder>, run: Duration) {
     let start = recorder.start();
     loop {
-        let elapsed = start.elapsed().min(run);
-        bar.set_position(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
         let (requests, errors) = recorder.progress();
-        bar.set_message(format!("{requests} answers, {errors} errors"));
+        progress.load(start.elapsed().min(run), requests, errors);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
-
 #[allow(clippy::too_many_arguments)] // one result, assembled from its parts
 fn assemble(
     strategy: Strategy,

@@ -63,6 +63,13 @@ function render(results) {
     });
   }
   sc.el("lab-table").replaceChildren(table);
+  const findings = sc.el("lab-findings");
+  findings.replaceChildren();
+  for (const text of results.findings || []) {
+    const item = document.createElement("li");
+    item.textContent = text;
+    findings.append(item);
+  }
   const lines = sc.el("lab-lines");
   lines.replaceChildren();
   for (const s of results.strategies) {

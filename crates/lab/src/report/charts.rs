@@ -14,8 +14,11 @@ const COLOURS: [RGBColor; 4] = [
 ];
 const SIZE: (u32, u32) = (820, 380);
 const FONT: &str = "sans-serif";
+/// Text size of labels and values: legible at 100% zoom.
+const LABEL: u32 = 15;
 
-fn colour(n: usize) -> RGBColor {
+/// The colour of strategy `n`, the same in every chart and legend.
+pub(crate) fn colour(n: usize) -> RGBColor {
     COLOURS[n % COLOURS.len()]
 }
 
@@ -43,10 +46,10 @@ pub(crate) fn latency(results: &LabResults) -> Result<String, String> {
             .max(0.01);
         let last = (PERCENTILES.len() - 1) as f64;
         let mut chart = ChartBuilder::on(&root)
-            .caption("Latency by percentile (ms, log scale)", (FONT, 18))
             .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
+            .margin_right(28)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
             .build_cartesian_2d(0.0..last, (bottom * 0.8..top * 1.25).log_scale())
             .map_err(failed)?;
         chart
@@ -57,6 +60,8 @@ pub(crate) fn latency(results: &LabResults) -> Result<String, String> {
                 format!("p{}", PERCENTILES[index])
             })
             .y_desc("ms")
+            .label_style((FONT, LABEL))
+            .axis_desc_style((FONT, LABEL))
             .draw()
             .map_err(failed)?;
         for (n, s) in results.strategies.iter().enumerate() {
@@ -69,32 +74,11 @@ pub(crate) fn latency(results: &LabResults) -> Result<String, String> {
                         .map(|(x, p)| (x as f64, p.ms.max(bottom))),
                     c.stroke_width(2),
                 ))
-                .map_err(failed)?
-                .label(s.title.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
+                .map_err(failed)?;
         }
-        legend(&mut chart)?;
         root.present().map_err(failed)?;
     }
     Ok(svg)
-}
-
-fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-) -> Result<(), String>
-where
-    DB::ErrorType: 'static,
-{
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .draw()
-        .map_err(failed)
 }
 
 /// Errors per second over the run, one line per strategy, the faults as
@@ -118,29 +102,37 @@ pub(crate) fn errors(results: &LabResults) -> Result<String, String> {
             .flat_map(|s| s.timeline.iter().map(|p| per_second(p.errors, width)))
             .fold(1.0_f64, f64::max);
         let mut chart = ChartBuilder::on(&root)
-            .caption("Errors per second (faults marked)", (FONT, 18))
             .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
+            .margin_right(28)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
             .build_cartesian_2d(0.0..run, 0.0..top * 1.15)
             .map_err(failed)?;
         chart
             .configure_mesh()
-            .x_desc("seconds")
+            .x_desc("seconds from the start of the load")
             .y_desc("errors/s")
+            .label_style((FONT, LABEL))
+            .axis_desc_style((FONT, LABEL))
             .draw()
             .map_err(failed)?;
         if let Some(first) = results.strategies.first() {
-            for fault in &first.faults {
-                let x = fault.at_seconds;
+            // Each fault as a labelled band over the time it lasted, so
+            // it reads as an event, not as one more grid line.
+            for (from, to, label) in
+                fault_bands(&first.faults, results.plan.store_stop.as_secs_f64())
+            {
                 chart
-                    .draw_series(LineSeries::new([(x, 0.0), (x, top * 1.1)], BLACK.mix(0.35)))
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(from, 0.0), (to, top * 1.15)],
+                        RGBColor(120, 120, 120).mix(0.15).filled(),
+                    )))
                     .map_err(failed)?;
                 chart
                     .draw_series(std::iter::once(Text::new(
-                        fault.kind.clone(),
-                        (x, top * 1.1),
-                        (FONT, 12),
+                        label,
+                        (from, top * 1.12),
+                        (FONT, LABEL),
                     )))
                     .map_err(failed)?;
             }
@@ -155,16 +147,32 @@ pub(crate) fn errors(results: &LabResults) -> Result<String, String> {
                         .map(|p| (p.t, per_second(p.errors, width))),
                     c.stroke_width(2),
                 ))
-                .map_err(failed)?
-                .label(s.title.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
+                .map_err(failed)?;
         }
-        legend(&mut chart)?;
         root.present().map_err(failed)?;
     }
     Ok(svg)
+}
+
+/// The faults as (start, end, label) in seconds: the instance down from its
+/// kill to its restart, the store for its stop, the logout probe briefly.
+fn fault_bands(
+    faults: &[crate::results::FaultOutcome],
+    store_stop: f64,
+) -> Vec<(f64, f64, String)> {
+    let at = |kind: &str| faults.iter().find(|f| f.kind == kind).map(|f| f.at_seconds);
+    let mut bands = Vec::new();
+    if let Some(kill) = at("kill") {
+        let restart = at("restart").unwrap_or(kill + 1.0);
+        bands.push((kill, restart.max(kill + 0.2), "instance down".to_owned()));
+    }
+    if let Some(stop) = at("store-stop") {
+        bands.push((stop, stop + store_stop.max(0.2), "store stopped".to_owned()));
+    }
+    if let Some(logout) = at("logout") {
+        bands.push((logout, logout + 0.3, "logout".to_owned()));
+    }
+    bands
 }
 
 /// Server-side bytes per session, one bar per strategy, with the client's
@@ -187,13 +195,10 @@ pub(crate) fn memory(results: &LabResults) -> Result<String, String> {
             .fold(1.0_f64, f64::max);
         let titles: Vec<String> = results.strategies.iter().map(|s| s.title.clone()).collect();
         let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Bytes per session: server (solid) and client (light)",
-                (FONT, 18),
-            )
             .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
+            .margin_right(28)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
             .build_cartesian_2d(0.0..count as f64, 0.0..top * 1.2)
             .map_err(failed)?;
         chart
@@ -210,6 +215,8 @@ pub(crate) fn memory(results: &LabResults) -> Result<String, String> {
                 }
             })
             .y_desc("bytes")
+            .label_style((FONT, LABEL))
+            .axis_desc_style((FONT, LABEL))
             .draw()
             .map_err(failed)?;
         for (n, s) in results.strategies.iter().enumerate() {
@@ -228,12 +235,12 @@ pub(crate) fn memory(results: &LabResults) -> Result<String, String> {
                     Text::new(
                         format!("{server:.0}"),
                         (x + 0.16, server + top * 0.04),
-                        (FONT, 12),
+                        (FONT, LABEL),
                     ),
                     Text::new(
                         format!("{client:.0}"),
                         (x + 0.56, client + top * 0.04),
-                        (FONT, 12),
+                        (FONT, LABEL),
                     ),
                 ])
                 .map_err(failed)?;

@@ -2,8 +2,9 @@
 
 use std::fmt::Write as _;
 
-use super::{COLUMNS, LEGEND, charts};
+use super::{COLUMNS, charts};
 use crate::results::LabResults;
+use plotters::style::RGBColor;
 
 /// Escapes text for HTML element content and attribute values.
 fn escape(text: &str) -> String {
@@ -21,17 +22,28 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// A chart in a `<figure>` with its caption, or the reason it is missing.
-fn figure(out: &mut String, caption: &str, svg: Result<String, String>) {
+/// A chart in a `<figure>` with its caption and its legend (in HTML, off
+/// the data: one swatch per strategy), or the reason it is missing.
+fn figure(out: &mut String, results: &LabResults, caption: &str, svg: Result<String, String>) {
     let body = svg.unwrap_or_else(|err| format!("<p>{}</p>", escape(&err)));
     let body = body.replacen(
         "<svg ",
         &format!("<svg role=\"img\" aria-label=\"{}\" ", escape(caption)),
         1,
     );
+    let mut legend = String::from("<ul class=\"legend\">");
+    for (n, s) in results.strategies.iter().enumerate() {
+        let RGBColor(r, g, b) = charts::colour(n);
+        let _ = write!(
+            legend,
+            "<li><span class=\"swatch\" style=\"background:rgb({r},{g},{b})\"></span>{}</li>",
+            escape(&s.title)
+        );
+    }
+    legend.push_str("</ul>");
     let _ = write!(
         out,
-        "<figure>{body}<figcaption>{}</figcaption></figure>",
+        "<figure>{body}{legend}<figcaption>{}</figcaption></figure>",
         escape(caption)
     );
 }
@@ -46,6 +58,9 @@ pub fn html(results: &LabResults) -> String {
          table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #bbb;padding:.3rem .6rem;text-align:right}\
          th:first-child,td:first-child{text-align:left}figure{margin:1.5rem 0}svg{max-width:100%;height:auto}\
          caption{text-align:left;font-weight:bold;padding:.3rem 0}\
+         .legend{list-style:none;display:flex;flex-wrap:wrap;gap:1.2rem;padding:0;margin:.4rem 0;font-size:1rem}\
+         .swatch{display:inline-block;width:1.4rem;height:.35rem;margin-right:.4rem;vertical-align:middle}\
+         dt{font-weight:bold;margin-top:.4rem}dd{margin-left:1.2rem}figcaption{color:#555}\
          </style></head><body><main>",
     );
     let _ = write!(
@@ -60,14 +75,19 @@ pub fn html(results: &LabResults) -> String {
         results.cores,
         escape(&results.shared_store)
     );
+    out.push_str("<h2>What this run shows</h2><ul class=\"findings\">");
+    for finding in &results.findings {
+        let _ = write!(out, "<li>{}</li>", escape(finding));
+    }
+    out.push_str("</ul>");
     out.push_str("<table><caption>Side by side</caption><thead><tr>");
-    for (heading, _) in COLUMNS {
+    for (heading, _, _) in COLUMNS {
         let _ = write!(out, "<th scope=\"col\">{}</th>", escape(heading));
     }
     out.push_str("</tr></thead><tbody>");
     for s in &results.strategies {
         out.push_str("<tr>");
-        for (i, (_, cell)) in COLUMNS.iter().enumerate() {
+        for (i, (_, _, cell)) in COLUMNS.iter().enumerate() {
             let tag = if i == 0 { "th scope=\"row\"" } else { "td" };
             let end = if i == 0 { "th" } else { "td" };
             let _ = write!(out, "<{tag}>{}</{end}>", escape(&cell(s)));
@@ -75,14 +95,34 @@ pub fn html(results: &LabResults) -> String {
         out.push_str("</tr>");
     }
     out.push_str("</tbody></table>");
-    let _ = write!(out, "<p>{}</p>", escape(LEGEND));
-    figure(&mut out, "Latency by percentile", charts::latency(results));
+    out.push_str("<h2>What each column means</h2><dl>");
+    for (heading, meaning, _) in COLUMNS {
+        let _ = write!(
+            out,
+            "<dt>{}</dt><dd>{}</dd>",
+            escape(heading),
+            escape(meaning)
+        );
+    }
+    out.push_str("</dl>");
     figure(
         &mut out,
-        "Errors per second over the run",
+        results,
+        "Latency by percentile: how long the slowest 50%, 10%, 1%… of answers took (log scale)",
+        charts::latency(results),
+    );
+    figure(
+        &mut out,
+        results,
+        "Errors per second over the run; the shaded bands are the faults (instance down, store stopped, logout probe)",
         charts::errors(results),
     );
-    figure(&mut out, "Bytes per session", charts::memory(results));
+    figure(
+        &mut out,
+        results,
+        "Bytes per session: kept on the server (solid) and carried by the client (light)",
+        charts::memory(results),
+    );
     out.push_str("<h2>Errors by code</h2>");
     for s in &results.strategies {
         let _ = write!(out, "<h3>{}</h3>", escape(&s.title));

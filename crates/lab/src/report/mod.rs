@@ -2,6 +2,7 @@
 //! and `report.html` with SVG charts.
 
 mod charts;
+mod findings;
 mod html;
 
 use std::fmt::Write as _;
@@ -10,75 +11,116 @@ use statecraft_state::capacity::{ByteSize, estimate_line};
 
 use crate::results::{LabResults, StrategyResult};
 
+pub(crate) use findings::findings;
 pub use html::html;
 
-/// One column of the side-by-side table: its heading and each strategy's cell.
-type Column = (&'static str, fn(&StrategyResult) -> String);
+/// One column of the side-by-side table: its heading, what it means, and
+/// each strategy's cell.
+type Column = (&'static str, &'static str, fn(&StrategyResult) -> String);
 
 /// The side-by-side columns, for the terminal and the report alike.
 const COLUMNS: [Column; 13] = [
-    ("strategy", |s| s.title.clone()),
-    ("req/s", |s| format!("{:.0}", s.requests_per_second)),
-    ("visits/s", |s| format!("{:.1}", s.visits_per_second)),
-    ("p50 ms", |s| format!("{:.2}", s.latency_ms.p50)),
-    ("p99 ms", |s| format!("{:.2}", s.latency_ms.p99)),
-    ("lost (pre-kill)", |s| {
-        format!("{} ({})", s.sessions_lost, s.sessions_lost_before_kill)
+    (
+        "strategy",
+        "where sessions live and how the gateway balances",
+        |s| s.title.clone(),
+    ),
+    (
+        "req/s",
+        "answers per second during the load, errors included",
+        |s| format!("{:.0}", s.requests_per_second),
+    ),
+    (
+        "visits/s",
+        "whole journeys (log in if needed, count, cart, profile, checkout) completed without an \
+         error, per second: 0 means no journey ever completed",
+        |s| format!("{:.1}", s.visits_per_second),
+    ),
+    (
+        "p50 ms",
+        "median answer time, client side, through the gateway",
+        |s| format!("{:.2}", s.latency_ms.p50),
+    ),
+    ("p99 ms", "the answer time 99% of requests beat", |s| {
+        format!("{:.2}", s.latency_ms.p99)
     }),
-    ("other errors", |s| {
-        (s.errors.values().sum::<u64>() - s.sessions_lost).to_string()
-    }),
-    ("after logout", |s| {
-        s.revocation.as_ref().map_or_else(
-            || "-".to_owned(),
-            |r| {
-                let inconclusive: usize = r.inconclusive_after_logout.values().sum();
-                if inconclusive == 0 {
-                    format!("{}/{}", r.accepted_after_logout, r.probes)
-                } else {
-                    format!("{}/{} ({inconclusive}?)", r.accepted_after_logout, r.probes)
-                }
-            },
-        )
-    }),
-    ("drift", |s| s.counter.drift.to_string()),
-    ("B/session", |s| {
-        s.memory.server_bytes_per_session.to_string()
-    }),
-    ("1M sessions", |s| {
+    (
+        "lost (pre-kill)",
+        "SESSION_MISSING + SESSION_LOST answers, each a user sent back to log in (in brackets: \
+         those before the first fault)",
+        |s| format!("{} ({})", s.sessions_lost, s.sessions_lost_before_kill),
+    ),
+    (
+        "other errors",
+        "every other error answer (STORE_UNAVAILABLE while the store was stopped, \
+         UPSTREAM_FAILED for requests in flight at the kill, …)",
+        |s| (s.errors.values().sum::<u64>() - s.sessions_lost).to_string(),
+    ),
+    (
+        "after logout",
+        "requests served with a copy of a logged-out credential / tried; n? = n answers that \
+         showed neither (e.g. a store outage)",
+        |s| {
+            s.revocation.as_ref().map_or_else(
+                || "-".to_owned(),
+                |r| {
+                    let inconclusive: usize = r.inconclusive_after_logout.values().sum();
+                    if inconclusive == 0 {
+                        format!("{}/{}", r.accepted_after_logout, r.probes)
+                    } else {
+                        format!("{}/{} ({inconclusive}?)", r.accepted_after_logout, r.probes)
+                    }
+                },
+            )
+        },
+    ),
+    (
+        "drift",
+        "the shared named counter's largest minus smallest value across instances: 0 when one \
+         store holds it",
+        |s| s.counter.drift.to_string(),
+    ),
+    (
+        "B/session",
+        "server bytes one session keeps (a counter and a 2-item cart; for tokens, one login's \
+         refresh rows), as statecraft capacity --measure finds",
+        |s| s.memory.server_bytes_per_session.to_string(),
+    ),
+    ("1M sessions", "M_total = 1,000,000 × B/session", |s| {
         ByteSize(s.memory.projected_1m).to_string()
     }),
-    ("B/logout", |s| {
-        s.memory
-            .token_cost
-            .map_or_else(|| "-".to_owned(), |c| c.logout_bytes.to_string())
-    }),
-    ("stateful-stateless ms", |s| {
-        s.overhead
-            .as_ref()
-            .map_or_else(|| "-".to_owned(), |o| format!("{:+.3}", o.overhead_ms))
-    }),
+    (
+        "B/logout",
+        "denylist bytes one token logout adds, until the access token expires",
+        |s| {
+            s.memory
+                .token_cost
+                .map_or_else(|| "-".to_owned(), |c| c.logout_bytes.to_string())
+        },
+    ),
+    (
+        "stateful-stateless ms",
+        "mean POST /increment time with the state minus without, on one instance: near 0 or \
+         negative means no measurable cost (noise)",
+        |s| {
+            s.overhead
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |o| format!("{:+.3}", o.overhead_ms))
+        },
+    ),
 ];
-
-/// What the columns mean.
-const LEGEND: &str = "lost (pre-kill): SESSION_MISSING + SESSION_LOST answers (of which before \
-                      the kill); after logout: requests served with a logged-out credential / \
-                      tried (n? = n answers that showed neither, e.g. a store outage); drift: named counter max - min across instances; B/session: \
-                      server bytes one session keeps (tokens: one login's refresh rows); \
-                      B/logout: denylist bytes one token logout adds until the token expires; \
-                      stateful-stateless: POST /increment on one instance";
 
 /// The side-by-side table.
 pub fn table(results: &LabResults) -> String {
     let rows: Vec<Vec<String>> = results
         .strategies
         .iter()
-        .map(|s| COLUMNS.iter().map(|(_, cell)| cell(s)).collect())
+        .map(|s| COLUMNS.iter().map(|(_, _, cell)| cell(s)).collect())
         .collect();
     let widths: Vec<usize> = COLUMNS
         .iter()
         .enumerate()
-        .map(|(i, (heading, _))| {
+        .map(|(i, (heading, _, _))| {
             rows.iter()
                 .map(|r| r[i].chars().count())
                 .chain([heading.len()])
@@ -101,11 +143,22 @@ pub fn table(results: &LabResults) -> String {
         padded.join("  ")
     };
     let mut out = String::new();
-    let _ = writeln!(out, "{}", line(&mut COLUMNS.iter().map(|(h, _)| *h)));
+    let _ = writeln!(out, "{}", line(&mut COLUMNS.iter().map(|(h, _, _)| *h)));
     for row in &rows {
         let _ = writeln!(out, "{}", line(&mut row.iter().map(String::as_str)));
     }
-    let _ = writeln!(out, "{LEGEND}");
+    for (heading, meaning, _) in COLUMNS {
+        let _ = writeln!(out, "  {heading}: {meaning}");
+    }
+    out
+}
+
+/// The findings, one per line, for the terminal.
+pub fn findings_text(results: &LabResults) -> String {
+    let mut out = String::from("What this run shows:\n");
+    for finding in &results.findings {
+        let _ = writeln!(out, "- {finding}");
+    }
     out
 }
 

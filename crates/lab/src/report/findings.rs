@@ -1,0 +1,226 @@
+//! The run's findings in plain sentences, computed from its figures: which
+//! strategy lost sessions and why, what the shared store cost, what the
+//! logout showed, and what a zero, a negative or an error count means. The
+//! report opens with them, so a reader needs no other page to read it.
+
+use statecraft_state::capacity::ByteSize;
+
+use crate::results::{LabResults, StrategyResult};
+
+/// Sentences about `results`, most telling first.
+pub(crate) fn findings(results: &LabResults) -> Vec<String> {
+    let all = &results.strategies;
+    let mut out = Vec::new();
+    lost_sessions(all, &mut out);
+    store_cost(all, &mut out);
+    revocation(all, &mut out);
+    store_outage(results, &mut out);
+    drift(all, &mut out);
+    for s in all {
+        if let Some(cost) = s.memory.token_cost {
+            out.push(format!(
+                "Tokens are not free on the server: each login keeps {} B there ({} rows: its refresh \
+                 family and token, for the refresh lifetime), {} for a million live logins; each logout \
+                 adds {} B ({} denylist entries, until the access token expires). The client carries \
+                 {:.0} B of credential and state instead of a cookie.",
+                cost.login_bytes,
+                cost.login_rows,
+                ByteSize(s.memory.projected_1m),
+                cost.logout_bytes,
+                cost.logout_entries,
+                s.memory.client_bytes_per_session
+            ));
+        }
+        if s.applied_despite_error > 0 {
+            out.push(format!(
+                "{}: {} increments answered with an error were applied after all (the store resumed \
+                 and ran them): a timeout says nothing about whether a write happened, which is why \
+                 checkout's confirm takes an Idempotency-Key.",
+                s.title, s.applied_despite_error
+            ));
+        }
+        for note in &s.notes {
+            out.push(format!("{}: note: {note}", s.title));
+        }
+    }
+    out
+}
+
+fn titles(strategies: &[&StrategyResult]) -> String {
+    let names: Vec<&str> = strategies.iter().map(|s| s.title.as_str()).collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+fn kill_at(s: &StrategyResult) -> Option<f64> {
+    s.faults
+        .iter()
+        .find(|f| f.kind == "kill")
+        .map(|f| f.at_seconds)
+}
+
+fn lost_sessions(all: &[StrategyResult], out: &mut Vec<String>) {
+    let mut kept = Vec::new();
+    for s in all {
+        if s.sessions_lost == 0 {
+            kept.push(s);
+        } else if s.sessions_lost_before_kill > 0 {
+            out.push(format!(
+                "{} lost sessions from the start ({} answers SESSION_MISSING or SESSION_LOST, {} \
+                 before any fault): the balancer sends most requests to an instance that does not \
+                 hold the session, so users are sent back to log in again and again. It completed \
+                 {} journeys ({:.1} a second).",
+                s.title,
+                s.sessions_lost,
+                s.sessions_lost_before_kill,
+                s.visits,
+                s.visits_per_second
+            ));
+        } else {
+            out.push(format!(
+                "{} lost {} sessions, none before the kill at {:.1} s: they were the clients of the \
+                 killed instance, whose sessions lived in its memory and died with it.",
+                s.title,
+                s.sessions_lost,
+                kill_at(s).unwrap_or(0.0)
+            ));
+        }
+    }
+    if !kept.is_empty() {
+        out.push(format!(
+            "{} lost no session through the kill: the session (or the token) did not live in the \
+             killed process.",
+            titles(&kept)
+        ));
+    }
+}
+
+fn store_cost(all: &[StrategyResult], out: &mut Vec<String>) {
+    for s in all {
+        let Some(o) = &s.overhead else { continue };
+        if s.strategy.uses_shared_store() && !s.strategy.uses_tokens() {
+            let store = match s.session_store.as_str() {
+                "redis" => "Redis",
+                "sqlite" => "a SQLite file",
+                other => other,
+            };
+            out.push(format!(
+                "A session in {store} costs {:+.3} ms per stateful request over the stateless form on the \
+                 same instance ({:.3} against {:.3} ms: one store round trip), and {} B per session on \
+                 the server ({} for a million).",
+                o.overhead_ms,
+                o.stateful_ms,
+                o.stateless_ms,
+                s.memory.server_bytes_per_session,
+                ByteSize(s.memory.projected_1m)
+            ));
+        }
+    }
+    let memory: Vec<&StrategyResult> = all
+        .iter()
+        .filter(|s| !s.strategy.uses_shared_store())
+        .collect();
+    if let Some(o) = memory.first().and_then(|s| s.overhead.as_ref()) {
+        out.push(format!(
+            "In memory the stateful form differs from the stateless one by {:+.3} ms: within the \
+             noise of one request (a negative figure means the stateful form happened to be faster), \
+             so a lookup in the instance's memory costs nothing measurable. What memory costs is \
+             elsewhere: {} B per session on the server, and the losses above.",
+            o.overhead_ms,
+            memory
+                .first()
+                .map_or(0, |s| s.memory.server_bytes_per_session)
+        ));
+    }
+}
+
+fn revocation(all: &[StrategyResult], out: &mut Vec<String>) {
+    let mut honoured = Vec::new();
+    for s in all {
+        let Some(r) = &s.revocation else { continue };
+        let inconclusive: usize = r.inconclusive_after_logout.values().sum();
+        if !r.logout_succeeded && r.accepted_after_logout > 0 {
+            out.push(format!(
+                "{}: the logout landed on an instance that did not hold the session ({}), and a copy \
+                 of the credential was still served {} of {} times afterwards: with sessions in each \
+                 instance's memory and no affinity, a user cannot even log out.",
+                s.title,
+                r.logout_error.as_deref().unwrap_or("no answer"),
+                r.accepted_after_logout,
+                r.probes
+            ));
+        } else if !r.logout_succeeded {
+            out.push(format!(
+                "{}: the logout itself failed ({}), so the probe shows nothing about revocation.",
+                s.title,
+                r.logout_error.as_deref().unwrap_or("no answer")
+            ));
+        } else if r.accepted_after_logout > 0 {
+            out.push(format!(
+                "{}: after a logout, a copy of the credential was still served {} of {} times: the \
+                 logout reached one instance, and the session lived on in another.",
+                s.title, r.accepted_after_logout, r.probes
+            ));
+        } else if r.refused_after_logout == r.probes {
+            honoured.push(s);
+        }
+        if inconclusive > 0 {
+            out.push(format!(
+                "{}: {inconclusive} of the {} tries after the logout got an answer that shows \
+                 neither (e.g. a store outage): {:?}.",
+                s.title, r.probes, r.inconclusive_after_logout
+            ));
+        }
+    }
+    if !honoured.is_empty() {
+        out.push(format!(
+            "{}: every try with a logged-out credential was refused as revoked (SESSION_MISSING for \
+             a session, TOKEN_REVOKED for a token) from the next request on.",
+            titles(&honoured)
+        ));
+    }
+}
+
+fn store_outage(results: &LabResults, out: &mut Vec<String>) {
+    let seconds = results.plan.store_stop.as_secs_f64();
+    for s in &results.strategies {
+        let refused = s.errors.get("STORE_UNAVAILABLE").copied().unwrap_or(0);
+        if refused == 0 || !s.strategy.uses_shared_store() {
+            continue;
+        }
+        let why = if s.strategy.uses_tokens() {
+            "the denylist that makes a logout immediate is read on every bearer request, and a \
+             request fails closed rather than accept a token that may be revoked"
+        } else {
+            "only the requests that needed the store; the rest (the stateless counter, the \
+             catalog) kept answering"
+        };
+        out.push(format!(
+            "{}: {refused} requests answered STORE_UNAVAILABLE while the store was stopped for \
+             {seconds:.0} s: {why}.",
+            s.title
+        ));
+    }
+}
+
+fn drift(all: &[StrategyResult], out: &mut Vec<String>) {
+    let drifted: Vec<&StrategyResult> = all.iter().filter(|s| s.counter.drift > 0).collect();
+    let steady: Vec<&StrategyResult> = all.iter().filter(|s| s.counter.drift == 0).collect();
+    if !drifted.is_empty() {
+        out.push(format!(
+            "The named counter every user incremented drifted apart across instances for {} (by up \
+             to {}): each instance counts in its own memory, and a restarted one starts again from 0.",
+            titles(&drifted),
+            drifted.iter().map(|s| s.counter.drift).max().unwrap_or(0)
+        ));
+    }
+    if !steady.is_empty() {
+        out.push(format!(
+            "For {} every instance reported the same count (drift 0): one store holds it.",
+            titles(&steady)
+        ));
+    }
+}
