@@ -4,6 +4,7 @@
 
 mod cmd;
 mod logging;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -46,33 +47,6 @@ enum Command {
     Lab(cmd::lab::Cmd),
 }
 
-/// When the refused value came from an environment variable rather than the
-/// command line, a line that says which (never the value: it may hold a
-/// password).
-fn source_of_value(err: &clap::Error) -> Option<String> {
-    use clap::CommandFactory as _;
-    use clap::error::{ContextKind, ContextValue};
-    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
-        return None;
-    };
-    let long = arg.split_whitespace().next()?.strip_prefix("--")?;
-    if std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}="))) {
-        return None;
-    }
-    let command = Cli::command();
-    let env = command
-        .get_subcommands()
-        .flat_map(clap::Command::get_arguments)
-        .find(|a| a.get_long() == Some(long))?
-        .get_env()?
-        .to_string_lossy()
-        .into_owned();
-    std::env::var_os(&env)?;
-    Some(format!(
-        "note: the value came from the environment variable {env}: fix or unset it"
-    ))
-}
-
 /// Exit code for a command line or setting that was refused.
 const EXIT_USAGE: u8 = 2;
 
@@ -90,17 +64,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(err) => {
-            // clap's whole message: the problem, the argument it concerns, a
-            // similar one when there is, the usage, where to read more.
-            let text = err.render().to_string();
-            let mut lines = text.lines();
-            eprintln!("{}", lines.next().unwrap_or("error: invalid command line"));
-            if let Some(note) = source_of_value(&err) {
-                eprintln!("{note}");
-            }
-            for line in lines {
-                eprintln!("{line}");
-            }
+            eprint!("{}", usage::explain::<Cli>(&err));
             return ExitCode::from(EXIT_USAGE);
         }
     };

@@ -269,6 +269,21 @@ fn mistakes_are_refused_with_the_problem_and_the_fix_and_exit_code_2() {
             &[],
             &["does not exist", "create it first"],
         ),
+        (
+            &["serve"],
+            &[("STATECRAFT_SESSION_STORE", "redis:/u:hunter2@h")],
+            &["redis:***@h"],
+        ),
+        (
+            &["serve", "--data", "mysql://u:hunter2@h/db"],
+            &[],
+            &["--data"],
+        ),
+        (
+            &["serve", "--state-key", "hunter2hunter2hunter2"],
+            &[],
+            &["--state-key", "<hidden>"],
+        ),
     ];
     for (args, env, named) in cases {
         let mut cmd = statecraft(args);
@@ -1454,4 +1469,52 @@ impl Drop for Reaped {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `statecraft cluster` learns each instance's port from its "listening on"
+/// log line: with `RUST_LOG=warn` (which hides that line) it once waited
+/// 30 s and gave up on every instance.
+#[test]
+fn a_cluster_starts_under_a_quiet_rust_log() {
+    let dir = std::env::temp_dir().join(format!("statecraft-quiet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let data = format!("sqlite:{}", dir.join("data").display());
+    let mut cluster = Reaped(
+        statecraft(&[
+            "cluster",
+            "--instances",
+            "2",
+            "--listen",
+            &addr,
+            "--data",
+            &data,
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if TcpStream::connect(&addr).is_ok() {
+            let (status, _, body) = http(&addr, "GET", "/_cluster", None);
+            if status == 200 && body.matches("\"healthy\":true").count() == 2 {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster never served its 2 instances under RUST_LOG=warn"
+        );
+        assert!(
+            cluster.0.try_wait().unwrap().is_none(),
+            "the cluster exited"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    sigterm(&cluster.0);
+    wait_exit(&mut cluster.0, Duration::from_secs(15));
+    let _ = std::fs::remove_dir_all(&dir);
 }

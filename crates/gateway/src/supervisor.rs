@@ -172,7 +172,19 @@ fn lock(instances: &Mutex<BTreeMap<String, Running>>) -> MutexGuard<'_, BTreeMap
 /// Spawns `spec` on `port` (0: any free port) and waits for its
 /// "listening on http://…" line; its output is then forwarded with its name.
 async fn spawn(spec: &InstanceSpec, port: u16) -> Result<(Child, u16), StartError> {
-    let mut child = Command::new(&spec.program)
+    let mut command = Command::new(&spec.program);
+    // The "listening on" line is how the port is learnt: a RUST_LOG that
+    // hides info (RUST_LOG=warn) must not hide it, or no instance would
+    // ever be found listening.
+    if let Ok(filter) = std::env::var("RUST_LOG")
+        && !filter.trim().is_empty()
+    {
+        command.env(
+            "RUST_LOG",
+            format!("{filter},statecraft::cmd::serve=info,statecraft::cmd::service=info"),
+        );
+    }
+    let mut child = command
         .args(&spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .arg("--listen")
