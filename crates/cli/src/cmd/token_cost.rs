@@ -40,13 +40,19 @@ struct TokenCost {
     denylist: &'static str,
 }
 
-/// Measures `logins` token logins in a fresh SQLite users database (never
-/// one in use: the measure writes thousands of rows) and as many logouts in
-/// the denylist of `denylist_store`, and prints the figures and the estimate.
+/// Measures `logins` token logins in a fresh SQLite users database and as
+/// many logouts in a denylist of the kind `denylist_store` names, and prints
+/// the figures and the estimate. Never in data in use (the measure writes
+/// hundreds of thousands of rows and entries): a SQLite denylist is a fresh
+/// file too, a Redis one a key prefix of its own, deleted afterwards.
 pub(crate) fn run(logins: u64, denylist_store: &StoreSpec) -> Result<(), CmdError> {
     let scratch = scratch_dir()?;
     let data = DataSpec::Sqlite(scratch.clone());
-    let outcome = runtime()?.block_on(measure(logins, &data, denylist_store));
+    let denylist_store = match denylist_store {
+        StoreSpec::Sqlite(_) => StoreSpec::Sqlite(scratch.join("denylist.db")),
+        other => other.clone(),
+    };
+    let outcome = runtime()?.block_on(measure(logins, &data, &denylist_store));
     let _ = std::fs::remove_dir_all(&scratch);
     let cost = outcome?;
     println!(
@@ -87,15 +93,19 @@ async fn measure(logins: u64, data: &DataSpec, store: &StoreSpec) -> Result<Toke
 
     let denylist = DenylistUnderTest::open(store).await?;
     let (warm, measured) = families.split_at(usize::try_from(WARM_UP).unwrap_or(0));
-    let mut entries = 0;
+    let mut written = Vec::new();
     for family in warm {
-        log_out(denylist.list.as_ref(), family).await?;
+        written.extend(log_out(denylist.list.as_ref(), family).await?);
     }
     let bytes_before = denylist.bytes().await?;
+    let mut entries = 0;
     for family in measured {
-        entries += log_out(denylist.list.as_ref(), family).await?;
+        let keys = log_out(denylist.list.as_ref(), family).await?;
+        entries += keys.len() as u64;
+        written.extend(keys);
     }
     let bytes_after = denylist.bytes().await?;
+    denylist.clean_up(&written).await;
     Ok(TokenCost {
         login_bytes: after.bytes.saturating_sub(before.bytes) / logins,
         login_rows: after.rows.saturating_sub(before.rows) / logins,
@@ -114,8 +124,8 @@ async fn log_in(users: &UsersDb) -> Result<String, CmdError> {
 }
 
 /// What `POST /logout` with a bearer token writes to the denylist: its own
-/// entry and its login's; returns how many.
-async fn log_out(denylist: &dyn Denylist, family: &str) -> Result<u64, CmdError> {
+/// entry and its login's; returns their keys.
+async fn log_out(denylist: &dyn Denylist, family: &str) -> Result<[String; 2], CmdError> {
     let now_ms = unix_ms();
     let claims = Claims {
         sub: USER.to_owned(),
@@ -134,7 +144,7 @@ async fn log_out(denylist: &dyn Denylist, family: &str) -> Result<u64, CmdError>
     for key in &keys {
         denylist.deny(key, until_ms).await.map_err(failed)?;
     }
-    Ok(keys.len() as u64)
+    Ok(keys)
 }
 
 /// The denylist of the store `serve` would use, and how to read its size.
@@ -167,6 +177,8 @@ impl DenylistUnderTest {
                 }
             }
             StoreSpec::Redis(url) => {
+                // The production layout (no prefix), so the bytes are those
+                // of real entries; they are deleted by name after.
                 let redis = RedisBackend::connect(url, "", timeout)
                     .await
                     .map_err(|e| CmdError::Usage(format!("cannot reach the store: {e}")))?;
@@ -176,6 +188,16 @@ impl DenylistUnderTest {
                 }
             }
         })
+    }
+
+    /// Deletes the entries the measure wrote where they are not in a
+    /// scratch file (best effort: they expire with the access token anyway).
+    async fn clean_up(&self, written: &[String]) {
+        if let Size::Redis(redis) = &self.size
+            && let Err(err) = redis.delete_named("denied", written).await
+        {
+            tracing::warn!(%err, "the measure's denylist entries were not deleted; they expire in 15 minutes");
+        }
     }
 
     async fn bytes(&self) -> Result<u64, CmdError> {

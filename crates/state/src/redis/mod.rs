@@ -243,6 +243,20 @@ impl RedisBackend {
         let mut keys = Vec::new();
         self.scan(&format!("{}*", self.prefix), 1000, |k| keys.push(k))
             .await?;
+        self.delete_keys(keys).await
+    }
+
+    /// Deletes the keys `<prefix><kind>:<name>` of `names` (a measure
+    /// removes exactly what it wrote, beside a live deployment's keys).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis does not answer.
+    pub async fn delete_named(&self, kind: &str, names: &[String]) -> Result<u64, StoreError> {
+        self.delete_keys(names.iter().map(|name| self.key(kind, name)).collect())
+            .await
+    }
+
+    async fn delete_keys(&self, keys: Vec<String>) -> Result<u64, StoreError> {
         let mut deleted = 0;
         // One key per DEL: keys of many slots cannot share a command on a cluster.
         for key in keys {
