@@ -40,8 +40,8 @@ status=0
 wait "$PID" || status=$?
 # valgrind exits with the server's status, or 99 when it found an error (a
 # memory error, or a definite leak: --errors-for-leak-kinds above).
-[ "$status" -eq 0 ] || { echo "leakcheck: valgrind or the server exited with $status (see $OUT/valgrind.log and $OUT/serve.log)" >&2; exit 1; }
 sed -n '/HEAP SUMMARY/,$p' "$OUT/valgrind.log"
+[ "$status" -eq 0 ] || { echo "leakcheck: valgrind or the server exited with $status (see $OUT/valgrind.log and $OUT/serve.log)" >&2; exit 1; }
 # A summary must be there: without it (valgrind died, or the server never
 # reached exit) there is nothing to judge, which is a failure, not 0 bytes.
 grep -q 'LEAK SUMMARY\|All heap blocks were freed' "$OUT/valgrind.log" ||

@@ -99,9 +99,15 @@ for minute in $(seq 1 "$MINUTES"); do
   }
   mem=$(figures "$MEM_PORT")
   red=$(figures "$RED_PORT")
+  # Assignments too: a server or Redis that died stops the soak, not a
+  # row of empty cells.
+  mem_rss=$(rss "$MEM_PID"); mem_live=$(live "$MEM_PORT")
+  red_rss=$(rss "$RED_PID"); red_live=$(live "$RED_PORT"); red_used=$(used)
+  for cell in "$mem_rss" "$mem_live" "$red_rss" "$red_live" "$red_used"; do
+    [ -n "$cell" ] || { echo "soak: a server or Redis stopped answering in minute $minute (see $OUT/*.log)" >&2; exit 1; }
+  done
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$minute" \
-    "$(rss "$MEM_PID")" "$(live "$MEM_PORT")" "$mem" \
-    "$(rss "$RED_PID")" "$(live "$RED_PORT")" "$(used)" "$red" |
+    "$mem_rss" "$mem_live" "$mem" "$red_rss" "$red_live" "$red_used" "$red" |
     tee -a "$OUT/soak.tsv"
 done
 log "done: $OUT/soak.tsv"

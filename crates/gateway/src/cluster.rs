@@ -31,6 +31,10 @@ pub trait InstanceControl: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// A sentence for the caller.
     fn start(&self, id: &str) -> Result<(), String>;
+
+    /// Whether instance `id`'s process is starting or running (`false` once
+    /// a start has failed or the process has exited).
+    fn is_up(&self, id: &str) -> bool;
 }
 
 /// How long one instance may take to report a counter.
@@ -236,10 +240,17 @@ async fn control(
                     // Answered once it listens, so that what the caller asks
                     // next (its counters, say) finds it there; rotation
                     // still waits for the health check to find it ready.
-                    let listening = listens_within(upstream, START_WAIT).await;
+                    let listening =
+                        listens_within(upstream, START_WAIT, || control.is_up(&id)).await;
                     tracing::info!(instance = %id, listening, "cluster control: start");
+                    if !listening {
+                        return GatewayError::ControlFailed(format!(
+                            "Instance {id} did not come up listening (its log, beside the cluster's, says why)"
+                        ))
+                        .into_response();
+                    }
                     return Json(
-                        serde_json::json!({"id": id, "action": action, "listening": listening}),
+                        serde_json::json!({"id": id, "action": action, "listening": true}),
                     )
                     .into_response();
                 }
@@ -260,14 +271,16 @@ async fn control(
 /// How long `start` waits for the new process to listen before answering.
 const START_WAIT: Duration = Duration::from_secs(30);
 
-/// Whether `upstream` accepts connections within `wait` (tried every 50 ms).
-async fn listens_within(upstream: &Upstream, wait: Duration) -> bool {
+/// Whether `upstream` accepts connections within `wait` (tried every 50 ms),
+/// giving up as soon as `coming` says its process is no longer on its way.
+async fn listens_within(upstream: &Upstream, wait: Duration, coming: impl Fn() -> bool) -> bool {
     let Some(authority) = upstream.url.authority().map(|a| a.as_str().to_owned()) else {
         return false;
     };
     let deadline = tokio::time::Instant::now() + wait;
-    while tokio::time::Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(&authority).await.is_ok() {
+    while tokio::time::Instant::now() < deadline && coming() {
+        let attempt = tokio::net::TcpStream::connect(&authority);
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), attempt).await {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

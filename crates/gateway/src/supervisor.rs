@@ -129,6 +129,17 @@ impl InstanceControl for Supervisor {
         Ok(())
     }
 
+    fn is_up(&self, id: &str) -> bool {
+        let mut instances = self.lock();
+        instances.get_mut(id).is_some_and(|running| {
+            running.starting
+                || running
+                    .child
+                    .as_mut()
+                    .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+        })
+    }
+
     fn start(&self, id: &str) -> Result<(), String> {
         let (spec, port) = {
             let mut instances = self.lock();

@@ -7,8 +7,10 @@
 //! a logout, counter drift, bytes per session, bytes on the wire, and the
 //! time a stateful request costs over a stateless one.
 
+mod client;
 mod cluster;
 mod driver;
+mod footprint;
 mod measure;
 mod plan;
 mod progress;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::driver::{Account, Call, Credential, Target, log_in};
+use crate::client::{Account, Call, Credential, Target, log_in};
 use crate::strategy::Strategy;
 
 /// The answers that say the credential is no longer honoured: its session is

@@ -3,15 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use statecraft_state::capacity::{ByteSize, estimate};
 
 use crate::LabError;
+use crate::client::{self, Account, Target};
 use crate::cluster::{Cluster, ClusterApi};
-use crate::driver::{self, Account, Target, User};
+use crate::driver::User;
 use crate::measure;
 use crate::plan::Plan;
 use crate::progress::Progress;
@@ -38,7 +38,7 @@ pub(crate) struct Bench {
     /// Where the clusters' logs go.
     pub(crate) logs: PathBuf,
     /// Bytes per session by store, measured once each.
-    bytes: Mutex<BTreeMap<String, Result<u64, String>>>,
+    pub(crate) bytes: Mutex<BTreeMap<String, Result<u64, String>>>,
 }
 
 impl Bench {
@@ -61,7 +61,7 @@ impl Bench {
     }
 
     /// Where `strategy`'s instances keep sessions.
-    fn store_of(&self, strategy: Strategy) -> String {
+    pub(crate) fn store_of(&self, strategy: Strategy) -> String {
         if strategy.uses_shared_store() {
             self.shared.spec()
         } else {
@@ -97,7 +97,7 @@ impl Bench {
         let setup = Target::new(api.base.clone(), None).map_err(LabError::Setup)?;
         let accounts: Vec<Account> = (0..=plan.users).map(Account::numbered).collect();
         progress.stage("registering users");
-        for result in join_all(accounts.iter().map(|a| driver::register(&setup, a))).await {
+        for result in join_all(accounts.iter().map(|a| client::register(&setup, a))).await {
             result.map_err(LabError::Setup)?;
         }
         let (probe, users) = accounts
@@ -284,81 +284,10 @@ impl Bench {
         ));
         (faults, revocation)
     }
-
-    /// Server and client bytes per session.
-    async fn memory(&self, strategy: Strategy, tally: &Tally, notes: &mut Vec<String>) -> Memory {
-        let client = if tally.client_state_samples == 0 {
-            0.0
-        } else {
-            tally.client_state_bytes as f64 / tally.client_state_samples as f64
-        };
-        let mut token_cost = None;
-        let (server, method) = if strategy.uses_tokens() {
-            let store = self.store_of(strategy);
-            let method = format!(
-                "statecraft capacity --measure --credential token: {} logins' refresh rows in a SQLite \
-                 users database, as many logouts' denylist entries in {}",
-                self.plan.token_logins,
-                store_kind(&store)
-            );
-            let measured = measure::token_cost(&self.program, &store, self.plan.token_logins).await;
-            token_cost = measured.as_ref().ok().copied();
-            (measured.map(|cost| cost.login_bytes), method)
-        } else {
-            let store = self.capacity_store(strategy);
-            let method = format!(
-                "statecraft capacity --measure on {} with {} typical sessions",
-                store_kind(&store),
-                self.plan.capacity_sessions
-            );
-            (self.bytes_per_session(&store).await, method)
-        };
-        let server = server.unwrap_or_else(|err| {
-            notes.push(format!("bytes per session: {err}"));
-            0
-        });
-        Memory {
-            server_bytes_per_session: server,
-            method,
-            projected_10k: estimate(10_000, ByteSize(server)).0,
-            projected_1m: estimate(1_000_000, ByteSize(server)).0,
-            client_bytes_per_session: client,
-            token_cost,
-        }
-    }
-
-    /// The store to measure: a fresh SQLite file rather than the shared one.
-    fn capacity_store(&self, strategy: Strategy) -> String {
-        match &self.shared {
-            SharedStore::Sqlite { .. } if strategy.uses_shared_store() => {
-                format!("sqlite:{}", self.work.join("capacity.sqlite").display())
-            }
-            _ => self.store_of(strategy),
-        }
-    }
-
-    async fn bytes_per_session(&self, store: &str) -> Result<u64, String> {
-        let known = self
-            .bytes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(store)
-            .cloned();
-        if let Some(known) = known {
-            return known;
-        }
-        let measured =
-            measure::bytes_per_session(&self.program, store, self.plan.capacity_sessions).await;
-        self.bytes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(store.to_owned(), measured.clone());
-        measured
-    }
 }
 
 /// `memory`, `redis` or `sqlite`, never a URL (which may hold a password).
-fn store_kind(store: &str) -> &str {
+pub(crate) fn store_kind(store: &str) -> &str {
     store.split(':').next().unwrap_or(store)
 }
 

@@ -92,6 +92,15 @@ async function increment(forged) {
     keep();
     el("count").textContent = answer.counter;
     el("count-origin").textContent = state.origin[current];
+  } else if (current === "signed" && !forged) {
+    // The server no longer accepts the kept token (a restart with another
+    // key, say): start again rather than fail on every click and reload.
+    state.token = null;
+    state.count.signed = 0;
+    window.sessionStorage.removeItem("statecraft.token");
+    keep();
+    el("count").textContent = "0";
+    el("count-origin").textContent = `the kept token was refused (${answer.code}): the next increment starts again`;
   }
   show(answer, response);
 }

@@ -175,6 +175,7 @@ async function login(event) {
   const answer = await sc.call("POST", path, { body: credentials });
   if (!report(answer, "logged in", "account-status")) return;
   shop.token = shop.auth === "token" ? answer.body.token : null;
+  forgetCheckout();
   const profile = await sc.call("GET", "/profile", opts());
   shop.user = profile.ok ? profile.body : null;
   showWho();
@@ -187,8 +188,20 @@ async function logout() {
   shop.token = null;
   shop.user = null;
   shop.cart = [];
+  forgetCheckout();
   showWho();
   await refreshAll();
+}
+
+// The page's own checkout state goes with the user it belonged to: the next
+// one must not place an order with the last one's address and payment.
+function forgetCheckout() {
+  shop.shipping = null;
+  shop.payment = null;
+  for (const id of ["checkout-status", "shipping-status", "payment-status", "confirm-status"]) {
+    sc.el(id).textContent = "";
+  }
+  setStep("browsing");
 }
 
 function shippingBody() {

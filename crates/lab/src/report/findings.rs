@@ -6,6 +6,10 @@
 use statecraft_state::capacity::ByteSize;
 
 use crate::results::{LabResults, StrategyResult};
+use crate::strategy::Strategy;
+
+/// A stateful − stateless difference smaller than this is called noise.
+const NOISE_MS: f64 = 0.05;
 
 /// Sentences about `results`, most telling first.
 pub(crate) fn findings(results: &LabResults) -> Vec<String> {
@@ -67,7 +71,7 @@ fn lost_sessions(all: &[StrategyResult], out: &mut Vec<String>) {
     for s in all {
         if s.sessions_lost == 0 {
             kept.push(s);
-        } else if s.sessions_lost_before_kill > 0 {
+        } else if s.sessions_lost_before_kill > 0 && s.strategy == Strategy::MemoryRoundRobin {
             out.push(format!(
                 "{} lost sessions from the start ({} answers SESSION_MISSING or SESSION_LOST, {} \
                  before any fault): the balancer sends most requests to an instance that does not \
@@ -79,13 +83,22 @@ fn lost_sessions(all: &[StrategyResult], out: &mut Vec<String>) {
                 s.visits,
                 s.visits_per_second
             ));
+        } else if s.sessions_lost_before_kill > 0 {
+            out.push(format!(
+                "{} lost {} sessions, {} of them before any fault: not what this strategy should \
+                 do; the cluster's logs beside results.json say why.",
+                s.title, s.sessions_lost, s.sessions_lost_before_kill
+            ));
+        } else if let (Some(kill), false) = (kill_at(s), s.strategy.uses_shared_store()) {
+            out.push(format!(
+                "{} lost {} sessions, none before the kill at {kill:.1} s: they were the clients of \
+                 the killed instance, whose sessions lived in its memory and died with it.",
+                s.title, s.sessions_lost
+            ));
         } else {
             out.push(format!(
-                "{} lost {} sessions, none before the kill at {:.1} s: they were the clients of the \
-                 killed instance, whose sessions lived in its memory and died with it.",
-                s.title,
-                s.sessions_lost,
-                kill_at(s).unwrap_or(0.0)
+                "{} lost {} sessions, none before the first fault.",
+                s.title, s.sessions_lost
             ));
         }
     }
@@ -123,7 +136,9 @@ fn store_cost(all: &[StrategyResult], out: &mut Vec<String>) {
         .iter()
         .filter(|s| !s.strategy.uses_shared_store())
         .collect();
-    if let Some(o) = memory.first().and_then(|s| s.overhead.as_ref()) {
+    if let Some(o) = memory.first().and_then(|s| s.overhead.as_ref())
+        && o.overhead_ms.abs() < NOISE_MS
+    {
         out.push(format!(
             "In memory the stateful form differs from the stateless one by {:+.3} ms: within the \
              noise of one request (a negative figure means the stateful form happened to be faster), \
@@ -142,7 +157,12 @@ fn revocation(all: &[StrategyResult], out: &mut Vec<String>) {
     for s in all {
         let Some(r) = &s.revocation else { continue };
         let inconclusive: usize = r.inconclusive_after_logout.values().sum();
-        if !r.logout_succeeded && r.accepted_after_logout > 0 {
+        let worked_before = r.probes > 0 && r.accepted_before_logout == r.probes;
+        if !r.logout_succeeded
+            && r.accepted_after_logout > 0
+            && s.strategy == Strategy::MemoryRoundRobin
+            && r.logout_error.as_deref() == Some("SESSION_MISSING")
+        {
             out.push(format!(
                 "{}: the logout landed on an instance that did not hold the session ({}), and a copy \
                  of the credential was still served {} of {} times afterwards: with sessions in each \
@@ -160,11 +180,11 @@ fn revocation(all: &[StrategyResult], out: &mut Vec<String>) {
             ));
         } else if r.accepted_after_logout > 0 {
             out.push(format!(
-                "{}: after a logout, a copy of the credential was still served {} of {} times: the \
-                 logout reached one instance, and the session lived on in another.",
+                "{}: after a successful logout, a copy of the credential was still served {} of {} \
+                 times.",
                 s.title, r.accepted_after_logout, r.probes
             ));
-        } else if r.refused_after_logout == r.probes {
+        } else if worked_before && r.refused_after_logout == r.probes {
             honoured.push(s);
         }
         if inconclusive > 0 {
@@ -208,7 +228,10 @@ fn store_outage(results: &LabResults, out: &mut Vec<String>) {
 
 fn drift(all: &[StrategyResult], out: &mut Vec<String>) {
     let drifted: Vec<&StrategyResult> = all.iter().filter(|s| s.counter.drift > 0).collect();
-    let steady: Vec<&StrategyResult> = all.iter().filter(|s| s.counter.drift == 0).collect();
+    let steady: Vec<&StrategyResult> = all
+        .iter()
+        .filter(|s| s.counter.drift == 0 && s.strategy.uses_shared_store())
+        .collect();
     if !drifted.is_empty() {
         out.push(format!(
             "The named counter every user incremented drifted apart across instances for {} (by up \
