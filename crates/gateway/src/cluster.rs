@@ -163,11 +163,19 @@ async fn counters(State(gateway): State<Gateway>, Path(name): Path<String>) -> R
 
 async fn counter_of(upstream: &Upstream, name: &str) -> Option<i64> {
     let request = upstream.get(&format!("/counters/{name}"))?;
-    let answer = tokio::time::timeout(COUNTER_TIMEOUT, upstream.pool.send(request))
-        .await
-        .ok()?
-        .ok()?;
+    let answer = match tokio::time::timeout(COUNTER_TIMEOUT, upstream.pool.send(request)).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(err)) => {
+            tracing::warn!(instance = %upstream.id, ?err, "counter not read");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!(instance = %upstream.id, "counter not read: no answer in time");
+            return None;
+        }
+    };
     if !answer.status().is_success() {
+        tracing::warn!(instance = %upstream.id, status = %answer.status(), "counter not read");
         return None;
     }
     let body = tokio::time::timeout(COUNTER_TIMEOUT, answer.into_body().collect())
@@ -228,6 +236,14 @@ async fn control(
                     // its pooled connections died with it.
                     upstream.set_healthy(false);
                     upstream.pool.forget_idle();
+                    // Answered once its port is closed: a start right after
+                    // must not find the dying process still listening there
+                    // (and take it for the new one).
+                    let closed = port_reaches(upstream, STOP_WAIT, || true, Expect::Closed).await;
+                    upstream.pool.forget_idle();
+                    if !closed {
+                        tracing::warn!(instance = %id, "still listening after SIGKILL");
+                    }
                 }
                 stopped
             } else {
@@ -240,8 +256,13 @@ async fn control(
                     // Answered once it listens, so that what the caller asks
                     // next (its counters, say) finds it there; rotation
                     // still waits for the health check to find it ready.
-                    let listening =
-                        listens_within(upstream, START_WAIT, || control.is_up(&id)).await;
+                    let listening = port_reaches(
+                        upstream,
+                        START_WAIT,
+                        || control.is_up(&id),
+                        Expect::Listening,
+                    )
+                    .await;
                     tracing::info!(instance = %id, listening, "cluster control: start");
                     if !listening {
                         return GatewayError::ControlFailed(format!(
@@ -271,16 +292,37 @@ async fn control(
 /// How long `start` waits for the new process to listen before answering.
 const START_WAIT: Duration = Duration::from_secs(30);
 
-/// Whether `upstream` accepts connections within `wait` (tried every 50 ms),
-/// giving up as soon as `coming` says its process is no longer on its way.
-async fn listens_within(upstream: &Upstream, wait: Duration, coming: impl Fn() -> bool) -> bool {
+/// How long `stop` waits for the killed process's port to close.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// What [`port_reaches`] waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// Connections accepted: the new process listens.
+    Listening,
+    /// Connections refused: the killed process is gone.
+    Closed,
+}
+
+/// Whether `upstream`'s port reaches `expect` within `wait` (tried every
+/// 50 ms), giving up as soon as `coming` says that will not happen.
+async fn port_reaches(
+    upstream: &Upstream,
+    wait: Duration,
+    coming: impl Fn() -> bool,
+    expect: Expect,
+) -> bool {
     let Some(authority) = upstream.url.authority().map(|a| a.as_str().to_owned()) else {
         return false;
     };
     let deadline = tokio::time::Instant::now() + wait;
     while tokio::time::Instant::now() < deadline && coming() {
         let attempt = tokio::net::TcpStream::connect(&authority);
-        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), attempt).await {
+        let listening = matches!(
+            tokio::time::timeout(Duration::from_secs(1), attempt).await,
+            Ok(Ok(_))
+        );
+        if listening == (expect == Expect::Listening) {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
