@@ -272,7 +272,7 @@ impl ApiError {
                 .to_owned(),
             Self::BodyTimeout => format!(
                 "The request body did not arrive within {} s: send it whole, without pauses",
-                crate::body_timeout().as_secs()
+                statecraft_http::body_timeout().as_secs()
             ),
             Self::UnsupportedMediaType => "Expected Content-Type: application/json".to_owned(),
             Self::StoreUnavailable(kind) => format!("The {} store is unavailable", kind.as_str()),

@@ -5,14 +5,12 @@
 //! listener and a shutdown future; tests do the same on port 0.
 
 mod auth;
-mod body_deadline;
 mod cache;
 mod config;
 mod cookies;
 mod error;
 mod extract;
 mod links;
-mod listen;
 mod metrics;
 mod middleware;
 mod revocation;
@@ -31,14 +29,9 @@ use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 
 pub use auth::{AuthMode, AuthSettings, Identity, family_key, token_key};
-pub use body_deadline::{
-    BodyTimedOut, DEFAULT_BODY_TIMEOUT, body_timeout, is_body_timeout, set_body_timeout,
-};
 pub use config::{AppConfig, InvalidStateKey, StateKey};
 pub use error::ApiError;
 pub use links::{BadServiceUrl, Link, RemoteService, ServiceLinks};
-pub use listen::{DEFAULT_HEADER_TIMEOUT, header_timeout, serve_http1, set_header_timeout};
-pub use metrics::LATENCY_BUCKETS;
 pub use revocation::{ClusterLink, Denied, Revocation};
 pub use routes::introspect::Introspection;
 pub use routes::{app, openapi};
@@ -79,7 +72,7 @@ where
     S::Future: Send,
 {
     // As axum::serve did: requests in flight finish, however long they take.
-    serve_http1(listener, shutdown, None, |peer| {
+    statecraft_http::serve_http1(listener, shutdown, None, |peer| {
         let service = service.clone();
         hyper::service::service_fn(move |mut request: axum::extract::Request| {
             // The peer address feeds the login rate limit.

@@ -12,12 +12,6 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 const REQUESTS: &str = "http_requests_total";
 const LATENCY: &str = "http_request_duration_seconds";
 const LIVE_SESSIONS: &str = "statecraft_live_sessions";
-/// Latency buckets from 50 µs to 5 s: the memory store answers in microseconds,
-/// a remote store in milliseconds. The gateway's latency series use them too.
-pub const LATENCY_BUCKETS: &[f64] = &[
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5, 5.0,
-];
 /// How often recorded histogram samples are folded into their buckets.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -48,7 +42,10 @@ struct Series {
 
 fn install() -> Option<PrometheusHandle> {
     let builder = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Full(LATENCY.to_owned()), LATENCY_BUCKETS)
+        .set_buckets_for_metric(
+            Matcher::Full(LATENCY.to_owned()),
+            statecraft_http::LATENCY_BUCKETS,
+        )
         .ok()?;
     let handle = match builder.install_recorder() {
         Ok(handle) => handle,

@@ -16,7 +16,7 @@ use http_body::{Frame, SizeHint};
 const STREAMING: u8 = 0;
 const DELIVERED: u8 = 1;
 const BROKEN: u8 = 2;
-/// Its deadline passed (`statecraft_app::BodyTimedOut`).
+/// Its deadline passed (`statecraft_http::BodyTimedOut`).
 const LATE: u8 = 3;
 /// Still being sent, and the last read found nothing: waiting for the
 /// client (as opposed to an instance that has stopped reading).
@@ -89,7 +89,7 @@ impl http_body::Body for Watched {
         match &polled {
             Poll::Ready(None) => self.state.store(DELIVERED, Ordering::Relaxed),
             Poll::Ready(Some(Err(err))) => {
-                let late = statecraft_app::is_body_timeout(err);
+                let late = statecraft_http::is_body_timeout(err);
                 self.state
                     .store(if late { LATE } else { BROKEN }, Ordering::Relaxed);
             }

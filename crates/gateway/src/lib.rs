@@ -49,7 +49,7 @@ pub use config::{AffinityLoss, GatewayConfig, Policy, ServiceRoute, UpstreamSpec
 pub use error::GatewayError;
 pub use outlier::OutlierRule;
 pub use proxy::AFFINITY_LOST;
-pub use supervisor::{InstanceSpec, StartError, Supervisor, listening_port, terminate};
+pub use supervisor::{InstanceSpec, StartError, Supervisor};
 pub use upstream::Upstream;
 
 use axum::response::IntoResponse as _;
@@ -253,7 +253,7 @@ fn metrics_handle() -> Option<PrometheusHandle> {
             let installed = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Full(upstream::LATENCY.to_owned()),
-                    statecraft_app::LATENCY_BUCKETS,
+                    statecraft_http::LATENCY_BUCKETS,
                 )
                 .and_then(PrometheusBuilder::install_recorder);
             match installed {
@@ -317,7 +317,7 @@ pub async fn serve(
         })
     });
     let own = cluster::routes().with_state(gateway.clone());
-    let served = statecraft_app::serve_http1(listener, shutdown, Some(DRAIN_TIMEOUT), |peer| {
+    let served = statecraft_http::serve_http1(listener, shutdown, Some(DRAIN_TIMEOUT), |peer| {
         let (gateway, own) = (gateway.clone(), own.clone());
         hyper::service::service_fn(move |request: http::Request<Body>| {
             // No wrapping `async` block: it would be one more copy of the future.

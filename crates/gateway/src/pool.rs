@@ -53,7 +53,7 @@ impl ConnPool {
     pub(crate) fn new(authority: String, connect_timeout: Duration) -> Self {
         // Instances close a connection idle for their header timeout, the
         // same setting as ours when `cluster` starts them.
-        let max_idle_for = statecraft_app::header_timeout() * 2 / 3;
+        let max_idle_for = statecraft_http::header_timeout() * 2 / 3;
         Self::with_idle_limit(authority, connect_timeout, max_idle_for)
     }
 

@@ -274,7 +274,7 @@ impl Replay {
         } else {
             body.collect()
                 .await
-                .map_err(|err| client_body_failure(statecraft_app::is_body_timeout(&err)))?
+                .map_err(|err| client_body_failure(statecraft_http::is_body_timeout(&err)))?
                 .to_bytes()
         };
         Ok(Self::keep(parts, bytes))

@@ -88,7 +88,7 @@ impl Cluster {
                 let _ = file.write_all(format!("{line}\n").as_bytes()).await;
                 // The gateway's line; the instances' lines start "[server-N]".
                 if !line.starts_with('[')
-                    && let Some(port) = statecraft_gateway::listening_port(&line)
+                    && let Some(port) = statecraft_http::listening_port(&line)
                 {
                     return Some(port);
                 }
@@ -124,7 +124,7 @@ impl Cluster {
 
     /// Stops the cluster (SIGTERM: it stops its instances) and waits for it.
     pub(crate) async fn stop(mut self) {
-        statecraft_gateway::terminate(&self.child);
+        statecraft_http::terminate(&self.child);
         if tokio::time::timeout(Duration::from_secs(15), self.child.wait())
             .await
             .is_err()

@@ -5,7 +5,7 @@
 
 use std::sync::PoisonError;
 
-use statecraft_state::capacity::{ByteSize, estimate};
+use crate::capacity::{ByteSize, estimate};
 
 use crate::measure;
 use crate::record::Tally;

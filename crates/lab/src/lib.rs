@@ -7,6 +7,7 @@
 //! a logout, counter drift, bytes per session, bytes on the wire, and the
 //! time a stateful request costs over a stateless one.
 
+pub mod capacity;
 mod client;
 mod cluster;
 mod driver;

@@ -68,7 +68,7 @@ async fn body_bytes<S: BodyLimit>(req: Request, state: &S) -> Result<(HeaderMap,
     let collected = Limited::new(body, limit).collect().await.map_err(|err| {
         if err.downcast_ref::<LengthLimitError>().is_some() {
             ApiError::PayloadTooLarge(limit)
-        } else if crate::is_body_timeout(err.as_ref()) {
+        } else if statecraft_http::is_body_timeout(err.as_ref()) {
             ApiError::BodyTimeout
         } else {
             ApiError::InvalidRequest {

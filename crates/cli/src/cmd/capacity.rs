@@ -4,9 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use statecraft_state::capacity::{
-    ByteSize, estimate, estimate_line, fill, resident_bytes, typical_session,
-};
+use statecraft_lab::capacity::{ByteSize, estimate, estimate_line};
+use statecraft_state::capacity::{fill, resident_bytes, typical_session};
 use statecraft_state::memory::MemorySessionStore;
 use statecraft_state::redis::{RedisBackend, RedisSessionStore};
 use statecraft_state::sqlite::{SqliteDb, SqliteSessionStore};

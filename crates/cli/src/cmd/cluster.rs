@@ -144,11 +144,11 @@ fn timeouts_env() -> [(String, String); 2] {
     [
         (
             "STATECRAFT_HEADER_TIMEOUT".to_owned(),
-            format!("{}ms", statecraft_app::header_timeout().as_millis()),
+            format!("{}ms", statecraft_http::header_timeout().as_millis()),
         ),
         (
             "STATECRAFT_BODY_TIMEOUT".to_owned(),
-            format!("{}ms", statecraft_app::body_timeout().as_millis()),
+            format!("{}ms", statecraft_http::body_timeout().as_millis()),
         ),
     ]
 }

@@ -93,8 +93,8 @@ pub(crate) struct ClientTimeouts {
 impl ClientTimeouts {
     /// Makes these the process's timeouts for every connection it serves.
     pub(crate) fn apply(&self) {
-        statecraft_app::set_header_timeout(self.header_timeout);
-        statecraft_app::set_body_timeout(self.body_timeout);
+        statecraft_http::set_header_timeout(self.header_timeout);
+        statecraft_http::set_body_timeout(self.body_timeout);
     }
 }
 

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use statecraft_app::{family_key, token_key};
 use statecraft_auth::{AUDIENCE, Claims, ISSUER, Passwords, RefreshToken, new_jti};
+use statecraft_lab::capacity::{ByteSize, estimate};
 use statecraft_services::{DataSpec, RefreshFootprint, UsersDb};
-use statecraft_state::capacity::{ByteSize, estimate, resident_bytes};
+use statecraft_state::capacity::resident_bytes;
 use statecraft_state::memory::MemoryDenylist;
 use statecraft_state::redis::{RedisBackend, RedisDenylist};
 use statecraft_state::sqlite::{SqliteDb, SqliteDenylist};

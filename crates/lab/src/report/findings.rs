@@ -3,7 +3,7 @@
 //! logout showed, and what a zero, a negative or an error count means. The
 //! report opens with them, so a reader needs no other page to read it.
 
-use statecraft_state::capacity::ByteSize;
+use crate::capacity::ByteSize;
 
 use crate::results::{LabResults, StrategyResult};
 use crate::strategy::Strategy;

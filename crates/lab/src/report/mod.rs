@@ -7,7 +7,7 @@ mod html;
 
 use std::fmt::Write as _;
 
-use statecraft_state::capacity::{ByteSize, estimate_line};
+use crate::capacity::{ByteSize, estimate_line};
 
 use crate::results::{LabResults, StrategyResult};
 
