@@ -74,10 +74,12 @@ pub enum ApiError {
     BodyTimeout,
     /// 415 `UNSUPPORTED_MEDIA_TYPE`.
     UnsupportedMediaType,
-    /// 503 `STORE_UNAVAILABLE`.
-    StoreUnavailable(StoreKind),
-    /// 503 `STORE_UNAVAILABLE`: a service's database cannot answer.
-    ServiceUnavailable(&'static str),
+    /// 503 `STORE_UNAVAILABLE`: the store did not answer; why (logged with
+    /// the request, never sent).
+    StoreUnavailable(StoreKind, String),
+    /// 503 `STORE_UNAVAILABLE`: a service's database (or the service) cannot
+    /// answer; why (logged with the request, never sent).
+    ServiceUnavailable(&'static str, String),
     /// 500 `INTERNAL_ERROR` (added): the cause is logged, never sent.
     Internal(String),
     /// A remote service's error answer, relayed as it came (its status, code
@@ -126,6 +128,18 @@ impl ApiError {
         }
     }
 
+    /// `503 STORE_UNAVAILABLE` naming `service`, keeping `cause` for the log.
+    pub(crate) fn service_down(service: &'static str, cause: impl std::fmt::Display) -> Self {
+        Self::ServiceUnavailable(service, cause.to_string())
+    }
+
+    /// [`ApiError::service_down`] for `map_err`: the failure is the cause.
+    pub(crate) fn unavailable<E: std::fmt::Display>(
+        service: &'static str,
+    ) -> impl FnOnce(E) -> Self {
+        move |err| Self::service_down(service, err)
+    }
+
     /// The mapping of failures of the store of `kind`, for `map_err`.
     pub(crate) fn store(kind: StoreKind) -> impl FnOnce(StoreError) -> Self {
         move |err| Self::from_store(kind, err)
@@ -134,7 +148,7 @@ impl ApiError {
     /// Maps a store failure; a missing store is a 503, never a hang or a 500 body.
     pub(crate) fn from_store(kind: StoreKind, err: StoreError) -> Self {
         match err {
-            StoreError::Unavailable(_) => Self::StoreUnavailable(kind),
+            StoreError::Unavailable(why) => Self::StoreUnavailable(kind, why),
             StoreError::LimitReached(what) => Self::LimitReached(what),
             StoreError::Conflict | StoreError::Corrupt(_) => Self::Internal(err.to_string()),
             StoreError::Unsupported(what) => {
@@ -179,7 +193,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::StoreUnavailable(_) | Self::ServiceUnavailable(_) => {
+            Self::StoreUnavailable(..) | Self::ServiceUnavailable(..) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -215,7 +229,7 @@ impl ApiError {
             Self::RevocationUnconfirmed => "REVOCATION_UNCONFIRMED",
             Self::RevocationsPending => "REVOCATIONS_PENDING",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            Self::StoreUnavailable(_) | Self::ServiceUnavailable(_) => "STORE_UNAVAILABLE",
+            Self::StoreUnavailable(..) | Self::ServiceUnavailable(..) => "STORE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
             Self::Relayed { .. } => "RELAYED",
         }
@@ -275,8 +289,12 @@ impl ApiError {
                 statecraft_http::body_timeout().as_secs()
             ),
             Self::UnsupportedMediaType => "Expected Content-Type: application/json".to_owned(),
-            Self::StoreUnavailable(kind) => format!("The {} store is unavailable", kind.as_str()),
-            Self::ServiceUnavailable(service) => format!("The {service} service is unavailable"),
+            Self::StoreUnavailable(kind, _) => {
+                format!("The {} store is unavailable", kind.as_str())
+            }
+            Self::ServiceUnavailable(service, _) => {
+                format!("The {service} service is unavailable")
+            }
             Self::Internal(_) | Self::Relayed { .. } => "Internal server error".to_owned(),
         }
     }
@@ -316,10 +334,18 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(X_STATE_SOURCE, StateSource::Store(*store).header());
             }
-            Self::StoreUnavailable(store) => {
+            Self::StoreUnavailable(store, cause) => {
                 response
                     .headers_mut()
                     .insert(X_STATE_SOURCE, StateSource::Store(*store).header());
+                response
+                    .extensions_mut()
+                    .insert(ErrorCause(format!("{} store: {cause}", store.as_str())));
+            }
+            Self::ServiceUnavailable(service, cause) => {
+                response
+                    .extensions_mut()
+                    .insert(ErrorCause(format!("{service} service: {cause}")));
             }
             Self::Internal(cause) => {
                 response.extensions_mut().insert(ErrorCause(cause.clone()));

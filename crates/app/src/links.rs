@@ -170,13 +170,15 @@ impl RemoteService {
         caller: Option<&TokenSubject>,
         call: Call<'_, impl Serialize>,
     ) -> Result<Answer, ApiError> {
-        let down = || ApiError::ServiceUnavailable(self.name);
-        let url = self.url(call.segments, call.query).ok_or_else(down)?;
+        let down = |why: &dyn std::fmt::Display| ApiError::service_down(self.name, why);
+        let url = self
+            .url(call.segments, call.query)
+            .ok_or_else(|| down(&"its URL cannot hold this path"))?;
         let mut request = self.client.request(call.method, url);
         if let Some(who) = caller {
             let (token, _) = tokens
                 .issue_lasting(who, CALL_TOKEN_TTL)
-                .map_err(|_| down())?;
+                .map_err(|err| down(&format_args!("no call token: {err}")))?;
             request = request.bearer_auth(token);
         }
         if let Some(key) = call.idempotency_key {
@@ -185,12 +187,15 @@ impl RemoteService {
         if let Some(body) = call.body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|err| {
-            tracing::warn!(service = self.name, %err, "remote service unreachable");
-            down()
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|err| down(&format_args!("unreachable: {err}")))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|_| down())?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| down(&format_args!("its answer broke off: {err}")))?;
         Ok(Answer { status, body })
     }
 

@@ -214,15 +214,29 @@ where
             }
             let elapsed = started.elapsed();
             if let Some(ErrorCause(cause)) = response.extensions().get::<ErrorCause>() {
-                tracing::error!(
-                    parent: &span,
-                    request_id = response_id(&response),
-                    status = status.as_u16(),
-                    %method,
-                    route,
-                    %cause,
-                    "request failed"
-                );
+                // Every 5xx once, with its cause and request ID: a 500 is
+                // a bug (error), a 503 a dependency that did not answer.
+                if status == axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+                    tracing::error!(
+                        parent: &span,
+                        request_id = response_id(&response),
+                        status = status.as_u16(),
+                        %method,
+                        route,
+                        %cause,
+                        "request failed"
+                    );
+                } else {
+                    tracing::warn!(
+                        parent: &span,
+                        request_id = response_id(&response),
+                        status = status.as_u16(),
+                        %method,
+                        route,
+                        %cause,
+                        "request failed"
+                    );
+                }
             }
             tracing::debug!(
                 parent: &span,

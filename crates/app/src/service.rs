@@ -249,7 +249,7 @@ async fn readyz(State(state): State<ServiceState>) -> Response {
     };
     match ping {
         Ok(()) => JsonOk(serde_json::json!({"status": "ok"})).into_response(),
-        Err(_) => ApiError::ServiceUnavailable("database").into_response(),
+        Err(err) => ApiError::service_down("database", err).into_response(),
     }
 }
 

@@ -626,6 +626,56 @@ fn store_unavailable_after(addr: &str, cookie: &str) -> Duration {
     took
 }
 
+/// A 503 is logged once, with its cause and request ID (it was answered
+/// with no line in the log at all).
+#[test]
+fn a_store_outage_is_logged_with_its_cause() {
+    if statecraft_testkit::program("redis-server", "the outage log test").is_none() {
+        return;
+    }
+    let port = free_port();
+    let redis = OwnRedis::start(port);
+    let url = format!("redis://127.0.0.1:{port}");
+    let env = [
+        ("STATECRAFT_SESSION_STORE", url.as_str()),
+        ("STATECRAFT_STORE_TIMEOUT", "300ms"),
+    ];
+    let (app, addr, log) = spawn_logged(&["serve"], &env);
+    let app = Reaped(app);
+    drop(redis);
+    let (status, head, body) = http(&addr, "POST", "/increment", None);
+    assert_eq!(status, 503, "{body}");
+    let id = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("x-request-id: ")
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("no request ID: {head}"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let lines = log.lock().unwrap().clone();
+        let failed: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains("request failed") && l.contains(id.trim()))
+            .collect();
+        if let [line] = failed.as_slice() {
+            assert!(line.contains("\"status\":503"), "{line}");
+            assert!(line.contains("redis store: "), "no cause in {line}");
+            assert!(
+                !body.contains("redis store: "),
+                "the cause was sent: {body}"
+            );
+            break;
+        }
+        assert!(failed.len() <= 1, "logged more than once: {failed:?}");
+        assert!(Instant::now() < deadline, "no log line for {id}: {lines:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(app);
+}
+
 #[test]
 fn a_dead_redis_gives_fast_503_keeps_stateless_alive_and_recovers() {
     let Some((redis, mut app, addr, cookie)) = serve_on_own_redis() else {
@@ -891,6 +941,18 @@ fn redis_over_tls_with_a_password_and_a_private_ca() {
 /// Starts `statecraft service KIND` (or `serve`) with `env`; returns the child
 /// and its address.
 fn spawn_process<V: AsRef<std::ffi::OsStr>>(args: &[&str], env: &[(&str, V)]) -> (Child, String) {
+    let (child, addr, _) = spawn_logged(args, env);
+    (child, addr)
+}
+
+/// The log lines a process wrote after its "listening on" line.
+type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// As [`spawn_process`], keeping its JSON log lines.
+fn spawn_logged<V: AsRef<std::ffi::OsStr>>(
+    args: &[&str],
+    env: &[(&str, V)],
+) -> (Child, String, Log) {
     let mut cmd = statecraft(args);
     cmd.env("STATECRAFT_LISTEN", "127.0.0.1:0")
         .env("STATECRAFT_LOG_FORMAT", "json")
@@ -907,9 +969,15 @@ fn spawn_process<V: AsRef<std::ffi::OsStr>>(args: &[&str], env: &[(&str, V)]) ->
             break rest.split('"').next().unwrap().to_owned();
         }
     };
-    // keep draining the log so the child never blocks on a full pipe
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    // Keep draining the log so the child never blocks on a full pipe.
+    let log = Log::default();
+    let kept = std::sync::Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    (child, addr, log)
 }
 
 /// A request with an optional bearer token and JSON body; (status, body).

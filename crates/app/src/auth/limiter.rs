@@ -58,10 +58,10 @@ pub(crate) async fn reserve(
             key: Some(key),
         }),
         Ok(Err(wait)) => Err(ApiError::RateLimited(wait)),
-        Err(err) => {
-            tracing::warn!(%err, "the login limit cannot be read");
-            Err(ApiError::ServiceUnavailable("users"))
-        }
+        Err(err) => Err(ApiError::service_down(
+            "users",
+            format_args!("the login limit cannot be read: {err}"),
+        )),
     }
 }
 
@@ -74,10 +74,10 @@ pub(crate) async fn exhausted(users: &UsersDb, name: &str, client: IpAddr) -> Re
     {
         Ok(Ok(())) => Ok(()),
         Ok(Err(wait)) => Err(ApiError::RateLimited(wait)),
-        Err(err) => {
-            tracing::warn!(%err, "the login limit cannot be read");
-            Err(ApiError::ServiceUnavailable("users"))
-        }
+        Err(err) => Err(ApiError::service_down(
+            "users",
+            format_args!("the login limit cannot be read: {err}"),
+        )),
     }
 }
 

@@ -177,7 +177,7 @@ impl AppState {
             .users
             .get(id)
             .await
-            .map_err(|_| ApiError::ServiceUnavailable("users"))?;
+            .map_err(ApiError::unavailable("users"))?;
         if let Some(user) = &user {
             self.auth
                 .users

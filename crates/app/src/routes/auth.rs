@@ -172,7 +172,7 @@ pub(crate) async fn authenticate(
             .users
             .authenticate(&credentials.user, &credentials.password)
             .await
-            .map_err(|_| ApiError::ServiceUnavailable("users"))?
+            .map_err(ApiError::unavailable("users"))?
     } else {
         None
     };
@@ -196,7 +196,7 @@ pub(crate) async fn issue_pair(identity: &Identity, user: &User) -> Result<Token
         .users
         .start_family(&user.id, &refresh, identity.settings.refresh_ttl)
         .await
-        .map_err(|_| ApiError::ServiceUnavailable("users"))?;
+        .map_err(ApiError::unavailable("users"))?;
     access_pair(identity, user, family, refresh)
 }
 
@@ -335,7 +335,7 @@ pub(crate) async fn refresh_pair(
             identity.settings.refresh_grace,
         )
         .await
-        .map_err(|_| ApiError::ServiceUnavailable("users"))?;
+        .map_err(ApiError::unavailable("users"))?;
     let (user_id, family, successor) = match outcome {
         RefreshOutcome::Rotated {
             user_id,
@@ -362,7 +362,7 @@ pub(crate) async fn refresh_pair(
         .users
         .get(&user_id)
         .await
-        .map_err(|_| ApiError::ServiceUnavailable("users"))?
+        .map_err(ApiError::unavailable("users"))?
         .ok_or(ApiError::Token(TokenProblem::Revoked))?;
     access_pair(identity, &user, family, successor)
 }
@@ -421,7 +421,7 @@ pub(crate) async fn logout(
                     .users
                     .revoke_family(family)
                     .await
-                    .map_err(|_| ApiError::ServiceUnavailable("users"))?;
+                    .map_err(ApiError::unavailable("users"))?;
                 denied.extend(deny_families(&state.identity, std::slice::from_ref(family)).await?);
             }
             state
@@ -531,7 +531,7 @@ pub(crate) async fn end_sessions(
         .users
         .revoke_user_families(&user.id)
         .await
-        .map_err(|_| ApiError::ServiceUnavailable("users"))?;
+        .map_err(ApiError::unavailable("users"))?;
     let denied = deny_families(&state.identity, &families).await?;
     let revocation = Revocation {
         users: vec![user.id.clone()],

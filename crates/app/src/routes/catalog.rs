@@ -67,7 +67,7 @@ pub(crate) async fn product_list(inventory: &InventoryDb) -> Result<Response, Ap
     let products = inventory
         .products()
         .await
-        .map_err(|_| ApiError::ServiceUnavailable("inventory"))?;
+        .map_err(ApiError::unavailable("inventory"))?;
     Ok(JsonOk(Catalog { products }).into_response())
 }
 
@@ -102,7 +102,7 @@ pub(crate) async fn availability_of(
     let product = inventory
         .product(product_id)
         .await
-        .map_err(|_| ApiError::ServiceUnavailable("inventory"))?
+        .map_err(ApiError::unavailable("inventory"))?
         .ok_or_else(|| ApiError::NotFound(format!("Product {product_id} not found")))?;
     Ok(JsonOk(Availability {
         product_id: product.product_id,
@@ -141,7 +141,7 @@ pub(crate) async fn notification_list(
     let notifications = notifications
         .of_user(user_id)
         .await
-        .map_err(|_| ApiError::ServiceUnavailable("notifications"))?;
+        .map_err(ApiError::unavailable("notifications"))?;
     Ok(JsonOk(NotificationList { notifications }).into_response())
 }
 
@@ -196,7 +196,7 @@ pub(crate) async fn outbox_report(
     let (pending, dead_letters) = outbox
         .report()
         .await
-        .map_err(|_| ApiError::ServiceUnavailable(service))?;
+        .map_err(ApiError::unavailable(service))?;
     serde_json::to_value(OutboxReport {
         service,
         pending,

@@ -333,7 +333,7 @@ async fn order_by_key(
         Link::Local(db) => Ok(db
             .find_by_key(&user.id, key)
             .await
-            .map_err(|_| ApiError::ServiceUnavailable("orders"))?
+            .map_err(ApiError::unavailable("orders"))?
             .map(OrderView::of)),
         Link::Remote(remote) => {
             let mut call = Call::get(&["orders"]);
@@ -357,7 +357,7 @@ pub(crate) async fn place(
         Ok(Placed::Created(order)) => Ok((StatusCode::CREATED, order)),
         Ok(Placed::Replayed(order)) => Ok((StatusCode::OK, order)),
         Err(OrdersError::IdempotencyConflict) => Err(ApiError::IdempotencyConflict),
-        Err(OrdersError::Db(_)) => Err(ApiError::ServiceUnavailable("orders")),
+        Err(OrdersError::Db(err)) => Err(ApiError::service_down("orders", err)),
     }
 }
 

@@ -111,7 +111,6 @@ impl Introspection {
         if claims.sid.is_none() {
             return Ok(());
         }
-        let down = || ApiError::ServiceUnavailable("users");
         let answer = self
             .client
             .get(self.url.clone())
@@ -119,8 +118,7 @@ impl Introspection {
             .send()
             .await
             .map_err(|err| {
-                tracing::warn!(%err, "users service unreachable for a token check");
-                down()
+                ApiError::service_down("users", format_args!("a token check: unreachable: {err}"))
             })?;
         let status = answer.status();
         if status.is_success() {
@@ -134,7 +132,9 @@ impl Introspection {
                 _ => ApiError::Token(TokenProblem::Revoked),
             });
         }
-        tracing::warn!(%status, "users service could not check a token");
-        Err(down())
+        Err(ApiError::service_down(
+            "users",
+            format_args!("a token check answered {status}"),
+        ))
     }
 }

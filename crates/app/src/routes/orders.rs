@@ -135,7 +135,7 @@ pub(crate) async fn order_of(
     let order = orders
         .get(id)
         .await
-        .map_err(|_| ApiError::ServiceUnavailable("orders"))?
+        .map_err(ApiError::unavailable("orders"))?
         .filter(|o| o.user_id == user.id || user.role == "admin")
         .ok_or_else(|| ApiError::NotFound(format!("Order {id} not found")))?;
     Ok(JsonOk(OrderView::of(order)).into_response())
@@ -183,7 +183,7 @@ pub(crate) async fn orders_of(
     user: &Caller,
     key: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let down = |_| ApiError::ServiceUnavailable("orders");
+    let down = ApiError::unavailable::<statecraft_services::DbError>("orders");
     let orders = match key {
         Some(key) => orders
             .find_by_key(&user.id, key)

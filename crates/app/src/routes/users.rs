@@ -105,6 +105,6 @@ pub(crate) async fn register_user(
             Err(ApiError::UserExists(name))
         }
         Err(UsersError::Invalid { field, message }) => Err(ApiError::invalid(field, message)),
-        Err(UsersError::Db(_)) => Err(ApiError::ServiceUnavailable("users")),
+        Err(UsersError::Db(err)) => Err(ApiError::service_down("users", err)),
     }
 }
