@@ -107,14 +107,21 @@ pub enum TokenProblem {
 #[derive(Debug, Clone)]
 pub(crate) struct ErrorCause(pub(crate) String);
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The shape of every error: what answers serialize and what OpenAPI
+/// documents, one type for both.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody<'a> {
+    /// A sentence for a person.
     error: &'a str,
+    /// A stable machine code, e.g. `SESSION_MISSING`.
     code: &'static str,
+    /// The offending field, for some `INVALID_REQUEST` answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    /// The step a `STEP_INVALID` answer expected.
     #[serde(skip_serializing_if = "Option::is_none")]
     expected: Option<&'static str>,
+    /// What an `INSUFFICIENT_CONTEXT` answer lacks (`cart`, `shipping`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     missing: Option<&'a [&'static str]>,
 }

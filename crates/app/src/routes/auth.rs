@@ -17,7 +17,7 @@ use crate::auth::{AuthMode, AuthUser, Credential, Identity, reserve_attempt};
 use crate::error::{ApiError, TokenProblem};
 use crate::extract::{AppJson, JsonOk};
 use crate::revocation::{Denied, Revocation, latest, unix_ms_after};
-use crate::routes::health::ErrorBody;
+use crate::error::ErrorBody;
 use crate::session::{IssuedCookie, SessionRequest};
 use crate::state::AppState;
 

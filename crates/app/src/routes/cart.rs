@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, JsonOk};
-use crate::routes::health::ErrorBody;
+use crate::error::ErrorBody;
 use crate::session::{Outcome, SessionRequest};
 use crate::state::AppState;
 

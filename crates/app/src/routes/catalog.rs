@@ -13,7 +13,7 @@ use crate::auth::{AuthUser, Caller};
 use crate::error::ApiError;
 use crate::extract::{AppPath, JsonOk};
 use crate::links::{Call, Link, RemoteService};
-use crate::routes::health::ErrorBody;
+use crate::error::ErrorBody;
 use crate::state::AppState;
 
 /// `GET /products`.

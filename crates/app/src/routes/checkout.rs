@@ -14,7 +14,7 @@ use crate::auth::{AuthUser, Bearer, bearer};
 use crate::error::ApiError;
 use crate::extract::{AppJson, JsonOk, OptionalJson};
 use crate::links::{Call, Link};
-use crate::routes::health::ErrorBody;
+use crate::error::ErrorBody;
 use crate::session::SessionRequest;
 use crate::state::AppState;
 

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{AppPath, JsonOk, OptionalJson};
-use crate::routes::health::ErrorBody;
+use crate::error::ErrorBody;
 use crate::session::SessionRequest;
 use crate::source::StateSource;
 use crate::state::AppState;

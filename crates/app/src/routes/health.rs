@@ -14,18 +14,6 @@ use crate::state::AppState;
 /// How long `/readyz` waits for a store.
 const READY_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// The shape of every error.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ErrorBody {
-    /// A sentence for a person.
-    error: String,
-    /// A stable machine code, e.g. `SESSION_MISSING`.
-    code: String,
-    /// The offending field, for some `INVALID_REQUEST` answers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<String>,
-}
-
 /// The answer to `/healthz`.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Health {

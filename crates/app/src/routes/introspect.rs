@@ -23,7 +23,7 @@ use crate::Identity;
 use crate::auth::{Bearer, bearer};
 use crate::error::{ApiError, TokenProblem};
 use crate::extract::JsonOk;
-use crate::routes::health::ErrorBody;
+use crate::error::ErrorBody;
 use crate::state::AppState;
 
 /// A token that verifies and is not revoked.

@@ -36,7 +36,7 @@ use crate::state::AppState;
         description = "The same application with its state in memory, a store, or the client. \
                        Every error is {\"error\": string, \"code\": string}."
     ),
-    components(schemas(crate::routes::health::ErrorBody))
+    components(schemas(crate::error::ErrorBody))
 )]
 struct ApiDoc;
 

@@ -14,7 +14,7 @@ use crate::links::{Call, Link};
 use crate::routes::checkout::{
     DECLINED, OrderList, OrderView, ShippingBody, idempotency_key, place, valid_lines, valid_token,
 };
-use crate::routes::health::ErrorBody;
+use crate::error::ErrorBody;
 use crate::state::AppState;
 
 /// `POST /orders`.

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::JsonOk;
-use crate::routes::health::ErrorBody;
+use crate::error::ErrorBody;
 use crate::session::SessionRequest;
 use crate::source::StateSource;
 use crate::state::AppState;

@@ -13,7 +13,7 @@ use crate::auth::{REGISTRATIONS, attempts_exhausted, reserve_attempt};
 use crate::error::ApiError;
 use crate::extract::AppJson;
 use crate::routes::auth::ClientAddr;
-use crate::routes::health::ErrorBody;
+use crate::error::ErrorBody;
 use crate::state::AppState;
 
 /// `POST /users`.

@@ -123,7 +123,7 @@ pub(crate) async fn lab() -> Response {
     params(("name" = String, Path, description = "e.g. shop.js")),
     responses(
         (status = 200, content_type = "text/javascript", body = String),
-        (status = 404, description = "NOT_FOUND", body = crate::routes::health::ErrorBody),
+        (status = 404, description = "NOT_FOUND", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
@@ -159,7 +159,7 @@ async fn lab_file(state: &AppState, file: &'static str) -> Result<Vec<u8>, ApiEr
     get, path = "/lab/results.json", tag = "web",
     responses(
         (status = 200, content_type = "application/json", body = Object),
-        (status = 404, description = "NOT_FOUND: no lab run yet", body = crate::routes::health::ErrorBody),
+        (status = 404, description = "NOT_FOUND: no lab run yet", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn lab_results(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -172,7 +172,7 @@ pub(crate) async fn lab_results(State(state): State<AppState>) -> Result<Respons
     get, path = "/lab/report.html", tag = "web",
     responses(
         (status = 200, content_type = "text/html", body = String),
-        (status = 404, description = "NOT_FOUND: no lab run yet", body = crate::routes::health::ErrorBody),
+        (status = 404, description = "NOT_FOUND: no lab run yet", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn lab_report(State(state): State<AppState>) -> Result<Response, ApiError> {
