@@ -21,9 +21,10 @@ use crate::Introspection;
 use crate::auth::{Bearer, Caller, Identity, bearer};
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, JsonOk};
+use crate::extract::{ClientAddr, TrustedProxies};
 use crate::metrics::Metrics;
 use crate::middleware::{ObserveLayer, Observed, RouteLabels};
-use crate::routes::auth::{self, ClientAddr};
+use crate::routes::auth;
 use crate::routes::{catalog, orders, users};
 
 /// What one service process owns.
@@ -86,7 +87,7 @@ impl ServiceState {
     }
 }
 
-impl auth::TrustedProxies for ServiceState {
+impl TrustedProxies for ServiceState {
     fn trusted_proxies(&self) -> &[std::net::IpAddr] {
         &self.0.trusted_proxies
     }

@@ -1,10 +1,9 @@
-//! Logging in and out, tokens, the profile, and the user's sessions.
+//! Logging in and out, tokens and the profile.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::{Duration, UNIX_EPOCH};
+use std::net::IpAddr;
+use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -14,10 +13,10 @@ use statecraft_state::SessionSecret;
 use utoipa::ToSchema;
 
 use crate::auth::{AuthMode, AuthUser, Credential, Identity, reserve_attempt};
-use crate::error::{ApiError, TokenProblem};
-use crate::extract::{AppJson, JsonOk};
-use crate::revocation::{Denied, Revocation, latest, unix_ms_after};
 use crate::error::ErrorBody;
+use crate::error::{ApiError, TokenProblem};
+use crate::extract::{AppJson, ClientAddr, JsonOk};
+use crate::revocation::{Denied, Revocation, unix_ms_after};
 use crate::session::{IssuedCookie, SessionRequest};
 use crate::state::AppState;
 
@@ -63,86 +62,6 @@ pub(crate) struct RefreshRequest {
 pub(crate) struct Profile {
     name: String,
     role: String,
-}
-
-/// One of the user's live sessions.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct SessionEntry {
-    /// The first 8 characters of the session's public ID.
-    id_prefix: String,
-    /// RFC 3339.
-    created_at: String,
-    /// RFC 3339.
-    last_seen_at: String,
-    user_agent: String,
-    /// The session this request came with.
-    current: bool,
-}
-
-/// `GET /sessions`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct SessionList {
-    sessions: Vec<SessionEntry>,
-}
-
-/// `DELETE /sessions`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Ended {
-    /// Sessions ended.
-    ended: u64,
-}
-
-/// The client's address: the connection's peer, or, when the peer is a
-/// trusted proxy, the nearest address in `X-Forwarded-For` that is not one
-/// (unspecified when the app runs without a socket, as in router-level tests).
-pub(crate) struct ClientAddr(pub(crate) IpAddr);
-
-/// States that know which proxies' `X-Forwarded-For` to believe.
-pub(crate) trait TrustedProxies {
-    /// The proxies.
-    fn trusted_proxies(&self) -> &[IpAddr];
-}
-
-impl<S: TrustedProxies + Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-        Ok(Self(client_of(
-            peer,
-            &parts.headers,
-            state.trusted_proxies(),
-        )))
-    }
-}
-
-/// The client behind `peer`: when `peer` is a trusted proxy, the last
-/// `X-Forwarded-For` entry, the one that proxy appended. Entries left of it
-/// were written by whoever called the proxy and prove nothing (walking past
-/// them while they look like proxies would let a client on a proxy's own
-/// address, such as loopback, name any address it likes).
-fn client_of(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
-        return peer;
-    }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .next_back()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|hop| hop.trim().parse().ok())
-        .unwrap_or(peer)
-}
-
-impl TrustedProxies for AppState {
-    fn trusted_proxies(&self) -> &[IpAddr] {
-        &self.config.trusted_proxies
-    }
 }
 
 fn user_agent(headers: &HeaderMap) -> &str {
@@ -439,7 +358,10 @@ pub(crate) async fn logout(
 /// Refuses every access token issued with these refresh families from now on,
 /// for as long as such a token could live, here; the entries made, for the
 /// rest of the cluster.
-async fn deny_families(identity: &Identity, families: &[String]) -> Result<Vec<Denied>, ApiError> {
+pub(crate) async fn deny_families(
+    identity: &Identity,
+    families: &[String],
+) -> Result<Vec<Denied>, ApiError> {
     let until_ms = unix_ms_after(identity.tokens.ttl() + Duration::from_secs(60));
     let denylist = &identity.denylist;
     let mut denied = Vec::with_capacity(families.len());
@@ -470,83 +392,6 @@ pub(crate) async fn profile(user: AuthUser) -> Response {
     .into_response()
 }
 
-fn rfc3339(ms: u64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
-
-/// The caller's live sessions.
-#[utoipa::path(
-    get, path = "/sessions", tag = "auth",
-    responses(
-        (status = 200, body = SessionList),
-        (status = 401, description = "UNAUTHENTICATED, SESSION_MISSING or TOKEN_*", body = ErrorBody),
-    )
-)]
-pub(crate) async fn list_sessions(
-    State(state): State<AppState>,
-    user: AuthUser,
-) -> Result<Response, ApiError> {
-    let store = &state.sessions;
-    let live = store
-        .user_sessions(&user.id)
-        .await
-        .map_err(ApiError::store(store.kind()))?;
-    let current = match &user.credential {
-        Credential::Session(id) => Some(*id),
-        Credential::Bearer(_) => None,
-    };
-    let sessions = live
-        .into_iter()
-        .map(|l| SessionEntry {
-            id_prefix: l.id.to_string().chars().take(8).collect(),
-            created_at: rfc3339(l.created_ms),
-            last_seen_at: rfc3339(l.last_seen_ms),
-            user_agent: l.user_agent,
-            current: Some(l.id) == current,
-        })
-        .collect();
-    Ok(JsonOk(SessionList { sessions }).into_response())
-}
-
-/// Logs the caller out everywhere: every session, every refresh family, and
-/// the access tokens issued with them.
-#[utoipa::path(
-    delete, path = "/sessions", tag = "auth",
-    responses(
-        (status = 200, body = Ended),
-        (status = 401, description = "UNAUTHENTICATED, SESSION_MISSING or TOKEN_*", body = ErrorBody),
-    )
-)]
-pub(crate) async fn end_sessions(
-    State(state): State<AppState>,
-    user: AuthUser,
-) -> Result<Response, ApiError> {
-    let store = &state.sessions;
-    let ended = store
-        .delete_user_sessions(&user.id)
-        .await
-        .map_err(ApiError::store(store.kind()))?;
-    let families = state
-        .identity
-        .users
-        .revoke_user_families(&user.id)
-        .await
-        .map_err(ApiError::unavailable("users"))?;
-    let denied = deny_families(&state.identity, &families).await?;
-    let revocation = Revocation {
-        users: vec![user.id.clone()],
-        expires_ms: unix_ms_after(state.config.timeouts.idle).max(latest(&denied)),
-        denied,
-        ..Revocation::default()
-    };
-    state.identity.announce(revocation).await?;
-    let clear = match user.credential {
-        Credential::Session(_) => IssuedCookie(Some(state.cookies.clear())),
-        Credential::Bearer(_) => IssuedCookie(None),
-    };
-    Ok((clear, JsonOk(Ended { ended })).into_response())
-}
-
 /// The public keys that verify access tokens (RFC 7517).
 #[utoipa::path(
     get, path = "/.well-known/jwks.json", tag = "auth",
@@ -558,43 +403,4 @@ pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
         axum::Json(state.identity.tokens.jwks()),
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-    }
-
-    fn xff(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", value.parse().unwrap());
-        headers
-    }
-
-    #[test]
-    fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
-        let gateway: IpAddr = "127.0.0.1".parse().unwrap();
-        let client: IpAddr = "10.0.0.7".parse().unwrap();
-        // Not trusted: the header is the client's word, ignored.
-        assert_eq!(client_of(gateway, &xff("10.0.0.7"), &[]), gateway);
-        // Trusted: the address the gateway appended.
-        assert_eq!(client_of(gateway, &xff("10.0.0.7"), &[gateway]), client);
-        // A client's own forged entries left of it prove nothing, even when
-        // the client shares the proxy's address.
-        assert_eq!(
-            client_of(gateway, &xff("1.2.3.4, 10.0.0.7"), &[gateway]),
-            client
-        );
-        assert_eq!(
-            client_of(gateway, &xff("1.2.3.4, 127.0.0.1"), &[gateway]),
-            gateway
-        );
-        // No header, or garbage: the peer.
-        assert_eq!(client_of(gateway, &HeaderMap::new(), &[gateway]), gateway);
-        assert_eq!(client_of(gateway, &xff("nonsense"), &[gateway]), gateway);
-    }
 }

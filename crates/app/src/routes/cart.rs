@@ -7,8 +7,8 @@ use statecraft_state::{CartLine, MAX_QUANTITY, Mutation, ProductId, SessionIdTex
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::{AppJson, AppPath, JsonOk};
 use crate::error::ErrorBody;
+use crate::extract::{AppJson, AppPath, JsonOk};
 use crate::session::{Outcome, SessionRequest};
 use crate::state::AppState;
 

@@ -11,9 +11,9 @@ use utoipa::ToSchema;
 
 use crate::auth::{AuthUser, Caller};
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::extract::{AppPath, JsonOk};
 use crate::links::{Call, Link, RemoteService};
-use crate::error::ErrorBody;
 use crate::state::AppState;
 
 /// `GET /products`.

@@ -12,9 +12,9 @@ use utoipa::ToSchema;
 
 use crate::auth::{AuthUser, Bearer, bearer};
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::extract::{AppJson, JsonOk, OptionalJson};
 use crate::links::{Call, Link};
-use crate::error::ErrorBody;
 use crate::session::SessionRequest;
 use crate::state::AppState;
 

@@ -8,8 +8,8 @@ use statecraft_state::{CounterName, MAX_COUNTER, Mutation, SessionIdText};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::{AppPath, JsonOk, OptionalJson};
 use crate::error::ErrorBody;
+use crate::extract::{AppPath, JsonOk, OptionalJson};
 use crate::session::SessionRequest;
 use crate::source::StateSource;
 use crate::state::AppState;

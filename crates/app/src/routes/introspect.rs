@@ -21,9 +21,9 @@ use utoipa::ToSchema;
 
 use crate::Identity;
 use crate::auth::{Bearer, bearer};
+use crate::error::ErrorBody;
 use crate::error::{ApiError, TokenProblem};
 use crate::extract::JsonOk;
-use crate::error::ErrorBody;
 use crate::state::AppState;
 
 /// A token that verifies and is not revoked.

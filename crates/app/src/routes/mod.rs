@@ -11,6 +11,7 @@ mod health;
 pub(crate) mod introspect;
 pub(crate) mod orders;
 mod session;
+mod sessions_of_user;
 pub(crate) mod users;
 mod web;
 
@@ -56,7 +57,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::refresh))
         .routes(routes!(introspect::token_status))
         .routes(routes!(auth::profile))
-        .routes(routes!(auth::list_sessions, auth::end_sessions))
+        .routes(routes!(
+            sessions_of_user::list_sessions,
+            sessions_of_user::end_sessions
+        ))
         .routes(routes!(auth::jwks))
         .routes(routes!(users::register))
         .routes(routes!(checkout::start))

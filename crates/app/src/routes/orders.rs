@@ -9,12 +9,12 @@ use utoipa::ToSchema;
 
 use crate::auth::{AuthUser, Caller};
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::extract::{AppJson, AppPath, JsonOk};
 use crate::links::{Call, Link};
 use crate::routes::checkout::{
     DECLINED, OrderList, OrderView, ShippingBody, idempotency_key, place, valid_lines, valid_token,
 };
-use crate::error::ErrorBody;
 use crate::state::AppState;
 
 /// `POST /orders`.

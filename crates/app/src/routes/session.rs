@@ -7,8 +7,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::JsonOk;
 use crate::error::ErrorBody;
+use crate::extract::JsonOk;
 use crate::session::SessionRequest;
 use crate::source::StateSource;
 use crate::state::AppState;

@@ -11,9 +11,9 @@ use std::net::IpAddr;
 
 use crate::auth::{REGISTRATIONS, attempts_exhausted, reserve_attempt};
 use crate::error::ApiError;
-use crate::extract::AppJson;
-use crate::routes::auth::ClientAddr;
 use crate::error::ErrorBody;
+use crate::extract::AppJson;
+use crate::extract::ClientAddr;
 use crate::state::AppState;
 
 /// `POST /users`.
