@@ -158,9 +158,11 @@ async fn outbox(
     TokenCaller(caller): TokenCaller,
 ) -> Result<Response, ApiError> {
     let report = match &state.0.data {
-        ServiceData::Orders(db) => catalog::outbox_report(&caller, "orders", &db.outbox()).await?,
+        ServiceData::Orders(db) => {
+            crate::routes::outbox::outbox_report(&caller, "orders", &db.outbox()).await?
+        }
         ServiceData::Inventory(db) => {
-            catalog::outbox_report(&caller, "inventory", &db.outbox()).await?
+            crate::routes::outbox::outbox_report(&caller, "inventory", &db.outbox()).await?
         }
         _ => return Err(not_here()),
     };
@@ -191,7 +193,7 @@ async fn notifications(
     let ServiceData::Notifications(db) = &state.0.data else {
         return Err(not_here());
     };
-    catalog::notification_list(db, &caller.id).await
+    crate::routes::notifications::notification_list(db, &caller.id).await
 }
 
 async fn register(

@@ -9,7 +9,9 @@ mod counter;
 pub(crate) mod handover;
 mod health;
 pub(crate) mod introspect;
+pub(crate) mod notifications;
 pub(crate) mod orders;
+pub(crate) mod outbox;
 mod session;
 mod sessions_of_user;
 pub(crate) mod users;
@@ -71,8 +73,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::get_one))
         .routes(routes!(catalog::products))
         .routes(routes!(catalog::availability))
-        .routes(routes!(catalog::notifications))
-        .routes(routes!(catalog::outbox))
+        .routes(routes!(notifications::notifications))
+        .routes(routes!(outbox::outbox))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
