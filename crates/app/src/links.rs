@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use statecraft_services::{InventoryDb, NotificationsDb, OrdersDb, Services};
 
-use statecraft_auth::{Identity as TokenSubject, TokenIssuer};
+use statecraft_auth::{TokenIssuer, TokenSubject};
 
 use crate::error::ApiError;
 

@@ -23,4 +23,4 @@ pub mod token;
 pub use keys::{KeyError, KeyRing};
 pub use password::Passwords;
 pub use refresh::{RefreshSecret, RefreshToken, TokenHash};
-pub use token::{AUDIENCE, Claims, ISSUER, Identity, TokenError, TokenIssuer, new_jti};
+pub use token::{AUDIENCE, Claims, ISSUER, TokenError, TokenIssuer, TokenSubject, new_jti};

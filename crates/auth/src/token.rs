@@ -52,7 +52,7 @@ pub fn new_jti() -> String {
 
 /// Who a token is issued for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
+pub struct TokenSubject {
     /// The user's ID.
     pub id: String,
     /// The user's display name.
@@ -131,7 +131,7 @@ impl TokenIssuer {
     /// # Errors
     /// [`TokenError::Invalid`] if there is no key to sign with (an empty key
     /// directory that could not be filled).
-    pub fn issue(&self, who: &Identity) -> Result<(String, Claims), TokenError> {
+    pub fn issue(&self, who: &TokenSubject) -> Result<(String, Claims), TokenError> {
         self.issue_lasting(who, self.ttl)
     }
 
@@ -143,7 +143,7 @@ impl TokenIssuer {
     /// As [`TokenIssuer::issue`].
     pub fn issue_lasting(
         &self,
-        who: &Identity,
+        who: &TokenSubject,
         ttl: Duration,
     ) -> Result<(String, Claims), TokenError> {
         let iat = unix_now();
@@ -272,8 +272,8 @@ mod tests {
         TokenIssuer::new(KeyRing::ephemeral(TTL), "statecraft", "statecraft-api", TTL)
     }
 
-    fn alice() -> Identity {
-        Identity {
+    fn alice() -> TokenSubject {
+        TokenSubject {
             id: "user-1".into(),
             name: "Alice".into(),
             role: "admin".into(),
@@ -350,7 +350,7 @@ mod tests {
     fn forged_claims_break_the_signature() {
         let i = issuer();
         let (token, _) = i
-            .issue(&Identity {
+            .issue(&TokenSubject {
                 role: "user".into(),
                 ..alice()
             })

@@ -51,8 +51,8 @@ pub(crate) struct AuthUser {
 impl AuthUser {
     /// The caller as the subject of a token the instance mints for it (a
     /// call to a remote service).
-    pub(crate) fn subject(&self) -> statecraft_auth::Identity {
-        statecraft_auth::Identity {
+    pub(crate) fn subject(&self) -> statecraft_auth::TokenSubject {
+        statecraft_auth::TokenSubject {
             id: self.id.clone(),
             name: self.name.clone(),
             role: self.role.clone(),

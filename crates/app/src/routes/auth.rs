@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use statecraft_auth::{Identity as TokenSubject, RefreshToken};
+use statecraft_auth::{RefreshToken, TokenSubject};
 use statecraft_services::{RefreshOutcome, User};
 use statecraft_state::SessionSecret;
 use utoipa::ToSchema;

@@ -390,7 +390,7 @@ async fn forged_and_broken_bearer_tokens_are_refused() {
         "statecraft-api",
         Duration::from_secs(60),
     );
-    let subject = statecraft_auth::Identity {
+    let subject = statecraft_auth::TokenSubject {
         id: "user-1".into(),
         name: "Alice".into(),
         role: "admin".into(),
