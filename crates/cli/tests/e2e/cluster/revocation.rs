@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::Cluster;
+use crate::cluster::Cluster;
 use crate::common::Client;
 
 const ALICE: &str = r#"{"user":"alice","password":"correct-password"}"#;

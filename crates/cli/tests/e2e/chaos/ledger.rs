@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use crate::deps::Postgres;
-use crate::load::CartLedger;
+use crate::chaos::deps::Postgres;
+use crate::chaos::load::CartLedger;
 
 /// Stock by product, as the inventory service holds it.
 pub(crate) fn stock(pg: &Postgres) -> BTreeMap<String, i64> {

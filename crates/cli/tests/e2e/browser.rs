@@ -4,11 +4,8 @@
 //! leaves a screenshot of its page in the test output.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-mod chromium;
-mod common;
-
-use chromium::Browser;
-use common::Statecraft;
+use crate::chromium::Browser;
+use crate::common::Statecraft;
 
 /// Five clicks read five; after a reload the page shows the count the
 /// session holds (it once showed 0, and the next click jumped to 6) and says

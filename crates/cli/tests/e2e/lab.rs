@@ -3,14 +3,11 @@
 //! its `results.json`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-mod chromium;
-mod common;
-
 use std::process::Command;
 use std::time::Instant;
 
-use chromium::Browser;
-use common::Statecraft;
+use crate::chromium::Browser;
+use crate::common::Statecraft;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_statecraft");

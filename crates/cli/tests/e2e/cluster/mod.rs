@@ -3,8 +3,6 @@
 //! kill instances through `/_cluster`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-#[path = "../common/mod.rs"]
-mod common;
 mod hostile;
 mod revocation;
 
@@ -14,7 +12,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, Statecraft, delete_stream};
+use crate::common::{Client, Statecraft, delete_stream};
 use serde_json::Value;
 
 /// A running `statecraft cluster`; stopped (SIGTERM, then waited for) and its

@@ -9,8 +9,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod bounds;
-#[path = "../common/mod.rs"]
-mod common;
 mod deps;
 mod ledger;
 mod load;
@@ -21,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Client, Statecraft, free_port, request};
+use crate::common::{Client, Statecraft, free_port, request};
 use deps::Crashable;
 
 /// A `statecraft` process the suite can crash and start again on its port.
@@ -366,7 +364,7 @@ fn crashes_of_every_part_lose_nothing_committed() {
     }
     assert!(
         breaches.is_empty(),
-        "the run broke the suite's bounds (crates/cli/tests/chaos/bounds.rs):\n{}",
+        "the run broke the suite's bounds (crates/cli/tests/e2e/chaos/bounds.rs):\n{}",
         breaches.join("\n")
     );
 }

@@ -1,9 +1,7 @@
 //! The `statecraft` binary as users run it: flags, exit codes, signals, output.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
-use common::{delete_stream, free_port, request};
+use crate::common::{delete_stream, free_port, request};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};

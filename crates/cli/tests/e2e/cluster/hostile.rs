@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::Cluster;
+use crate::cluster::Cluster;
 use crate::common::Client;
 
 /// Sends `POST /increment` announcing 100 bytes, writes 6 and hangs up.
