@@ -9,12 +9,13 @@ use clap::error::{ContextKind, ContextValue};
 /// The text to print for `err`, ending in a newline.
 pub(crate) fn explain<C: CommandFactory>(err: &clap::Error) -> String {
     let command = C::command();
-    let arg = invalid_arg(err).and_then(|long| {
+    let long = invalid_arg(err);
+    let arg = long.as_deref().and_then(|long| {
         command
             .get_subcommands()
             .flat_map(clap::Command::get_arguments)
             .chain(command.get_arguments())
-            .find(|a| a.get_long() == Some(long.as_str()))
+            .find(|a| a.get_long() == Some(long))
             .cloned()
     });
     let mut text = err.render().to_string();
@@ -29,7 +30,11 @@ pub(crate) fn explain<C: CommandFactory>(err: &clap::Error) -> String {
         "{}\n",
         lines.next().unwrap_or("error: invalid command line")
     );
-    if let Some(env) = arg.as_ref().and_then(|a| from_environment(err, a)) {
+    if let Some(env) = long
+        .as_deref()
+        .zip(arg.as_ref())
+        .and_then(|(long, arg)| from_environment(long, arg))
+    {
         out.push_str(&format!(
             "note: the value came from the environment variable {env}: fix or unset it\n"
         ));
@@ -67,8 +72,7 @@ fn masked(value: &str, secret: bool) -> String {
 
 /// The variable the refused value came from, when it was not given on the
 /// command line.
-fn from_environment(err: &clap::Error, arg: &clap::Arg) -> Option<String> {
-    let long = invalid_arg(err)?;
+fn from_environment(long: &str, arg: &clap::Arg) -> Option<String> {
     let on_command_line =
         std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}=")));
     if on_command_line {

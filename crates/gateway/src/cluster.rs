@@ -235,7 +235,6 @@ async fn control(
                     // Out of rotation now, not at the next health check;
                     // its pooled connections died with it.
                     upstream.set_healthy(false);
-                    upstream.pool.forget_idle();
                     // Answered once its port is closed: a start right after
                     // must not find the dying process still listening there
                     // (and take it for the new one).

@@ -18,7 +18,7 @@ use statecraft_state::capacity::resident_bytes;
 use statecraft_state::memory::MemoryDenylist;
 use statecraft_state::redis::{RedisBackend, RedisDenylist};
 use statecraft_state::sqlite::{SqliteDb, SqliteDenylist};
-use statecraft_state::{Denylist, StoreError, StoreSpec};
+use statecraft_state::{Clock as _, Denylist, StoreError, StoreSpec, UnixClock};
 
 use super::{CmdError, runtime};
 
@@ -127,7 +127,7 @@ async fn log_in(users: &UsersDb) -> Result<String, CmdError> {
 /// What `POST /logout` with a bearer token writes to the denylist: its own
 /// entry and its login's; returns their keys.
 async fn log_out(denylist: &dyn Denylist, family: &str) -> Result<[String; 2], CmdError> {
-    let now_ms = unix_ms();
+    let now_ms = u64::try_from(UnixClock.now().as_millis()).unwrap_or(u64::MAX);
     let claims = Claims {
         sub: USER.to_owned(),
         name: "Alice".to_owned(),
@@ -211,12 +211,6 @@ impl DenylistUnderTest {
             Size::Redis(redis) => redis.used_memory().await.map_err(failed),
         }
     }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A private scratch directory for the users database (removed after).
