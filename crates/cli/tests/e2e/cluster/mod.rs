@@ -39,7 +39,38 @@ impl Cluster {
         let base = process.base.clone();
         let cluster = Self { process, base, dir };
         cluster.wait_until(|c| c.healthy().len() == 3, "three healthy instances");
+        cluster.wait_caught_up();
         cluster
+    }
+
+    /// Waits until every instance has taken the cluster's revocations: just
+    /// after it starts, a bearer request is refused `503 REVOCATIONS_PENDING`
+    /// for a moment (API.md), and a test's first request could land there.
+    fn wait_caught_up(&self) {
+        let (status, pair) = Client::new().post(
+            &self.base,
+            "/token",
+            Some(r#"{"user":"alice","password":"correct-password"}"#),
+        );
+        assert_eq!(status, 200, "{pair}");
+        let token = pair["token"].as_str().unwrap().to_owned();
+        self.wait_until(
+            |c| {
+                c.cluster_view()["instances"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|i| i["url"].as_str())
+                    .all(|url| {
+                        let mut client = Client {
+                            bearer: Some(token.clone()),
+                            ..Client::default()
+                        };
+                        client.get(url.trim_end_matches('/'), "/profile").0 == 200
+                    })
+            },
+            "every instance caught up with the cluster's revocations",
+        );
     }
 
     fn cluster_view(&self) -> Value {
