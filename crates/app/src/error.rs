@@ -126,6 +126,23 @@ pub(crate) struct ErrorBody<'a> {
     missing: Option<&'a [&'static str]>,
 }
 
+/// `err` and the errors under it, `outer: inner: innermost`, for the log: the
+/// whole chain of a cause, each part once (an error that prints its source
+/// itself is not repeated).
+pub(crate) fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        let part = err.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = err.source();
+    }
+    text
+}
+
 impl ApiError {
     /// 400 `INVALID_REQUEST` naming `field`.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {

@@ -13,6 +13,7 @@ mod extract;
 mod links;
 mod metrics;
 mod middleware;
+mod remote;
 mod revocation;
 mod routes;
 mod service;
@@ -31,11 +32,12 @@ use tower::ServiceExt as _;
 pub use auth::{AuthMode, AuthSettings, Identity, family_key, token_key};
 pub use config::{AppConfig, InvalidStateKey, StateKey};
 pub use error::ApiError;
-pub use links::{BadServiceUrl, Link, RemoteService, ServiceLinks};
+pub use links::ServiceLinks;
+pub use remote::{BadServiceUrl, RemoteService};
 pub use revocation::{ClusterLink, Denied, Revocation};
 pub use routes::introspect::Introspection;
 pub use routes::{app, openapi};
-pub use service::{ServiceData, ServiceState, service_app};
+pub use service::{LoneService, ServiceContext, service_app};
 pub use state::AppState;
 
 /// Serves `state`'s application on `listener` until `shutdown` completes, then

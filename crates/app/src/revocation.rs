@@ -140,7 +140,7 @@ impl ClusterLink {
     /// # Errors
     /// A sentence naming what is wrong with `url`.
     pub fn new(url: &str, token: String) -> Result<Self, String> {
-        let (url, client) = crate::links::endpoint(
+        let (url, client) = crate::remote::endpoint(
             url,
             "--cluster-url",
             "/_cluster/revocations",

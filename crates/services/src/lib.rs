@@ -7,6 +7,8 @@
 //!   `bob`, and the refresh-token families of token logins.
 
 pub mod db;
+pub mod in_process;
+pub mod interface;
 pub mod inventory;
 pub mod notifications;
 pub mod orders;
@@ -15,6 +17,8 @@ pub mod users;
 mod wiring;
 
 pub use db::{DataSpec, Database, DbError, InvalidDataSpec};
+pub use in_process::DECLINED_PAYMENT;
+pub use interface::{Caller, Inventory, Notifications, Orders, OutboxReport, ServiceError};
 pub use inventory::{InventoryDb, Product};
 pub use notifications::{Notification, NotificationsDb};
 pub use orders::{NewOrder, Order, OrderLine, OrdersDb, OrdersError, Placed};

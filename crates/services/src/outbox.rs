@@ -45,7 +45,7 @@ pub(crate) async fn claim(
 }
 
 /// A dead-lettered outbox row, for `GET /_admin/outbox`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeadLetter {
     /// The event.

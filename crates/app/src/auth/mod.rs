@@ -48,28 +48,6 @@ pub(crate) struct AuthUser {
     pub(crate) credential: Credential,
 }
 
-impl AuthUser {
-    /// The caller as the subject of a token the instance mints for it (a
-    /// call to a remote service).
-    pub(crate) fn subject(&self) -> statecraft_auth::TokenSubject {
-        statecraft_auth::TokenSubject {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            role: self.role.clone(),
-            session: None,
-        }
-    }
-}
-
-/// Who calls a service endpoint, however they proved it: a user ID and a role.
-#[derive(Debug, Clone)]
-pub(crate) struct Caller {
-    /// `user-<n>`.
-    pub(crate) id: String,
-    /// `admin` or `user`.
-    pub(crate) role: String,
-}
-
 /// What the `Authorization` header holds.
 pub(crate) enum Bearer<'a> {
     /// No `Authorization` header.
@@ -197,9 +175,10 @@ impl FromRequestParts<AppState> for AuthUser {
 
 impl AuthUser {
     /// The caller as the orders endpoints see it.
-    pub(crate) fn caller(&self) -> Caller {
-        Caller {
+    pub(crate) fn caller(&self) -> statecraft_services::Caller {
+        statecraft_services::Caller {
             id: self.id.clone(),
+            name: self.name.clone(),
             role: self.role.clone(),
         }
     }

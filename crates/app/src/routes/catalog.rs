@@ -3,13 +3,12 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use statecraft_services::{InventoryDb, Product};
+use statecraft_services::{Inventory, Product};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::extract::{AppPath, JsonOk};
-use crate::links::{Call, Link};
 use crate::state::AppState;
 
 /// `GET /products`.
@@ -30,21 +29,12 @@ pub(crate) struct Availability {
 /// The catalog, with price and stock.
 #[utoipa::path(get, path = "/products", tag = "inventory", responses((status = 200, body = Catalog)))]
 pub(crate) async fn products(State(state): State<AppState>) -> Result<Response, ApiError> {
-    match &state.services.inventory {
-        Link::Local(db) => product_list(db).await,
-        Link::Remote(remote) => Ok(remote
-            .send(&state.identity.tokens, None, Call::get(&["products"]))
-            .await?
-            .into_response()),
-    }
+    product_list(&*state.services.inventory).await
 }
 
-/// `GET /products`, in the monolith and in the inventory service alike.
-pub(crate) async fn product_list(inventory: &InventoryDb) -> Result<Response, ApiError> {
-    let products = inventory
-        .products()
-        .await
-        .map_err(ApiError::unavailable("inventory"))?;
+/// `GET /products`, in the app and in the inventory service alike.
+pub(crate) async fn product_list(inventory: &dyn Inventory) -> Result<Response, ApiError> {
+    let products = inventory.products().await?;
     Ok(JsonOk(Catalog { products }).into_response())
 }
 
@@ -58,32 +48,18 @@ pub(crate) async fn availability(
     State(state): State<AppState>,
     AppPath(product_id): AppPath<String>,
 ) -> Result<Response, ApiError> {
-    match &state.services.inventory {
-        Link::Local(db) => availability_of(db, &product_id).await,
-        Link::Remote(remote) => Ok(remote
-            .send(
-                &state.identity.tokens,
-                None,
-                Call::get(&["inventory", &product_id]),
-            )
-            .await?
-            .into_response()),
-    }
+    availability_of(&*state.services.inventory, product_id).await
 }
 
-/// `GET /inventory/{productId}`, in the monolith and in the inventory service alike.
+/// `GET /inventory/{productId}`, in the app and in the inventory service alike.
 pub(crate) async fn availability_of(
-    inventory: &InventoryDb,
-    product_id: &str,
+    inventory: &dyn Inventory,
+    product_id: String,
 ) -> Result<Response, ApiError> {
-    let product = inventory
-        .product(product_id)
-        .await
-        .map_err(ApiError::unavailable("inventory"))?
-        .ok_or_else(|| ApiError::NotFound(format!("Product {product_id} not found")))?;
+    let available = inventory.available(&product_id).await?;
     Ok(JsonOk(Availability {
-        product_id: product.product_id,
-        available: product.stock,
+        product_id,
+        available,
     })
     .into_response())
 }

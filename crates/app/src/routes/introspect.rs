@@ -100,7 +100,7 @@ impl Introspection {
     /// A sentence naming what is wrong with `users_url`.
     pub fn new(users_url: &str) -> Result<Self, String> {
         let (url, client) =
-            crate::links::endpoint(users_url, "--users-url", "/token/status", ASK_TIMEOUT)?;
+            crate::remote::endpoint(users_url, "--users-url", "/token/status", ASK_TIMEOUT)?;
         Ok(Self { url, client })
     }
 

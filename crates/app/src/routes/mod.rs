@@ -10,6 +10,7 @@ pub(crate) mod handover;
 mod health;
 pub(crate) mod introspect;
 pub(crate) mod notifications;
+mod order_input;
 pub(crate) mod orders;
 pub(crate) mod outbox;
 mod session;

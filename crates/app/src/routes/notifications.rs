@@ -3,14 +3,13 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use statecraft_services::{Notification, NotificationsDb};
+use statecraft_services::{Caller, Notification, Notifications};
 use utoipa::ToSchema;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::extract::JsonOk;
-use crate::links::{Call, Link};
 use crate::state::AppState;
 
 /// `GET /notifications`.
@@ -29,27 +28,14 @@ pub(crate) async fn notifications(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Response, ApiError> {
-    match &state.services.notifications {
-        Link::Local(db) => notification_list(db, &user.id).await,
-        Link::Remote(remote) => Ok(remote
-            .send(
-                &state.identity.tokens,
-                Some(&user.subject()),
-                Call::get(&["notifications"]),
-            )
-            .await?
-            .into_response()),
-    }
+    notification_list(&*state.services.notifications, &user.caller()).await
 }
 
-/// `GET /notifications`, in the monolith and in the notifications service alike.
+/// `GET /notifications`, in the app and in the notifications service alike.
 pub(crate) async fn notification_list(
-    notifications: &NotificationsDb,
-    user_id: &str,
+    notifications: &dyn Notifications,
+    caller: &Caller,
 ) -> Result<Response, ApiError> {
-    let notifications = notifications
-        .of_user(user_id)
-        .await
-        .map_err(ApiError::unavailable("notifications"))?;
+    let notifications = notifications.of(caller).await?;
     Ok(JsonOk(NotificationList { notifications }).into_response())
 }

@@ -1,20 +1,18 @@
-//! The orders service's public endpoints.
+//! The orders service's public endpoints, and their parse-call-answer steps
+//! shared with a lone orders service's routes (`crate::service`).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use statecraft_services::{NewOrder, OrderLine, OrdersDb};
+use statecraft_services::{Caller, NewOrder, Order, OrderLine, Orders, Placed};
 use utoipa::ToSchema;
 
-use crate::auth::{AuthUser, Caller};
+use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::extract::{AppJson, AppPath, JsonOk};
-use crate::links::{Call, Link};
-use crate::routes::checkout::{
-    DECLINED, OrderList, OrderView, ShippingBody, idempotency_key, place, valid_lines, valid_token,
-};
+use crate::routes::order_input::{ShippingBody, idempotency_key, valid_lines, valid_token};
 use crate::state::AppState;
 
 /// `POST /orders`.
@@ -30,6 +28,68 @@ pub(crate) struct OrderBody {
     /// A payment token, `tok_…` (optional; checkout sends it):
     /// `tok_declined` is refused with `402 PAYMENT_DECLINED`.
     payment_token: Option<String>,
+}
+
+impl OrderBody {
+    /// The order, its input checked.
+    fn into_order(self) -> Result<NewOrder, ApiError> {
+        valid_lines(&self.items)?;
+        let shipping = self.shipping.map(ShippingBody::validate).transpose()?;
+        if let Some(token) = &self.payment_token {
+            valid_token(token)?;
+        }
+        Ok(NewOrder {
+            user_id: self.user_id,
+            items: self.items,
+            shipping: shipping.and_then(|a| serde_json::to_value(a).ok()),
+            payment_token: self.payment_token,
+        })
+    }
+}
+
+/// `GET /orders`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OrderList {
+    orders: Vec<OrderView>,
+}
+
+/// A placed order, as confirm and `POST /orders` answer it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OrderView {
+    order_id: String,
+    status: String,
+    #[schema(value_type = Vec<Object>)]
+    items: Vec<OrderLine>,
+    /// The checkout's step after a stateful confirm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_step: Option<&'static str>,
+}
+
+impl OrderView {
+    pub(crate) fn of(order: Order) -> Self {
+        Self {
+            order_id: order.order_id,
+            status: order.status,
+            items: order.items,
+            current_step: None,
+        }
+    }
+}
+
+/// The answer to a placement: `201` with a new order, `200` with the one a
+/// retry's idempotency key placed before; with the checkout's step after a
+/// stateful confirm.
+pub(crate) fn placed_answer(placed: Placed, current_step: Option<&'static str>) -> Response {
+    let (status, order) = match placed {
+        Placed::Created(order) => (StatusCode::CREATED, order),
+        Placed::Replayed(order) => (StatusCode::OK, order),
+    };
+    let view = OrderView {
+        current_step,
+        ..OrderView::of(order)
+    };
+    (status, axum::Json(view)).into_response()
 }
 
 /// Places an order (the caller's own; an admin may order for anyone).
@@ -48,55 +108,21 @@ pub(crate) async fn create(
     user: AuthUser,
     AppJson(body): AppJson<OrderBody>,
 ) -> Result<Response, ApiError> {
-    match &state.services.orders {
-        Link::Local(db) => place_order(db, &user.caller(), &headers, body).await,
-        Link::Remote(remote) => {
-            let key = idempotency_key(&headers)?;
-            let call = Call {
-                method: Method::POST,
-                segments: &["orders"],
-                query: None,
-                idempotency_key: key.as_deref(),
-                body: Some(&body),
-            };
-            Ok(remote
-                .send(&state.identity.tokens, Some(&user.subject()), call)
-                .await?
-                .into_response())
-        }
-    }
+    place_order(&*state.services.orders, &user.caller(), &headers, body).await
 }
 
-/// `POST /orders`, in the monolith and in the orders service alike.
+/// `POST /orders`, in the app and in the orders service alike.
 pub(crate) async fn place_order(
-    orders: &OrdersDb,
+    orders: &dyn Orders,
     caller: &Caller,
     headers: &HeaderMap,
     body: OrderBody,
 ) -> Result<Response, ApiError> {
-    let user = caller;
     let key = idempotency_key(headers)?;
-    if body.user_id != user.id && user.role != "admin" {
-        return Err(ApiError::Forbidden(
-            "Orders are placed for oneself unless role admin",
-        ));
-    }
-    valid_lines(&body.items)?;
-    let shipping = body.shipping.map(ShippingBody::validate).transpose()?;
-    if let Some(token) = &body.payment_token {
-        valid_token(token)?;
-        if token == DECLINED {
-            return Err(ApiError::PaymentDeclined);
-        }
-    }
-    let order = NewOrder {
-        user_id: body.user_id,
-        items: body.items,
-        shipping: shipping.and_then(|a| serde_json::to_value(a).ok()),
-        payment_token: body.payment_token,
-    };
-    let (status, order) = place(orders, &order, key.as_deref()).await?;
-    Ok((status, axum::Json(OrderView::of(order))).into_response())
+    let placed = orders
+        .place(caller, body.into_order()?, key.as_deref())
+        .await?;
+    Ok(placed_answer(placed, None))
 }
 
 /// One order: its owner's (or any, for an admin).
@@ -113,31 +139,16 @@ pub(crate) async fn get_one(
     user: AuthUser,
     AppPath(id): AppPath<String>,
 ) -> Result<Response, ApiError> {
-    match &state.services.orders {
-        Link::Local(db) => order_of(db, &user.caller(), &id).await,
-        Link::Remote(remote) => Ok(remote
-            .send(
-                &state.identity.tokens,
-                Some(&user.subject()),
-                Call::get(&["orders", &id]),
-            )
-            .await?
-            .into_response()),
-    }
+    order_of(&*state.services.orders, &user.caller(), &id).await
 }
 
-/// `GET /orders/{id}`, in the monolith and in the orders service alike.
+/// `GET /orders/{id}`, in the app and in the orders service alike.
 pub(crate) async fn order_of(
-    orders: &OrdersDb,
-    user: &Caller,
+    orders: &dyn Orders,
+    caller: &Caller,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let order = orders
-        .get(id)
-        .await
-        .map_err(ApiError::unavailable("orders"))?
-        .filter(|o| o.user_id == user.id || user.role == "admin")
-        .ok_or_else(|| ApiError::NotFound(format!("Order {id} not found")))?;
+    let order = orders.order(caller, id).await?;
     Ok(JsonOk(OrderView::of(order)).into_response())
 }
 
@@ -153,46 +164,21 @@ pub(crate) async fn list(
     uri: Uri,
     user: AuthUser,
 ) -> Result<Response, ApiError> {
-    let key = key_query(&uri);
-    match &state.services.orders {
-        Link::Local(db) => orders_of(db, &user.caller(), key.as_deref()).await,
-        Link::Remote(remote) => {
-            let mut call = Call::get(&["orders"]);
-            call.query = key.as_deref().map(|k| (KEY_QUERY, k));
-            Ok(remote
-                .send(&state.identity.tokens, Some(&user.subject()), call)
-                .await?
-                .into_response())
-        }
-    }
+    orders_of(&*state.services.orders, &user.caller(), &uri).await
 }
 
-/// The query parameter naming an idempotency key.
-const KEY_QUERY: &str = "idempotencyKey";
-
-/// `idempotencyKey` of a query string, if given.
-pub(crate) fn key_query(uri: &Uri) -> Option<String> {
-    form_urlencoded::parse(uri.query()?.as_bytes())
-        .find(|(name, _)| name == KEY_QUERY)
-        .map(|(_, value)| value.into_owned())
-}
-
-/// `GET /orders`, in the monolith and in the orders service alike.
+/// `GET /orders`, in the app and in the orders service alike.
 pub(crate) async fn orders_of(
-    orders: &OrdersDb,
-    user: &Caller,
-    key: Option<&str>,
+    orders: &dyn Orders,
+    caller: &Caller,
+    uri: &Uri,
 ) -> Result<Response, ApiError> {
-    let down = ApiError::unavailable::<statecraft_services::DbError>("orders");
-    let orders = match key {
-        Some(key) => orders
-            .find_by_key(&user.id, key)
-            .await
-            .map_err(down)?
-            .into_iter()
-            .collect(),
-        None => orders.of_user(&user.id).await.map_err(down)?,
-    };
+    let key = uri.query().and_then(|query| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == crate::remote::KEY_QUERY)
+            .map(|(_, value)| value.into_owned())
+    });
+    let orders = orders.orders(caller, key.as_deref()).await?;
     Ok(JsonOk(OrderList {
         orders: orders.into_iter().map(OrderView::of).collect(),
     })

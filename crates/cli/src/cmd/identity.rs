@@ -6,9 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use statecraft_app::{AuthMode, AuthSettings, Identity, Link, RemoteService, ServiceLinks};
+use statecraft_app::{AuthMode, AuthSettings, Identity, RemoteService, ServiceLinks};
 use statecraft_auth::{KeyRing, Passwords, TokenIssuer};
-use statecraft_services::{DataSpec, InventoryDb, NotificationsDb, OrdersDb, UsersDb, run_parts};
+use statecraft_services::{
+    DataSpec, Inventory, InventoryDb, Notifications, NotificationsDb, Orders, OrdersDb, UsersDb,
+    run_parts,
+};
 use statecraft_state::Denylist;
 
 use super::CmdError;
@@ -170,15 +173,22 @@ pub(crate) fn parse_ttl(s: &str) -> Result<Duration, String> {
 
 impl IdentityArgs {
     /// Opens the order flow's services under `--data`, except those given
-    /// as remote URLs, and runs their part of the flow on `--events`.
-    pub(crate) async fn services(&self, remote: &RemoteUrls) -> Result<ServiceLinks, CmdError> {
+    /// as remote URLs (called with tokens `tokens` mints), and runs their
+    /// part of the flow on `--events`.
+    pub(crate) async fn services(
+        &self,
+        remote: &RemoteUrls,
+        tokens: &Arc<TokenIssuer>,
+    ) -> Result<ServiceLinks, CmdError> {
         let fail = |e: statecraft_services::DbError| {
             CmdError::Usage(format!("cannot open the services' databases: {e}"))
         };
         let link = |name, url: &Option<String>| {
             url.as_deref()
                 .map(|url| {
-                    RemoteService::new(name, url).map_err(|e| CmdError::Usage(e.to_string()))
+                    RemoteService::new(name, url, Arc::clone(tokens))
+                        .map(Arc::new)
+                        .map_err(|e| CmdError::Usage(e.to_string()))
                 })
                 .transpose()
         };
@@ -200,28 +210,38 @@ impl IdentityArgs {
                     .to_owned(),
             ));
         }
-        let orders = match orders {
-            Some(remote) => Link::Remote(remote),
-            None => Link::Local(OrdersDb::open(&self.data, None).await.map_err(fail)?),
+        // Each service through its trait, chosen once: remote, or its
+        // database here (kept too, to run its part of the flow).
+        let (orders, local_orders): (Arc<dyn Orders>, _) = match orders {
+            Some(remote) => (remote, None),
+            None => {
+                let db = OrdersDb::open(&self.data, None).await.map_err(fail)?;
+                (Arc::new(db.clone()), Some(db))
+            }
         };
-        let inventory = match inventory {
-            Some(remote) => Link::Remote(remote),
-            None => Link::Local(InventoryDb::open(&self.data, None).await.map_err(fail)?),
+        let (inventory, local_inventory): (Arc<dyn Inventory>, _) = match inventory {
+            Some(remote) => (remote, None),
+            None => {
+                let db = InventoryDb::open(&self.data, None).await.map_err(fail)?;
+                (Arc::new(db.clone()), Some(db))
+            }
         };
-        let notifications = match notifications {
-            Some(remote) => Link::Remote(remote),
-            None => Link::Local(
-                NotificationsDb::open(&self.data, None)
+        let (notifications, local_notifications): (Arc<dyn Notifications>, _) = match notifications
+        {
+            Some(remote) => (remote, None),
+            None => {
+                let db = NotificationsDb::open(&self.data, None)
                     .await
-                    .map_err(fail)?,
-            ),
+                    .map_err(fail)?;
+                (Arc::new(db.clone()), Some(db))
+            }
         };
         if local.contains(&true) {
             let bus = open_bus(&self.events, &self.events_namespace).await?;
             run_parts(
-                orders.local(),
-                inventory.local(),
-                notifications.local(),
+                local_orders.as_ref(),
+                local_inventory.as_ref(),
+                local_notifications.as_ref(),
                 bus,
             )
             .await

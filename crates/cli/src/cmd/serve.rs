@@ -285,7 +285,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             identity.cluster = Some(ClusterLink::new(url, token.clone()).map_err(CmdError::Usage)?);
         }
         super::identity::spawn_upkeep(&identity);
-        let services = cmd.identity.services(&cmd.remote).await?;
+        let services = cmd.identity.services(&cmd.remote, &identity.tokens).await?;
         let counters = counter_store(&counter_spec, cmd.store_timeout, ca.as_deref()).await?;
         let (listener, local) = super::bind(cmd.listen).await?;
         if cmd.state_key.is_none() {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statecraft_app::{AuthSettings, Introspection, ServiceData, ServiceState, service_app};
+use statecraft_app::{AuthSettings, Introspection, LoneService, ServiceContext, service_app};
 use statecraft_auth::{KeyRing, TokenIssuer};
 use statecraft_services::{DataSpec, InventoryDb, NotificationsDb, OrdersDb, run_parts};
 use statecraft_state::memory::MemoryDenylist;
@@ -110,7 +110,7 @@ async fn fetch_ring(client: &reqwest::Client, url: &str, ttl: Duration) -> Resul
 }
 
 /// The users service's state: its database, its keys (it signs).
-async fn users_service(cmd: &Cmd) -> Result<(ServiceData, Arc<TokenIssuer>), CmdError> {
+async fn users_service(cmd: &Cmd) -> Result<(LoneService, Arc<TokenIssuer>), CmdError> {
     let identity = open_identity(
         &cmd.data,
         &keys_dir(cmd.keys_dir.as_ref(), &cmd.data),
@@ -120,7 +120,7 @@ async fn users_service(cmd: &Cmd) -> Result<(ServiceData, Arc<TokenIssuer>), Cmd
     )
     .await?;
     let tokens = Arc::clone(&identity.tokens);
-    Ok((ServiceData::Users(Box::new(identity)), tokens))
+    Ok((LoneService::Users(Box::new(identity)), tokens))
 }
 
 /// Runs the service until Ctrl-C or SIGTERM.
@@ -169,14 +169,14 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                 run_parts(Some(&db), None, None, bus)
                     .await
                     .map_err(|e| CmdError::Runtime(e.to_string()))?;
-                ServiceData::Orders(db)
+                LoneService::Orders(Arc::new(db))
             }
             Kind::Inventory => {
                 let db = InventoryDb::open(&cmd.data, None).await.map_err(fail)?;
                 run_parts(None, Some(&db), None, bus)
                     .await
                     .map_err(|e| CmdError::Runtime(e.to_string()))?;
-                ServiceData::Inventory(db)
+                LoneService::Inventory(Arc::new(db))
             }
             // Served above, before any JWKS is fetched.
             Kind::Users => {
@@ -187,7 +187,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                 run_parts(None, None, Some(&db), bus)
                     .await
                     .map_err(|e| CmdError::Runtime(e.to_string()))?;
-                ServiceData::Notifications(db)
+                LoneService::Notifications(Arc::new(db))
             }
         };
         listen_and_serve(&cmd, data, tokens, shutdown).await
@@ -196,7 +196,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
 
 async fn listen_and_serve(
     cmd: &Cmd,
-    data: ServiceData,
+    data: LoneService,
     tokens: Arc<TokenIssuer>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), CmdError> {
@@ -213,8 +213,8 @@ async fn listen_and_serve(
         _ => Some(Introspection::new(&cmd.users_url).map_err(CmdError::Usage)?),
     };
     let proxies = cmd.trusted_proxies.clone();
-    let state = ServiceState::with_trusted_proxies(data, tokens, proxies, introspection);
-    let app = service_app(state, &name);
+    let context = ServiceContext::new(tokens, proxies, introspection);
+    let app = service_app(data, context, &name);
     statecraft_app::serve_service(listener, app, shutdown)
         .await
         .map_err(|e| CmdError::Runtime(format!("service failed: {e}")))?;

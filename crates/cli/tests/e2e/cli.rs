@@ -1210,6 +1210,30 @@ fn serve_with_remote_services_runs_a_session_checkout_through_them() {
         None,
     );
     assert_eq!(status, 404);
+    // The orders service's rules hold through the monolith: bob may not
+    // order for alice, a declined payment is refused, the outbox report is
+    // an admin's (alice's: both services' outboxes, each asked remotely).
+    let bob_auth = [("Cookie", bob_cookie.as_str())];
+    let for_alice = r#"{"userId":"user-1","items":[{"productId":"book-1","quantity":1}]}"#;
+    let (status, _, refused) = request(&addr, "POST", "/orders", &bob_auth, Some(for_alice));
+    assert_eq!((status, refused["code"].as_str()), (403, Some("FORBIDDEN")));
+    let declined = r#"{"userId":"user-2","items":[{"productId":"book-1","quantity":1}],"paymentToken":"tok_declined"}"#;
+    let (status, _, refused) = request(&addr, "POST", "/orders", &bob_auth, Some(declined));
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (402, Some("PAYMENT_DECLINED"))
+    );
+    let (status, _, _) = request(&addr, "GET", "/_admin/outbox", &bob_auth, None);
+    assert_eq!(status, 403);
+    let (status, _, outboxes) = request(&addr, "GET", "/_admin/outbox", &with_cookie, None);
+    let services_reported: Vec<_> = outboxes
+        .as_array()
+        .map(|all| all.iter().filter_map(|r| r["service"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        (status, services_reported),
+        (200, vec!["orders", "inventory"])
+    );
 
     // A dead orders service: a fast 503 naming it, and /readyz says so.
     signal(&services[0], "KILL");

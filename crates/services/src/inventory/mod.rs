@@ -2,7 +2,7 @@
 //! stock for each `OrderCreated`, exactly once.
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 use statecraft_events::consumer::Handler;
 use statecraft_events::{Event, EventType};
@@ -24,7 +24,7 @@ const MIGRATIONS: Migrations = Migrations {
 };
 
 /// A product of the catalog.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Product {
     /// Its ID (`book-1`).

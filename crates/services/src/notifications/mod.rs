@@ -2,7 +2,7 @@
 //! for its user (delivery is the row; no e-mail).
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 use statecraft_events::consumer::Handler;
 use statecraft_events::{Event, EventType};
@@ -25,7 +25,7 @@ const MIGRATIONS: Migrations = Migrations {
 };
 
 /// A notification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     /// The order.

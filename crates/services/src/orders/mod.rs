@@ -65,7 +65,7 @@ pub struct NewOrder {
 }
 
 /// A placed order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
     /// `order-<n>`.
