@@ -4,19 +4,15 @@
 //! panic, a 500, or an error that is not the API's JSON shape is a crash.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock};
-use std::time::Duration;
+use std::sync::LazyLock;
 
 use axum::body::Body;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
-use statecraft_app::{AppConfig, AppState, AuthSettings, Identity};
-use statecraft_auth::{AUDIENCE, ISSUER, KeyRing, Passwords, TokenIssuer};
-use statecraft_events::MemoryBus;
+use statecraft_app::{AppConfig, Application, Blueprint};
+use statecraft_auth::Passwords;
 use statecraft_gateway::{Gateway, GatewayConfig, Policy, UpstreamSpec};
-use statecraft_services::{DataSpec, Services, UsersDb};
-use statecraft_state::SessionTimeouts;
-use statecraft_state::memory::{MemoryCounterStore, MemoryDenylist, MemorySessionStore};
+use statecraft_services::DataSpec;
 use tower::util::BoxCloneSyncService;
 use tower::{Service as _, ServiceExt as _};
 
@@ -30,6 +26,8 @@ pub struct Harness {
     gateways: Vec<Gateway>,
     /// A valid bearer token (alice), for targets that start from one.
     pub token: String,
+    /// The instance the app serves (its tasks run while the harness lives).
+    _instance: Application,
     _data: tempfile::TempDir,
 }
 
@@ -44,39 +42,18 @@ fn build() -> Harness {
         .expect("runtime");
     let data = tempfile::tempdir().expect("temporary directory");
     let spec = DataSpec::Sqlite(data.path().to_owned());
-    let (state, token) = runtime.block_on(async {
-        let ttl = Duration::from_secs(900);
-        // Cheap Argon2: the parsers are the subject, not the password cost.
-        let users = UsersDb::open(&spec, None, Passwords::with_params(1024, 1))
-            .await
-            .expect("users");
-        let tokens = Arc::new(TokenIssuer::new(
-            KeyRing::open(&data.path().join("keys"), ttl).expect("keys"),
-            ISSUER,
-            AUDIENCE,
-            ttl,
-        ));
-        let identity = Identity {
-            refresh_secret: users.refresh_secret().await.expect("secret"),
-            users,
-            tokens: Arc::clone(&tokens),
-            denylist: Arc::new(MemoryDenylist::new()),
-            settings: AuthSettings::default(),
-            cluster: None,
-        };
-        let services = Services::open(&spec, None).await.expect("services");
-        services.run(Arc::new(MemoryBus::new())).await.expect("bus");
+    let instance = runtime.block_on(async {
         let mut config = AppConfig::new("server-fuzz");
         config.secure_cookies = false;
-        let state = AppState::new(
-            config,
-            Arc::new(MemorySessionStore::new(SessionTimeouts::default())),
-            Arc::new(MemoryCounterStore::new()),
-            identity,
-            services,
-        );
-        (state, String::new())
+        // The same builder as `serve`: memory stores, the services on a
+        // temporary SQLite directory, the in-process bus.
+        let mut blueprint = Blueprint::new(config, spec, data.path().join("keys"));
+        // Cheap Argon2: the parsers are the subject, not the password cost.
+        blueprint.passwords = Passwords::with_params(1024, 1);
+        let app = statecraft_app::build(blueprint).await.expect("app");
+        app
     });
+    let state = instance.state().clone();
     let app: AppService = BoxCloneSyncService::new(statecraft_app::app(state.clone()));
     let gateways = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -101,7 +78,8 @@ fn build() -> Harness {
         runtime,
         app,
         gateways,
-        token,
+        token: String::new(),
+        _instance: instance,
         _data: data,
     };
     let login = Request::post("/token")

@@ -5,6 +5,7 @@
 //! listener and a shutdown future; tests do the same on port 0.
 
 mod auth;
+mod build;
 mod cache;
 mod config;
 mod cookies;
@@ -30,6 +31,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 
 pub use auth::{AuthMode, AuthSettings, Identity, family_key, token_key};
+pub use build::{Application, Blueprint, BuildError, RemoteServices, build, build_identity};
 pub use config::{AppConfig, InvalidStateKey, StateKey};
 pub use error::ApiError;
 pub use links::ServiceLinks;
@@ -50,11 +52,57 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_service(listener, app(state), shutdown).await
+    serve_service(listener, app(state), shutdown, None).await
+}
+
+/// Serves `service` on `listener` until `shutdown`, then shuts down in
+/// order within `limit`: stops accepting, lets requests in flight finish,
+/// and stops `tasks` (a relay sends its last events) in the time left.
+///
+/// # Errors
+/// An I/O error of the listener.
+pub async fn serve_then_stop<S>(
+    listener: TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limit: std::time::Duration,
+    tasks: &statecraft_events::Tasks,
+) -> std::io::Result<()>
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let began = std::sync::Arc::new(std::sync::OnceLock::new());
+    let shutdown = {
+        let began = std::sync::Arc::clone(&began);
+        async move {
+            shutdown.await;
+            let _ = began.set(std::time::Instant::now());
+        }
+    };
+    let served = serve_service(listener, service, shutdown, Some(limit)).await;
+    let spent = began
+        .get()
+        .map_or(std::time::Duration::ZERO, std::time::Instant::elapsed);
+    let left = limit.saturating_sub(spent);
+    if !tasks.stop(left).await {
+        tracing::warn!(
+            running = tasks.running(),
+            "background tasks still running {limit:?} after the shutdown began: left to the process's end"
+        );
+    }
+    served
 }
 
 /// Serves any of our services (the app, or one service alone) on `listener`
-/// until `shutdown`, as [`serve`] does.
+/// until `shutdown`, as [`serve`] does, waiting at most `drain` for the
+/// requests in flight when given.
 ///
 /// # Errors
 /// An I/O error of the listener.
@@ -62,6 +110,7 @@ pub async fn serve_service<S>(
     listener: TcpListener,
     service: S,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Option<std::time::Duration>,
 ) -> std::io::Result<()>
 where
     S: tower::Service<
@@ -74,7 +123,7 @@ where
     S::Future: Send,
 {
     // As axum::serve did: requests in flight finish, however long they take.
-    statecraft_http::serve_http1(listener, shutdown, None, |peer| {
+    statecraft_http::serve_http1(listener, shutdown, drain, |peer| {
         let service = service.clone();
         hyper::service::service_fn(move |mut request: axum::extract::Request| {
             // The peer address feeds the login rate limit.

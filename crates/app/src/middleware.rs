@@ -283,53 +283,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_handler_answers_json_500_with_a_request_id() {
-        use statecraft_state::memory::{MemoryCounterStore, MemorySessionStore};
-        use std::sync::Arc;
         use tower::ServiceExt as _;
 
-        let dir = tempfile::tempdir().unwrap();
-        let users = statecraft_services::UsersDb::open(
-            &statecraft_services::DataSpec::Sqlite(dir.path().to_owned()),
-            None,
-            statecraft_auth::Passwords::with_params(1024, 1),
-        )
-        .await
-        .unwrap();
-        let ttl = std::time::Duration::from_secs(60);
-        let identity = crate::Identity {
-            refresh_secret: statecraft_auth::RefreshSecret::generate(),
-            users,
-            tokens: Arc::new(statecraft_auth::TokenIssuer::new(
-                statecraft_auth::KeyRing::ephemeral(ttl),
-                "statecraft",
-                "statecraft-api",
-                ttl,
-            )),
-            denylist: Arc::new(statecraft_state::memory::MemoryDenylist::new()),
-            settings: crate::AuthSettings::default(),
-            cluster: None,
+        // The layer needs only what it adds: a served-by name and metrics.
+        let observed = Observed {
+            served_by: HeaderValue::from_static("panic-test"),
+            metrics: crate::metrics::Metrics::global(),
         };
-        let state = crate::AppState::new(
-            crate::AppConfig::new("panic-test"),
-            Arc::new(MemorySessionStore::new(
-                statecraft_state::SessionTimeouts::default(),
-            )),
-            Arc::new(MemoryCounterStore::new()),
-            identity,
-            statecraft_services::Services::open(
-                &statecraft_services::DataSpec::Sqlite(dir.path().to_owned()),
-                None,
-            )
-            .await
-            .unwrap(),
-        );
         let boom = tower::service_fn(|_req: Request| async move {
             if std::hint::black_box(true) {
                 panic!("a bug in a handler");
             }
             Ok::<Response, Infallible>(Response::new(axum::body::Body::empty()))
         });
-        let service = ObserveLayer::new(state.observed(), RouteLabels::new(["/boom"])).layer(boom);
+        let service = ObserveLayer::new(observed, RouteLabels::new(["/boom"])).layer(boom);
         let request = Request::builder()
             .uri("/boom")
             .body(axum::body::Body::empty())

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use crate::bus::{Bus, BusError};
 use crate::event::{Event, EventType};
+use crate::tasks::Tasks;
 
 /// What a consumer does with an event.
 #[async_trait]
@@ -25,22 +26,30 @@ pub trait Handler: Send + Sync + 'static {
 const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);
 
 /// Subscribes `handler` to events of `types` under the durable name
-/// `consumer`, then runs it until the process ends, resubscribing when the bus
+/// `consumer`, then runs it until `tasks` stop, resubscribing when the bus
 /// goes away. Subscribing before returning means events published afterwards
-/// reach it even on the in-process bus.
+/// reach it even on the in-process bus. Asked to stop, it finishes the event
+/// it is applying (acknowledged or not) and returns; what it has not taken
+/// stays on the bus for the next start.
 ///
 /// # Errors
 /// [`BusError`] when the first subscription fails.
 pub async fn start(
+    tasks: &Tasks,
     bus: Arc<dyn Bus>,
     consumer: &'static str,
     types: &'static [EventType],
     handler: Arc<dyn Handler>,
 ) -> Result<(), BusError> {
     let mut subscription = bus.subscribe(consumer, types).await?;
-    tokio::spawn(async move {
+    tasks.spawn(|stop| async move {
         loop {
-            while let Some(delivery) = subscription.next().await {
+            loop {
+                let delivery = tokio::select! {
+                    delivery = subscription.next() => delivery,
+                    () = stop.cancelled() => return,
+                };
+                let Some(delivery) = delivery else { break };
                 match handler.handle(&delivery.event).await {
                     Ok(()) => delivery.ack().await,
                     Err(why) => {
@@ -50,7 +59,10 @@ pub async fn start(
                 }
             }
             loop {
-                tokio::time::sleep(RESUBSCRIBE_AFTER).await;
+                tokio::select! {
+                    () = tokio::time::sleep(RESUBSCRIBE_AFTER) => {}
+                    () = stop.cancelled() => return,
+                }
                 match bus.subscribe(consumer, types).await {
                     Ok(s) => {
                         subscription = s;

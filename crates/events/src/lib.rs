@@ -11,8 +11,10 @@ mod event;
 pub mod memory;
 pub mod nats;
 pub mod relay;
+mod tasks;
 
 pub use bus::{Bus, BusError, Delivery, Subscription};
 pub use event::{Event, EventLine, EventType};
 pub use memory::MemoryBus;
 pub use nats::NatsBus;
+pub use tasks::Tasks;

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use crate::bus::{Bus, BusError};
 use crate::event::Event;
+use crate::tasks::Tasks;
 
 /// Failed publications of one row before it is dead-lettered.
 pub const MAX_ATTEMPTS: u32 = 10;
@@ -42,24 +43,50 @@ pub trait Outbox: Send + Sync + 'static {
     async fn mark_failed(&self, id: i64, error: &str, dead: bool) -> Result<(), String>;
 }
 
-/// Publishes `outbox` to `bus` until the process ends.
-pub fn spawn(outbox: Arc<dyn Outbox>, bus: Arc<dyn Bus>, name: &'static str) {
-    tokio::spawn(async move {
+/// Publishes `outbox` to `bus` until `tasks` stop. Asked to stop, the relay
+/// finishes its batch, then sends what is left (the requests are drained by
+/// then, so nothing new arrives) unless the bus fails, and returns: an order
+/// committed before shutdown has its event on the bus when the process ends.
+pub fn spawn(tasks: &Tasks, outbox: Arc<dyn Outbox>, bus: Arc<dyn Bus>, name: &'static str) {
+    tasks.spawn(|stop| async move {
         let mut backoff = IDLE;
-        loop {
-            match pass(&*outbox, &*bus).await {
+        while !stop.is_cancelled() {
+            let pause = match pass(&*outbox, &*bus).await {
                 Ok(0) => {
                     backoff = IDLE;
-                    tokio::time::sleep(IDLE).await;
+                    IDLE
                 }
-                Ok(_) => backoff = IDLE,
+                Ok(_) => {
+                    backoff = IDLE;
+                    continue;
+                }
                 Err(why) => {
                     tracing::warn!(outbox = name, "relay: {why}; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
+                    let pause = backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
+                    pause
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = stop.cancelled() => {}
+            }
+        }
+        // The last rows, while the bus takes them.
+        loop {
+            match pass(&*outbox, &*bus).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(why) => {
+                    tracing::warn!(
+                        outbox = name,
+                        "relay stopped with rows unsent (sent at the next start): {why}"
+                    );
+                    break;
                 }
             }
         }
+        tracing::debug!(outbox = name, "relay stopped");
     });
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use statecraft_events::{Bus, BusError, EventType, consumer, relay};
+use statecraft_events::{Bus, BusError, EventType, Tasks, consumer, relay};
 
 use crate::db::{DataSpec, DbError};
 use crate::{InventoryDb, NotificationsDb, OrdersDb};
@@ -66,16 +66,17 @@ impl Services {
     }
 
     /// Runs the order flow on `bus`: the consumers subscribe first, then the
-    /// relays start publishing the outboxes.
+    /// relays start publishing the outboxes; `tasks` owns them all.
     ///
     /// # Errors
     /// [`BusError`] when a consumer cannot subscribe.
-    pub async fn run(&self, bus: Arc<dyn Bus>) -> Result<(), BusError> {
+    pub async fn run(&self, bus: Arc<dyn Bus>, tasks: &Tasks) -> Result<(), BusError> {
         run_parts(
             Some(&self.orders),
             Some(&self.inventory),
             Some(&self.notifications),
             bus,
+            tasks,
         )
         .await
     }
@@ -83,7 +84,7 @@ impl Services {
 
 /// Runs the parts of the order flow this process holds (the others run
 /// elsewhere on the same bus): their consumers subscribe first, then their
-/// relays start publishing.
+/// relays start publishing; `tasks` owns them all.
 ///
 /// # Errors
 /// [`BusError`] when a consumer cannot subscribe.
@@ -92,33 +93,42 @@ pub async fn run_parts(
     inventory: Option<&InventoryDb>,
     notifications: Option<&NotificationsDb>,
     bus: Arc<dyn Bus>,
+    tasks: &Tasks,
 ) -> Result<(), BusError> {
     // Every consumer listens before any relay publishes: on the in-process
     // bus an event published to a consumer not yet declared is not kept.
     if let Some(inventory) = inventory {
-        listen(&bus, "inventory", INVENTORY_EVENTS, inventory.clone()).await?;
+        listen(
+            tasks,
+            &bus,
+            "inventory",
+            INVENTORY_EVENTS,
+            inventory.clone(),
+        )
+        .await?;
     }
     if let Some(orders) = orders {
-        listen(&bus, "orders", ORDERS_EVENTS, orders.clone()).await?;
+        listen(tasks, &bus, "orders", ORDERS_EVENTS, orders.clone()).await?;
     }
     if let Some(notifications) = notifications {
         let handler = notifications.clone();
-        listen(&bus, "notifications", NOTIFICATION_EVENTS, handler).await?;
+        listen(tasks, &bus, "notifications", NOTIFICATION_EVENTS, handler).await?;
     }
     if let Some(orders) = orders {
-        relay::spawn(Arc::new(orders.outbox()), Arc::clone(&bus), "orders");
+        relay::spawn(tasks, Arc::new(orders.outbox()), Arc::clone(&bus), "orders");
     }
     if let Some(inventory) = inventory {
-        relay::spawn(Arc::new(inventory.outbox()), bus, "inventory");
+        relay::spawn(tasks, Arc::new(inventory.outbox()), bus, "inventory");
     }
     Ok(())
 }
 
 async fn listen(
+    tasks: &Tasks,
     bus: &Arc<dyn Bus>,
     name: &'static str,
     types: &'static [EventType],
     handler: impl consumer::Handler,
 ) -> Result<(), BusError> {
-    consumer::start(Arc::clone(bus), name, types, Arc::new(handler)).await
+    consumer::start(tasks, Arc::clone(bus), name, types, Arc::new(handler)).await
 }

@@ -426,7 +426,12 @@ pub(crate) async fn saga_confirms_reserves_stock_and_notifies(app: &TestApp) {
 #[tokio::test]
 async fn out_of_stock_orders_are_rejected_and_take_nothing() {
     let app = spawn_app().await;
-    app.services.inventory.set_stock("pen-7", 1).await.unwrap();
+    app.inventory
+        .as_ref()
+        .unwrap()
+        .set_stock("pen-7", 1)
+        .await
+        .unwrap();
     let (token, _) = app.token_for("bob").await;
     let body = json!({"userId": "user-2", "items": [{"productId": "book-2", "quantity": 1}, {"productId": "pen-7", "quantity": 2}]});
     let placed = app.bearer("POST", "/orders", &token, Some(body)).await;
@@ -446,7 +451,12 @@ async fn two_hundred_concurrent_orders_for_fifty_in_stock_confirm_exactly_fifty(
 }
 
 pub(crate) async fn fifty_of_two_hundred(app: &std::sync::Arc<TestApp>) {
-    app.services.inventory.set_stock("mug-3", 50).await.unwrap();
+    app.inventory
+        .as_ref()
+        .unwrap()
+        .set_stock("mug-3", 50)
+        .await
+        .unwrap();
     let (token, _) = app.token_for("alice").await;
     let calls = (0..200).map(|_| {
         let (app, token) = (app.clone(), token.clone());

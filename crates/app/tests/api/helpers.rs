@@ -1,18 +1,22 @@
 //! `spawn_app`: a fresh server on port 0 with fresh stores and a manual clock.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::{Method, Response};
 use serde_json::Value;
-use statecraft_app::{AppConfig, AppState, AuthSettings, Identity};
-use statecraft_auth::{KeyRing, Passwords, TokenIssuer};
-use statecraft_events::{Bus, MemoryBus};
-use statecraft_services::{DataSpec, Services, UsersDb};
-use statecraft_state::memory::{MemoryCounterStore, MemoryDenylist, MemorySessionStore};
+use statecraft_app::{AppConfig, AuthSettings, Blueprint};
+use statecraft_auth::{Passwords, TokenIssuer};
+use statecraft_events::Bus;
+use statecraft_services::{DataSpec, InventoryDb, UsersDb};
+use statecraft_state::memory::{MemoryCounterStore, MemorySessionStore};
 use statecraft_state::{Clock, CounterStore, Denylist, ManualClock, SessionStore, SessionTimeouts};
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// What stops a test's server, and its task (which ends once it has shut down).
+type Running = (oneshot::Sender<()>, JoinHandle<std::io::Result<()>>);
 
 /// A running server and what a test needs to drive it.
 pub(crate) struct TestApp {
@@ -22,9 +26,24 @@ pub(crate) struct TestApp {
     pub(crate) sessions: MemorySessionStore,
     pub(crate) users: UsersDb,
     pub(crate) tokens: Arc<TokenIssuer>,
-    pub(crate) services: Services,
-    _stop: oneshot::Sender<()>,
+    /// The inventory's database (tests set stock).
+    pub(crate) inventory: Option<InventoryDb>,
+    /// Stops the server and waits until it has shut down.
+    stop: Mutex<Option<Running>>,
     _data: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Shuts the server down as SIGTERM does `serve` (drain, stop the
+    /// relays and consumers, close the pools) and waits until it has: then
+    /// no connection of this app holds a lock, and its schemas can go.
+    pub(crate) async fn shut_down(&self) {
+        let stop = self.stop.lock().ok().and_then(|mut stop| stop.take());
+        if let Some((stop, served)) = stop {
+            let _ = stop.send(());
+            served.await.unwrap().unwrap();
+        }
+    }
 }
 
 /// Settings a test may change before the server starts.
@@ -84,49 +103,43 @@ pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> 
     let (spec, schema) = setup
         .data
         .unwrap_or_else(|| (DataSpec::Sqlite(data_dir.path().to_owned()), None));
-    // Cheap Argon2 parameters: these tests are about behaviour, not cost.
-    let users = UsersDb::open(&spec, schema.as_deref(), Passwords::with_params(1024, 1))
-        .await
-        .unwrap();
     // Instances on one data directory share its keys, as `serve` does.
     let keys = match &spec {
         DataSpec::Sqlite(dir) => dir.join("keys"),
         DataSpec::Postgres(_) => data_dir.path().join("keys"),
     };
-    let tokens = Arc::new(TokenIssuer::new(
-        KeyRing::open(&keys, setup.access_ttl).unwrap(),
-        "statecraft",
-        "statecraft-api",
-        setup.access_ttl,
-    ));
-    let identity = Identity {
-        refresh_secret: users.refresh_secret().await.unwrap(),
-        users: users.clone(),
-        tokens: Arc::clone(&tokens),
-        denylist: setup
-            .denylist
-            .unwrap_or_else(|| Arc::new(MemoryDenylist::new())),
-        settings: setup.auth,
-        cluster: None,
-    };
-    // Each service owns its schema (`<schema>_orders` … beside the users' one),
-    // and the order flow runs on an in-process bus.
-    let services = Services::open(&spec, schema.as_deref()).await.unwrap();
-    let bus = setup.bus.unwrap_or_else(|| Arc::new(MemoryBus::new()));
-    services.run(bus).await.unwrap();
-    let state = AppState::new(
-        setup.config,
-        session_store,
-        counter_store,
-        identity,
-        services.clone(),
-    );
+    // The same builder as `serve`, with this test's stores and settings;
+    // each service owns its schema (`<schema>_orders` … beside the users').
+    let mut blueprint = Blueprint::new(setup.config, spec, keys);
+    blueprint.sessions = session_store;
+    blueprint.counters = counter_store;
+    if let Some(denylist) = setup.denylist {
+        blueprint.denylist = denylist;
+    }
+    blueprint.schema = schema;
+    blueprint.access_ttl = setup.access_ttl;
+    blueprint.auth = setup.auth;
+    // Cheap Argon2 parameters: these tests are about behaviour, not cost.
+    blueprint.passwords = Passwords::with_params(1024, 1);
+    if let Some(bus) = setup.bus {
+        blueprint.bus = bus;
+    }
+    let app = statecraft_app::build(blueprint).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(statecraft_app::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let (users, tokens, inventory) = (
+        app.users().clone(),
+        Arc::clone(app.tokens()),
+        app.inventory().cloned(),
+    );
+    let served = tokio::spawn(app.serve(
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(10),
+    ));
     Arc::new(TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::builder()
@@ -137,8 +150,8 @@ pub(crate) async fn spawn_with(change: impl FnOnce(&mut Setup)) -> Arc<TestApp> 
         sessions,
         users,
         tokens,
-        services,
-        _stop: stop,
+        inventory,
+        stop: Mutex::new(Some((stop, served))),
         _data: data_dir,
     })
 }

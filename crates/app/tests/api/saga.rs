@@ -53,8 +53,7 @@ async fn the_saga_on_postgresql_and_nats_jetstream() {
     bus.delete().await.unwrap();
     // The relays and consumers still run: with their pools closed, none of
     // their transactions can deadlock with the DROPs below.
-    app.users.close().await;
-    app.services.close().await;
+    app.shut_down().await;
     let admin = sqlx::AnyPool::connect(&pg).await.unwrap();
     for s in ["", "_orders", "_inventory", "_notifications"] {
         sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -307,8 +307,7 @@ async fn users_on_postgresql() {
         assert_eq!(next.status, 200, "{}", next.text);
     }))
     .await;
-    app.users.close().await;
-    app.services.close().await;
+    app.shut_down().await;
     let admin = sqlx::AnyPool::connect(&url).await.unwrap();
     for schema in [
         schema.clone(),

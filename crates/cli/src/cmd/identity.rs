@@ -2,17 +2,13 @@
 //! database, the signing keys, token lifetimes and the login mode; the order
 //! flow's services, here or at remote URLs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statecraft_app::{AuthMode, AuthSettings, Identity, RemoteService, ServiceLinks};
-use statecraft_auth::{KeyRing, Passwords, TokenIssuer};
-use statecraft_services::{
-    DataSpec, Inventory, InventoryDb, Notifications, NotificationsDb, Orders, OrdersDb, UsersDb,
-    run_parts,
-};
-use statecraft_state::Denylist;
+use statecraft_app::{AppConfig, AuthMode, AuthSettings, Blueprint, RemoteServices};
+use statecraft_services::DataSpec;
+use statecraft_state::{CounterStore, Denylist, SessionStore};
 
 use super::CmdError;
 
@@ -91,34 +87,6 @@ pub(crate) fn keys_dir(given: Option<&PathBuf>, data: &DataSpec) -> PathBuf {
     })
 }
 
-/// The users database, its refresh secret and the signing keys: what signs
-/// and checks logins, for `serve` and for `service users` alike.
-pub(crate) async fn open_identity(
-    data: &DataSpec,
-    keys_dir: &Path,
-    access_ttl: Duration,
-    settings: AuthSettings,
-    denylist: Arc<dyn Denylist>,
-) -> Result<Identity, CmdError> {
-    let ring = KeyRing::open(keys_dir, access_ttl)
-        .map_err(|e| CmdError::Usage(format!("signing keys: {e}")))?;
-    let users = UsersDb::open(data, None, Passwords::new())
-        .await
-        .map_err(|e| CmdError::Usage(format!("cannot open the users database: {e}")))?;
-    let refresh_secret = users
-        .refresh_secret()
-        .await
-        .map_err(|e| CmdError::Usage(format!("cannot read the refresh secret: {e}")))?;
-    Ok(Identity {
-        users,
-        tokens: Arc::new(TokenIssuer::new(ring, ISSUER, AUDIENCE, access_ttl)),
-        denylist,
-        refresh_secret,
-        settings,
-        cluster: None,
-    })
-}
-
 /// The bus of `--events` (`memory` or `nats://…`) under `namespace`.
 pub(crate) async fn open_bus(
     events: &str,
@@ -172,37 +140,28 @@ pub(crate) fn parse_ttl(s: &str) -> Result<Duration, String> {
 }
 
 impl IdentityArgs {
-    /// Opens the order flow's services under `--data`, except those given
-    /// as remote URLs (called with tokens `tokens` mints), and runs their
-    /// part of the flow on `--events`.
-    pub(crate) async fn services(
+    /// The instance `serve` builds: `config` on these stores, with the
+    /// users, keys and services of these flags (remote ones at `remote`)
+    /// and the bus of `--events` when a service runs here.
+    pub(crate) async fn blueprint(
         &self,
+        config: AppConfig,
+        stores: (
+            Arc<dyn SessionStore>,
+            Arc<dyn Denylist>,
+            Arc<dyn CounterStore>,
+        ),
         remote: &RemoteUrls,
-        tokens: &Arc<TokenIssuer>,
-    ) -> Result<ServiceLinks, CmdError> {
-        let fail = |e: statecraft_services::DbError| {
-            CmdError::Usage(format!("cannot open the services' databases: {e}"))
+    ) -> Result<Blueprint, CmdError> {
+        let remote = RemoteServices {
+            orders: remote.orders_url.clone(),
+            inventory: remote.inventory_url.clone(),
+            notifications: remote.notifications_url.clone(),
         };
-        let link = |name, url: &Option<String>| {
-            url.as_deref()
-                .map(|url| {
-                    RemoteService::new(name, url, Arc::clone(tokens))
-                        .map(Arc::new)
-                        .map_err(|e| CmdError::Usage(e.to_string()))
-                })
-                .transpose()
-        };
-        let (orders, inventory, notifications) = (
-            link("orders", &remote.orders_url)?,
-            link("inventory", &remote.inventory_url)?,
-            link("notifications", &remote.notifications_url)?,
-        );
-        let local = [
-            orders.is_none(),
-            inventory.is_none(),
-            notifications.is_none(),
-        ];
-        if local.contains(&true) && local.contains(&false) && self.events == "memory" {
+        let all_remote = [&remote.orders, &remote.inventory, &remote.notifications]
+            .iter()
+            .all(|url| url.is_some());
+        if remote.split() && self.events == "memory" {
             // The services talk over the bus: an in-process one cannot reach
             // a service in another process.
             return Err(CmdError::Usage(
@@ -210,48 +169,22 @@ impl IdentityArgs {
                     .to_owned(),
             ));
         }
-        // Each service through its trait, chosen once: remote, or its
-        // database here (kept too, to run its part of the flow).
-        let (orders, local_orders): (Arc<dyn Orders>, _) = match orders {
-            Some(remote) => (remote, None),
-            None => {
-                let db = OrdersDb::open(&self.data, None).await.map_err(fail)?;
-                (Arc::new(db.clone()), Some(db))
-            }
+        let (sessions, denylist, counters) = stores;
+        let mut blueprint = Blueprint::new(config, self.data.clone(), self.keys_dir());
+        blueprint.sessions = sessions;
+        blueprint.denylist = denylist;
+        blueprint.counters = counters;
+        blueprint.access_ttl = self.access_ttl;
+        blueprint.auth = AuthSettings {
+            mode: self.auth,
+            refresh_ttl: self.refresh_ttl,
+            refresh_grace: self.refresh_grace,
         };
-        let (inventory, local_inventory): (Arc<dyn Inventory>, _) = match inventory {
-            Some(remote) => (remote, None),
-            None => {
-                let db = InventoryDb::open(&self.data, None).await.map_err(fail)?;
-                (Arc::new(db.clone()), Some(db))
-            }
-        };
-        let (notifications, local_notifications): (Arc<dyn Notifications>, _) = match notifications
-        {
-            Some(remote) => (remote, None),
-            None => {
-                let db = NotificationsDb::open(&self.data, None)
-                    .await
-                    .map_err(fail)?;
-                (Arc::new(db.clone()), Some(db))
-            }
-        };
-        if local.contains(&true) {
-            let bus = open_bus(&self.events, &self.events_namespace).await?;
-            run_parts(
-                local_orders.as_ref(),
-                local_inventory.as_ref(),
-                local_notifications.as_ref(),
-                bus,
-            )
-            .await
-            .map_err(|e| CmdError::Runtime(e.to_string()))?;
+        blueprint.remote = remote;
+        if !all_remote {
+            blueprint.bus = open_bus(&self.events, &self.events_namespace).await?;
         }
-        Ok(ServiceLinks {
-            orders,
-            inventory,
-            notifications,
-        })
+        Ok(blueprint)
     }
 
     /// Where the data lives, for the start-up log line.
@@ -269,57 +202,4 @@ impl IdentityArgs {
     pub(crate) fn keys_dir(&self) -> PathBuf {
         keys_dir(self.keys_dir.as_ref(), &self.data)
     }
-
-    /// Opens the users database and the key directory.
-    pub(crate) async fn open(&self, denylist: Arc<dyn Denylist>) -> Result<Identity, CmdError> {
-        let settings = AuthSettings {
-            mode: self.auth,
-            refresh_ttl: self.refresh_ttl,
-            refresh_grace: self.refresh_grace,
-        };
-        open_identity(
-            &self.data,
-            &self.keys_dir(),
-            self.access_ttl,
-            settings,
-            denylist,
-        )
-        .await
-    }
-}
-
-/// How often a server reads its key directory again, so that a key rotated by
-/// `statecraft keys rotate` (or another instance) starts signing everywhere.
-const KEY_RELOAD_EVERY: Duration = Duration::from_secs(60);
-/// How often expired refresh tokens are deleted.
-const REFRESH_SWEEP_EVERY: Duration = Duration::from_secs(600);
-
-/// Background upkeep of identity: key reloads and the refresh-token sweep.
-pub(crate) fn spawn_upkeep(identity: &Identity) {
-    let tokens = Arc::clone(&identity.tokens);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(KEY_RELOAD_EVERY);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if let Err(e) = tokens.reload() {
-                tracing::warn!("cannot reload the signing keys: {e}");
-            }
-        }
-    });
-    let (users, grace) = (identity.users.clone(), identity.settings.refresh_grace);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(REFRESH_SWEEP_EVERY);
-        loop {
-            tick.tick().await;
-            match users.sweep_refresh_tokens(grace).await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(swept = n, "expired refresh tokens deleted"),
-                Err(e) => tracing::warn!("refresh-token sweep failed: {e}"),
-            }
-            if let Err(e) = users.sweep_attempts(Duration::from_secs(60)).await {
-                tracing::warn!("sweep of old login-limit windows failed: {e}");
-            }
-        }
-    });
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statecraft_app::{AppConfig, AppState, ClusterLink, StateKey};
+use statecraft_app::{AppConfig, ClusterLink, StateKey};
 use statecraft_state::memory::{MemoryCounterStore, MemoryDenylist, MemorySessionStore};
 use statecraft_state::redis::{RedisBackend, RedisCounterStore, RedisDenylist, RedisSessionStore};
 use statecraft_state::sqlite::{SqliteCounterStore, SqliteDb, SqliteDenylist, SqliteSessionStore};
@@ -23,6 +23,12 @@ pub(crate) struct Cmd {
 
     #[command(flatten)]
     timeouts: super::ClientTimeouts,
+
+    /// On SIGTERM or Ctrl-C, how long to finish requests in flight and stop
+    /// the background tasks (a relay sends its last events) before exiting;
+    /// keep it under an orchestrator's grace period (Kubernetes: 30s).
+    #[arg(long, env = "STATECRAFT_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = super::parse_duration, allow_hyphen_values = true)]
+    shutdown_timeout: Duration,
 
     /// Where sessions live: memory, sqlite:PATH or redis://HOST[:PORT][/DB].
     #[arg(long, env = "STATECRAFT_SESSION_STORE", default_value = "memory")]
@@ -280,13 +286,18 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             ca.as_deref(),
         )
         .await?;
-        let mut identity = cmd.identity.open(denylist).await?;
-        if let (Some(url), Some(token)) = (&cmd.cluster_url, &cmd.handover_token) {
-            identity.cluster = Some(ClusterLink::new(url, token.clone()).map_err(CmdError::Usage)?);
-        }
-        super::identity::spawn_upkeep(&identity);
-        let services = cmd.identity.services(&cmd.remote, &identity.tokens).await?;
         let counters = counter_store(&counter_spec, cmd.store_timeout, ca.as_deref()).await?;
+        let mut blueprint = cmd
+            .identity
+            .blueprint(config, (sessions, denylist, counters), &cmd.remote)
+            .await?;
+        if let (Some(url), Some(token)) = (&cmd.cluster_url, &cmd.handover_token) {
+            blueprint.cluster =
+                Some(ClusterLink::new(url, token.clone()).map_err(CmdError::Usage)?);
+        }
+        let app = statecraft_app::build(blueprint)
+            .await
+            .map_err(|e| CmdError::Usage(e.to_string()))?;
         let (listener, local) = super::bind(cmd.listen).await?;
         if cmd.state_key.is_none() {
             tracing::info!(
@@ -303,15 +314,16 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             runtime = ?tokio::runtime::Handle::current().runtime_flavor(),
             "listening on http://{local}"
         );
-        let state = AppState::new(config, sessions, counters, identity, services);
-        // In a cluster, the logouts made before this start (owned here:
-        // ends when caught up, or with the server).
-        let catching_up = tokio::spawn({
-            let state = state.clone();
-            async move { state.catch_up_with_cluster().await }
+        // In a cluster, the logouts made before this start: until caught up,
+        // or until the instance stops.
+        let state = app.state().clone();
+        app.tasks().spawn(|stop| async move {
+            tokio::select! {
+                () = state.catch_up_with_cluster() => {}
+                () = stop.cancelled() => {}
+            }
         });
-        let served = statecraft_app::serve(listener, state, shutdown).await;
-        catching_up.abort();
+        let served = app.serve(listener, shutdown, cmd.shutdown_timeout).await;
         served.map_err(|e| CmdError::Runtime(format!("server failed: {e}")))?;
         tracing::info!("stopped");
         Ok(())

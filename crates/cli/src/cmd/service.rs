@@ -6,13 +6,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statecraft_app::{AuthSettings, Introspection, LoneService, ServiceContext, service_app};
+use statecraft_app::{
+    AppConfig, Blueprint, Introspection, LoneService, ServiceContext, build_identity, service_app,
+};
 use statecraft_auth::{KeyRing, TokenIssuer};
+use statecraft_events::Tasks;
 use statecraft_services::{DataSpec, InventoryDb, NotificationsDb, OrdersDb, run_parts};
-use statecraft_state::memory::MemoryDenylist;
 
 use super::identity::{
-    AUDIENCE, ISSUER, keys_dir, open_bus, open_identity, parse_data, parse_namespace, parse_ttl,
+    AUDIENCE, ISSUER, keys_dir, open_bus, parse_data, parse_namespace, parse_ttl,
 };
 use super::{CmdError, serve::shutdown_signal, server_runtime};
 
@@ -43,6 +45,11 @@ pub(crate) struct Cmd {
 
     #[command(flatten)]
     timeouts: super::ClientTimeouts,
+
+    /// On SIGTERM or Ctrl-C, how long to finish requests in flight and stop
+    /// the background tasks before exiting.
+    #[arg(long, env = "STATECRAFT_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = super::parse_duration, allow_hyphen_values = true)]
+    shutdown_timeout: Duration,
 
     /// Its data: sqlite:DIR (its own file) or postgres://… (its own schema).
     #[arg(long, env = "STATECRAFT_DATA", default_value = "sqlite:./statecraft-data", value_parser = parse_data)]
@@ -109,16 +116,26 @@ async fn fetch_ring(client: &reqwest::Client, url: &str, ttl: Duration) -> Resul
     KeyRing::from_jwks(&jwks, ttl).map_err(|e| e.to_string())
 }
 
-/// The users service's state: its database, its keys (it signs).
-async fn users_service(cmd: &Cmd) -> Result<(LoneService, Arc<TokenIssuer>), CmdError> {
-    let identity = open_identity(
-        &cmd.data,
-        &keys_dir(cmd.keys_dir.as_ref(), &cmd.data),
-        cmd.access_ttl,
-        AuthSettings::default(),
-        Arc::new(MemoryDenylist::new()),
-    )
-    .await?;
+/// The users service's state: its database, its keys (it signs), their
+/// upkeep owned by `tasks`.
+async fn users_service(
+    cmd: &Cmd,
+    tasks: &Tasks,
+) -> Result<(LoneService, Arc<TokenIssuer>), CmdError> {
+    let config = AppConfig::new(
+        cmd.instance_id
+            .clone()
+            .unwrap_or_else(|| "users".to_owned()),
+    );
+    let mut blueprint = Blueprint::new(
+        config,
+        cmd.data.clone(),
+        keys_dir(cmd.keys_dir.as_ref(), &cmd.data),
+    );
+    blueprint.access_ttl = cmd.access_ttl;
+    let identity = build_identity(&blueprint, tasks)
+        .await
+        .map_err(|e| CmdError::Usage(e.to_string()))?;
     let tokens = Arc::clone(&identity.tokens);
     Ok((LoneService::Users(Box::new(identity)), tokens))
 }
@@ -128,9 +145,10 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     cmd.timeouts.apply();
     server_runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
+        let tasks = Tasks::new();
         if let Kind::Users = cmd.kind {
-            let (data, tokens) = users_service(&cmd).await?;
-            return listen_and_serve(&cmd, data, tokens, shutdown).await;
+            let (data, tokens) = users_service(&cmd, &tasks).await?;
+            return listen_and_serve(&cmd, data, tokens, shutdown, &tasks).await;
         }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -152,9 +170,12 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         let tokens = Arc::new(TokenIssuer::new(ring, ISSUER, AUDIENCE, cmd.access_ttl));
         let refreshed = Arc::clone(&tokens);
         let (url, ttl) = (cmd.users_url.clone(), cmd.access_ttl);
-        tokio::spawn(async move {
+        tasks.spawn(|stop| async move {
             loop {
-                tokio::time::sleep(JWKS_EVERY).await;
+                tokio::select! {
+                    () = tokio::time::sleep(JWKS_EVERY) => {}
+                    () = stop.cancelled() => return,
+                }
                 match fetch_ring(&client, &url, ttl).await {
                     Ok(ring) => refreshed.replace_keys(ring),
                     Err(e) => tracing::warn!("keeping the previous keys: {e}"),
@@ -166,14 +187,14 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         let data = match cmd.kind {
             Kind::Orders => {
                 let db = OrdersDb::open(&cmd.data, None).await.map_err(fail)?;
-                run_parts(Some(&db), None, None, bus)
+                run_parts(Some(&db), None, None, bus, &tasks)
                     .await
                     .map_err(|e| CmdError::Runtime(e.to_string()))?;
                 LoneService::Orders(Arc::new(db))
             }
             Kind::Inventory => {
                 let db = InventoryDb::open(&cmd.data, None).await.map_err(fail)?;
-                run_parts(None, Some(&db), None, bus)
+                run_parts(None, Some(&db), None, bus, &tasks)
                     .await
                     .map_err(|e| CmdError::Runtime(e.to_string()))?;
                 LoneService::Inventory(Arc::new(db))
@@ -184,13 +205,13 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             }
             Kind::Notifications => {
                 let db = NotificationsDb::open(&cmd.data, None).await.map_err(fail)?;
-                run_parts(None, None, Some(&db), bus)
+                run_parts(None, None, Some(&db), bus, &tasks)
                     .await
                     .map_err(|e| CmdError::Runtime(e.to_string()))?;
                 LoneService::Notifications(Arc::new(db))
             }
         };
-        listen_and_serve(&cmd, data, tokens, shutdown).await
+        listen_and_serve(&cmd, data, tokens, shutdown, &tasks).await
     })
 }
 
@@ -199,6 +220,7 @@ async fn listen_and_serve(
     data: LoneService,
     tokens: Arc<TokenIssuer>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    tasks: &Tasks,
 ) -> Result<(), CmdError> {
     let name = cmd
         .instance_id
@@ -215,9 +237,11 @@ async fn listen_and_serve(
     let proxies = cmd.trusted_proxies.clone();
     let context = ServiceContext::new(tokens, proxies, introspection);
     let app = service_app(data, context, &name);
-    statecraft_app::serve_service(listener, app, shutdown)
-        .await
-        .map_err(|e| CmdError::Runtime(format!("service failed: {e}")))?;
+    // Stop accepting and drain, then stop the tasks (a relay sends its last
+    // events); the pools close as the process ends, no task using them.
+    let served =
+        statecraft_app::serve_then_stop(listener, app, shutdown, cmd.shutdown_timeout, tasks).await;
+    served.map_err(|e| CmdError::Runtime(format!("service failed: {e}")))?;
     tracing::info!("stopped");
     Ok(())
 }
