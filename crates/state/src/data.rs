@@ -187,6 +187,16 @@ pub enum Mutation {
 }
 
 impl Mutation {
+    /// Whether the change may be made to `data`, which stays as it is: the
+    /// same rule as [`Mutation::apply`] (a caller that must act before the
+    /// change is stored, as confirm places the order first, asks this).
+    ///
+    /// # Errors
+    /// The [`RuleViolation`] that would refuse the change.
+    pub fn check(&self, data: &SessionData) -> Result<(), RuleViolation> {
+        self.apply(&mut data.clone())
+    }
+
     /// Applies the change to `data`; on a violation `data` is left unchanged.
     ///
     /// # Errors

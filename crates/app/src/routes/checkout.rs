@@ -229,12 +229,11 @@ async fn confirm_stateful(
         return Ok((StatusCode::OK, axum::Json(OrderView::of(order))).into_response());
     }
     let data = &outcome.data;
-    if data.current_step != statecraft_state::CheckoutStep::Payment {
-        return Err(ApiError::StepInvalid("payment"));
-    }
-    if data.cart_items.is_empty() {
-        return Err(ApiError::CartEmpty);
-    }
+    // The order is placed before the session moves on: the step's rule,
+    // asked first.
+    Mutation::CompleteCheckout
+        .check(data)
+        .map_err(ApiError::from_rule)?;
     let user = user?;
     let token = data.payment_token.clone().unwrap_or_default();
     let order = NewOrder {

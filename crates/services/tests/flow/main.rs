@@ -108,6 +108,55 @@ async fn redeliveries_have_their_effect_once(services: &Services) {
     assert_eq!(pending, 1, "one StockReserved for three deliveries");
 }
 
+/// The tables of the order flow's delivery guarantees, which each service
+/// that publishes or consumes events has in its own database.
+const FLOW_TABLES: [&str; 3] = ["outbox", "dead_letter", "processed_events"];
+
+/// Each flow table's columns (name, type, nullability, default) as `pool`
+/// (`schema` on PostgreSQL) defines them.
+async fn flow_columns(pool: &sqlx::AnyPool, schema: Option<&str>) -> Vec<Vec<String>> {
+    let mut tables = Vec::new();
+    for table in FLOW_TABLES {
+        let sql = match schema {
+            Some(schema) => format!(
+                "SELECT column_name || ' ' || data_type || ' ' || is_nullable || ' ' || \
+                 COALESCE(column_default, '') AS c FROM information_schema.columns \
+                 WHERE table_schema = '{schema}' AND table_name = '{table}' ORDER BY ordinal_position"
+            ),
+            None => format!(
+                "SELECT name || ' ' || type || ' ' || \"notnull\" || ' ' || COALESCE(dflt_value, '') \
+                 || ' ' || pk AS c FROM pragma_table_info('{table}')"
+            ),
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        let columns: Vec<String> = rows
+            .iter()
+            .map(|row| sqlx::Row::get::<String, _>(row, "c"))
+            .collect();
+        assert!(!columns.is_empty(), "{table} missing");
+        tables.push(columns);
+    }
+    tables
+}
+
+/// The outbox, dead letters and processed events are one definition: the
+/// migrations that created them are frozen (sqlx refuses a database whose
+/// applied migration's text changed), so the orders' and the inventory's
+/// copies are held to agree here instead.
+async fn flow_tables_agree(
+    orders: (&sqlx::AnyPool, Option<&str>),
+    inventory: (&sqlx::AnyPool, Option<&str>),
+) {
+    assert_eq!(
+        flow_columns(orders.0, orders.1).await,
+        flow_columns(inventory.0, inventory.1).await,
+        "the orders' and the inventory's outbox tables differ"
+    );
+}
+
 #[tokio::test]
 async fn on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -115,6 +164,10 @@ async fn on_sqlite() {
         .await
         .unwrap();
     redeliveries_have_their_effect_once(&services).await;
+    let file = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
+    let orders = sqlx::AnyPool::connect(&file("orders.db")).await.unwrap();
+    let inventory = sqlx::AnyPool::connect(&file("inventory.db")).await.unwrap();
+    flow_tables_agree((&orders, None), (&inventory, None)).await;
 }
 
 #[tokio::test]
@@ -128,12 +181,14 @@ async fn on_postgresql() {
     let services = Services::open(&DataSpec::Postgres(url.clone()), Some(&prefix))
         .await
         .unwrap();
-    let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
-        redeliveries_have_their_effect_once(&services),
-    ))
+    let admin = sqlx::AnyPool::connect(&url).await.unwrap();
+    let (orders, inventory) = (format!("{prefix}_orders"), format!("{prefix}_inventory"));
+    let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+        redeliveries_have_their_effect_once(&services).await;
+        flow_tables_agree((&admin, Some(&orders)), (&admin, Some(&inventory))).await;
+    }))
     .await;
     services.close().await;
-    let admin = sqlx::AnyPool::connect(&url).await.unwrap();
     for s in ["orders", "inventory", "notifications"] {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP SCHEMA {prefix}_{s} CASCADE"

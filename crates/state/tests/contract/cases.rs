@@ -510,3 +510,54 @@ pub(crate) async fn checkout_steps_follow_their_order(b: &impl Backend) {
         step(Payment)
     );
 }
+
+/// Each checkout step taken from each step, with and without a cart, agrees
+/// with [`Mutation::apply`], the rule's one definition in Rust: the Redis
+/// script keeps its own copy for the atomic path, and this case proves that
+/// the copies agree (the answer, and the session stored afterwards).
+pub(crate) async fn checkout_transitions_agree_with_the_rules(b: &impl Backend) {
+    use statecraft_state::CheckoutStep::{Browsing, Checkout, Confirmed, Payment, Shipping};
+    let store = b.sessions().await;
+    let mutations = [
+        Mutation::StartCheckout,
+        Mutation::SetShipping(address()),
+        Mutation::SetPayment("tok_42".into()),
+        Mutation::CompleteCheckout,
+    ];
+    for from in [Browsing, Checkout, Shipping, Payment, Confirmed] {
+        for with_cart in [false, true] {
+            let start = SessionData {
+                cart_items: if with_cart {
+                    vec![statecraft_state::CartLine {
+                        product_id: ProductId::parse("book-1").unwrap(),
+                        quantity: 2,
+                    }]
+                } else {
+                    Vec::new()
+                },
+                current_step: from,
+                shipping: matches!(from, Shipping | Payment).then(address),
+                payment_token: (from == Payment).then(|| "tok_1".to_owned()),
+                ..SessionData::default()
+            };
+            for mutation in &mutations {
+                let id = new_id();
+                store.create(&id, &start).await.unwrap();
+                let mut expected = start.clone();
+                let want = match mutation.apply(&mut expected) {
+                    Ok(()) => Update::Applied(expected.clone()),
+                    Err(violation) => Update::Rejected(violation),
+                };
+                let case = format!("{mutation:?} from {from:?}, cart: {with_cart}");
+                assert_eq!(store.update(&id, mutation).await.unwrap(), want, "{case}");
+                let stored = store.load(&id).await.unwrap().unwrap();
+                let kept = if matches!(want, Update::Applied(_)) {
+                    &expected
+                } else {
+                    &start
+                };
+                assert_eq!(&stored, kept, "{case}: stored afterwards");
+            }
+        }
+    }
+}

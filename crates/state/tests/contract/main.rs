@@ -74,6 +74,7 @@ macro_rules! all_contract_cases {
             logins_expire_with_their_sessions,
             denied_tokens_stay_denied_until_their_expiry,
             checkout_steps_follow_their_order,
+            checkout_transitions_agree_with_the_rules,
         );
     };
 }
