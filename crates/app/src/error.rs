@@ -328,7 +328,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Self::Relayed { status, body } = self {
             let json = HeaderValue::from_static("application/json");
-            return (status, [(header::CONTENT_TYPE, json)], body).into_response();
+            let mut response = (status, [(header::CONTENT_TYPE, json)], body).into_response();
+            if status.is_server_error() {
+                // The service logged its own cause under its request ID.
+                let cause = format!("a remote service answered {status}");
+                response.extensions_mut().insert(ErrorCause(cause));
+            }
+            return response;
         }
         let message = self.message();
         let field = match &self {
@@ -374,6 +380,18 @@ impl IntoResponse for ApiError {
             Self::Internal(cause) => {
                 response.extensions_mut().insert(ErrorCause(cause.clone()));
             }
+            Self::RevocationUnconfirmed => {
+                let cause = "the cluster did not confirm that every instance holds the revocation";
+                response
+                    .extensions_mut()
+                    .insert(ErrorCause(cause.to_owned()));
+            }
+            Self::RevocationsPending => {
+                let cause = "this instance has not yet taken the cluster's revocations";
+                response
+                    .extensions_mut()
+                    .insert(ErrorCause(cause.to_owned()));
+            }
             Self::RateLimited(secs) => {
                 response
                     .headers_mut()
@@ -416,6 +434,29 @@ impl From<statecraft_auth::TokenError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_5xx_carries_its_cause_for_the_log() {
+        let all = [
+            ApiError::StoreUnavailable(StoreKind::Redis, "connection refused".into()),
+            ApiError::ServiceUnavailable("orders", "connection refused".into()),
+            ApiError::Internal("a bug".into()),
+            ApiError::RevocationUnconfirmed,
+            ApiError::RevocationsPending,
+            ApiError::Relayed {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                body: axum::body::Bytes::from_static(b"{}"),
+            },
+        ];
+        for err in all {
+            let response = err.clone().into_response();
+            assert!(response.status().is_server_error(), "{err:?}");
+            assert!(
+                response.extensions().get::<ErrorCause>().is_some(),
+                "{err:?} has no cause for the log"
+            );
+        }
+    }
 
     #[test]
     fn internal_errors_never_send_their_cause() {
