@@ -56,8 +56,10 @@ pub async fn serve(
 }
 
 /// Serves `service` on `listener` until `shutdown`, then shuts down in
-/// order within `limit`: stops accepting, lets requests in flight finish,
-/// and stops `tasks` (a relay sends its last events) in the time left.
+/// order within `limit`: stops accepting, lets requests in flight finish (at
+/// most three quarters of `limit`: their connections are cut after it), and
+/// stops `tasks` (a relay sends its last events) until seven eighths; the
+/// time left, returned, is for closing the pools.
 ///
 /// # Errors
 /// An I/O error of the listener.
@@ -67,7 +69,7 @@ pub async fn serve_then_stop<S>(
     shutdown: impl Future<Output = ()> + Send + 'static,
     limit: std::time::Duration,
     tasks: &statecraft_events::Tasks,
-) -> std::io::Result<()>
+) -> std::io::Result<std::time::Duration>
 where
     S: tower::Service<
             axum::extract::Request,
@@ -86,18 +88,29 @@ where
             let _ = began.set(std::time::Instant::now());
         }
     };
-    let served = serve_service(listener, service, shutdown, Some(limit)).await;
-    let spent = began
-        .get()
-        .map_or(std::time::Duration::ZERO, std::time::Instant::elapsed);
-    let left = limit.saturating_sub(spent);
-    if !tasks.stop(left).await {
+    let served = serve_service(listener, service, shutdown, Some(limit * 3 / 4)).await;
+    let spent = || {
+        began
+            .get()
+            .map_or(std::time::Duration::ZERO, std::time::Instant::elapsed)
+    };
+    if !tasks.stop((limit * 7 / 8).saturating_sub(spent())).await {
         tracing::warn!(
             running = tasks.running(),
             "background tasks still running {limit:?} after the shutdown began: left to the process's end"
         );
     }
-    served
+    served.map(|()| limit.saturating_sub(spent()))
+}
+
+/// Closes pools with `close` within `left` (a pool waits for its connections
+/// to come back; one still in use is given up on, and the process ends).
+pub async fn close_within(left: std::time::Duration, close: impl Future<Output = ()>) {
+    if tokio::time::timeout(left, close).await.is_err() {
+        tracing::warn!(
+            "pools not closed within the shutdown's limit: a connection is still in use"
+        );
+    }
 }
 
 /// Serves any of our services (the app, or one service alone) on `listener`

@@ -48,7 +48,9 @@ pub trait Outbox: Send + Sync + 'static {
 /// then, so nothing new arrives) unless the bus fails, and returns: an order
 /// committed before shutdown has its event on the bus when the process ends.
 pub fn spawn(tasks: &Tasks, outbox: Arc<dyn Outbox>, bus: Arc<dyn Bus>, name: &'static str) {
-    tasks.spawn(|stop| async move {
+    // A publisher: stopped once the consumers, whose events may write rows,
+    // have stopped.
+    tasks.spawn_publisher(|stop| async move {
         let mut backoff = IDLE;
         while !stop.is_cancelled() {
             let pause = match pass(&*outbox, &*bus).await {
@@ -72,10 +74,12 @@ pub fn spawn(tasks: &Tasks, outbox: Arc<dyn Outbox>, bus: Arc<dyn Bus>, name: &'
                 () = stop.cancelled() => {}
             }
         }
-        // The last rows, while the bus takes them.
+        // The last rows, while the bus takes them: until a pass finds less
+        // than a batch (the backlog is caught up; rows that other instances
+        // sharing this outbox keep writing are theirs to send).
         loop {
-            match pass(&*outbox, &*bus).await {
-                Ok(0) => break,
+            match pass_rows(&*outbox, &*bus).await {
+                Ok((read, _)) if read < BATCH_ROWS => break,
                 Ok(_) => {}
                 Err(why) => {
                     tracing::warn!(
@@ -95,7 +99,16 @@ pub fn spawn(tasks: &Tasks, outbox: Arc<dyn Outbox>, bus: Arc<dyn Bus>, name: &'
 /// # Errors
 /// The first failure; rows before it stay sent.
 pub async fn pass(outbox: &dyn Outbox, bus: &dyn Bus) -> Result<usize, String> {
+    pass_rows(outbox, bus).await.map(|(_, sent)| sent)
+}
+
+/// [`BATCH`] as a count of rows.
+const BATCH_ROWS: usize = BATCH as usize;
+
+/// One pass: (rows read, rows published).
+async fn pass_rows(outbox: &dyn Outbox, bus: &dyn Bus) -> Result<(usize, usize), String> {
     let rows = outbox.unsent(BATCH).await?;
+    let read = rows.len();
     let mut sent = 0;
     for (id, json, attempts) in rows {
         let event = match Event::from_json(&json) {
@@ -125,7 +138,7 @@ pub async fn pass(outbox: &dyn Outbox, bus: &dyn Bus) -> Result<usize, String> {
             }
         }
     }
-    Ok(sent)
+    Ok((read, sent))
 }
 
 #[cfg(test)]

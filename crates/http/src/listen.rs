@@ -73,6 +73,11 @@ where
     S::Future: Send + 'static,
 {
     let graceful = GracefulShutdown::new();
+    // The connections, to cut those still open when the drain's limit
+    // passes: their requests must not go on using the pools the process is
+    // closing. Owned by this loop alone, reaped as it accepts (no lock, no
+    // cost on a request).
+    let mut connections = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -98,7 +103,8 @@ where
             .header_read_timeout(header_timeout())
             .serve_connection(TokioIo::new(stream), Deadlines(per_connection(peer)));
         let connection = graceful.watch(connection);
-        tokio::spawn(async move {
+        while connections.try_join_next().is_some() {}
+        connections.spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(%err, "client connection ended");
             }
@@ -112,7 +118,8 @@ where
                 .await
                 .is_err()
             {
-                tracing::warn!("requests still in flight after {limit:?}: closed");
+                connections.abort_all();
+                tracing::warn!("requests still in flight after {limit:?}: connections closed");
             }
         }
     }

@@ -15,6 +15,22 @@ use crate::{
 /// payment provider's refusal.
 pub const DECLINED_PAYMENT: &str = "tok_declined";
 
+/// Whether `caller` may place an order for `user_id`: for oneself, or for
+/// anyone as an admin. The front doors ask it before they read the order's
+/// lines (a `403` comes before a `400`), and placing asks again.
+///
+/// # Errors
+/// [`ServiceError::Forbidden`].
+pub fn may_order_for(caller: &Caller, user_id: &str) -> Result<(), ServiceError> {
+    if user_id == caller.id || caller.is_admin() {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(
+            "Orders are placed for oneself unless role admin",
+        ))
+    }
+}
+
 fn down(service: &'static str) -> impl Fn(DbError) -> ServiceError {
     move |err| ServiceError::unavailable(service, err)
 }
@@ -49,11 +65,7 @@ impl Orders for OrdersDb {
         order: NewOrder,
         key: Option<&str>,
     ) -> Result<Placed, ServiceError> {
-        if order.user_id != caller.id && !caller.is_admin() {
-            return Err(ServiceError::Forbidden(
-                "Orders are placed for oneself unless role admin",
-            ));
-        }
+        may_order_for(caller, &order.user_id)?;
         if order.payment_token.as_deref() == Some(DECLINED_PAYMENT) {
             return Err(ServiceError::PaymentDeclined);
         }
@@ -92,6 +104,10 @@ impl Orders for OrdersDb {
     async fn ping(&self) -> Result<(), ServiceError> {
         OrdersDb::ping(self).await.map_err(down("orders"))
     }
+
+    async fn close(&self) {
+        OrdersDb::close(self).await;
+    }
 }
 
 #[async_trait]
@@ -115,6 +131,10 @@ impl Inventory for InventoryDb {
     async fn ping(&self) -> Result<(), ServiceError> {
         InventoryDb::ping(self).await.map_err(down("inventory"))
     }
+
+    async fn close(&self) {
+        InventoryDb::close(self).await;
+    }
 }
 
 #[async_trait]
@@ -129,5 +149,9 @@ impl Notifications for NotificationsDb {
         NotificationsDb::ping(self)
             .await
             .map_err(down("notifications"))
+    }
+
+    async fn close(&self) {
+        NotificationsDb::close(self).await;
     }
 }

@@ -111,6 +111,9 @@ pub trait Orders: Send + Sync + std::fmt::Debug {
     async fn outbox(&self, caller: &Caller) -> Result<Vec<OutboxReport>, ServiceError>;
     /// Whether the service can answer.
     async fn ping(&self) -> Result<(), ServiceError>;
+    /// Gives back what the service holds here (a database's pool) at
+    /// shutdown, once its tasks have stopped; nothing for a remote one.
+    async fn close(&self) {}
 }
 
 /// The catalog and its stock.
@@ -124,6 +127,8 @@ pub trait Inventory: Send + Sync + std::fmt::Debug {
     async fn outbox(&self, caller: &Caller) -> Result<Vec<OutboxReport>, ServiceError>;
     /// Whether the service can answer.
     async fn ping(&self) -> Result<(), ServiceError>;
+    /// As [`Orders::close`].
+    async fn close(&self) {}
 }
 
 /// The notifications of the order flow.
@@ -133,4 +138,6 @@ pub trait Notifications: Send + Sync + std::fmt::Debug {
     async fn of(&self, caller: &Caller) -> Result<Vec<Notification>, ServiceError>;
     /// Whether the service can answer.
     async fn ping(&self) -> Result<(), ServiceError>;
+    /// As [`Orders::close`].
+    async fn close(&self) {}
 }

@@ -17,7 +17,7 @@ pub mod users;
 mod wiring;
 
 pub use db::{DataSpec, Database, DbError, InvalidDataSpec};
-pub use in_process::DECLINED_PAYMENT;
+pub use in_process::{DECLINED_PAYMENT, may_order_for};
 pub use interface::{Caller, Inventory, Notifications, Orders, OutboxReport, ServiceError};
 pub use inventory::{InventoryDb, Product};
 pub use notifications::{Notification, NotificationsDb};

@@ -26,9 +26,6 @@ pub use services::RemoteServices;
 
 use crate::{AppConfig, AppState, AuthSettings, ClusterLink, ServiceLinks};
 
-/// How long closing the pools may take at shutdown.
-const CLOSE_LIMIT: Duration = Duration::from_secs(5);
-
 /// What an instance is made of, before it is wired.
 #[derive(Debug)]
 pub struct Blueprint {
@@ -139,7 +136,15 @@ pub async fn build(blueprint: Blueprint) -> Result<Application, BuildError> {
     let tasks = Tasks::new();
     let mut identity = build_identity(&blueprint, &tasks).await?;
     identity.cluster = blueprint.cluster.clone();
-    let (links, local) = services::open(&blueprint, &identity.tokens, &tasks).await?;
+    let (links, local) = match services::open(&blueprint, &identity.tokens, &tasks).await {
+        Ok(opened) => opened,
+        Err(err) => {
+            // What was started for this instance stops with it.
+            tasks.stop(Duration::from_secs(2)).await;
+            identity.users.close().await;
+            return Err(err);
+        }
+    };
     let users = identity.users.clone();
     let state = AppState::new(
         blueprint.config,
@@ -208,29 +213,13 @@ impl Application {
         limit: Duration,
     ) -> std::io::Result<()> {
         let app = crate::routes::app(self.state.clone());
-        let served = crate::serve_then_stop(listener, app, shutdown, limit, &self.tasks).await;
-        self.close().await;
-        served
+        let left = crate::serve_then_stop(listener, app, shutdown, limit, &self.tasks).await?;
+        crate::close_within(left, self.close()).await;
+        Ok(())
     }
 
-    /// Stops the background tasks (waiting at most `limit`), then closes
-    /// the pools: afterwards no statement of this instance holds a lock.
-    pub async fn stop(&self, limit: Duration) {
-        if !self.tasks.stop(limit).await {
-            tracing::warn!(
-                running = self.tasks.running(),
-                "background tasks still running after {limit:?}"
-            );
-        }
-        self.close().await;
-    }
-
-    /// Closes the pools (the tasks stopped first). A pool waits for its
-    /// connections to come back; one a stuck task keeps is given up on.
+    /// Closes the pools (the tasks stopped first).
     async fn close(&self) {
-        let closing = async { tokio::join!(self.users.close(), self.local.close()) };
-        if tokio::time::timeout(CLOSE_LIMIT, closing).await.is_err() {
-            tracing::warn!("pools not closed within {CLOSE_LIMIT:?}: a connection is still in use");
-        }
+        tokio::join!(self.users.close(), self.local.close());
     }
 }

@@ -67,7 +67,8 @@ impl Orders for RemoteService {
 
     async fn order(&self, caller: &Caller, id: &str) -> Result<Order, ServiceError> {
         let (_, order): (_, Order) = self.send(Some(caller), Call::get(&["orders", id])).await?;
-        // The service answers an admin any order; its owner is not in the answer.
+        // The answer leaves out the owner (the service already held the
+        // caller to their own, or let an admin see any): `user_id` is empty.
         Ok(order)
     }
 

@@ -119,6 +119,7 @@ pub(crate) async fn place_order(
     body: OrderBody,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(headers)?;
+    statecraft_services::may_order_for(caller, &body.user_id)?;
     let placed = orders
         .place(caller, body.into_order()?, key.as_deref())
         .await?;

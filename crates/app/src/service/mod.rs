@@ -30,7 +30,7 @@ use crate::metrics::Metrics;
 use crate::middleware::{ObserveLayer, Observed, RouteLabels};
 
 /// Which service a process serves, over what.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum LoneService {
     /// Users: registration, token logins, refresh, the public keys.
     Users(Box<Identity>),
@@ -40,6 +40,19 @@ pub enum LoneService {
     Inventory(Arc<dyn Inventory>),
     /// Notifications.
     Notifications(Arc<dyn Notifications>),
+}
+
+impl LoneService {
+    /// Gives back the service's database pool at shutdown (its tasks
+    /// stopped first).
+    pub async fn close(&self) {
+        match self {
+            Self::Users(identity) => identity.users.close().await,
+            Self::Orders(orders) => orders.close().await,
+            Self::Inventory(inventory) => inventory.close().await,
+            Self::Notifications(notifications) => notifications.close().await,
+        }
+    }
 }
 
 /// What every service's routes share: how callers are proved.

@@ -353,6 +353,12 @@ async fn orders_are_placed_for_oneself_unless_admin() {
     app.bearer("POST", "/orders", &bob, Some(empty))
         .await
         .assert_error(400, "INVALID_REQUEST");
+    // Whose order comes before what it holds: another user's is refused
+    // whatever its lines.
+    let empty_for_alice = json!({"userId": "user-1", "items": []});
+    app.bearer("POST", "/orders", &bob, Some(empty_for_alice))
+        .await
+        .assert_error(403, "FORBIDDEN");
 }
 
 /// Polls an order until it leaves `created` (the saga runs on the bus).

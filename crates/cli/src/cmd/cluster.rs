@@ -16,6 +16,9 @@ use super::gateway::{Balancing, ControlAccess};
 use super::serve::shutdown_signal;
 use super::{CmdError, runtime};
 
+/// How long an instance may take to shut down: under the 10 s the cluster
+/// gives a stopping instance before it kills it.
+const INSTANCE_SHUTDOWN: &str = "8s";
 /// Flags of `statecraft cluster`; each also reads `STATECRAFT_<FLAG>`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Cmd {
@@ -131,6 +134,16 @@ impl Cmd {
         if self.insecure_cookies {
             args.push("--insecure-cookies".to_owned());
         }
+        if !self
+            .serve_args
+            .iter()
+            .any(|a| a.starts_with("--shutdown-timeout"))
+        {
+            args.extend([
+                "--shutdown-timeout".to_owned(),
+                INSTANCE_SHUTDOWN.to_owned(),
+            ]);
+        }
         args.extend(self.serve_args.iter().cloned());
         args
     }
@@ -195,6 +208,8 @@ impl Cmd {
                 users_url.to_owned(),
                 "--instance-id".to_owned(),
                 name.to_owned(),
+                "--shutdown-timeout".to_owned(),
+                INSTANCE_SHUTDOWN.to_owned(),
             ],
             env: timeouts_env().into(),
             port,

@@ -63,6 +63,16 @@ pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 500ms, 30s, 15m)"))
 }
 
+/// `--shutdown-timeout`: a duration of at least a second (a server needs
+/// some time to finish its requests and send its last events).
+pub(crate) fn parse_shutdown_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let limit = parse_duration(s)?;
+    if limit < std::time::Duration::from_secs(1) {
+        return Err("must be at least 1s".to_owned());
+    }
+    Ok(limit)
+}
+
 /// How long clients may take: the flags of every command that serves HTTP
 /// (serve, service, gateway, cluster), applied before it listens.
 #[derive(Debug, Clone, clap::Args)]

@@ -27,7 +27,7 @@ pub(crate) struct Cmd {
     /// On SIGTERM or Ctrl-C, how long to finish requests in flight and stop
     /// the background tasks (a relay sends its last events) before exiting;
     /// keep it under an orchestrator's grace period (Kubernetes: 30s).
-    #[arg(long, env = "STATECRAFT_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = super::parse_duration, allow_hyphen_values = true)]
+    #[arg(long, env = "STATECRAFT_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = super::parse_shutdown_timeout, allow_hyphen_values = true)]
     shutdown_timeout: Duration,
 
     /// Where sessions live: memory, sqlite:PATH or redis://HOST[:PORT][/DB].
@@ -297,7 +297,12 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         }
         let app = statecraft_app::build(blueprint)
             .await
-            .map_err(|e| CmdError::Usage(e.to_string()))?;
+            .map_err(|e| match e {
+                // The bus refused a subscription at run time; the rest is
+                // what the flags point at.
+                statecraft_app::BuildError::Bus(_) => CmdError::Runtime(e.to_string()),
+                _ => CmdError::Usage(e.to_string()),
+            })?;
         let (listener, local) = super::bind(cmd.listen).await?;
         if cmd.state_key.is_none() {
             tracing::info!(

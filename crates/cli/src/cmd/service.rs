@@ -48,7 +48,7 @@ pub(crate) struct Cmd {
 
     /// On SIGTERM or Ctrl-C, how long to finish requests in flight and stop
     /// the background tasks before exiting.
-    #[arg(long, env = "STATECRAFT_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = super::parse_duration, allow_hyphen_values = true)]
+    #[arg(long, env = "STATECRAFT_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = super::parse_shutdown_timeout, allow_hyphen_values = true)]
     shutdown_timeout: Duration,
 
     /// Its data: sqlite:DIR (its own file) or postgres://… (its own schema).
@@ -236,11 +236,14 @@ async fn listen_and_serve(
     };
     let proxies = cmd.trusted_proxies.clone();
     let context = ServiceContext::new(tokens, proxies, introspection);
-    let app = service_app(data, context, &name);
-    // Stop accepting and drain, then stop the tasks (a relay sends its last
-    // events); the pools close as the process ends, no task using them.
+    // Stop accepting and drain, stop the tasks (a relay sends its last
+    // events), then give the pool back, all within --shutdown-timeout.
+    let app = service_app(data.clone(), context, &name);
     let served =
         statecraft_app::serve_then_stop(listener, app, shutdown, cmd.shutdown_timeout, tasks).await;
+    if let Ok(left) = served {
+        statecraft_app::close_within(left, data.close()).await;
+    }
     served.map_err(|e| CmdError::Runtime(format!("service failed: {e}")))?;
     tracing::info!("stopped");
     Ok(())

@@ -255,7 +255,7 @@ fn sigterm_during_a_checkout_burst_on_postgres_and_nats_loses_no_order() {
     let data = format!("{base}/{name}");
     let namespace = format!("sigterm-{}", std::process::id());
     let limit = Duration::from_secs(10);
-    let (mut server, addr) = spawn_process(
+    let (mut server, addr, log) = spawn_logged(
         &["serve"],
         &[
             ("STATECRAFT_DATA", data.clone()),

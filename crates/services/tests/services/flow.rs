@@ -1,6 +1,5 @@
 //! The order flow's consumers on SQLite and PostgreSQL: each effect once per
 //! event, however often the event is delivered.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use statecraft_events::consumer::Handler;
 use statecraft_events::{Event, EventLine, EventType};

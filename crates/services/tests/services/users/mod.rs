@@ -3,8 +3,6 @@
 //! cases run on both, each on a fresh database (a temporary directory, or a
 //! schema of its own that is dropped afterwards).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
 mod cases;
 
 use std::future::Future;
@@ -72,7 +70,7 @@ macro_rules! on_both {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    crate::on_sqlite(crate::cases::$case).await;
+                    crate::users::on_sqlite(crate::users::cases::$case).await;
                 }
             )*
         }
@@ -80,7 +78,7 @@ macro_rules! on_both {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    crate::on_postgres(crate::cases::$case).await;
+                    crate::users::on_postgres(crate::users::cases::$case).await;
                 }
             )*
         }

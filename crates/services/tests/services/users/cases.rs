@@ -135,7 +135,7 @@ pub(crate) async fn data_survives_reopening_and_seeds_are_not_repeated(
     db.register(new_user("frank", "a long enough password"))
         .await
         .unwrap();
-    let reopened = UsersDb::open(&spec, schema.as_deref(), crate::passwords())
+    let reopened = UsersDb::open(&spec, schema.as_deref(), crate::users::passwords())
         .await
         .unwrap();
     assert!(
