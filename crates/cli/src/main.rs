@@ -45,6 +45,9 @@ enum Command {
     /// Runs every state strategy with the same load and faults and reports
     /// the costs side by side.
     Lab(cmd::lab::Cmd),
+    /// Runs a TCP link in front of one part, adding a distance (round-trip
+    /// time, jitter) or a bandwidth limit.
+    Link(cmd::link::Cmd),
 }
 
 /// Exit code for a command line or setting that was refused.
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Gateway(cmd) => cmd::gateway::run(cmd),
         Command::Cluster(cmd) => cmd::cluster::run(*cmd),
         Command::Lab(cmd) => cmd::lab::run(cmd),
+        Command::Link(cmd) => cmd::link::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@
 //! Written here rather than taken from `noxious` (the Rust port of
 //! Toxiproxy): see `docs/ARCHITECTURE.md` for why.
 
+mod alarm;
 mod pump;
 
 use std::io;
@@ -74,6 +75,8 @@ pub struct Link {
 #[derive(Debug)]
 struct Shared {
     target: SocketAddr,
+    /// Precise wake-ups for the delays of every connection.
+    alarm: alarm::Alarm,
     faults: watch::Sender<Faults>,
     /// Cancelled to cut every connection open now (a new one is installed).
     cut: Mutex<CancellationToken>,
@@ -110,10 +113,18 @@ impl Link {
     /// # Errors
     /// The listener could not be bound.
     pub async fn start_on(listen: SocketAddr, target: SocketAddr) -> io::Result<Self> {
-        let listener = TcpListener::bind(listen).await?;
+        Self::on(TcpListener::bind(listen).await?, target)
+    }
+
+    /// A link to `target` on a listener already bound.
+    ///
+    /// # Errors
+    /// The listener's address cannot be read.
+    pub fn on(listener: TcpListener, target: SocketAddr) -> io::Result<Self> {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             target,
+            alarm: alarm::Alarm::new(),
             faults: watch::Sender::new(Faults::default()),
             cut: Mutex::new(CancellationToken::new()),
             stop: CancellationToken::new(),
@@ -183,7 +194,8 @@ async fn accept(listener: TcpListener, addr: SocketAddr, shared: Arc<Shared>) {
             accepted = accepted => match accepted {
                 Ok((client, _)) => {
                     let (target, cut) = (shared.target, shared.current_cut());
-                    tokio::spawn(carry(client, target, shared.faults.subscribe(), cut));
+                    let alarm = shared.alarm.clone();
+                    tokio::spawn(carry(client, target, shared.faults.subscribe(), cut, alarm));
                 }
                 Err(err) => {
                     tracing::debug!(%err, "link accept failed");
@@ -201,6 +213,7 @@ async fn carry(
     target: SocketAddr,
     faults: watch::Receiver<Faults>,
     cut: CancellationToken,
+    alarm: alarm::Alarm,
 ) {
     let server = tokio::select! {
         connected = TcpStream::connect(target) => connected,
@@ -222,6 +235,7 @@ async fn carry(
         faults: faults.clone(),
         pick: |f: &Faults| f.upstream,
         cut: cut.clone(),
+        alarm: alarm.clone(),
     };
     let down = pump::Pump {
         from: server_read,
@@ -229,6 +243,7 @@ async fn carry(
         faults,
         pick: |f: &Faults| f.downstream,
         cut,
+        alarm,
     };
     tokio::join!(up.run(), down.run());
 }

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::alarm::Alarm;
 use crate::{Faults, Toward};
 
 /// Bytes read at once.
@@ -36,6 +37,8 @@ pub(crate) struct Pump<P> {
     pub(crate) pick: P,
     /// Cancelled: the connection is cut with a reset.
     pub(crate) cut: CancellationToken,
+    /// Wakes the writer when a piece is due.
+    pub(crate) alarm: Alarm,
 }
 
 /// What the reader hands the writer.
@@ -53,6 +56,7 @@ impl<P: Fn(&Faults) -> Toward + Copy> Pump<P> {
             faults,
             pick,
             cut,
+            alarm,
         } = self;
         let (queue, mut pieces) = mpsc::channel(IN_FLIGHT);
         let reading = faults.clone();
@@ -79,26 +83,26 @@ impl<P: Fn(&Faults) -> Toward + Copy> Pump<P> {
             let mut free_at = Instant::now();
             while let Some(piece) = pieces.recv().await {
                 // A blackhole holds everything until it ends.
-                if faults.wait_for(|f| !f.blackhole).await.is_err() {
+                if faults.borrow().blackhole && faults.wait_for(|f| !f.blackhole).await.is_err() {
                     return;
                 }
                 match piece {
                     Piece::Data(at, data) => {
-                        tokio::time::sleep_until(at).await;
+                        alarm.until(at).await;
                         let rate = pick(&faults.borrow()).bandwidth;
                         if let Some(rate) = rate {
                             // The piece is through once its bytes have
                             // passed at the rate, after those before it.
                             let secs = data.len() as f64 / rate.max(1) as f64;
                             free_at = free_at.max(Instant::now()) + Duration::from_secs_f64(secs);
-                            tokio::time::sleep_until(free_at).await;
+                            alarm.until(free_at).await;
                         }
                         if to.write_all(&data).await.is_err() {
                             return;
                         }
                     }
                     Piece::Closed(at) => {
-                        tokio::time::sleep_until(at).await;
+                        alarm.until(at).await;
                         let slow = faults.borrow().slow_close;
                         tokio::time::sleep(slow).await;
                         let _ = to.shutdown().await;

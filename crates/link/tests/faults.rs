@@ -204,3 +204,20 @@ async fn down_refuses_and_cuts_then_up_carries_again() {
     let mut again = TcpStream::connect(link.addr()).await.unwrap();
     round_trip(&mut again, b"up again").await;
 }
+
+#[tokio::test]
+async fn a_millisecond_round_trip_is_a_millisecond_not_the_timers_tick() {
+    let (link, mut stream) = linked().await;
+    link.set(Faults::rtt(Duration::from_millis(1)));
+    let mut times = Vec::new();
+    for n in 0..30u8 {
+        times.push(round_trip(&mut stream, &[n]).await);
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    // tokio's millisecond timer, rounding each way up, made this ~3-4 ms.
+    assert!(
+        (Duration::from_millis(1)..Duration::from_micros(2500)).contains(&median),
+        "median {median:?} of {times:?}"
+    );
+}

@@ -6,6 +6,7 @@ pub(crate) mod gateway;
 mod identity;
 pub(crate) mod keys;
 pub(crate) mod lab;
+pub(crate) mod link;
 pub(crate) mod serve;
 pub(crate) mod service;
 mod token_cost;

@@ -437,3 +437,34 @@ fn a_cluster_starts_under_a_quiet_rust_log() {
     wait_exit(&mut cluster.0, Duration::from_secs(15));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `statecraft link` puts a distance between a client and a server: a
+/// request through a 40 ms link takes at least 40 ms, and it is answered.
+#[test]
+fn link_adds_its_round_trip_between_a_client_and_a_server() {
+    let (mut server, addr) = serve(&[]);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut link = statecraft(&[
+        "link", "--listen", &listen, "--target", &addr, "--rtt", "40ms",
+    ])
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(link.stderr.take().unwrap()).lines();
+    let said = lines.next().expect("the link said nothing").unwrap();
+    assert!(said.contains("listening on tcp://"), "{said}");
+    let direct = Instant::now();
+    assert_eq!(request(&addr, "GET", "/healthz", &[], None).0, 200);
+    let direct = direct.elapsed();
+    let linked = Instant::now();
+    assert_eq!(request(&listen, "GET", "/healthz", &[], None).0, 200);
+    let linked = linked.elapsed();
+    assert!(
+        linked >= Duration::from_millis(40) && linked > direct,
+        "through the link {linked:?}, direct {direct:?}"
+    );
+    sigterm(&link);
+    assert!(wait_exit(&mut link, Duration::from_secs(5)).success());
+    sigterm(&server);
+    wait_exit(&mut server, Duration::from_secs(10));
+}
