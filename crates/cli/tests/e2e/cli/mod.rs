@@ -35,7 +35,7 @@ fn statecraft(args: &[&str]) -> Command {
 }
 
 /// Starts `serve` on a free port; returns the child and its address.
-fn serve(extra_env: &[(&str, &str)]) -> (Child, String) {
+fn serve(extra_env: &[(&str, &str)]) -> (Reaped, String) {
     spawn_process(&["serve"], extra_env)
 }
 
@@ -101,7 +101,7 @@ fn temp_db(name: &str) -> std::path::PathBuf {
 
 /// Starts `statecraft service KIND` (or `serve`) with `env`; returns the child
 /// and its address.
-fn spawn_process<V: AsRef<std::ffi::OsStr>>(args: &[&str], env: &[(&str, V)]) -> (Child, String) {
+fn spawn_process<V: AsRef<std::ffi::OsStr>>(args: &[&str], env: &[(&str, V)]) -> (Reaped, String) {
     let (child, addr, _) = spawn_logged(args, env);
     (child, addr)
 }
@@ -113,7 +113,7 @@ type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 fn spawn_logged<V: AsRef<std::ffi::OsStr>>(
     args: &[&str],
     env: &[(&str, V)],
-) -> (Child, String, Log) {
+) -> (Reaped, String, Log) {
     let mut cmd = statecraft(args);
     cmd.env("STATECRAFT_LISTEN", "127.0.0.1:0")
         .env("STATECRAFT_LOG_FORMAT", "json")
@@ -138,7 +138,7 @@ fn spawn_logged<V: AsRef<std::ffi::OsStr>>(
             kept.lock().unwrap().push(line);
         }
     });
-    (child, addr, log)
+    (Reaped(child), addr, log)
 }
 
 /// A request with an optional bearer token and JSON body; (status, body).
@@ -171,8 +171,23 @@ fn eventually<T>(within: Duration, what: &str, mut probe: impl FnMut() -> Option
     }
 }
 
-/// A child process killed (if still running) when dropped.
+/// A child process killed (if still running) when dropped: a test that
+/// fails half-way leaves no server behind.
 struct Reaped(Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
 
 impl Drop for Reaped {
     fn drop(&mut self) {

@@ -343,7 +343,7 @@ fn a_service_refuses_a_token_logged_out_at_serve() {
     let root = std::env::temp_dir().join(format!("statecraft-revoked-{}", std::process::id()));
     let data = |name: &str| format!("sqlite:{}", root.join(name).display());
     let (server, addr) = serve(&[("STATECRAFT_DATA", data("serve").as_str())]);
-    let _server = Reaped(server);
+    let _server = server;
     let users_url = format!("http://{addr}");
     let keys = root.join("serve").join("keys");
     let (orders, orders_addr) = spawn_process(
@@ -354,7 +354,7 @@ fn a_service_refuses_a_token_logged_out_at_serve() {
             ("STATECRAFT_KEYS_DIR", keys.display().to_string()),
         ],
     );
-    let _orders = Reaped(orders);
+    let _orders = orders;
     let login = r#"{"user":"alice","password":"correct-password"}"#;
     let (status, pair) = call(&addr, "POST", "/token", None, Some(login));
     assert_eq!(status, 200, "{pair}");

@@ -121,10 +121,10 @@ fn on_one_core_serve_and_gateway_run_one_threaded() {
 fn slow_and_idle_clients_are_cut_off_after_the_header_timeout() {
     let limit = [("STATECRAFT_HEADER_TIMEOUT", "1s")];
     let (server, addr) = serve(&limit);
-    let _server = Reaped(server);
+    let _server = server;
     let upstream = format!("http://{addr}");
     let (gateway, gateway_addr) = spawn_process(&["gateway", "--upstream", &upstream], &limit);
-    let _gateway = Reaped(gateway);
+    let _gateway = gateway;
     // What the client read until the server closed, and how long that took.
     let until_closed = |target: &str, sent: &[u8]| {
         let mut stream = TcpStream::connect(target).unwrap();
@@ -171,12 +171,12 @@ fn a_body_that_never_arrives_is_answered_408_after_the_body_timeout() {
         ("STATECRAFT_DATA", data_spec.as_str()),
     ];
     let (server, addr) = serve(&limit);
-    let _server = Reaped(server);
+    let _server = server;
     let upstream = format!("http://{addr}");
     let (gateway, gateway_addr) = spawn_process(&["gateway", "--upstream", &upstream], &limit);
-    let _gateway = Reaped(gateway);
+    let _gateway = gateway;
     let (users, users_addr) = spawn_process(&["service", "users"], &limit);
-    let _users = Reaped(users);
+    let _users = users;
     for (target, path) in [
         (&addr, "/cart/items"),
         (&gateway_addr, "/cart/items"),

@@ -124,7 +124,7 @@ fn serve_on_own_redis() -> Option<(OwnRedis, Reaped, String, String)> {
         "{head}"
     );
     let cookie = session_cookie(&head);
-    Some((redis, Reaped(app), addr, cookie))
+    Some((redis, app, addr, cookie))
 }
 
 /// How long a counting request took to be refused with 503 STORE_UNAVAILABLE.
@@ -152,7 +152,6 @@ fn a_store_outage_is_logged_with_its_cause() {
         ("STATECRAFT_STORE_TIMEOUT", "300ms"),
     ];
     let (app, addr, log) = spawn_logged(&["serve"], &env);
-    let app = Reaped(app);
     drop(redis);
     let (status, head, body) = http(&addr, "POST", "/increment", None);
     assert_eq!(status, 503, "{body}");
