@@ -42,6 +42,32 @@ pub use routes::{app, openapi};
 pub use service::{LoneService, ServiceContext, service_app};
 pub use state::AppState;
 
+/// What our servers serve: a service that answers every request (failures
+/// are answers), cloned for each connection.
+pub trait HttpService:
+    tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> HttpService for S where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
 /// Serves `state`'s application on `listener` until `shutdown` completes, then
 /// stops accepting and lets requests in flight finish.
 ///
@@ -71,14 +97,7 @@ pub async fn serve_then_stop<S>(
     tasks: &statecraft_events::Tasks,
 ) -> std::io::Result<std::time::Duration>
 where
-    S: tower::Service<
-            axum::extract::Request,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
+    S: HttpService,
 {
     let began = std::sync::Arc::new(std::sync::OnceLock::new());
     let shutdown = {
@@ -126,16 +145,9 @@ pub async fn serve_service<S>(
     drain: Option<std::time::Duration>,
 ) -> std::io::Result<()>
 where
-    S: tower::Service<
-            axum::extract::Request,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
+    S: HttpService,
 {
-    // As axum::serve did: requests in flight finish, however long they take.
+    // Requests in flight finish (within `drain` when given).
     statecraft_http::serve_http1(listener, shutdown, drain, |peer| {
         let service = service.clone();
         hyper::service::service_fn(move |mut request: axum::extract::Request| {

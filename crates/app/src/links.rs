@@ -43,6 +43,16 @@ impl ServiceLinks {
         );
         orders.and(inventory).and(notifications)
     }
+
+    /// Gives back the pools of the services in this process (a remote one
+    /// holds none), once their tasks have stopped.
+    pub(crate) async fn close(&self) {
+        tokio::join!(
+            self.orders.close(),
+            self.inventory.close(),
+            self.notifications.close(),
+        );
+    }
 }
 
 impl From<ServiceError> for ApiError {

@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 
 pub use services::RemoteServices;
 
-use crate::{AppConfig, AppState, AuthSettings, ClusterLink, ServiceLinks};
+use crate::{AppConfig, AppState, AuthSettings, ClusterLink};
 
 /// What an instance is made of, before it is wired.
 #[derive(Debug)]
@@ -193,12 +193,6 @@ impl Application {
         self.local.inventory.as_ref()
     }
 
-    /// The services as the handlers reach them.
-    #[must_use]
-    pub fn services(&self) -> &ServiceLinks {
-        &self.state.services
-    }
-
     /// Serves on `listener` until `shutdown`, then shuts down in order:
     /// stops accepting, lets requests in flight finish and stops the
     /// background tasks (a relay sends its last rows), all within `limit`,
@@ -220,6 +214,6 @@ impl Application {
 
     /// Closes the pools (the tasks stopped first).
     async fn close(&self) {
-        tokio::join!(self.users.close(), self.local.close());
+        tokio::join!(self.users.close(), self.state.services.close());
     }
 }

@@ -34,35 +34,13 @@ impl RemoteServices {
     }
 }
 
-/// The databases of the services in this process.
+/// The databases of the services in this process (their part of the flow
+/// runs here; tests set stock).
 #[derive(Debug, Default)]
 pub(super) struct Local {
     pub(super) orders: Option<OrdersDb>,
     pub(super) inventory: Option<InventoryDb>,
     pub(super) notifications: Option<NotificationsDb>,
-}
-
-impl Local {
-    /// Closes each pool, waiting for its connections to come back.
-    pub(super) async fn close(&self) {
-        tokio::join!(
-            async {
-                if let Some(db) = &self.orders {
-                    db.close().await;
-                }
-            },
-            async {
-                if let Some(db) = &self.inventory {
-                    db.close().await;
-                }
-            },
-            async {
-                if let Some(db) = &self.notifications {
-                    db.close().await;
-                }
-            },
-        );
-    }
 }
 
 /// Opens the services of `blueprint` (remote ones called with tokens

@@ -8,12 +8,11 @@
 mod order_flow;
 mod users;
 
-use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::FromRequestParts;
 use axum::http::HeaderValue;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -43,6 +42,20 @@ pub enum LoneService {
 }
 
 impl LoneService {
+    /// Whether the service's database answers.
+    async fn ping(&self) -> Result<(), ServiceError> {
+        match self {
+            Self::Users(identity) => identity
+                .users
+                .ping()
+                .await
+                .map_err(|err| ServiceError::unavailable("users", err)),
+            Self::Orders(orders) => orders.ping().await,
+            Self::Inventory(inventory) => inventory.ping().await,
+            Self::Notifications(notifications) => notifications.ping().await,
+        }
+    }
+
     /// Gives back the service's database pool at shutdown (its tasks
     /// stopped first).
     pub async fn close(&self) {
@@ -157,11 +170,9 @@ pub fn service_app(
     service: LoneService,
     context: ServiceContext,
     instance_id: &str,
-) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future: Send>
-+ Clone
-+ Send
-+ 'static {
+) -> impl crate::HttpService {
     let context = Arc::new(context);
+    let pinged = service.clone();
     let (routes, templates): Routes = match service {
         LoneService::Users(identity) => users::router(context, *identity),
         LoneService::Orders(orders) => order_flow::orders(context, orders),
@@ -172,6 +183,13 @@ pub fn service_app(
         .route(
             "/healthz",
             get(|| async { JsonOk(serde_json::json!({"status": "ok"})) }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let service = pinged.clone();
+                async move { readiness(service.ping().await) }
+            }),
         )
         .fallback(|| async { ApiError::NotFound("Route not found".to_owned()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });

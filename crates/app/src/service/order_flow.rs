@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use statecraft_services::{Inventory, Notifications, Orders};
 
-use super::{Routes, ServiceContext, ServiceState, TokenCaller, readiness};
+use super::{Routes, ServiceContext, ServiceState, TokenCaller};
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, JsonOk};
 use crate::routes::{catalog, notifications as notes, orders as order_routes};
@@ -22,21 +22,14 @@ type NotificationsState = ServiceState<Arc<dyn Notifications>>;
 
 /// The orders service's routes.
 pub(super) fn orders(context: Arc<ServiceContext>, orders: Arc<dyn Orders>) -> Routes {
-    let routes =
-        Router::new()
-            .route("/orders", get(order_list).post(place))
-            .route("/orders/{id}", get(order))
-            .route("/_admin/outbox", get(orders_outbox))
-            .route(
-                "/readyz",
-                get(|State(state): State<OrdersState>| async move {
-                    readiness(state.service.ping().await)
-                }),
-            )
-            .with_state(ServiceState {
-                context,
-                service: orders,
-            });
+    let routes = Router::new()
+        .route("/orders", get(order_list).post(place))
+        .route("/orders/{id}", get(order))
+        .route("/_admin/outbox", get(orders_outbox))
+        .with_state(ServiceState {
+            context,
+            service: orders,
+        });
     (routes, &["/orders", "/orders/{id}", "/_admin/outbox"])
 }
 
@@ -83,12 +76,6 @@ pub(super) fn inventory(context: Arc<ServiceContext>, inventory: Arc<dyn Invento
         )
         .route("/inventory/{productId}", get(availability))
         .route("/_admin/outbox", get(inventory_outbox))
-        .route(
-            "/readyz",
-            get(|State(state): State<InventoryState>| async move {
-                readiness(state.service.ping().await)
-            }),
-        )
         .with_state(ServiceState {
             context,
             service: inventory,
@@ -120,12 +107,6 @@ pub(super) fn notifications(
 ) -> Routes {
     let routes = Router::new()
         .route("/notifications", get(notification_list))
-        .route(
-            "/readyz",
-            get(|State(state): State<NotificationsState>| async move {
-                readiness(state.service.ping().await)
-            }),
-        )
         .with_state(ServiceState {
             context,
             service: notifications,

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::{Routes, ServiceContext, ServiceState, readiness};
+use super::{Routes, ServiceContext, ServiceState};
 use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::extract::{AppJson, ClientAddr, JsonOk};
@@ -19,26 +19,16 @@ type UsersState = ServiceState<Arc<Identity>>;
 
 /// The users service's routes.
 pub(super) fn router(context: Arc<ServiceContext>, identity: Identity) -> Routes {
-    let routes =
-        Router::new()
-            .route("/users", post(register))
-            .route("/token", post(token))
-            .route("/token/refresh", post(refresh))
-            .route("/token/status", get(token_status))
-            .route("/.well-known/jwks.json", get(jwks))
-            .route(
-                "/readyz",
-                get(|State(state): State<UsersState>| async move {
-                    let ping = state.service.users.ping().await;
-                    readiness(ping.map_err(|err| {
-                        statecraft_services::ServiceError::unavailable("users", err)
-                    }))
-                }),
-            )
-            .with_state(ServiceState {
-                context,
-                service: Arc::new(identity),
-            });
+    let routes = Router::new()
+        .route("/users", post(register))
+        .route("/token", post(token))
+        .route("/token/refresh", post(refresh))
+        .route("/token/status", get(token_status))
+        .route("/.well-known/jwks.json", get(jwks))
+        .with_state(ServiceState {
+            context,
+            service: Arc::new(identity),
+        });
     (
         routes,
         &[
