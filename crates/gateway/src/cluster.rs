@@ -35,6 +35,11 @@ pub trait InstanceControl: Send + Sync + std::fmt::Debug {
     /// Whether instance `id`'s process is starting or running (`false` once
     /// a start has failed or the process has exited).
     fn is_up(&self, id: &str) -> bool;
+
+    /// The loopback port instance `id`'s process listens on, which the
+    /// gateway may reach through a link (so its own URL says nothing of
+    /// whether the process is there).
+    fn port(&self, id: &str) -> Option<u16>;
 }
 
 /// How long one instance may take to report a counter.
@@ -97,6 +102,13 @@ pub(crate) fn routes() -> Router<Gateway> {
         .route("/_cluster", get(cluster))
         .route("/_cluster/counters/{name}", get(counters))
         .route("/_cluster/instances/{id}/{action}", post(control))
+        .route("/_cluster/links", get(crate::links::list))
+        .route(
+            "/_cluster/links/{id}",
+            axum::routing::put(crate::links::set)
+                .layer(axum::extract::DefaultBodyLimit::max(4 * 1024)),
+        )
+        .route("/_cluster/links/{id}/reset", post(crate::links::reset))
         .route(
             "/_cluster/revocations",
             post(crate::revocations::receive)
@@ -229,6 +241,16 @@ async fn control(
                 )
                 .into_response();
             };
+            // The process's own address: a link in front of it listens
+            // whether the process does or not.
+            let process = match control.port(&id) {
+                Some(port) => format!("127.0.0.1:{port}"),
+                None => upstream
+                    .url
+                    .authority()
+                    .map(|a| a.as_str().to_owned())
+                    .unwrap_or_default(),
+            };
             if action == "stop" {
                 let stopped = control.stop(&id);
                 if stopped.is_ok() {
@@ -238,7 +260,7 @@ async fn control(
                     // Answered once its port is closed: a start right after
                     // must not find the dying process still listening there
                     // (and take it for the new one).
-                    let closed = port_reaches(upstream, STOP_WAIT, || true, Expect::Closed).await;
+                    let closed = port_reaches(&process, STOP_WAIT, || true, Expect::Closed).await;
                     upstream.pool.forget_idle();
                     if !closed {
                         tracing::warn!(instance = %id, "still listening after SIGKILL");
@@ -256,7 +278,7 @@ async fn control(
                     // next (its counters, say) finds it there; rotation
                     // still waits for the health check to find it ready.
                     let listening = port_reaches(
-                        upstream,
+                        &process,
                         START_WAIT,
                         || control.is_up(&id),
                         Expect::Listening,
@@ -303,20 +325,20 @@ enum Expect {
     Closed,
 }
 
-/// Whether `upstream`'s port reaches `expect` within `wait` (tried every
-/// 50 ms), giving up as soon as `coming` says that will not happen.
+/// Whether the process at `authority` reaches `expect` within `wait` (tried
+/// every 50 ms), giving up as soon as `coming` says that will not happen.
 async fn port_reaches(
-    upstream: &Upstream,
+    authority: &str,
     wait: Duration,
     coming: impl Fn() -> bool,
     expect: Expect,
 ) -> bool {
-    let Some(authority) = upstream.url.authority().map(|a| a.as_str().to_owned()) else {
+    if authority.is_empty() {
         return false;
-    };
+    }
     let deadline = tokio::time::Instant::now() + wait;
     while tokio::time::Instant::now() < deadline && coming() {
-        let attempt = tokio::net::TcpStream::connect(&authority);
+        let attempt = tokio::net::TcpStream::connect(authority);
         let listening = matches!(
             tokio::time::timeout(Duration::from_secs(1), attempt).await,
             Ok(Ok(_))

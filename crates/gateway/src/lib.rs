@@ -18,6 +18,7 @@ mod error;
 mod guard;
 mod handover;
 mod health;
+mod links;
 mod outlier;
 mod pool;
 mod proxy;
@@ -47,6 +48,7 @@ pub use balance::{CLIENT_COOKIE, STICKY_COOKIE};
 pub use cluster::InstanceControl;
 pub use config::{AffinityLoss, GatewayConfig, Policy, ServiceRoute, UpstreamSpec};
 pub use error::GatewayError;
+pub use links::{Links, NamedLink};
 pub use outlier::OutlierRule;
 pub use proxy::AFFINITY_LOST;
 pub use supervisor::{InstanceSpec, StartError, Supervisor};
@@ -78,6 +80,8 @@ pub struct Inner {
     /// Checks bearer tokens bound for services.
     edge: Option<EdgeAuth>,
     control: Option<Arc<dyn InstanceControl>>,
+    /// The cluster's network links, when it runs with them.
+    links: Option<Links>,
     /// Who may make control calls.
     guard: ControlGuard,
     /// Where `serve` listens (unknown for a gateway used through `handle`).
@@ -156,11 +160,24 @@ impl Gateway {
             services,
             edge,
             control,
+            links: None,
             guard,
             listening: OnceLock::new(),
             revocations: revocations::Revocations::default(),
             metrics,
         }))
+    }
+
+    /// This gateway with `links` to control at `/_cluster/links`; to be
+    /// called on a new gateway, before it is cloned (a shared one is kept
+    /// as it is, with a warning).
+    #[must_use]
+    pub fn with_links(mut self, links: Links) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.links = Some(links),
+            None => tracing::warn!("links given to a gateway already shared: not controllable"),
+        }
+        self
     }
 
     /// The instances, in the order given.

@@ -142,6 +142,10 @@ impl InstanceControl for Supervisor {
         })
     }
 
+    fn port(&self, id: &str) -> Option<u16> {
+        self.lock().get(id).map(|running| running.port)
+    }
+
     fn start(&self, id: &str) -> Result<(), String> {
         let (spec, port) = {
             let mut instances = self.lock();

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use statecraft_gateway::{
-    Gateway, InstanceControl, InstanceSpec, ServiceRoute, Supervisor, UpstreamSpec,
+    Gateway, InstanceControl, InstanceSpec, Links, ServiceRoute, Supervisor, UpstreamSpec,
 };
+
+use super::cluster_links::{self, StoreRoute};
 
 use super::gateway::{Balancing, ControlAccess};
 
@@ -82,6 +84,12 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_EVENTS_NAMESPACE")]
     events_namespace: Option<String>,
 
+    /// Put a network link in front of each instance and between each
+    /// instance and a Redis session store, whose faults (distance,
+    /// partition, slow line) are set at run time: PUT /_cluster/links/{id}.
+    #[arg(long, env = "STATECRAFT_LINKS")]
+    links: bool,
+
     /// More flags for every `statecraft serve` instance, after `--`.
     #[arg(last = true)]
     serve_args: Vec<String>,
@@ -95,16 +103,13 @@ fn random_hex_key() -> String {
 
 impl Cmd {
     /// `serve`'s arguments for instance `id`; `services`: the ports of the
-    /// separate services it reaches, when they run apart.
+    /// separate services it reaches, when they run apart. Its stores are in
+    /// [`Cmd::store_env`], not here.
     fn serve_args(&self, id: &str, services: Option<[u16; 3]>) -> Vec<String> {
         let mut args = vec![
             "serve".to_owned(),
             "--instance-id".to_owned(),
             id.to_owned(),
-            "--session-store".to_owned(),
-            self.session_store.clone(),
-            "--data".to_owned(),
-            self.data.clone(),
             "--auth".to_owned(),
             self.auth.clone(),
             // Every request comes through the gateway on loopback: the
@@ -112,9 +117,6 @@ impl Cmd {
             "--trusted-proxy".to_owned(),
             "127.0.0.1".to_owned(),
         ];
-        if let Some(counters) = &self.counter_store {
-            args.extend(["--counter-store".to_owned(), counters.clone()]);
-        }
         if let Some(ports) = services {
             for (flag, port) in [
                 ("--orders-url", ports[0]),
@@ -177,6 +179,23 @@ const SERVICE_ROUTES: [(&str, usize); 4] = [
 ];
 
 impl Cmd {
+    /// An instance's stores, in its environment: their URLs may hold
+    /// passwords, and any user can read a command line with `ps` (a flag
+    /// among the pass-through serve flags still beats its variable).
+    fn store_env(&self, session_store: &str) -> Vec<(String, String)> {
+        let mut env = vec![
+            (
+                "STATECRAFT_SESSION_STORE".to_owned(),
+                session_store.to_owned(),
+            ),
+            ("STATECRAFT_DATA".to_owned(), self.data.clone()),
+        ];
+        if let Some(counters) = &self.counter_store {
+            env.push(("STATECRAFT_COUNTER_STORE".to_owned(), counters.clone()));
+        }
+        env
+    }
+
     fn namespace(&self) -> String {
         self.events_namespace
             .clone()
@@ -198,8 +217,6 @@ impl Cmd {
             args: vec![
                 "service".to_owned(),
                 name.to_owned(),
-                "--data".to_owned(),
-                self.data.clone(),
                 "--events".to_owned(),
                 self.events.clone(),
                 "--events-namespace".to_owned(),
@@ -211,7 +228,10 @@ impl Cmd {
                 "--shutdown-timeout".to_owned(),
                 INSTANCE_SHUTDOWN.to_owned(),
             ],
-            env: timeouts_env().into(),
+            env: [("STATECRAFT_DATA".to_owned(), self.data.clone())]
+                .into_iter()
+                .chain(timeouts_env())
+                .collect(),
             port,
         }
     }
@@ -263,10 +283,26 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             format!("http://{local}")
         };
         let supervisor = Arc::new(Supervisor::new());
+        let store_route = if cmd.links {
+            StoreRoute::of(&cmd.session_store).await?
+        } else {
+            None
+        };
+        let mut links = Links::new();
         let mut upstreams = Vec::new();
+        // The instances' own addresses, past any link.
+        let mut direct = Vec::new();
         let mut jwks: Option<http::Uri> = None;
         for n in 1..=cmd.instances {
             let id = format!("server-{n}");
+            let session_store = match &store_route {
+                Some(route) => {
+                    let (link, url) = route.link_for(&id).await?;
+                    links.push(link);
+                    url
+                }
+                None => cmd.session_store.clone(),
+            };
             let spec = InstanceSpec {
                 id: id.clone(),
                 program: program.clone(),
@@ -280,6 +316,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                     ("STATECRAFT_CLUSTER_URL".to_owned(), gateway_url.clone()),
                 ]
                 .into_iter()
+                .chain(cmd.store_env(&session_store))
                 .chain(timeouts_env())
                 .collect(),
                 port: 0,
@@ -291,6 +328,18 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                     return Err(CmdError::Usage(err.to_string()));
                 }
             };
+            direct.push(url.clone());
+            let url = match (cmd.links, url.rsplit_once(':')) {
+                (true, Some((_, port))) => {
+                    let port = port.parse().map_err(|_| {
+                        CmdError::Runtime(format!("{id} listens on no port: {url}"))
+                    })?;
+                    let (link, through) = cluster_links::gateway_link(&id, port).await?;
+                    links.push(link);
+                    through
+                }
+                _ => url,
+            };
             let spec = UpstreamSpec::parse(&format!("{id}={url}"), usize::from(n))
                 .map_err(CmdError::Runtime)?;
             upstreams.push(spec);
@@ -298,8 +347,8 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         // The separate services verify tokens with the first instance's keys
         // (every instance shares them).
         let mut routes = Vec::new();
-        if let (Some(first), Some(ports)) = (upstreams.first(), service_ports) {
-            let users_url = first.url.to_string().trim_end_matches('/').to_owned();
+        if let (Some(first), Some(ports)) = (direct.first(), service_ports) {
+            let users_url = first.trim_end_matches('/').to_owned();
             for (index, port) in ports.into_iter().enumerate() {
                 let spec = cmd.service_spec(&program, index, port, &users_url);
                 if let Err(err) = supervisor.launch(spec).await {
@@ -329,9 +378,8 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             "listening on http://{local}"
         );
         let control: Arc<dyn InstanceControl> = supervisor.clone();
-        let served =
-            statecraft_gateway::serve(listener, Gateway::new(config, Some(control)), shutdown)
-                .await;
+        let gateway = Gateway::new(config, Some(control)).with_links(links);
+        let served = statecraft_gateway::serve(listener, gateway, shutdown).await;
         supervisor.shutdown().await;
         tracing::info!("stopped");
         served.map_err(|e| CmdError::Runtime(format!("gateway failed: {e}")))

@@ -1,0 +1,124 @@
+//! `statecraft cluster --links`: a network link in front of each instance
+//! (gateway → instance) and between each instance and a Redis session store
+//! (instance → store), so that a partition, a distance or a slow line can be
+//! put between any two parts at run time (`PUT /_cluster/links/{id}`).
+
+use std::net::SocketAddr;
+
+use statecraft_gateway::NamedLink;
+use statecraft_link::Link;
+
+use super::CmdError;
+
+/// Where every instance's store link leads, and the URL it rewrites.
+#[derive(Debug)]
+pub(crate) struct StoreRoute {
+    target: SocketAddr,
+    url: url::Url,
+}
+
+impl StoreRoute {
+    /// The route to the store of `spec`, when it is one Redis server
+    /// (`redis://`): a Redis Cluster names its nodes itself, a TLS store's
+    /// certificate names its host, and the other stores are in-process.
+    ///
+    /// # Errors
+    /// A Redis host that does not resolve.
+    pub(crate) async fn of(spec: &str) -> Result<Option<Self>, CmdError> {
+        let Ok(url) = url::Url::parse(spec) else {
+            return Ok(None);
+        };
+        if url.scheme() != "redis" {
+            tracing::info!(
+                store = url.scheme(),
+                "links: this session store is not one plain Redis server; no instance → store links"
+            );
+            return Ok(None);
+        }
+        let host = url.host_str().unwrap_or("127.0.0.1").to_owned();
+        let port = url.port().unwrap_or(6379);
+        let target = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .ok()
+            .and_then(|mut found| found.next())
+            .ok_or_else(|| {
+                CmdError::Usage(format!(
+                    "--links: the session store's host {host} does not resolve; give its address"
+                ))
+            })?;
+        Ok(Some(Self { target, url }))
+    }
+
+    /// A link to the store for instance `id`, and the store URL that goes
+    /// through it (user, password and database kept).
+    ///
+    /// # Errors
+    /// No loopback port for the link.
+    pub(crate) async fn link_for(&self, id: &str) -> Result<(NamedLink, String), CmdError> {
+        let link = start(self.target).await?;
+        let mut url = self.url.clone();
+        let addr = link.addr();
+        // A `redis://` URL has a host, so both are accepted.
+        let _ = url.set_ip_host(addr.ip());
+        let _ = url.set_port(Some(addr.port()));
+        let named = NamedLink {
+            id: format!("{id}-store"),
+            from: id.to_owned(),
+            to: "store".to_owned(),
+            link,
+        };
+        Ok((named, url.into()))
+    }
+}
+
+/// A link from the gateway to instance `id` listening on `port`, and the
+/// URL the gateway is to use for it.
+///
+/// # Errors
+/// No loopback port for the link.
+pub(crate) async fn gateway_link(id: &str, port: u16) -> Result<(NamedLink, String), CmdError> {
+    let link = start(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let url = format!("http://{}", link.addr());
+    let named = NamedLink {
+        id: id.to_owned(),
+        from: "gateway".to_owned(),
+        to: id.to_owned(),
+        link,
+    };
+    Ok((named, url))
+}
+
+async fn start(target: SocketAddr) -> Result<Link, CmdError> {
+    Link::start(target)
+        .await
+        .map_err(|e| CmdError::Runtime(format!("--links: a link cannot listen on loopback: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreRoute;
+
+    #[tokio::test]
+    async fn a_redis_store_is_routed_with_its_credentials_and_the_rest_are_not() {
+        let route = StoreRoute::of("redis://:secret@127.0.0.1:6390/2").await;
+        let route = route.ok().flatten().unwrap_or_else(|| panic!("a route"));
+        let (named, url) = route
+            .link_for("server-1")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let port = named.link.addr().port();
+        assert_eq!(url, format!("redis://:secret@127.0.0.1:{port}/2"));
+        assert_eq!(
+            (named.id.as_str(), named.to.as_str()),
+            ("server-1-store", "store")
+        );
+        for other in [
+            "memory",
+            "sqlite:/tmp/x.sqlite",
+            "redis+cluster://127.0.0.1:7000",
+            "rediss://host:6380",
+        ] {
+            assert!(matches!(StoreRoute::of(other).await, Ok(None)), "{other}");
+        }
+    }
+}
