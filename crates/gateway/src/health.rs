@@ -106,6 +106,7 @@ fn settle(verdicts: &[(Arc<Upstream>, Verdict)], panicking: &AtomicBool) {
 
 /// Asks one upstream whether it is ready.
 async fn check(upstream: Arc<Upstream>) -> (Arc<Upstream>, Verdict) {
+    let answers_before = upstream.answers();
     let verdict = match upstream.get("/readyz") {
         Some(request) => {
             match tokio::time::timeout(CHECK_TIMEOUT, upstream.pool.send(request)).await {
@@ -118,7 +119,7 @@ async fn check(upstream: Arc<Upstream>) -> (Arc<Upstream>, Verdict) {
                     }
                 }
                 Ok(Err(_)) => Verdict::Down,
-                Err(_) => unanswered(&upstream),
+                Err(_) => unanswered(&upstream, answers_before),
             }
         }
         None => Verdict::Down,
@@ -127,9 +128,19 @@ async fn check(upstream: Arc<Upstream>) -> (Arc<Upstream>, Verdict) {
 }
 
 /// The verdict on a check that got no answer in time: what the instance was
-/// until [`UNANSWERED_BEFORE_DOWN`] such checks in a row, then down.
-fn unanswered(upstream: &Upstream) -> Verdict {
-    if upstream.check_unanswered() >= UNANSWERED_BEFORE_DOWN {
+/// until [`UNANSWERED_BEFORE_DOWN`] such checks in a row, then down — at
+/// once when it is silent: requests wait on it and none was answered while
+/// the check waited (a partition, or a frozen process, not a slow machine,
+/// where answers keep coming, only later). Found down, the requests that
+/// wait on it stop waiting.
+fn unanswered(upstream: &Upstream, answers_before: u64) -> Verdict {
+    let strikes = upstream.check_unanswered();
+    let silent = upstream.in_flight() > 0 && upstream.answers() == answers_before;
+    if strikes >= UNANSWERED_BEFORE_DOWN || silent {
+        if upstream.is_healthy() {
+            tracing::warn!(upstream = %upstream.id, silent, strikes, "instance does not answer");
+        }
+        upstream.silence();
         Verdict::Down
     } else if upstream.is_ready() {
         Verdict::Ready
@@ -215,18 +226,35 @@ mod tests {
         let pool = upstreams();
         let up = &pool[0];
         // Ready before: one slow check changes nothing.
-        assert_eq!(unanswered(up), Verdict::Ready);
-        assert_eq!(unanswered(up), Verdict::Down);
+        assert_eq!(unanswered(up, 0), Verdict::Ready);
+        assert_eq!(unanswered(up, 0), Verdict::Down);
         // An answer starts the count again.
         up.check_answered();
-        assert_eq!(unanswered(up), Verdict::Ready);
+        assert_eq!(unanswered(up, 0), Verdict::Ready);
         // Alive but not ready before (panic routing): stays alive once.
         up.check_answered();
         up.set_ready(false);
-        assert_eq!(unanswered(up), Verdict::Unready);
+        assert_eq!(unanswered(up, 0), Verdict::Unready);
         // Already out of rotation: a slow check does not bring it back.
         up.check_answered();
         up.set_healthy(false);
-        assert_eq!(unanswered(up), Verdict::Down);
+        assert_eq!(unanswered(up, 0), Verdict::Down);
+    }
+
+    #[tokio::test]
+    async fn a_silent_instance_is_down_at_the_first_unanswered_check_and_its_waiters_are_woken() {
+        let pool = upstreams();
+        let up = &pool[0];
+        let _waiting = up.start_request();
+        // A slow machine: requests are waiting, but answers keep coming.
+        up.answered(http::StatusCode::OK, 0.001);
+        assert_eq!(unanswered(up, 0), Verdict::Ready);
+        // A partition: requests wait and nothing comes back.
+        up.check_answered();
+        let woken = up.silenced();
+        assert_eq!(unanswered(up, up.answers()), Verdict::Down);
+        tokio::time::timeout(std::time::Duration::from_secs(1), woken)
+            .await
+            .unwrap_or_else(|_| panic!("a request waiting on a silent instance was not woken"));
     }
 }

@@ -162,7 +162,22 @@ pub(crate) async fn forward(
         let in_flight = upstream.start_request();
         // One clock read for the deadline and the latency metric.
         let deadline = tokio::time::Instant::from_std(started) + gateway.config.request_timeout;
-        let sent = tokio::time::timeout_at(deadline, upstream.pool.send(outgoing)).await;
+        // Made before the request goes: a silence found meanwhile wakes it.
+        let silenced = upstream.silenced();
+        let sent = tokio::select! {
+            sent = tokio::time::timeout_at(deadline, upstream.pool.send(outgoing)) => sent,
+            () = silenced => {
+                // A health check found the instance dead while this waited
+                // (a partition holds a request until the timeout): a
+                // harmless request goes elsewhere, the rest is answered now.
+                drop(in_flight);
+                tracing::warn!(upstream = %upstream.id, "instance stopped answering: request cut");
+                failure = GatewayError::UpstreamTimeout(upstream.id.clone());
+                next = replay.as_ref().map(Replay::request);
+                marked = false;
+                continue;
+            }
+        };
         drop(in_flight);
         match sent {
             Ok(Ok(mut response)) => {

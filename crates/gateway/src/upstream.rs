@@ -1,7 +1,7 @@
 //! The instances behind the gateway and what it knows of each: health, drain,
 //! requests in flight, and their metrics.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +43,13 @@ pub struct Upstream {
     ejected: AtomicBool,
     /// Active checks in a row that got no answer in time.
     unanswered_checks: AtomicU32,
+    /// Answers to proxied requests so far: a health check that times out
+    /// while this stands still and requests wait found it silent.
+    answers: AtomicU64,
+    /// Woken when a health check finds it dead: the requests waiting on it
+    /// stop waiting (a partitioned instance would hold them until the
+    /// request timeout).
+    silenced: tokio::sync::Notify,
     pub(crate) metrics: UpstreamMetrics,
 }
 
@@ -104,6 +111,8 @@ impl Upstream {
             failures: AtomicU32::new(0),
             ejected: AtomicBool::new(false),
             unanswered_checks: AtomicU32::new(0),
+            answers: AtomicU64::new(0),
+            silenced: tokio::sync::Notify::new(),
             metrics,
         }
     }
@@ -227,9 +236,25 @@ impl Upstream {
     /// It answered.
     pub(crate) fn answered(&self, status: http::StatusCode, seconds: f64) {
         self.failures.store(0, Ordering::Relaxed);
+        self.answers.fetch_add(1, Ordering::Relaxed);
         let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
         self.metrics.answers[class].increment(1);
         self.metrics.latency.record(seconds);
+    }
+
+    /// Answers to proxied requests so far.
+    pub(crate) fn answers(&self) -> u64 {
+        self.answers.load(Ordering::Relaxed)
+    }
+
+    /// Found dead: every request waiting on it stops waiting.
+    pub(crate) fn silence(&self) {
+        self.silenced.notify_waiters();
+    }
+
+    /// Completes when it is found dead (see [`Upstream::silence`]).
+    pub(crate) fn silenced(&self) -> tokio::sync::futures::Notified<'_> {
+        self.silenced.notified()
     }
 
     /// Counts a request in flight until the guard drops.

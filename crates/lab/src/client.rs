@@ -151,50 +151,115 @@ impl Target {
     }
 
     /// Sends `call` with `credential`, keeps the cookies it sets, records the
-    /// answer; the body on success, the error code otherwise.
+    /// answer; the body on success, the error code otherwise. A call that is
+    /// safe to repeat (a GET, or one carrying an `Idempotency-Key`, the same
+    /// key each time) is tried again after a transient error, up to
+    /// [`RETRIES`] times with capped exponential backoff and full jitter, as
+    /// a careful client would.
     pub(crate) async fn send(
         &self,
         credential: &mut Credential,
         call: Call,
     ) -> Result<Value, String> {
+        let body = call
+            .body
+            .as_ref()
+            .map(|b| serde_json::to_vec(b).unwrap_or_default());
+        let key = call.idempotent_retry_key.then(|| {
+            let key: [u8; 16] = rand::random();
+            key.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        });
+        let safe = call.method == Method::GET || key.is_some();
+        let mut failed_before = false;
+        let mut attempt = 0;
+        loop {
+            let (outcome, status) = self
+                .attempt(credential, &call, body.as_deref(), key.as_deref())
+                .await;
+            let recorder = self.recorder.as_ref();
+            match outcome {
+                Ok(answer) => {
+                    // A keyed request answered 200 where the first answer is
+                    // 201: a replay of an attempt that had failed to answer.
+                    if failed_before
+                        && key.is_some()
+                        && status == 200
+                        && let Some(r) = recorder
+                    {
+                        r.duplicate_prevented();
+                    }
+                    return Ok(answer);
+                }
+                Err(code) if safe && attempt < RETRIES && transient(&code) => {
+                    failed_before = true;
+                    if let Some(r) = recorder {
+                        r.retry();
+                    }
+                    let cap = RETRY_BASE.saturating_mul(1 << attempt).min(RETRY_CAP);
+                    tokio::time::sleep(cap.mul_f64(rand::random::<f64>())).await;
+                    attempt += 1;
+                }
+                Err(code) => {
+                    if let Some(r) = recorder {
+                        r.left_to_user(&code);
+                    }
+                    return Err(code);
+                }
+            }
+        }
+    }
+
+    /// One attempt of `call`: its outcome and the HTTP status (0: none).
+    async fn attempt(
+        &self,
+        credential: &mut Credential,
+        call: &Call,
+        body: Option<&[u8]>,
+        key: Option<&str>,
+    ) -> (Result<Value, String>, u16) {
         let mut request = self
             .client
-            .request(call.method, format!("{}{}", self.base, call.path));
+            .request(call.method.clone(), format!("{}{}", self.base, call.path));
         if let Some(cookies) = credential.jar.header() {
             request = request.header(COOKIE, cookies);
         }
         if let Some(token) = &credential.bearer {
             request = request.header(AUTHORIZATION, format!("Bearer {token}"));
         }
-        let mut body_bytes = 0;
-        if let Some(body) = &call.body {
-            let bytes = serde_json::to_vec(body).unwrap_or_default();
-            body_bytes = bytes.len();
-            request = request.header(CONTENT_TYPE, "application/json").body(bytes);
+        let body_bytes = body.map_or(0, <[u8]>::len);
+        if let Some(bytes) = body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(bytes.to_vec());
         }
-        if call.idempotent_retry_key {
-            let key: [u8; 16] = rand::random();
-            let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
         }
         let credential_bytes = credential.bytes();
         let sent = Instant::now();
+        let mut served_by = None;
+        let mut status = 0;
         let outcome = match request.send().await {
             Err(err) if err.is_timeout() => Err("CLIENT_TIMEOUT".to_owned()),
             Err(_) => Err("CONNECTION_FAILED".to_owned()),
             Ok(response) => {
                 credential.jar.store(response.headers());
-                let status = response.status();
+                served_by = response
+                    .headers()
+                    .get("x-served-by")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                status = response.status().as_u16();
                 let body: Value = match response.bytes().await {
                     Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
                     Err(_) => Value::Null,
                 };
-                if status.is_success() {
+                if (200..300).contains(&status) {
                     Ok(body)
                 } else {
                     Err(body["code"]
                         .as_str()
-                        .map_or_else(|| format!("HTTP_{}", status.as_u16()), str::to_owned))
+                        .map_or_else(|| format!("HTTP_{status}"), str::to_owned))
                 }
             }
         };
@@ -206,10 +271,36 @@ impl Target {
                 error: outcome.as_ref().err().map(String::as_str),
                 credential_bytes,
                 body_bytes,
+                served_by: served_by.as_deref(),
             });
         }
-        outcome
+        (outcome, status)
     }
+}
+
+/// Retries of one safe request after its first attempt.
+const RETRIES: u32 = 3;
+/// The first retry waits up to this long; each next one up to twice as long.
+const RETRY_BASE: Duration = Duration::from_millis(50);
+/// The longest wait before a retry.
+const RETRY_CAP: Duration = Duration::from_millis(800);
+
+/// An error that another attempt may not meet: the transport's, a
+/// gateway's or instance's passing trouble, a store that did not answer.
+fn transient(code: &str) -> bool {
+    matches!(
+        code,
+        "CONNECTION_FAILED"
+            | "CLIENT_TIMEOUT"
+            | "UPSTREAM_FAILED"
+            | "UPSTREAM_TIMEOUT"
+            | "NO_HEALTHY_UPSTREAM"
+            | "STORE_UNAVAILABLE"
+            | "SERVICE_UNAVAILABLE"
+            | "HTTP_502"
+            | "HTTP_503"
+            | "HTTP_504"
+    )
 }
 
 /// Registers `account` (an existing one is fine).

@@ -68,6 +68,9 @@ impl Cluster {
             // The load driver speaks plain HTTP to loopback.
             .arg("--insecure-cookies")
             .args(["--health-interval", "250ms"])
+            // A link in front of each instance and between each instance
+            // and the store: the network faults and the distance phase.
+            .arg("--links")
             .env("RUST_LOG", "warn,statecraft=info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -200,6 +203,49 @@ impl ClusterApi {
             Ok(())
         } else {
             Err(format!("{action} {id}: {}", response.status()))
+        }
+    }
+
+    /// Whether the gateway has instance `id` in rotation: healthy, and
+    /// ready while any instance is (`None`: the gateway did not answer).
+    pub(crate) async fn in_rotation(&self, id: &str) -> Option<bool> {
+        let view = self.view().await.ok()?;
+        let instance = view["instances"]
+            .as_array()?
+            .iter()
+            .find(|i| i["id"] == id)?
+            .clone();
+        Some(instance["healthy"] == true && instance["ready"] == true)
+    }
+
+    /// The ids of the cluster's links to the store (`server-N-store`).
+    pub(crate) async fn store_links(&self) -> Result<Vec<String>, String> {
+        let view = self.get("/_cluster/links").await?;
+        Ok(view["links"]
+            .as_array()
+            .map(|links| {
+                links
+                    .iter()
+                    .filter(|l| l["to"] == "store")
+                    .filter_map(|l| l["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// `PUT /_cluster/links/{id}`: the link's faults become `faults`.
+    pub(crate) async fn set_link(&self, id: &str, faults: &Value) -> Result<(), String> {
+        let response = self
+            .client
+            .put(format!("{}/_cluster/links/{id}", self.base))
+            .json(faults)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("link {id}: {}", response.status()))
         }
     }
 

@@ -10,8 +10,11 @@
 pub mod capacity;
 mod client;
 mod cluster;
+mod distance;
 mod driver;
+mod faults;
 mod footprint;
+mod instances;
 mod measure;
 mod plan;
 mod progress;
@@ -33,8 +36,8 @@ pub use measure::{Overhead, TokenCost};
 pub use plan::Plan;
 pub use report::{findings_text, html, seed_lines, table};
 pub use results::{
-    CounterDrift, FaultOutcome, LabResults, Latency, Memory, PercentilePoint, StrategyResult,
-    TimelinePoint, Wire,
+    CounterDrift, DistancePoint, FaultOutcome, FaultWindow, InstancePoint, LabResults, Latency,
+    Memory, PercentilePoint, Retries, StrategyResult, TimelinePoint, Wire,
 };
 pub use revocation::Revocation;
 pub use strategy::Strategy;
@@ -51,6 +54,8 @@ pub struct LabConfig {
     /// A Redis to use as the shared store; by default the lab starts its
     /// own redis-server, or uses a SQLite file when none is installed.
     pub redis: Option<String>,
+    /// The distance phase's round-trip times instead of the plan's.
+    pub store_rtts: Option<Vec<std::time::Duration>>,
 }
 
 /// Why the lab could not finish.
@@ -69,11 +74,14 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0);
-    let plan = if config.quick {
+    let mut plan = if config.quick {
         Plan::quick()
     } else {
         Plan::full()
     };
+    if let Some(rtts) = config.store_rtts.clone() {
+        plan.store_rtts = rtts;
+    }
     let logs = config.out.join("logs");
     let work = config.out.join("work");
     let _ = std::fs::remove_dir_all(&work);
@@ -93,6 +101,7 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
 
     let bars = MultiProgress::new();
     let mut strategies = Vec::new();
+    let mut distance = Vec::new();
     let mut failure = None;
     for (n, strategy) in Strategy::ALL.into_iter().enumerate() {
         let progress = std::sync::Arc::new(Progress::new(
@@ -103,7 +112,10 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
             plan.run,
         ));
         match bench.run(strategy, &progress).await {
-            Ok(result) => strategies.push(result),
+            Ok((result, points)) => {
+                strategies.push(result);
+                distance.extend(points);
+            }
             Err(err) => {
                 progress.failed(err.to_string());
                 failure = Some(err);
@@ -118,7 +130,7 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
         return Err(err);
     }
     let mut results = LabResults {
-        schema: 1,
+        schema: 2,
         quick: config.quick,
         started_at_ms,
         total_seconds: started.elapsed().as_secs_f64(),
@@ -126,6 +138,7 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
         shared_store,
         plan,
         strategies,
+        distance,
         findings: Vec::new(),
     };
     results.findings = report::findings(&results);

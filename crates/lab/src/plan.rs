@@ -23,6 +23,31 @@ pub struct Plan {
     /// For how long it stays stopped.
     #[serde(serialize_with = "seconds")]
     pub store_stop: Duration,
+    /// When one instance is cut off from the store (a blackhole on its
+    /// link: a partition that sends no RST), for `partition`.
+    pub store_partition_at: f64,
+    /// When the gateway is cut off from one instance (its link
+    /// blackholed; the process keeps running), for `partition`.
+    pub gateway_partition_at: f64,
+    /// How long each partition lasts.
+    #[serde(serialize_with = "seconds")]
+    pub partition: Duration,
+    /// When the store turns slow for every instance: each way of their
+    /// links delayed by `slow_store_delay`, above the instances' store
+    /// timeout, for `partition`.
+    pub slow_store_at: f64,
+    /// The delay each way while the store is slow.
+    #[serde(serialize_with = "seconds")]
+    pub slow_store_delay: Duration,
+    /// When one instance turns overloaded: its link from the gateway
+    /// delayed by `overload_delay` each way, for `overload`.
+    pub overload_at: f64,
+    /// The delay each way while the instance is overloaded.
+    #[serde(serialize_with = "seconds")]
+    pub overload_delay: Duration,
+    /// How long the overload lasts.
+    #[serde(serialize_with = "seconds")]
+    pub overload: Duration,
     /// When a user logs out and keeps using their credential.
     pub revoke_at: f64,
     /// Requests a logged-out credential is tried with afterwards.
@@ -37,36 +62,63 @@ pub struct Plan {
     /// Token logins (and logouts) made to measure what they leave on the
     /// server (each a database transaction, so fewer in the quick plan).
     pub token_logins: u64,
+    /// Round-trip times between the instances and the store for the
+    /// distance phase (0: a link with no delay, as the rest of the run).
+    #[serde(serialize_with = "all_millis")]
+    pub store_rtts: Vec<Duration>,
+    /// How long the load runs at each distance.
+    #[serde(serialize_with = "seconds")]
+    pub distance_run: Duration,
+    /// Requests of each kind for the overhead at each distance.
+    pub distance_overhead_requests: usize,
 }
 
 impl Plan {
-    /// About 80 seconds on a 2-core machine.
+    /// About 2 minutes on a 2-core machine.
     pub fn quick() -> Self {
         Self {
             users: 16,
-            run: Duration::from_secs(15),
+            run: Duration::from_secs(24),
             store_stop: Duration::from_secs(1),
             revocation_probes: 12,
             overhead_requests: 300,
             token_logins: 20_000,
+            store_rtts: vec![Duration::ZERO, Duration::from_millis(2)],
+            distance_run: Duration::from_millis(2500),
+            distance_overhead_requests: 150,
             ..Self::full()
         }
     }
 
-    /// About 6 minutes on a 2-core machine.
+    /// About 7 minutes on a 2-core machine.
     pub fn full() -> Self {
         Self {
             users: 32,
             run: Duration::from_secs(75),
-            kill_at: 0.30,
-            restart_at: 0.50,
-            store_stop_at: 0.65,
+            kill_at: 0.12,
+            restart_at: 0.22,
+            store_stop_at: 0.30,
             store_stop: Duration::from_secs(2),
-            revoke_at: 0.80,
+            store_partition_at: 0.40,
+            gateway_partition_at: 0.52,
+            partition: Duration::from_secs(2),
+            slow_store_at: 0.64,
+            // Above the instances' 500 ms store timeout for a round trip.
+            slow_store_delay: Duration::from_millis(300),
+            overload_at: 0.75,
+            overload_delay: Duration::from_millis(20),
+            overload: Duration::from_secs(3),
+            revoke_at: 0.90,
             revocation_probes: 30,
             overhead_requests: 2_000,
             capacity_sessions: 100_000,
             token_logins: 100_000,
+            store_rtts: [0, 500, 2_000, 10_000]
+                .into_iter()
+                .map(Duration::from_micros)
+                .collect(),
+            distance_run: Duration::from_secs(6),
+            distance_overhead_requests: 400,
         }
     }
 
@@ -78,4 +130,8 @@ impl Plan {
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+fn all_millis<S: serde::Serializer>(all: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(all.iter().map(|d| d.as_secs_f64() * 1e3))
 }

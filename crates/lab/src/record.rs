@@ -21,6 +21,15 @@ pub(crate) struct Bucket {
     pub(crate) session_errors: u64,
 }
 
+/// One bucket of one instance's timeline.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InstanceBucket {
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    /// Every answer's latency, microseconds (a few hundred a bucket).
+    pub(crate) latencies: Vec<u32>,
+}
+
 /// Everything recorded for one strategy.
 #[derive(Debug)]
 pub(crate) struct Tally {
@@ -52,6 +61,20 @@ pub(crate) struct Tally {
     pub(crate) client_state_bytes: u64,
     /// Samples in `client_state_bytes`.
     pub(crate) client_state_samples: u64,
+    /// Per instance (`X-Served-By`; `none` when no instance answered),
+    /// bucket by bucket like `timeline`.
+    pub(crate) by_instance: BTreeMap<String, Vec<InstanceBucket>>,
+    /// Every error answer: when (seconds from the start) and its code.
+    pub(crate) error_log: Vec<(f64, String)>,
+    /// Attempts made again after an error (safe ones only).
+    pub(crate) retries: u64,
+    /// Retries of a keyed request answered with the first attempt's
+    /// result: the first had been applied despite its error, and the key
+    /// kept it from being applied twice.
+    pub(crate) duplicates_prevented: u64,
+    /// Requests that still failed after their retries (or could not be
+    /// retried), by code: what the user was left with.
+    pub(crate) errors_left: BTreeMap<String, u64>,
 }
 
 /// 1 µs to 100 s, 3 significant digits.
@@ -77,6 +100,11 @@ impl Tally {
             body_bytes: 0,
             client_state_bytes: 0,
             client_state_samples: 0,
+            by_instance: BTreeMap::new(),
+            error_log: Vec::new(),
+            retries: 0,
+            duplicates_prevented: 0,
+            errors_left: BTreeMap::new(),
         }
     }
 }
@@ -99,6 +127,8 @@ pub(crate) struct Answer<'a> {
     pub(crate) error: Option<&'a str>,
     pub(crate) credential_bytes: usize,
     pub(crate) body_bytes: usize,
+    /// The instance that answered (`X-Served-By`), when one did.
+    pub(crate) served_by: Option<&'a str>,
 }
 
 impl Recorder {
@@ -152,12 +182,40 @@ impl Recorder {
             if session_error {
                 tally.session_error_times.push(at.as_secs_f64());
             }
+            tally.error_log.push((at.as_secs_f64(), code.to_owned()));
         }
+        let buckets = tally.timeline.len();
         if let Some(bucket) = tally.timeline.get_mut(slot) {
             bucket.requests += 1;
             bucket.errors += u64::from(answer.error.is_some());
             bucket.session_errors += u64::from(session_error);
         }
+        let instance = tally
+            .by_instance
+            .entry(answer.served_by.unwrap_or("none").to_owned())
+            .or_insert_with(|| vec![InstanceBucket::default(); buckets]);
+        if let Some(bucket) = instance.get_mut(slot) {
+            bucket.requests += 1;
+            bucket.errors += u64::from(answer.error.is_some());
+            bucket
+                .latencies
+                .push(u32::try_from(micros).unwrap_or(u32::MAX));
+        }
+    }
+
+    /// A safe request is sent again after an error.
+    pub(crate) fn retry(&self) {
+        self.lock().retries += 1;
+    }
+
+    /// A keyed retry was answered with the first attempt's result.
+    pub(crate) fn duplicate_prevented(&self) {
+        self.lock().duplicates_prevented += 1;
+    }
+
+    /// A request failed for good with `code`.
+    pub(crate) fn left_to_user(&self, code: &str) {
+        *self.lock().errors_left.entry(code.to_owned()).or_default() += 1;
     }
 
     /// Answers and errors so far.

@@ -30,6 +30,9 @@ pub struct LabResults {
     pub plan: Plan,
     /// One entry per strategy, in [`Strategy::ALL`] order.
     pub strategies: Vec<StrategyResult>,
+    /// The distance phase: each strategy that touches the store (and the
+    /// sticky one as the reference) at each round-trip time to it.
+    pub distance: Vec<DistancePoint>,
     /// What the run shows, in plain sentences computed from the figures
     /// (the report and the `/lab` page open with them).
     pub findings: Vec<String>,
@@ -98,15 +101,122 @@ pub struct TimelinePoint {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultOutcome {
-    /// `kill`, `restart`, `store-stop` or `logout`.
+    /// `kill`, `restart`, `store-stop`, `store-partition`,
+    /// `gateway-partition`, `slow-store`, `overload` or `logout`.
     pub kind: String,
     /// Seconds from the start of the load.
     pub at_seconds: f64,
     /// What was done (or why nothing was).
     pub detail: String,
-    /// For a restart: seconds until the gateway saw every instance healthy.
+    /// The instance it struck, when it struck one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// How long it lasted, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+    /// Seconds from the fault until the gateway took the instance out of
+    /// rotation (`None`: it never did while the fault lasted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detected_seconds: Option<f64>,
+    /// For a restart: seconds until the gateway saw every instance healthy;
+    /// for a network fault: from its end until the instance was back in
+    /// rotation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovered_seconds: Option<f64>,
+    /// What the users saw while it lasted and for two seconds after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<FaultWindow>,
+}
+
+impl FaultOutcome {
+    /// A fault of `kind` at `at_seconds`.
+    pub(crate) fn new(kind: &str, at_seconds: f64, detail: String) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            at_seconds,
+            detail,
+            instance: None,
+            duration_seconds: None,
+            detected_seconds: None,
+            recovered_seconds: None,
+            window: None,
+        }
+    }
+
+    /// It struck `instance`.
+    pub(crate) fn on(mut self, instance: &str) -> Self {
+        self.instance = Some(instance.to_owned());
+        self
+    }
+
+    /// It lasted `span`.
+    pub(crate) fn lasting(mut self, span: std::time::Duration) -> Self {
+        self.duration_seconds = Some(span.as_secs_f64());
+        self
+    }
+}
+
+/// The answers of a fault's window.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultWindow {
+    /// Answers in the window.
+    pub requests: u64,
+    /// Error answers in it, by code.
+    pub errors: BTreeMap<String, u64>,
+    /// Answers of the struck instance in it.
+    pub instance_requests: u64,
+    /// The struck instance's 99th-percentile latency in it, milliseconds.
+    pub instance_p99_ms: f64,
+    /// Its slowest answer in it, milliseconds.
+    pub instance_max_ms: f64,
+}
+
+/// One half-second of one instance.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstancePoint {
+    /// Seconds from the start of the load.
+    pub t: f64,
+    /// Answers it gave.
+    pub requests: u64,
+    /// Of those, errors.
+    pub errors: u64,
+    /// Their 99th-percentile latency, milliseconds (0 with no answer).
+    pub p99_ms: f64,
+}
+
+/// Retries of the simulated users.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Retries {
+    /// Safe requests sent again after a transient error.
+    pub retries: u64,
+    /// Keyed retries answered with the first attempt's result: writes
+    /// that had been applied despite their error, not applied twice.
+    pub duplicates_prevented: u64,
+    /// Requests that still failed after their retries, by code.
+    pub errors_left_to_user: BTreeMap<String, u64>,
+}
+
+/// One strategy at one distance between its instances and the store.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DistancePoint {
+    /// Which strategy.
+    pub strategy: Strategy,
+    /// The round-trip time added between every instance and the store.
+    pub rtt_ms: f64,
+    /// Answers per second at the plan's users.
+    pub requests_per_second: f64,
+    /// Median latency.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// `T_stateful − T_stateless` at this distance (`None`: not measured).
+    pub overhead_ms: Option<f64>,
+    /// Error answers during the load.
+    pub errors: u64,
 }
 
 /// The named counter every user incremented, as each instance reports it.
@@ -215,6 +325,10 @@ pub struct StrategyResult {
     pub faults: Vec<FaultOutcome>,
     /// Requests and errors per half second.
     pub timeline: Vec<TimelinePoint>,
+    /// Per instance (and `none`: no instance answered), per half second.
+    pub instance_timeline: BTreeMap<String, Vec<InstancePoint>>,
+    /// The users' retries.
+    pub retries: Retries,
     /// Measurements that could not be taken, and why.
     pub notes: Vec<String>,
 }

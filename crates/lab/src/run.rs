@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 
@@ -17,15 +17,13 @@ use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::record::{BUCKET, Recorder, SESSION_ERRORS, Tally};
 use crate::results::{
-    CounterDrift, FaultOutcome, Latency, Memory, PERCENTILES, PercentilePoint, StrategyResult,
-    TimelinePoint, Wire,
+    CounterDrift, DistancePoint, FaultOutcome, Latency, Memory, PERCENTILES, PercentilePoint,
+    Retries, StrategyResult, TimelinePoint, Wire,
 };
-use crate::revocation::{self, Revocation};
+use crate::revocation::Revocation;
 use crate::store::SharedStore;
 use crate::strategy::Strategy;
-
-/// The instance the faults kill and restart.
-const VICTIM: &str = "server-2";
+use crate::{distance, faults, instances};
 
 /// What every strategy's run shares.
 #[derive(Debug)]
@@ -69,12 +67,13 @@ impl Bench {
         }
     }
 
-    /// Runs `strategy` and measures it.
+    /// Runs `strategy` and measures it, then (where it takes part) at
+    /// each distance from the store.
     pub(crate) async fn run(
         &self,
         strategy: Strategy,
         progress: &Arc<Progress>,
-    ) -> Result<StrategyResult, LabError> {
+    ) -> Result<(StrategyResult, Vec<DistancePoint>), LabError> {
         let dir = self.work.join(strategy.id());
         let log = self.logs.join(format!("{}.log", strategy.id()));
         let store = self.store_of(strategy);
@@ -92,7 +91,7 @@ impl Bench {
         api: &ClusterApi,
         store: &str,
         progress: &Arc<Progress>,
-    ) -> Result<StrategyResult, LabError> {
+    ) -> Result<(StrategyResult, Vec<DistancePoint>), LabError> {
         let plan = &self.plan;
         let setup = Target::new(api.base.clone(), None).map_err(LabError::Setup)?;
         let accounts: Vec<Account> = (0..=plan.users).map(Account::numbered).collect();
@@ -117,9 +116,21 @@ impl Bench {
             })
             .collect();
         let ticker = tokio::spawn(tick(Arc::clone(progress), Arc::clone(&recorder), plan.run));
-        let (faults, revocation) = self
-            .inject_faults(strategy, api, &setup, probe, recorder.start())
-            .await;
+        let store_links = match api.store_links().await {
+            Ok(links) => links,
+            Err(err) => {
+                tracing::warn!(%err, "the cluster's links are not listed");
+                Vec::new()
+            }
+        };
+        let schedule = faults::Schedule {
+            plan,
+            strategy,
+            api,
+            store_links: &store_links,
+            start: recorder.start(),
+        };
+        let (mut faults, revocation) = schedule.run(&setup, probe).await;
         let mut notes = Vec::new();
         let users_run = running.len();
         let mut failed_users = 0;
@@ -139,7 +150,7 @@ impl Bench {
         if let (SharedStore::Sqlite { .. }, true) = (&self.shared, strategy.uses_shared_store()) {
             notes.push(
                 "no redis-server on this machine: the shared store was a SQLite file (one file \
-                 for every instance), and the store-stop fault could not be injected"
+                 for every instance), and the store's faults and distance could not be injected"
                     .to_owned(),
             );
         }
@@ -149,6 +160,7 @@ impl Bench {
             .elapsed()
             .min(plan.run + Duration::from_secs(10));
         let tally = recorder.finish();
+        instances::fill_windows(&tally, &mut faults);
         let kill_at = faults
             .iter()
             .find(|f| f.kind == "kill")
@@ -191,12 +203,27 @@ impl Bench {
         let revocation = revocation
             .map_err(|err| notes.push(format!("revocation probe: {err}")))
             .ok();
+        let distance = if strategy.in_distance_phase() {
+            progress.stage("the store at each distance");
+            distance::measure(
+                plan,
+                strategy,
+                api,
+                &store_links,
+                store_kind(store),
+                users,
+                &mut notes,
+            )
+            .await
+        } else {
+            Vec::new()
+        };
         progress.done(format!(
             "{} answers, {} errors",
             tally.requests,
             tally.errors.values().sum::<u64>()
         ));
-        Ok(assemble(
+        let result = assemble(
             strategy,
             store,
             &tally,
@@ -208,96 +235,14 @@ impl Bench {
             overhead,
             faults,
             notes,
-        ))
-    }
-
-    /// Kills and restarts an instance, stops the store, and runs the logout
-    /// probe, each at its planned moment.
-    async fn inject_faults(
-        &self,
-        strategy: Strategy,
-        api: &ClusterApi,
-        probe_target: &Target,
-        probe: &Account,
-        start: Instant,
-    ) -> (Vec<FaultOutcome>, Result<Revocation, String>) {
-        let plan = &self.plan;
-        let mut faults = Vec::new();
-        let since = |at: Instant| at.saturating_duration_since(start).as_secs_f64();
-
-        tokio::time::sleep_until((start + plan.at(plan.kill_at)).into()).await;
-        let at = Instant::now();
-        let detail = match api.control(VICTIM, "stop").await {
-            Ok(()) => format!("{VICTIM} killed (SIGKILL)"),
-            Err(err) => format!("kill failed: {err}"),
-        };
-        faults.push(fault("kill", since(at), detail, None));
-
-        tokio::time::sleep_until((start + plan.at(plan.restart_at)).into()).await;
-        let at = Instant::now();
-        let (detail, recovered) = match api.control(VICTIM, "start").await {
-            Ok(()) => {
-                // Watched beside the rest, so the next fault stays on time.
-                let api = api.clone();
-                let watch =
-                    tokio::spawn(
-                        async move { api.wait_healthy(Duration::from_secs(30)).await.ok() },
-                    );
-                (format!("{VICTIM} started again"), Some(watch))
-            }
-            Err(err) => (format!("restart failed: {err}"), None),
-        };
-        let restart_at = since(at);
-
-        tokio::time::sleep_until((start + plan.at(plan.store_stop_at)).into()).await;
-        let at = Instant::now();
-        let detail_store = if strategy.uses_shared_store() {
-            match self.shared.stop_for(plan.store_stop).await {
-                Ok(Some(done)) => done,
-                Ok(None) => "a SQLite file cannot be stopped apart from its readers: not injected"
-                    .to_owned(),
-                Err(err) => format!("store stop failed: {err}"),
-            }
-        } else {
-            "no shared store: sessions live in each instance".to_owned()
-        };
-        let store_at = since(at);
-
-        tokio::time::sleep_until((start + plan.at(plan.revoke_at)).into()).await;
-        let at = Instant::now();
-        let revocation =
-            revocation::revocation_probe(probe_target, strategy, probe, plan.revocation_probes)
-                .await;
-        let logout_at = since(at);
-
-        let recovered = match recovered {
-            Some(watch) => watch.await.ok().flatten().map(|d| d.as_secs_f64()),
-            None => None,
-        };
-        faults.push(fault("restart", restart_at, detail, recovered));
-        faults.push(fault("store-stop", store_at, detail_store, None));
-        faults.push(fault(
-            "logout",
-            logout_at,
-            "a user logs out; a copy of the credential is tried again".to_owned(),
-            None,
-        ));
-        (faults, revocation)
+        );
+        Ok((result, distance))
     }
 }
 
 /// `memory`, `redis` or `sqlite`, never a URL (which may hold a password).
 pub(crate) fn store_kind(store: &str) -> &str {
     store.split(':').next().unwrap_or(store)
-}
-
-fn fault(kind: &str, at_seconds: f64, detail: String, recovered: Option<f64>) -> FaultOutcome {
-    FaultOutcome {
-        kind: kind.to_owned(),
-        at_seconds,
-        detail,
-        recovered_seconds: recovered,
-    }
 }
 
 /// Drift of a named counter from `/_cluster/counters/{name}`.
@@ -413,6 +358,12 @@ fn assemble(
                 session_errors: b.session_errors,
             })
             .collect(),
+        instance_timeline: instances::timeline(tally),
+        retries: Retries {
+            retries: tally.retries,
+            duplicates_prevented: tally.duplicates_prevented,
+            errors_left_to_user: tally.errors_left.clone(),
+        },
         notes,
     }
 }

@@ -1,11 +1,12 @@
 //! The shared store of the shared-store and token strategies: a Redis the
 //! lab was given, one it starts itself, or a SQLite file when there is no
-//! Redis; and the fault of stopping it for a moment.
+//! Redis. Its faults go through the cluster's links to it.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::{Child, Command};
 
 use crate::LabError;
@@ -79,32 +80,6 @@ impl SharedStore {
         }
     }
 
-    /// Stops the store from answering for `span`: Redis pauses every client
-    /// (`CLIENT PAUSE … ALL`), so the instances see exactly what a frozen
-    /// or unreachable server gives them. A file store cannot be stopped
-    /// apart from its readers; `None` says so.
-    pub(crate) async fn stop_for(&self, span: Duration) -> Result<Option<String>, String> {
-        match self {
-            Self::Redis { url, .. } => {
-                let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
-                let mut conn = client
-                    .get_multiplexed_async_connection()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let millis = u64::try_from(span.as_millis()).unwrap_or(u64::MAX);
-                redis::cmd("CLIENT")
-                    .arg("PAUSE")
-                    .arg(millis)
-                    .arg("ALL")
-                    .query_async::<()>(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(Some(format!("redis paused for {} ms", millis)))
-            }
-            Self::Sqlite { .. } => Ok(None),
-        }
-    }
-
     /// Stops the redis-server the lab started, if any.
     pub(crate) async fn shut_down(self) {
         if let Self::Redis {
@@ -117,16 +92,34 @@ impl SharedStore {
     }
 }
 
-/// One `PING`, bounded.
+/// One `PING`, bounded: whether a Redis answers at `url`'s address (one
+/// that asks for a password first answers too: the instances log in).
 async fn ping(url: &str) -> Result<(), String> {
-    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    let host = parsed.host_str().unwrap_or("127.0.0.1").to_owned();
+    let port = parsed.port().unwrap_or(6379);
     let attempt = async {
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await
+        let mut stream = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| format!("{host}:{port}: {e}"))?;
+        stream
+            .write_all(b"PING\r\n")
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut reply = [0u8; 7];
+        let read = stream.read(&mut reply).await.map_err(|e| e.to_string())?;
+        let reply = &reply[..read];
+        if reply.starts_with(b"+PONG") || reply.starts_with(b"-NOAUTH") {
+            Ok(())
+        } else {
+            Err(format!(
+                "{host}:{port} answered {:?}, not a Redis PONG",
+                String::from_utf8_lossy(reply)
+            ))
+        }
     };
     match tokio::time::timeout(Duration::from_secs(2), attempt).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(answer) => answer,
         Err(_) => Err("no answer within 2 s".to_owned()),
     }
 }

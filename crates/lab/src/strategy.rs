@@ -60,6 +60,13 @@ impl Strategy {
         self == Self::StatelessTokens
     }
 
+    /// Whether it runs in the distance phase: the strategies that reach the
+    /// store on their requests, and the sticky one as the reference that
+    /// reaches none.
+    pub(crate) fn in_distance_phase(self) -> bool {
+        self != Self::MemoryRoundRobin
+    }
+
     /// Whether the instances' state (sessions or the denylist) is in the
     /// shared store, which the store fault then stops.
     pub(crate) fn uses_shared_store(self) -> bool {
