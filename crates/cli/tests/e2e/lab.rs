@@ -127,6 +127,71 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
         assert_eq!(s["counter"]["consistent"], true, "{id}");
         assert!(count(s, "visits") > 0, "{id}");
     }
+    // The network's faults, through the cluster's links: an instance cut
+    // off from the store answers within its store timeout per call and
+    // leaves rotation (it is not ready); the gateway finds a partitioned
+    // instance within about one health check, never leaving a request to
+    // wait for the partition's end.
+    assert_eq!(results["schema"], 2);
+    for id in ["shared-store", "stateless-tokens"] {
+        let s = strategy(&results, id);
+        let fault = |kind: &str| {
+            s["faults"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["kind"] == kind)
+                .unwrap_or_else(|| panic!("{id}: no {kind} fault"))
+                .clone()
+        };
+        let cut = fault("store-partition");
+        assert!(
+            cut["detectedSeconds"].as_f64().unwrap() < 1.5,
+            "{id}: {cut}"
+        );
+        assert!(
+            cut["window"]["instanceMaxMs"].as_f64().unwrap() < 1600.0,
+            "{id}: {cut}"
+        );
+        assert!(
+            cut["window"]["errors"].get("CLIENT_TIMEOUT").is_none(),
+            "{id}: {cut}"
+        );
+        let partition = fault("gateway-partition");
+        assert!(
+            partition["detectedSeconds"].as_f64().unwrap() < 1.8,
+            "{id}: {partition}"
+        );
+        assert!(
+            partition["window"]["errors"]
+                .get("CLIENT_TIMEOUT")
+                .is_none(),
+            "{id}: {partition}"
+        );
+        assert!(s["retries"]["retries"].as_u64().is_some(), "{id}");
+    }
+    // The store at a distance: the seed's formula, overhead ≈ RTT + the
+    // store's own time, holds for the shared store at 2 ms (bounds looser
+    // than the report's 25%: a loaded test machine adds noise).
+    let shared_at = |rtt: f64| {
+        results["distance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["strategy"] == "shared-store" && p["rttMs"] == rtt)
+            .unwrap_or_else(|| panic!("no shared-store point at {rtt} ms"))
+            .clone()
+    };
+    let (near, far) = (shared_at(0.0), shared_at(2.0));
+    let expected = 2.0 + near["overheadMs"].as_f64().unwrap();
+    let measured = far["overheadMs"].as_f64().unwrap();
+    assert!(
+        (measured - expected).abs() <= expected * 0.5,
+        "overhead at 2 ms: {measured:.2} ms against RTT + loopback {expected:.2} ms"
+    );
+    assert!(
+        far["requestsPerSecond"].as_f64().unwrap() < near["requestsPerSecond"].as_f64().unwrap()
+    );
     // Revocation shown, not inferred: the logout succeeded and every later
     // try was refused as revoked (not, say, by a store outage).
     for id in ["memory-sticky", "shared-store", "stateless-tokens"] {

@@ -12,10 +12,10 @@ const COLOURS: [RGBColor; 4] = [
     RGBColor(0, 158, 115),
     RGBColor(204, 121, 167),
 ];
-const SIZE: (u32, u32) = (820, 380);
-const FONT: &str = "sans-serif";
+pub(crate) const SIZE: (u32, u32) = (820, 380);
+pub(crate) const FONT: &str = "sans-serif";
 /// Text size of labels and values: legible at 100% zoom.
-const LABEL: u32 = 15;
+pub(crate) const LABEL: u32 = 15;
 
 /// The colour of strategy `n`, the same in every chart and legend.
 pub(crate) fn colour(n: usize) -> RGBColor {
@@ -23,7 +23,7 @@ pub(crate) fn colour(n: usize) -> RGBColor {
 }
 
 /// Any drawing failure, as text.
-fn failed<E: std::fmt::Display>(e: E) -> String {
+pub(crate) fn failed<E: std::fmt::Display>(e: E) -> String {
     format!("chart: {e}")
 }
 
@@ -119,9 +119,7 @@ pub(crate) fn errors(results: &LabResults) -> Result<String, String> {
         if let Some(first) = results.strategies.first() {
             // Each fault as a labelled band over the time it lasted, so
             // it reads as an event, not as one more grid line.
-            for (from, to, label) in
-                fault_bands(&first.faults, results.plan.store_stop.as_secs_f64())
-            {
+            for (from, to, label) in fault_bands(&first.faults) {
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
                         [(from, 0.0), (to, top * 1.15)],
@@ -155,19 +153,19 @@ pub(crate) fn errors(results: &LabResults) -> Result<String, String> {
 }
 
 /// The faults as (start, end, label) in seconds: the instance down from its
-/// kill to its restart, the store for its stop, the logout probe briefly.
-fn fault_bands(
-    faults: &[crate::results::FaultOutcome],
-    store_stop: f64,
-) -> Vec<(f64, f64, String)> {
+/// kill to its restart, each lasting fault for its span, the logout probe
+/// briefly.
+fn fault_bands(faults: &[crate::results::FaultOutcome]) -> Vec<(f64, f64, String)> {
     let at = |kind: &str| faults.iter().find(|f| f.kind == kind).map(|f| f.at_seconds);
     let mut bands = Vec::new();
     if let Some(kill) = at("kill") {
         let restart = at("restart").unwrap_or(kill + 1.0);
         bands.push((kill, restart.max(kill + 0.2), "instance down".to_owned()));
     }
-    if let Some(stop) = at("store-stop") {
-        bands.push((stop, stop + store_stop.max(0.2), "store stopped".to_owned()));
+    for f in faults {
+        if let Some(span) = f.duration_seconds {
+            bands.push((f.at_seconds, f.at_seconds + span.max(0.2), f.kind.clone()));
+        }
     }
     if let Some(logout) = at("logout") {
         bands.push((logout, logout + 0.3, "logout".to_owned()));

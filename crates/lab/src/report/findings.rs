@@ -19,6 +19,8 @@ pub(crate) fn findings(results: &LabResults) -> Vec<String> {
     store_cost(all, &mut out);
     revocation(all, &mut out);
     store_outage(results, &mut out);
+    super::network::distance_findings(results, &mut out);
+    super::network::fault_findings(results, &mut out);
     drift(all, &mut out);
     for s in all {
         if let Some(cost) = s.memory.token_cost {

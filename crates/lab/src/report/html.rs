@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{COLUMNS, charts};
+use super::{COLUMNS, charts, network};
 use crate::results::LabResults;
 use plotters::style::RGBColor;
 
@@ -25,6 +25,16 @@ fn escape(text: &str) -> String {
 /// A chart in a `<figure>` with its caption and its legend (in HTML, off
 /// the data: one swatch per strategy), or the reason it is missing.
 fn figure(out: &mut String, results: &LabResults, caption: &str, svg: Result<String, String>) {
+    let titles: Vec<&str> = results
+        .strategies
+        .iter()
+        .map(|s| s.title.as_str())
+        .collect();
+    labelled_figure(out, &titles, caption, svg);
+}
+
+/// A chart in a `<figure>` with one legend swatch per label, in order.
+fn labelled_figure(out: &mut String, labels: &[&str], caption: &str, svg: Result<String, String>) {
     let body = svg.unwrap_or_else(|err| format!("<p>{}</p>", escape(&err)));
     let body = body.replacen(
         "<svg ",
@@ -32,12 +42,12 @@ fn figure(out: &mut String, results: &LabResults, caption: &str, svg: Result<Str
         1,
     );
     let mut legend = String::from("<ul class=\"legend\">");
-    for (n, s) in results.strategies.iter().enumerate() {
+    for (n, label) in labels.iter().enumerate() {
         let RGBColor(r, g, b) = charts::colour(n);
         let _ = write!(
             legend,
             "<li><span class=\"swatch\" style=\"background:rgb({r},{g},{b})\"></span>{}</li>",
-            escape(&s.title)
+            escape(label)
         );
     }
     legend.push_str("</ul>");
@@ -68,12 +78,21 @@ pub fn html(results: &LabResults) -> String {
         "<h1>statecraft lab report</h1><p>{} run: {} users per strategy for {:.0} s each on a \
          {}-core machine; 3 instances behind the gateway; shared store: {}. Faults at the same \
          moments for every strategy: an instance killed and restarted, the shared store stopped, \
-         a user logged out who keeps using the credential.</p>",
+         one instance cut off from the store, the gateway cut off from one instance, a slow \
+         store, an overloaded instance, a user logged out who keeps using the credential. Then \
+         the store at each distance: {}.</p>",
         if results.quick { "Quick" } else { "Full" },
         results.plan.users,
         results.plan.run.as_secs_f64(),
         results.cores,
-        escape(&results.shared_store)
+        escape(&results.shared_store),
+        results
+            .plan
+            .store_rtts
+            .iter()
+            .map(|d| format!("{} ms", d.as_secs_f64() * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     out.push_str("<h2>What this run shows</h2><ul class=\"findings\">");
     for finding in &results.findings {
@@ -123,6 +142,45 @@ pub fn html(results: &LabResults) -> String {
         "Bytes per session: kept on the server (solid) and carried by the client (light)",
         charts::memory(results),
     );
+    out.push_str("<h2>The store at a distance</h2>");
+    figure(
+        &mut out,
+        results,
+        "Session overhead (T_stateful − T_stateless, one instance) against the round-trip time \
+         to the store; the dashed line is the seed's formula, RTT + the shared store's overhead \
+         on loopback",
+        network::distance_chart(results, true),
+    );
+    figure(
+        &mut out,
+        results,
+        "Requests per second through the gateway at the same users, against the round-trip time \
+         to the store",
+        network::distance_chart(results, false),
+    );
+    out.push_str("<h2>Instance by instance</h2>");
+    for s in &results.strategies {
+        let ids: Vec<&str> = s.instance_timeline.keys().map(String::as_str).collect();
+        labelled_figure(
+            &mut out,
+            &ids,
+            &format!(
+                "{}: answers per second from each instance (none: no instance answered); the \
+                 bands are the faults",
+                s.title
+            ),
+            network::instances_chart(s, false),
+        );
+        labelled_figure(
+            &mut out,
+            &ids,
+            &format!(
+                "{}: each instance's p99 answer time per half second (log scale)",
+                s.title
+            ),
+            network::instances_chart(s, true),
+        );
+    }
     out.push_str("<h2>Errors by code</h2>");
     for s in &results.strategies {
         let _ = write!(out, "<h3>{}</h3>", escape(&s.title));
@@ -142,12 +200,15 @@ pub fn html(results: &LabResults) -> String {
         for f in &s.faults {
             let _ = write!(
                 out,
-                "<li>{:.1} s, {}: {}{}</li>",
+                "<li>{:.1} s, {}: {}{}{}</li>",
                 f.at_seconds,
                 escape(&f.kind),
                 escape(&f.detail),
+                f.detected_seconds
+                    .map(|d| format!(" (out of rotation after {d:.2} s)"))
+                    .unwrap_or_default(),
                 f.recovered_seconds
-                    .map(|r| format!(" (all healthy again after {r:.2} s)"))
+                    .map(|r| format!(" (back in rotation {r:.2} s later)"))
                     .unwrap_or_default()
             );
         }

@@ -4,6 +4,7 @@
 mod charts;
 mod findings;
 mod html;
+mod network;
 
 use std::fmt::Write as _;
 
@@ -193,6 +194,19 @@ pub fn seed_lines(results: &LabResults) -> String {
                 "  A token login keeps {} B in {} rows (refresh family and token) for the refresh \
                  lifetime; a logout adds {} B in {} denylist entries until the access token expires",
                 cost.login_bytes, cost.login_rows, cost.logout_bytes, cost.logout_entries
+            );
+        }
+        for p in results.distance.iter().filter(|p| p.strategy == s.strategy) {
+            let _ = writeln!(
+                out,
+                "  Store {:.1} ms away: {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms{}",
+                p.rtt_ms,
+                p.requests_per_second,
+                p.p50_ms,
+                p.p99_ms,
+                p.overhead_ms
+                    .map(|o| format!(", session overhead {o:+.3} ms"))
+                    .unwrap_or_default()
             );
         }
         for note in &s.notes {
