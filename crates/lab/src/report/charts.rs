@@ -152,6 +152,18 @@ pub(crate) fn errors(results: &LabResults) -> Result<String, String> {
     Ok(svg)
 }
 
+/// A fault's name on a chart.
+pub(crate) fn fault_label(kind: &str) -> &str {
+    match kind {
+        "store-stop" => "store stopped",
+        "store-partition" => "store cut off",
+        "gateway-partition" => "instance cut off",
+        "slow-store" => "slow store",
+        "overload" => "overload",
+        other => other,
+    }
+}
+
 /// The faults as (start, end, label) in seconds: the instance down from its
 /// kill to its restart, each lasting fault for its span, the logout probe
 /// briefly.
@@ -164,7 +176,8 @@ fn fault_bands(faults: &[crate::results::FaultOutcome]) -> Vec<(f64, f64, String
     }
     for f in faults {
         if let Some(span) = f.duration_seconds {
-            bands.push((f.at_seconds, f.at_seconds + span.max(0.2), f.kind.clone()));
+            let label = fault_label(&f.kind).to_owned();
+            bands.push((f.at_seconds, f.at_seconds + span.max(0.2), label));
         }
     }
     if let Some(logout) = at("logout") {

@@ -378,9 +378,9 @@ pub(crate) fn instances_chart(s: &StrategyResult, p99: bool) -> Result<String, S
                     .map_err(failed)?;
                 chart
                     .draw_series(std::iter::once(Text::new(
-                        f.kind.clone(),
+                        super::charts::fault_label(&f.kind).to_owned(),
                         (f.at_seconds, top * 1.12),
-                        (FONT, LABEL - 3),
+                        (FONT, LABEL),
                     )))
                     .map_err(failed)?;
             }

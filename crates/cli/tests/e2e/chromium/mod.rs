@@ -55,16 +55,25 @@ impl Browser {
         self.client.goto(url).await.unwrap();
     }
 
-    /// Clicks the element `css` selects.
+    /// Clicks the element `css` selects. A page that redraws (the cluster
+    /// page redraws its instances on every poll) can replace the element
+    /// between finding and clicking it: found again then, as a person's
+    /// second click would.
     pub(crate) async fn click(&self, css: &str) {
-        self.wait_for(css).await;
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            self.wait_for(css).await;
+            let Ok(element) = self.client.find(Locator::Css(css)).await else {
+                continue;
+            };
+            match element.click().await {
+                Ok(()) => return,
+                Err(e) if e.to_string().contains("stale element") && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     /// Waits (up to 15 s) for an element `css` selects.
