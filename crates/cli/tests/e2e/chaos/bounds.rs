@@ -24,7 +24,7 @@ pub(crate) struct Bound {
 /// requests) and 3 order workers (100-200 ms after a failure) send at most
 /// about 180 requests a second while everything fails, and a span is at most
 /// 2 s down + its recovery + 3 s.
-pub(crate) const BOUNDS: [Bound; 5] = [
+pub(crate) const BOUNDS: [Bound; 8] = [
     Bound {
         fault: "app instance (server-1)",
         // Only what was in flight on the killed instance: one per worker.
@@ -59,6 +59,29 @@ pub(crate) const BOUNDS: [Bound; 5] = [
         // consumers' ack wait (10 s) on each hop, after JetStream's leader
         // election and the clients' reconnect. Measured 4-7.5 s idle, 17.5 s
         // and about 35 s with the machine loaded (2026-12-04).
+        allowed: &[],
+        recover_within_ms: 45_000,
+    },
+    Bound {
+        fault: "redis partition (server-1)",
+        // server-1's store calls time out (500 ms each): refused clearly,
+        // never a hang; it leaves rotation, being unready. A checkout step
+        // answered STORE_UNAVAILABLE whose write was held by the partition
+        // reaches Redis when it heals, after the buyer has started over
+        // elsewhere: the buyer's next step is then out of order (the step
+        // rules catch it: CHECKOUT_STEP_INVALID, the checkout abandoned,
+        // nothing placed twice).
+        allowed: &[("STORE_UNAVAILABLE", 600), ("CHECKOUT_STEP_INVALID", 3)],
+        recover_within_ms: 5_000,
+    },
+    Bound {
+        fault: "postgresql partition (server-1)",
+        allowed: &[("STORE_UNAVAILABLE", 300)],
+        recover_within_ms: 10_000,
+    },
+    Bound {
+        fault: "nats partition (server-1)",
+        // Its orders wait in its outbox; no client sees the partition.
         allowed: &[],
         recover_within_ms: 45_000,
     },

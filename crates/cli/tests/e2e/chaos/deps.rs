@@ -160,6 +160,11 @@ impl NatsCluster {
         cluster
     }
 
+    /// Every server's client port.
+    pub(crate) fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port).collect()
+    }
+
     /// The URL naming every server.
     pub(crate) fn url(&self) -> String {
         self.nodes
@@ -325,6 +330,11 @@ impl Postgres {
                 "start",
             ],
         );
+    }
+
+    /// Its port.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
     }
 
     /// The `chaos` database's URL.

@@ -1,17 +1,19 @@
 //! The chaos suite: a gateway and two app instances on their own Redis,
 //! PostgreSQL and NATS (all on loopback, started here), under steady load;
 //! one after another an app instance, the gateway, Redis, PostgreSQL and
-//! nats-server are crashed and started again. At the end the ledger is checked
+//! nats-server are crashed and started again, then server-1 is cut off from
+//! Redis, PostgreSQL and NATS in turn (partitions, 2 s each). At the end the ledger is checked
 //! against the databases: every order a client was told about exists exactly
 //! once, every confirmed order moved its stock exactly once, no committed cart
 //! update is lost, no event is lost. Prints the figures (requests, errors by
-//! code, time to recover from each fault). Bounded: about 90 seconds.
+//! code, time to recover from each fault). Bounded: about 2 minutes.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod bounds;
 mod deps;
 mod ledger;
 mod load;
+mod partition;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -105,6 +107,41 @@ fn register(base: &str, user: &str) -> String {
     answer["id"].as_str().unwrap().to_owned()
 }
 
+/// Whether an order placed now through `base` is confirmed by the event
+/// flow within 5 s (two hops: OrderCreated → inventory → StockReserved →
+/// orders); the order joins `placed` either way.
+fn order_confirmed(
+    buyer: &mut Client,
+    base: &str,
+    user_id: &str,
+    placed: &mut Vec<(String, String)>,
+) -> bool {
+    let key = format!("probe-{}", placed.len());
+    let body =
+        format!(r#"{{"userId":"{user_id}","items":[{{"productId":"sticker-5","quantity":1}}]}}"#);
+    let Ok((201 | 200, order)) = buyer.try_send(
+        "POST",
+        base,
+        "/orders",
+        &[("Idempotency-Key", &key)],
+        Some(&body),
+        Duration::from_secs(2),
+    ) else {
+        return false;
+    };
+    let id = order["orderId"].as_str().unwrap_or_default().to_owned();
+    placed.push((key, id.clone()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let (_, view) = buyer.get(base, &format!("/orders/{id}"));
+        if view["status"] != "created" {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
 #[test]
 fn crashes_of_every_part_lose_nothing_committed() {
     // The suite starts its own PostgreSQL, Redis and NATS: it needs their
@@ -129,20 +166,25 @@ fn crashes_of_every_part_lose_nothing_committed() {
     let mut redis = deps::redis(&dir);
     let mut nats = deps::NatsCluster::start(&dir);
     let redis_url = format!("redis://127.0.0.1:{}", redis.port());
-    let serve = |id: &str| -> Vec<String> {
+    // server-1 reaches every dependency through a link (the partition
+    // phase), server-2 directly.
+    let links = partition::Links::start(redis.port(), postgres.port(), &nats.ports());
+    let direct = [redis_url.clone(), postgres.url(), nats.url()];
+    let linked = [links.redis_url(), links.postgres_url(), links.nats_url()];
+    let serve = |id: &str, [redis_url, data, events]: &[String; 3]| -> Vec<String> {
         [
             "serve",
             "--instance-id",
             id,
             "--insecure-cookies",
             "--session-store",
-            &redis_url,
+            redis_url,
             "--counter-store",
-            &redis_url,
+            redis_url,
             "--data",
-            &postgres.url(),
+            data,
             "--events",
-            &nats.url(),
+            events,
             "--events-namespace",
             "chaos",
             "--keys-dir",
@@ -153,8 +195,9 @@ fn crashes_of_every_part_lose_nothing_committed() {
         .collect()
     };
     // One at a time: the first migrates the databases.
-    let mut server1 = Proc::start(&dir, serve("server-1"));
-    let server2 = Proc::start(&dir, serve("server-2"));
+    let mut server1 = Proc::start(&dir, serve("server-1", &linked));
+    let server2 = Proc::start(&dir, serve("server-2", &direct));
+    let server1_base = server1.base();
     let mut gateway = Proc::start(
         &dir,
         [
@@ -244,33 +287,23 @@ fn crashes_of_every_part_lose_nothing_committed() {
     });
     let mut probe_orders = Vec::new();
     run("nats-server (1 of 3)", &mut nats, &mut || {
-        // Recovered when an order placed now is confirmed by the event flow.
-        let key = format!("probe-{}", probe_orders.len());
-        let body = format!(
-            r#"{{"userId":"{}","items":[{{"productId":"sticker-5","quantity":1}}]}}"#,
-            ids[0]
-        );
-        let Ok((201 | 200, order)) = buyer.try_send(
-            "POST",
-            &base,
-            "/orders",
-            &[("Idempotency-Key", &key)],
-            Some(&body),
-            Duration::from_secs(2),
-        ) else {
-            return false;
-        };
-        let id = order["orderId"].as_str().unwrap_or_default().to_owned();
-        probe_orders.push((key, id.clone()));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            let (_, view) = buyer.get(&base, &format!("/orders/{id}"));
-            if view["status"] != "created" {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        order_confirmed(&mut buyer, &base, &ids[0], &mut probe_orders)
+    });
+    // The partitions: server-1 cut off from each dependency in turn, while
+    // it keeps running and the gateway keeps sending it clients. Back means
+    // server-1 itself serves what needs that dependency again.
+    run(
+        "redis partition (server-1)",
+        &mut links.redis(),
+        &mut || status(&mut probe, &server1_base, "POST", "/increment", None) == 200,
+    );
+    run(
+        "postgresql partition (server-1)",
+        &mut links.postgres(),
+        &mut || status(&mut buyer, &server1_base, "GET", "/orders", None) == 200,
+    );
+    run("nats partition (server-1)", &mut links.nats(), &mut || {
+        order_confirmed(&mut buyer, &server1_base, &ids[0], &mut probe_orders)
     });
 
     stop.store(true, Ordering::Relaxed);
@@ -358,6 +391,7 @@ fn crashes_of_every_part_lose_nothing_committed() {
         ));
     }
     drop((server1, server2, gateway));
+    drop(links);
     drop((redis, nats, postgres));
     if std::env::var_os("STATECRAFT_CHAOS_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
