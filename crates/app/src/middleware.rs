@@ -192,7 +192,9 @@ where
         );
         // A panic in a handler is a bug; it must still answer the JSON error
         // shape (and be counted), not drop the connection.
-        let future = AssertUnwindSafe(self.inner.call(req)).catch_unwind();
+        // Its store calls wait for an unreachable store once in all.
+        let future =
+            AssertUnwindSafe(statecraft_state::one_wait(self.inner.call(req))).catch_unwind();
         let state = Arc::clone(&self.state);
         Box::pin(async move {
             let mut response = match future.instrument(span.clone()).await {

@@ -21,6 +21,7 @@ mod error;
 mod id;
 pub mod memory;
 mod name;
+mod patience;
 pub mod redis;
 mod spec;
 pub mod sqlite;
@@ -35,6 +36,7 @@ pub use data::{
 pub use error::StoreError;
 pub use id::{SessionId, SessionIdText, SessionSecret, TAG_BYTES, TAG_CHARS, tag_text, user_tag};
 pub use name::{CounterName, InvalidName, ProductId};
+pub use patience::one_wait;
 pub use spec::{InvalidStoreSpec, StoreSpec};
 pub use store::{
     CounterStore, Denylist, LoginInfo, MAX_USER_AGENT, SessionStore, SessionTimeouts,

@@ -126,18 +126,28 @@ impl RedisBackend {
         key
     }
 
-    /// Runs one call with the store timeout: a dead Redis answers fast, never hangs.
+    /// Runs one call with the store timeout: a dead Redis answers fast, never
+    /// hangs; and once per request (`one_wait`).
     async fn call<T, F>(&self, work: impl FnOnce(RedisConn) -> F) -> Result<T, StoreError>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
+        if crate::patience::already_timed_out() {
+            return Err(StoreError::Unavailable(format!(
+                "redis did not answer an earlier call of this request within {:?}",
+                self.timeout
+            )));
+        }
         match tokio::time::timeout(self.timeout, work(self.conn.clone())).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => Err(unavailable(&err)),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "redis did not answer within {:?}",
-                self.timeout
-            ))),
+            Err(_) => {
+                crate::patience::timed_out();
+                Err(StoreError::Unavailable(format!(
+                    "redis did not answer within {:?}",
+                    self.timeout
+                )))
+            }
         }
     }
 

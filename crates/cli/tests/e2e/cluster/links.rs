@@ -27,6 +27,21 @@ fn in_rotation(cluster: &Cluster, id: &str) -> bool {
         .any(|i| i["id"] == id && i["healthy"] == true && i["ready"] == true)
 }
 
+/// The URL the gateway reaches instance `id` at.
+fn instance_url(cluster: &Cluster, id: &str) -> String {
+    let view = cluster.cluster_view();
+    let instance = view["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id);
+    instance.unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned()
+}
+
 /// Seconds until `done`, at most `limit`.
 fn seconds_until(limit: Duration, done: impl Fn() -> bool) -> Option<f64> {
     let started = Instant::now();
@@ -192,9 +207,39 @@ fn partitions_are_found_fast_and_cost_no_harmless_request() {
     let (statuses, _, by_after) = gets(&cluster, &mut client, 6);
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?} ({by:?})");
     assert!(!by_after.iter().any(|s| s == "server-1"), "{by_after:?}");
+    // Asked directly, server-1 waits for its store once per request, however
+    // many store calls the request makes (a session, then a counter).
+    let server1 = instance_url(&cluster, "server-1");
+    let login = r#"{"user":"alice","password":"correct-password"}"#;
+    let item = r#"{"productId":"sticker-5","quantity":1}"#;
+    for (method, path, body) in [
+        ("POST", "/increment", None),
+        ("POST", "/counters/links/increment", None),
+        ("GET", "/cart", None),
+        ("POST", "/cart/items", Some(item)),
+        ("POST", "/checkout", None),
+        ("GET", "/profile", None),
+        ("POST", "/login", Some(login)),
+    ] {
+        let started = Instant::now();
+        let mut copy = client.clone();
+        let answer = copy.try_send(method, &server1, path, &[], body, Duration::from_secs(20));
+        let took = started.elapsed().as_secs_f64();
+        eprintln!("{method} {path} on server-1 without its store: {answer:?} in {took:.2} s");
+        assert!(
+            took < 0.9,
+            "{method} {path} waited {took:.2} s for a store behind a partition"
+        );
+    }
     set_link(&cluster, "server-1-store", "{}");
     assert!(seconds_until(Duration::from_secs(5), || in_rotation(&cluster, "server-1")).is_some());
-    // The session survived both partitions: it lives in the store.
+    // The session survived both partitions: it lives in the store. Its
+    // count is 3 when the increment answered 503 above reached Redis once
+    // the partition healed: a timeout says nothing about whether a write
+    // happened (a held write is delivered late, as TCP retransmits it).
     let (status, body) = client.post(&cluster.base, "/increment", None);
-    assert_eq!((status, body["counter"].as_i64()), (200, Some(2)), "{body}");
+    assert_eq!(status, 200, "{body}");
+    let count = body["counter"].as_i64().unwrap();
+    eprintln!("after both partitions the count is {count} (3: a write answered 503 applied late)");
+    assert!((2..=3).contains(&count), "{body}");
 }
