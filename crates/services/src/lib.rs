@@ -6,6 +6,7 @@
 //! - [`users`]: accounts (Argon2id password hashes), the seeded `alice` and
 //!   `bob`, and the refresh-token families of token logins.
 
+mod bounded;
 pub mod db;
 pub mod in_process;
 pub mod interface;
@@ -16,6 +17,7 @@ mod outbox;
 pub mod users;
 mod wiring;
 
+pub use bounded::{Bounded, SERVICE_CALL_LIMIT};
 pub use db::{DataSpec, Database, DbError, InvalidDataSpec};
 pub use in_process::{DECLINED_PAYMENT, may_order_for};
 pub use interface::{Caller, Inventory, Notifications, Orders, OutboxReport, ServiceError};

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use statecraft_auth::TokenIssuer;
 use statecraft_events::Tasks;
 use statecraft_services::{
-    Inventory, InventoryDb, Notifications, NotificationsDb, Orders, OrdersDb, run_parts,
+    Bounded, Inventory, InventoryDb, Notifications, NotificationsDb, Orders, OrdersDb,
+    SERVICE_CALL_LIMIT, run_parts,
 };
 
 use super::{Blueprint, BuildError};
@@ -58,36 +59,36 @@ pub(super) async fn open(
         Some(url) => Arc::new(client("orders", url)?),
         None => {
             let db = OrdersDb::open(data, schema("orders").as_deref()).await;
-            Arc::new(
-                local
-                    .orders
-                    .insert(db.map_err(BuildError::Services)?)
-                    .clone(),
-            )
+            // Bounded: a silent database answers Unavailable, never a hang.
+            let db = local
+                .orders
+                .insert(db.map_err(BuildError::Services)?)
+                .clone();
+            Arc::new(Bounded::new("orders", db, SERVICE_CALL_LIMIT))
         }
     };
     let inventory: Arc<dyn Inventory> = match &remote.inventory {
         Some(url) => Arc::new(client("inventory", url)?),
         None => {
             let db = InventoryDb::open(data, schema("inventory").as_deref()).await;
-            Arc::new(
-                local
-                    .inventory
-                    .insert(db.map_err(BuildError::Services)?)
-                    .clone(),
-            )
+            // Bounded: a silent database answers Unavailable, never a hang.
+            let db = local
+                .inventory
+                .insert(db.map_err(BuildError::Services)?)
+                .clone();
+            Arc::new(Bounded::new("inventory", db, SERVICE_CALL_LIMIT))
         }
     };
     let notifications: Arc<dyn Notifications> = match &remote.notifications {
         Some(url) => Arc::new(client("notifications", url)?),
         None => {
             let db = NotificationsDb::open(data, schema("notifications").as_deref()).await;
-            Arc::new(
-                local
-                    .notifications
-                    .insert(db.map_err(BuildError::Services)?)
-                    .clone(),
-            )
+            // Bounded: a silent database answers Unavailable, never a hang.
+            let db = local
+                .notifications
+                .insert(db.map_err(BuildError::Services)?)
+                .clone();
+            Arc::new(Bounded::new("notifications", db, SERVICE_CALL_LIMIT))
         }
     };
     run_parts(
