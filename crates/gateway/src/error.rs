@@ -27,6 +27,9 @@ pub enum GatewayError {
     Forbidden(&'static str),
     /// 400 `INVALID_REQUEST`: a request the gateway cannot forward.
     InvalidRequest(&'static str),
+    /// 413 `PAYLOAD_TOO_LARGE`: a body over one of the gateway's own
+    /// routes' limits.
+    PayloadTooLarge(&'static str),
     /// 408 `REQUEST_TIMEOUT` (added): the client did not send its whole
     /// body before the request's deadline.
     RequestTimeout,
@@ -60,6 +63,7 @@ impl GatewayError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::ControlFailed(_) => StatusCode::CONFLICT,
             Self::TokenInvalid | Self::TokenExpired => StatusCode::UNAUTHORIZED,
@@ -78,6 +82,7 @@ impl GatewayError {
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::InvalidRequest(_) => "INVALID_REQUEST",
+            Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::ControlFailed(_) => "CONTROL_FAILED",
             Self::TokenInvalid => "TOKEN_INVALID",
@@ -95,7 +100,9 @@ impl GatewayError {
                 format!("Session lost: instance {id}, which held it, is down")
             }
             Self::NotFound(what) | Self::ControlFailed(what) => what.clone(),
-            Self::Forbidden(why) | Self::InvalidRequest(why) => (*why).to_owned(),
+            Self::Forbidden(why) | Self::InvalidRequest(why) | Self::PayloadTooLarge(why) => {
+                (*why).to_owned()
+            }
             Self::MethodNotAllowed => "Method not allowed on this route".to_owned(),
             Self::RequestTimeout => {
                 "The request body did not arrive in time: send it whole, without pauses".to_owned()

@@ -194,11 +194,24 @@ pub(crate) async fn set(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let named = match authorized(&gateway, peer, &headers, &id) {
         Ok(named) => named,
         Err(err) => return err.into_response(),
+    };
+    // A body axum could not take, in the API's error shape (its own
+    // answer is plain text).
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if e.status() == http::StatusCode::PAYLOAD_TOO_LARGE => {
+            return GatewayError::PayloadTooLarge("A link's faults are at most 4 KiB of JSON")
+                .into_response();
+        }
+        Err(_) => {
+            return GatewayError::InvalidRequest("The request body could not be read whole")
+                .into_response();
+        }
     };
     let Some(faults) = parse_faults(&body) else {
         return GatewayError::InvalidRequest(

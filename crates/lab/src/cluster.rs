@@ -193,17 +193,17 @@ impl ClusterApi {
 
     /// `POST /_cluster/instances/{id}/{action}` (stop: SIGKILL, start).
     pub(crate) async fn control(&self, id: &str, action: &str) -> Result<(), String> {
-        let response = self
-            .client
-            .post(format!("{}/_cluster/instances/{id}/{action}", self.base))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!("{action} {id}: {}", response.status()))
-        }
+        let url = format!("{}/_cluster/instances/{id}/{action}", self.base);
+        succeeded(self.client.post(url), &format!("{action} {id}")).await
+    }
+
+    /// The first instance's own URL (past the gateway), if it is listed.
+    pub(crate) async fn first_instance(&self) -> Result<Option<String>, String> {
+        let list = self.instances().await?;
+        Ok(list
+            .into_iter()
+            .next()
+            .map(|(_, url, _)| url.trim_end_matches('/').to_owned()))
     }
 
     /// Whether the gateway has instance `id` in rotation: healthy, and
@@ -235,22 +235,31 @@ impl ClusterApi {
 
     /// `PUT /_cluster/links/{id}`: the link's faults become `faults`.
     pub(crate) async fn set_link(&self, id: &str, faults: &Value) -> Result<(), String> {
-        let response = self
-            .client
-            .put(format!("{}/_cluster/links/{id}", self.base))
-            .json(faults)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!("link {id}: {}", response.status()))
+        let url = format!("{}/_cluster/links/{id}", self.base);
+        succeeded(self.client.put(url).json(faults), &format!("link {id}")).await
+    }
+
+    /// [`ClusterApi::set_link`] on every link of `ids`, stopping at the
+    /// first that fails.
+    pub(crate) async fn set_links(&self, ids: &[String], faults: &Value) -> Result<(), String> {
+        for id in ids {
+            self.set_link(id, faults).await?;
         }
+        Ok(())
     }
 
     /// `GET /_cluster/counters/{name}`.
     pub(crate) async fn counters(&self, name: &str) -> Result<Value, String> {
         self.get(&format!("/_cluster/counters/{name}")).await
+    }
+}
+
+/// Sends a control call; `Ok` on a success status, else what failed.
+async fn succeeded(request: reqwest::RequestBuilder, what: &str) -> Result<(), String> {
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{what}: {}", response.status()))
     }
 }

@@ -31,18 +31,12 @@ pub(crate) async fn measure(
     users: &[Account],
     notes: &mut Vec<String>,
 ) -> Vec<DistancePoint> {
-    let instance = match api.instances().await {
-        Ok(list) => list
-            .into_iter()
-            .next()
-            .map(|(_, url, _)| url.trim_end_matches('/').to_owned()),
-        Err(err) => {
-            notes.push(format!(
-                "distance: the cluster did not list its instances: {err}"
-            ));
-            None
-        }
-    };
+    let instance = api.first_instance().await.unwrap_or_else(|err| {
+        notes.push(format!(
+            "distance: the cluster did not list its instances: {err}"
+        ));
+        None
+    });
     let mut points = Vec::new();
     for &rtt in &plan.store_rtts {
         if let Err(err) = set_all(api, store_links, rtt / 2).await {
@@ -102,8 +96,5 @@ async fn set_all(api: &ClusterApi, links: &[String], each_way: Duration) -> Resu
     } else {
         delay_each_way(each_way)
     };
-    for id in links {
-        api.set_link(id, &faults).await?;
-    }
-    Ok(())
+    api.set_links(links, &faults).await
 }

@@ -55,14 +55,6 @@ impl Schedule<'_> {
         Instant::now()
     }
 
-    /// Sets `faults` on every link in `ids`; what failed, if anything.
-    async fn set(&self, ids: &[String], faults: &Value) -> Result<(), String> {
-        for id in ids {
-            self.api.set_link(id, faults).await?;
-        }
-        Ok(())
-    }
-
     /// Runs every fault and the logout probe; their outcomes in order.
     pub(crate) async fn run(
         &self,
@@ -146,9 +138,12 @@ impl Schedule<'_> {
         let detail = if self.store_links.is_empty() {
             self.no_store_link()
         } else {
-            let down = self.set(self.store_links, &json!({"down": true})).await;
+            let down = self
+                .api
+                .set_links(self.store_links, &json!({"down": true}))
+                .await;
             tokio::time::sleep_until((at + plan.store_stop).into()).await;
-            let healed = self.set(self.store_links, &json!({})).await;
+            let healed = self.api.set_links(self.store_links, &json!({})).await;
             match down.and(healed) {
                 Ok(()) => format!(
                     "the store refused every instance for {} ms (its links down: connections cut and refused)",
@@ -209,10 +204,11 @@ impl Schedule<'_> {
             self.no_store_link()
         } else {
             let slow = self
-                .set(self.store_links, &delay_each_way(plan.slow_store_delay))
+                .api
+                .set_links(self.store_links, &delay_each_way(plan.slow_store_delay))
                 .await;
             tokio::time::sleep_until((at + plan.partition).into()).await;
-            let healed = self.set(self.store_links, &json!({})).await;
+            let healed = self.api.set_links(self.store_links, &json!({})).await;
             match slow.and(healed) {
                 Ok(()) => format!(
                     "the store {} ms away each way for every instance, for {} ms",

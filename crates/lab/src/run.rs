@@ -179,12 +179,7 @@ impl Bench {
                 CounterDrift::default()
             }
         };
-        let first_instance = api
-            .instances()
-            .await
-            .ok()
-            .and_then(|list| list.into_iter().next())
-            .map(|(_, url, _)| url.trim_end_matches('/').to_owned());
+        let first_instance = api.first_instance().await.ok().flatten();
         let overhead = match first_instance {
             Some(url) => {
                 match measure::overhead(&url, strategy, store_kind(store), plan.overhead_requests)

@@ -146,6 +146,14 @@ fn partitions_are_found_fast_and_cost_no_harmless_request() {
     ];
     let statuses: Vec<u16> = refused.iter().map(|(s, _, _)| *s).collect();
     assert_eq!(statuses, [403, 403, 400, 404], "{refused:?}");
+    // A huge body: refused in the API's error shape, not axum's plain text.
+    let huge = format!(r#"{{"blackhole": true, "pad": "{}"}}"#, "a".repeat(10_000));
+    let (status, _, body) = request(&addr, "PUT", "/_cluster/links/server-3", &[], Some(&huge));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("PAYLOAD_TOO_LARGE")),
+        "{body}"
+    );
     assert!(in_rotation(&cluster, "server-3"));
 
     let mut client = Client::new();
