@@ -36,10 +36,10 @@ pub trait InstanceControl: Send + Sync + std::fmt::Debug {
     /// a start has failed or the process has exited).
     fn is_up(&self, id: &str) -> bool;
 
-    /// The loopback port instance `id`'s process listens on, which the
-    /// gateway may reach through a link (so its own URL says nothing of
-    /// whether the process is there).
-    fn port(&self, id: &str) -> Option<u16>;
+    /// The address instance `id`'s process listens on, which the gateway
+    /// may reach through a link (so its own URL says nothing of whether the
+    /// process is there).
+    fn address(&self, id: &str) -> Option<std::net::SocketAddr>;
 }
 
 /// How long one instance may take to report a counter.
@@ -243,8 +243,8 @@ async fn control(
             };
             // The process's own address: a link in front of it listens
             // whether the process does or not.
-            let process = match control.port(&id) {
-                Some(port) => format!("127.0.0.1:{port}"),
+            let process = match control.address(&id) {
+                Some(addr) => addr.to_string(),
                 None => upstream
                     .url
                     .authority()

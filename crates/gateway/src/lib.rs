@@ -48,7 +48,7 @@ pub use balance::{CLIENT_COOKIE, STICKY_COOKIE};
 pub use cluster::InstanceControl;
 pub use config::{AffinityLoss, GatewayConfig, Policy, ServiceRoute, UpstreamSpec};
 pub use error::GatewayError;
-pub use links::{Links, NamedLink};
+pub use links::{Links, NamedCable, NamedLink};
 pub use outlier::OutlierRule;
 pub use proxy::AFFINITY_LOST;
 pub use supervisor::{InstanceSpec, StartError, Supervisor};

@@ -12,6 +12,9 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use statecraft_link::netns::Namespace;
 use statecraft_link::{Faults, Link, Toward};
 
 use crate::Gateway;
@@ -35,9 +38,25 @@ pub struct NamedLink {
     pub link: Link,
 }
 
-/// A cluster's links, by name.
+/// The cable of an instance in its own network namespace
+/// (`statecraft cluster --netns`): the veth pair that is its only way to
+/// anything, which can only be pulled (`down`) or plugged back.
+#[derive(Debug)]
+pub struct NamedCable {
+    /// Its name: the instance's with `-net` (`server-2-net`).
+    pub id: String,
+    /// The instance at its far end.
+    pub to: String,
+    /// The namespace and its pair.
+    pub namespace: Arc<Namespace>,
+}
+
+/// A cluster's links and cables, by name.
 #[derive(Debug, Default)]
-pub struct Links(Vec<NamedLink>);
+pub struct Links {
+    relays: Vec<NamedLink>,
+    cables: Vec<NamedCable>,
+}
 
 impl Links {
     /// No links.
@@ -48,12 +67,25 @@ impl Links {
 
     /// Adds `link`.
     pub fn push(&mut self, link: NamedLink) {
-        self.0.push(link);
+        self.relays.push(link);
     }
 
-    fn find(&self, id: &str) -> Option<&NamedLink> {
-        self.0.iter().find(|l| l.id == id)
+    /// Adds `cable`.
+    pub fn push_cable(&mut self, cable: NamedCable) {
+        self.cables.push(cable);
     }
+
+    fn find(&self, id: &str) -> Option<Found<'_>> {
+        let relay = self.relays.iter().find(|l| l.id == id).map(Found::Relay);
+        relay.or_else(|| self.cables.iter().find(|c| c.id == id).map(Found::Cable))
+    }
+}
+
+/// A link or a cable, found by name.
+#[derive(Clone, Copy)]
+enum Found<'a> {
+    Relay(&'a NamedLink),
+    Cable(&'a NamedCable),
 }
 
 /// One direction's faults, as the API writes them.
@@ -145,6 +177,9 @@ impl FaultsBody {
 #[serde(rename_all = "camelCase")]
 struct LinkView<'a> {
     id: &'a str,
+    /// `relay` (a userspace link with every fault) or `veth` (a cable:
+    /// only `down`).
+    kind: &'static str,
     from: &'a str,
     to: &'a str,
     /// Where `from` connects.
@@ -157,13 +192,27 @@ struct LinksView<'a> {
     links: Vec<LinkView<'a>>,
 }
 
-fn view(named: &NamedLink) -> LinkView<'_> {
-    LinkView {
-        id: &named.id,
-        from: &named.from,
-        to: &named.to,
-        listen: named.link.addr().to_string(),
-        faults: FaultsBody::of(named.link.faults()),
+fn view(found: Found<'_>) -> LinkView<'_> {
+    match found {
+        Found::Relay(named) => LinkView {
+            id: &named.id,
+            kind: "relay",
+            from: &named.from,
+            to: &named.to,
+            listen: named.link.addr().to_string(),
+            faults: FaultsBody::of(named.link.faults()),
+        },
+        Found::Cable(cable) => LinkView {
+            id: &cable.id,
+            kind: "veth",
+            from: "host",
+            to: &cable.to,
+            listen: cable.namespace.inner_addr().to_string(),
+            faults: FaultsBody {
+                down: cable.namespace.is_down(),
+                ..FaultsBody::default()
+            },
+        },
     }
 }
 
@@ -180,7 +229,10 @@ fn links_of(gateway: &Gateway) -> Result<&Links, GatewayError> {
 pub(crate) async fn list(State(gateway): State<Gateway>) -> Response {
     match links_of(&gateway) {
         Ok(links) => Json(LinksView {
-            links: links.0.iter().map(view).collect(),
+            links: (links.relays.iter().map(Found::Relay))
+                .chain(links.cables.iter().map(Found::Cable))
+                .map(view)
+                .collect(),
         })
         .into_response(),
         Err(err) => err.into_response(),
@@ -196,8 +248,8 @@ pub(crate) async fn set(
     Path(id): Path<String>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let named = match authorized(&gateway, peer, &headers, &id) {
-        Ok(named) => named,
+    let found = match authorized(&gateway, peer, &headers, &id) {
+        Ok(found) => found,
         Err(err) => return err.into_response(),
     };
     // A body axum could not take, in the API's error shape (its own
@@ -221,9 +273,29 @@ pub(crate) async fn set(
         )
         .into_response();
     };
-    named.link.set(faults);
+    match found {
+        Found::Relay(named) => named.link.set(faults),
+        Found::Cable(cable) => {
+            if faults
+                != (Faults {
+                    down: faults.down,
+                    ..Faults::default()
+                })
+            {
+                return GatewayError::InvalidRequest(
+                    "A veth cable can only be pulled or plugged back: {\"down\": true} or {}; \
+                     delays and blackholes are set on the relay links (API.md, Links)",
+                )
+                .into_response();
+            }
+            if let Err(err) = cable.namespace.set_down(faults.down).await {
+                return GatewayError::ControlFailed(format!("Cable {id} unchanged: {err}"))
+                    .into_response();
+            }
+        }
+    }
     tracing::info!(link = %id, ?faults, "link faults set");
-    Json(view(named)).into_response()
+    Json(view(found)).into_response()
 }
 
 /// `POST /_cluster/links/{id}/reset`: every connection through it is cut
@@ -235,22 +307,26 @@ pub(crate) async fn reset(
     Path(id): Path<String>,
 ) -> Response {
     match authorized(&gateway, peer, &headers, &id) {
-        Ok(named) => {
+        Ok(Found::Relay(named)) => {
             named.link.reset();
             tracing::info!(link = %id, "link connections cut");
-            Json(view(named)).into_response()
+            Json(view(Found::Relay(named))).into_response()
         }
+        Ok(Found::Cable(_)) => GatewayError::InvalidRequest(
+            "A veth cable cuts nothing with a reset; its relay links do (POST /_cluster/links/ID/reset)",
+        )
+        .into_response(),
         Err(err) => err.into_response(),
     }
 }
 
-/// The link `id`, when the caller may control it.
+/// The link or cable `id`, when the caller may control it.
 fn authorized<'g>(
     gateway: &'g Gateway,
     peer: SocketAddr,
     headers: &HeaderMap,
     id: &str,
-) -> Result<&'g NamedLink, GatewayError> {
+) -> Result<Found<'g>, GatewayError> {
     let listening = gateway.listening.get().copied();
     gateway.guard.authorize(listening, peer, headers)?;
     links_of(gateway)?.find(id).ok_or_else(|| {

@@ -3,6 +3,7 @@
 //! on request, and all stopped together.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -33,8 +34,20 @@ pub struct InstanceSpec {
     /// Environment variables to set (secrets go here, not in `args`, which
     /// any user can read with `ps`).
     pub env: Vec<(String, String)>,
-    /// Its loopback port; 0 for any free one.
+    /// Its port; 0 for any free one.
     pub port: u16,
+    /// The network namespace it runs in and its address there (see
+    /// `statecraft_link::netns`); `None`: the host's, on loopback.
+    pub netns: Option<(String, IpAddr)>,
+}
+
+impl InstanceSpec {
+    /// The address it listens on.
+    fn ip(&self) -> IpAddr {
+        self.netns
+            .as_ref()
+            .map_or(IpAddr::from([127, 0, 0, 1]), |(_, ip)| *ip)
+    }
 }
 
 #[derive(Debug)]
@@ -71,7 +84,7 @@ impl Supervisor {
     /// [`StartError`] when it cannot be spawned or exits before listening.
     pub async fn launch(&self, spec: InstanceSpec) -> Result<String, StartError> {
         let (child, port) = spawn(&spec, spec.port).await?;
-        let url = format!("http://127.0.0.1:{port}");
+        let url = format!("http://{}", SocketAddr::new(spec.ip(), port));
         self.lock().insert(
             spec.id.clone(),
             Running {
@@ -142,8 +155,10 @@ impl InstanceControl for Supervisor {
         })
     }
 
-    fn port(&self, id: &str) -> Option<u16> {
-        self.lock().get(id).map(|running| running.port)
+    fn address(&self, id: &str) -> Option<SocketAddr> {
+        self.lock()
+            .get(id)
+            .map(|running| SocketAddr::new(running.spec.ip(), running.port))
     }
 
     fn start(&self, id: &str) -> Result<(), String> {
@@ -189,7 +204,16 @@ fn lock(instances: &Mutex<BTreeMap<String, Running>>) -> MutexGuard<'_, BTreeMap
 /// Spawns `spec` on `port` (0: any free port) and waits for its
 /// "listening on http://…" line; its output is then forwarded with its name.
 async fn spawn(spec: &InstanceSpec, port: u16) -> Result<(Child, u16), StartError> {
-    let mut command = Command::new(&spec.program);
+    let mut command = match &spec.netns {
+        // `ip netns exec` enters the namespace and execs the program: the
+        // child is the program itself, so a kill reaches it.
+        Some((name, _)) => {
+            let mut ip = Command::new("ip");
+            ip.args(["netns", "exec", name]).arg(&spec.program);
+            ip
+        }
+        None => Command::new(&spec.program),
+    };
     // The "listening on" line is how the port is learnt: a RUST_LOG that
     // hides info (RUST_LOG=warn) must not hide it, or no instance would
     // ever be found listening.
@@ -205,7 +229,7 @@ async fn spawn(spec: &InstanceSpec, port: u16) -> Result<(Child, u16), StartErro
         .args(&spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
+        .arg(SocketAddr::new(spec.ip(), port).to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -9,6 +9,7 @@
 //! Toxiproxy): see `docs/ARCHITECTURE.md` for why.
 
 mod alarm;
+pub mod netns;
 mod pump;
 
 use std::io;

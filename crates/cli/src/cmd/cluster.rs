@@ -11,7 +11,8 @@ use statecraft_gateway::{
     Gateway, InstanceControl, InstanceSpec, Links, ServiceRoute, Supervisor, UpstreamSpec,
 };
 
-use super::cluster_links::{self, StoreRoute};
+use super::cluster_links::{self, Reached, SERVICE_NAMES, StoreRoute, Wanted};
+use super::cluster_netns;
 
 use super::gateway::{Balancing, ControlAccess};
 
@@ -90,6 +91,13 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_LINKS")]
     links: bool,
 
+    /// Run each instance in its own network namespace, on its own address,
+    /// joined to the host by a veth pair that can be pulled (PUT
+    /// /_cluster/links/server-N-net {"down": true}); everything it reaches
+    /// goes through relay links on that pair. Root on Linux; implies --links.
+    #[arg(long, env = "STATECRAFT_NETNS")]
+    netns: bool,
+
     /// More flags for every `statecraft serve` instance, after `--`.
     #[arg(last = true)]
     serve_args: Vec<String>,
@@ -102,33 +110,31 @@ fn random_hex_key() -> String {
 }
 
 impl Cmd {
-    /// `serve`'s arguments for instance `id`; `services`: the ports of the
-    /// separate services it reaches, when they run apart. Its stores are in
-    /// [`Cmd::store_env`], not here.
-    fn serve_args(&self, id: &str, services: Option<[u16; 3]>) -> Vec<String> {
+    /// `serve`'s arguments for instance `id`, which finds the rest as
+    /// `reached` says. Its stores are in [`Cmd::store_env`], not here.
+    fn serve_args(&self, id: &str, reached: &Reached) -> Vec<String> {
         let mut args = vec![
             "serve".to_owned(),
             "--instance-id".to_owned(),
             id.to_owned(),
             "--auth".to_owned(),
             self.auth.clone(),
-            // Every request comes through the gateway on loopback: the
-            // client is the address it forwards.
+            // Every request comes through the gateway: the client is the
+            // address it forwards.
             "--trusted-proxy".to_owned(),
-            "127.0.0.1".to_owned(),
+            reached.trusted_proxy.to_string(),
         ];
-        if let Some(ports) = services {
-            for (flag, port) in [
-                ("--orders-url", ports[0]),
-                ("--inventory-url", ports[1]),
-                ("--notifications-url", ports[2]),
-            ] {
-                args.extend([flag.to_owned(), format!("http://127.0.0.1:{port}")]);
+        if let Some(urls) = &reached.services {
+            for (flag, url) in ["--orders-url", "--inventory-url", "--notifications-url"]
+                .into_iter()
+                .zip(urls)
+            {
+                args.extend([flag.to_owned(), url.clone()]);
             }
         } else {
             args.extend([
                 "--events".to_owned(),
-                self.events.clone(),
+                reached.events.clone(),
                 "--events-namespace".to_owned(),
                 self.namespace(),
             ]);
@@ -168,8 +174,6 @@ fn timeouts_env() -> [(String, String); 2] {
     ]
 }
 
-/// The separate services, in the order of their ports.
-const SERVICES: [&str; 3] = ["orders", "inventory", "notifications"];
 /// Path prefixes routed to each of [`SERVICES`].
 const SERVICE_ROUTES: [(&str, usize); 4] = [
     ("/orders", 0),
@@ -182,15 +186,15 @@ impl Cmd {
     /// An instance's stores, in its environment: their URLs may hold
     /// passwords, and any user can read a command line with `ps` (a flag
     /// among the pass-through serve flags still beats its variable).
-    fn store_env(&self, session_store: &str) -> Vec<(String, String)> {
+    fn store_env(reached: &Reached) -> Vec<(String, String)> {
         let mut env = vec![
             (
                 "STATECRAFT_SESSION_STORE".to_owned(),
-                session_store.to_owned(),
+                reached.session_store.clone(),
             ),
-            ("STATECRAFT_DATA".to_owned(), self.data.clone()),
+            ("STATECRAFT_DATA".to_owned(), reached.data.clone()),
         ];
-        if let Some(counters) = &self.counter_store {
+        if let Some(counters) = &reached.counter_store {
             env.push(("STATECRAFT_COUNTER_STORE".to_owned(), counters.clone()));
         }
         env
@@ -210,7 +214,7 @@ impl Cmd {
         port: u16,
         users_url: &str,
     ) -> InstanceSpec {
-        let name = SERVICES[index];
+        let name = SERVICE_NAMES[index];
         InstanceSpec {
             id: name.to_owned(),
             program: program.to_owned(),
@@ -233,6 +237,7 @@ impl Cmd {
                 .chain(timeouts_env())
                 .collect(),
             port,
+            netns: None,
         }
     }
 }
@@ -283,10 +288,24 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             format!("http://{local}")
         };
         let supervisor = Arc::new(Supervisor::new());
-        let store_route = if cmd.links {
+        let namespaces = if cmd.netns {
+            cluster_netns::namespaces(cmd.instances)?
+        } else {
+            Vec::new()
+        };
+        let linked = cmd.links || cmd.netns;
+        let store_route = if cmd.links && !cmd.netns {
             StoreRoute::of(&cmd.session_store).await?
         } else {
             None
+        };
+        let wanted = Wanted {
+            session_store: &cmd.session_store,
+            counter_store: cmd.counter_store.as_deref(),
+            data: &cmd.data,
+            events: &cmd.events,
+            gateway: &gateway_url,
+            services: service_ports,
         };
         let mut links = Links::new();
         let mut upstreams = Vec::new();
@@ -295,31 +314,36 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         let mut jwks: Option<http::Uri> = None;
         for n in 1..=cmd.instances {
             let id = format!("server-{n}");
-            let session_store = match &store_route {
-                Some(route) => {
-                    let (link, url) = route.link_for(&id).await?;
-                    links.push(link);
-                    url
-                }
-                None => cmd.session_store.clone(),
-            };
+            let namespace = namespaces.get(usize::from(n) - 1);
+            let reached = wanted
+                .reached(
+                    &id,
+                    store_route.as_ref(),
+                    namespace.map(|ns| &**ns),
+                    &mut links,
+                )
+                .await?;
+            if let Some(ns) = namespace {
+                links.push_cable(cluster_netns::cable(&id, ns));
+            }
             let spec = InstanceSpec {
                 id: id.clone(),
                 program: program.clone(),
-                args: cmd.serve_args(&id, service_ports),
+                args: cmd.serve_args(&id, &reached),
                 env: [
                     ("STATECRAFT_STATE_KEY".to_owned(), state_key.clone()),
                     (
                         "STATECRAFT_HANDOVER_TOKEN".to_owned(),
                         handover_token.clone(),
                     ),
-                    ("STATECRAFT_CLUSTER_URL".to_owned(), gateway_url.clone()),
+                    ("STATECRAFT_CLUSTER_URL".to_owned(), reached.gateway.clone()),
                 ]
                 .into_iter()
-                .chain(cmd.store_env(&session_store))
+                .chain(Cmd::store_env(&reached))
                 .chain(timeouts_env())
                 .collect(),
                 port: 0,
+                netns: namespace.map(|ns| (ns.name().to_owned(), ns.inner_addr().into())),
             };
             let url = match supervisor.launch(spec).await {
                 Ok(url) => url,
@@ -329,16 +353,16 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                 }
             };
             direct.push(url.clone());
-            let url = match (cmd.links, url.rsplit_once(':')) {
-                (true, Some((_, port))) => {
-                    let port = port.parse().map_err(|_| {
-                        CmdError::Runtime(format!("{id} listens on no port: {url}"))
-                    })?;
-                    let (link, through) = cluster_links::gateway_link(&id, port).await?;
-                    links.push(link);
-                    through
-                }
-                _ => url,
+            let url = if linked {
+                let instance = url
+                    .trim_start_matches("http://")
+                    .parse()
+                    .map_err(|_| CmdError::Runtime(format!("{id} listens on no address: {url}")))?;
+                let (link, through) = cluster_links::gateway_link(&id, instance).await?;
+                links.push(link);
+                through
+            } else {
+                url
             };
             let spec = UpstreamSpec::parse(&format!("{id}={url}"), usize::from(n))
                 .map_err(CmdError::Runtime)?;
@@ -381,6 +405,9 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         let gateway = Gateway::new(config, Some(control)).with_links(links);
         let served = statecraft_gateway::serve(listener, gateway, shutdown).await;
         supervisor.shutdown().await;
+        // Each namespace goes once its instance has stopped (the gateway
+        // held the other reference).
+        drop(namespaces);
         tracing::info!("stopped");
         served.map_err(|e| CmdError::Runtime(format!("gateway failed: {e}")))
     })

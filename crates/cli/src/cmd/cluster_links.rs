@@ -3,12 +3,13 @@
 //! (instance → store), so that a partition, a distance or a slow line can be
 //! put between any two parts at run time (`PUT /_cluster/links/{id}`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use statecraft_gateway::NamedLink;
+use statecraft_gateway::{Links, NamedLink};
 use statecraft_link::Link;
+use statecraft_link::netns::Namespace;
 
-use super::CmdError;
+use super::{CmdError, cluster_netns};
 
 /// Where every instance's store link leads, and the URL it rewrites.
 #[derive(Debug)]
@@ -71,13 +72,16 @@ impl StoreRoute {
     }
 }
 
-/// A link from the gateway to instance `id` listening on `port`, and the
+/// A link from the gateway to instance `id` listening on `instance`, and the
 /// URL the gateway is to use for it.
 ///
 /// # Errors
 /// No loopback port for the link.
-pub(crate) async fn gateway_link(id: &str, port: u16) -> Result<(NamedLink, String), CmdError> {
-    let link = start(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+pub(crate) async fn gateway_link(
+    id: &str,
+    instance: SocketAddr,
+) -> Result<(NamedLink, String), CmdError> {
+    let link = start(instance).await?;
     let url = format!("http://{}", link.addr());
     let named = NamedLink {
         id: id.to_owned(),
@@ -93,6 +97,106 @@ async fn start(target: SocketAddr) -> Result<Link, CmdError> {
         .await
         .map_err(|e| CmdError::Runtime(format!("--links: a link cannot listen on loopback: {e}")))
 }
+
+/// What every instance is to reach, as the cluster was told.
+pub(crate) struct Wanted<'a> {
+    /// `--session-store`.
+    pub(crate) session_store: &'a str,
+    /// `--counter-store`.
+    pub(crate) counter_store: Option<&'a str>,
+    /// `--data`.
+    pub(crate) data: &'a str,
+    /// `--events`.
+    pub(crate) events: &'a str,
+    /// The gateway, where instances send their logouts.
+    pub(crate) gateway: &'a str,
+    /// The separate services' loopback ports, when they run apart.
+    pub(crate) services: Option<[u16; 3]>,
+}
+
+/// Where one instance finds what it reaches, and whom it trusts to forward
+/// its clients' addresses.
+pub(crate) struct Reached {
+    /// Its session store's URL.
+    pub(crate) session_store: String,
+    /// Its counter store's, when apart.
+    pub(crate) counter_store: Option<String>,
+    /// Its data's.
+    pub(crate) data: String,
+    /// Its event bus's.
+    pub(crate) events: String,
+    /// The gateway's.
+    pub(crate) gateway: String,
+    /// Orders, inventory and notifications, when they run apart.
+    pub(crate) services: Option<[String; 3]>,
+    /// The address the gateway's requests come from.
+    pub(crate) trusted_proxy: IpAddr,
+}
+
+impl Wanted<'_> {
+    /// Where instance `id` finds each part: on loopback (through its store
+    /// link under `--links`), or from its own `namespace` through relays.
+    ///
+    /// # Errors
+    /// A relay that cannot be made (see [`cluster_netns::reach`]).
+    pub(crate) async fn reached(
+        &self,
+        id: &str,
+        store_route: Option<&StoreRoute>,
+        namespace: Option<&Namespace>,
+        links: &mut Links,
+    ) -> Result<Reached, CmdError> {
+        let service = |port: u16| format!("http://127.0.0.1:{port}");
+        let Some(ns) = namespace else {
+            let session_store = match store_route {
+                Some(route) => {
+                    let (link, url) = route.link_for(id).await?;
+                    links.push(link);
+                    url
+                }
+                None => self.session_store.to_owned(),
+            };
+            return Ok(Reached {
+                session_store,
+                counter_store: self.counter_store.map(str::to_owned),
+                data: self.data.to_owned(),
+                events: self.events.to_owned(),
+                gateway: self.gateway.to_owned(),
+                services: self.services.map(|ports| ports.map(service)),
+                trusted_proxy: IpAddr::from([127, 0, 0, 1]),
+            });
+        };
+        let mut services = None;
+        if let Some(ports) = self.services {
+            let mut urls = [String::new(), String::new(), String::new()];
+            for ((url, port), name) in urls.iter_mut().zip(ports).zip(SERVICE_NAMES) {
+                *url = cluster_netns::reach(id, name, &service(port), ns, links).await?;
+            }
+            services = Some(urls);
+        }
+        let counter_store = match self.counter_store {
+            Some(url) => Some(cluster_netns::reach(id, "counters", url, ns, links).await?),
+            None => None,
+        };
+        Ok(Reached {
+            session_store: cluster_netns::reach(id, "store", self.session_store, ns, links).await?,
+            counter_store,
+            data: cluster_netns::reach(id, "data", self.data, ns, links).await?,
+            // With the services apart, only they use the bus.
+            events: match self.services {
+                Some(_) => self.events.to_owned(),
+                None => cluster_netns::reach(id, "events", self.events, ns, links).await?,
+            },
+            gateway: cluster_netns::reach(id, "gateway", self.gateway, ns, links).await?,
+            services,
+            // The gateway's links connect from the host's side of the cable.
+            trusted_proxy: IpAddr::V4(ns.host_addr()),
+        })
+    }
+}
+
+/// The separate services, in the order of their ports.
+pub(crate) const SERVICE_NAMES: [&str; 3] = ["orders", "inventory", "notifications"];
 
 #[cfg(test)]
 mod tests {

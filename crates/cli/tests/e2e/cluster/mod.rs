@@ -5,6 +5,7 @@
 
 mod hostile;
 mod links;
+mod netns;
 mod revocation;
 
 use std::collections::BTreeSet;

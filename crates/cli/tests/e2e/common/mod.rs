@@ -241,6 +241,11 @@ impl Statecraft {
         }
     }
 
+    /// Its process ID.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills it at once (SIGKILL: a crash) and waits for it.
     pub(crate) fn kill(&mut self) {
         if !std::mem::replace(&mut self.stopped, true) {
