@@ -27,6 +27,42 @@ pub(crate) struct Cluster {
 }
 
 /// The gateway of a running cluster: its address and its `/_cluster` API.
+/// How a lab cluster's parts are joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// Each instance in its own network namespace behind a veth cable
+    /// (`statecraft cluster --netns`): root on Linux.
+    Netns,
+    /// Links on loopback (`statecraft cluster --links`): anywhere.
+    Loopback,
+}
+
+impl Network {
+    /// The flag that asks `statecraft cluster` for it.
+    fn flag(self) -> &'static str {
+        match self {
+            Self::Netns => "--netns",
+            Self::Loopback => "--links",
+        }
+    }
+
+    /// In a sentence, for the report.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Netns => {
+                "each instance in its own network namespace on its own address, joined to the \
+                 host by a veth cable, reaching the gateway and the store through relay links on it"
+            }
+            Self::Loopback => {
+                "links on loopback (relays in front of each instance and between each instance \
+                 and the store; network namespaces need root on Linux)"
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct ClusterApi {
     /// The gateway's base URL.
@@ -43,6 +79,7 @@ impl Cluster {
         shared_store: &str,
         data: &Path,
         log: PathBuf,
+        network: Network,
     ) -> Result<Self, LabError> {
         let store = if strategy.uses_shared_store() {
             shared_store
@@ -69,8 +106,9 @@ impl Cluster {
             .arg("--insecure-cookies")
             .args(["--health-interval", "250ms"])
             // A link in front of each instance and between each instance
-            // and the store: the network faults and the distance phase.
-            .arg("--links")
+            // and the store (and, in namespaces, a cable to pull): the
+            // network faults and the distance phase.
+            .arg(network.flag())
             .env("RUST_LOG", "warn,statecraft=info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

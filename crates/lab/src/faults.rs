@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::client::{Account, Target};
-use crate::cluster::ClusterApi;
+use crate::cluster::{ClusterApi, Network};
 use crate::plan::Plan;
 use crate::results::FaultOutcome;
 use crate::revocation::{self, Revocation};
@@ -41,6 +41,9 @@ pub(crate) struct Schedule<'a> {
     /// The cluster's links to the store (none for the memory strategies,
     /// or when the store is a file).
     pub(crate) store_links: &'a [String],
+    /// How the parts are joined: in namespaces the gateway's partition
+    /// pulls the instance's cable.
+    pub(crate) network: Network,
     /// When the load started.
     pub(crate) start: Instant,
 }
@@ -175,17 +178,26 @@ impl Schedule<'_> {
                 return Watched::done(outcome);
             }
             format!("{victim}-store")
+        } else if self.network == Network::Netns {
+            format!("{victim}-net")
         } else {
             victim.to_owned()
         };
+        // A cable is pulled (its veth down); a relay is blackholed. Both
+        // stop the data and leave connections open.
+        let (fault, how) = if link.ends_with("-net") {
+            (json!({"down": true}), "cable pulled (its veth down)")
+        } else {
+            (json!({"blackhole": true}), "blackholed")
+        };
         let at = self.until(fraction).await;
-        let cut = self.api.set_link(&link, &json!({"blackhole": true})).await;
+        let cut = self.api.set_link(&link, &fault).await;
         let watch = self.watch(victim, at, at + span);
         tokio::time::sleep_until((at + span).into()).await;
         let healed = self.api.set_link(&link, &json!({})).await;
         let detail = match cut.and(healed) {
             Ok(()) => format!(
-                "link {link} blackholed for {} ms: data stops, connections stay open",
+                "link {link} {how} for {} ms: data stops, connections stay open",
                 span.as_millis()
             ),
             Err(err) => format!("partition failed: {err}"),

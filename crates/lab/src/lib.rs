@@ -32,6 +32,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use indicatif::MultiProgress;
 use progress::Progress;
 
+pub use cluster::Network;
 pub use measure::{Overhead, TokenCost};
 pub use plan::Plan;
 pub use report::{findings_text, html, seed_lines, table};
@@ -56,6 +57,9 @@ pub struct LabConfig {
     pub redis: Option<String>,
     /// The distance phase's round-trip times instead of the plan's.
     pub store_rtts: Option<Vec<std::time::Duration>>,
+    /// Run the clusters on loopback links even where each instance could
+    /// have a network namespace of its own.
+    pub loopback: bool,
 }
 
 /// Why the lab could not finish.
@@ -91,12 +95,18 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
     }
     let shared = store::SharedStore::prepare(config.redis.clone(), &work).await?;
     let shared_store = shared.describe();
+    let network = if !config.loopback && statecraft_link::netns::available() {
+        Network::Netns
+    } else {
+        Network::Loopback
+    };
     let bench = run::Bench::new(
         config.program.clone(),
         plan.clone(),
         shared,
         work.clone(),
         logs,
+        network,
     );
 
     let bars = MultiProgress::new();
@@ -136,6 +146,7 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
         total_seconds: started.elapsed().as_secs_f64(),
         cores: std::thread::available_parallelism().map_or(1, usize::from),
         shared_store,
+        network,
         plan,
         strategies,
         distance,

@@ -26,6 +26,9 @@ pub struct LabResults {
     pub cores: usize,
     /// What the shared store was.
     pub shared_store: String,
+    /// How the parts were joined: each instance in its own network
+    /// namespace, or links on loopback.
+    pub network: crate::Network,
     /// The schedule every strategy ran.
     pub plan: Plan,
     /// One entry per strategy, in [`Strategy::ALL`] order.

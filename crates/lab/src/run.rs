@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 
 use crate::LabError;
 use crate::client::{self, Account, Target};
-use crate::cluster::{Cluster, ClusterApi};
+use crate::cluster::{Cluster, ClusterApi, Network};
 use crate::driver::User;
 use crate::measure;
 use crate::plan::Plan;
@@ -37,6 +37,8 @@ pub(crate) struct Bench {
     pub(crate) logs: PathBuf,
     /// Bytes per session by store, measured once each.
     pub(crate) bytes: Mutex<BTreeMap<String, Result<u64, String>>>,
+    /// How every cluster's parts are joined.
+    pub(crate) network: Network,
 }
 
 impl Bench {
@@ -47,6 +49,7 @@ impl Bench {
         shared: SharedStore,
         work: PathBuf,
         logs: PathBuf,
+        network: Network,
     ) -> Self {
         Self {
             program,
@@ -55,6 +58,7 @@ impl Bench {
             work,
             logs,
             bytes: Mutex::new(BTreeMap::new()),
+            network,
         }
     }
 
@@ -78,8 +82,15 @@ impl Bench {
         let log = self.logs.join(format!("{}.log", strategy.id()));
         let store = self.store_of(strategy);
         progress.stage("starting the cluster");
-        let cluster =
-            Cluster::start(&self.program, strategy, &store, &dir.join("data"), log).await?;
+        let cluster = Cluster::start(
+            &self.program,
+            strategy,
+            &store,
+            &dir.join("data"),
+            log,
+            self.network,
+        )
+        .await?;
         let outcome = self.measure(strategy, &cluster.api, &store, progress).await;
         cluster.stop().await;
         outcome
@@ -128,6 +139,7 @@ impl Bench {
             strategy,
             api,
             store_links: &store_links,
+            network: self.network,
             start: recorder.start(),
         };
         let (mut faults, revocation) = schedule.run(&setup, probe).await;

@@ -29,6 +29,11 @@ pub(crate) struct Cmd {
     /// 0,0.5ms,2ms,10ms full).
     #[arg(long, env = "STATECRAFT_LAB_STORE_RTT", value_delimiter = ',', value_parser = parse_rtt)]
     store_rtt: Vec<Duration>,
+
+    /// Join the clusters' parts with links on loopback even where each
+    /// instance could have its own network namespace (root on Linux).
+    #[arg(long, env = "STATECRAFT_LAB_LOOPBACK")]
+    loopback: bool,
 }
 
 /// A round-trip time: `0`, or a duration such as `500us`, `0.5ms` or
@@ -59,6 +64,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         quick: cmd.quick,
         redis: cmd.redis,
         store_rtts: (!cmd.store_rtt.is_empty()).then_some(cmd.store_rtt),
+        loopback: cmd.loopback,
     };
     let results = runtime()?
         .block_on(statecraft_lab::run(config))

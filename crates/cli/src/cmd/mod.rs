@@ -2,8 +2,6 @@
 
 pub(crate) mod capacity;
 pub(crate) mod cluster;
-mod cluster_links;
-mod cluster_netns;
 pub(crate) mod gateway;
 mod identity;
 pub(crate) mod keys;

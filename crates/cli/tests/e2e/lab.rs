@@ -135,6 +135,18 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
     // instance within about one health check, never leaving a request to
     // wait for the partition's end.
     assert_eq!(results["schema"], 2);
+    // Root on Linux: each instance in its own namespace, the gateway's
+    // partition a pulled cable; elsewhere links on loopback.
+    let root = {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+    };
+    let (network, partition_by) = if root {
+        ("netns", "cable pulled")
+    } else {
+        ("loopback", "blackholed")
+    };
+    assert_eq!(results["network"], network);
     for id in ["shared-store", "stateless-tokens"] {
         let s = strategy(&results, id);
         let fault = |kind: &str| {
@@ -160,6 +172,8 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
             "{id}: {cut}"
         );
         let partition = fault("gateway-partition");
+        let detail = partition["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(partition_by), "{id}: {partition}");
         assert!(
             partition["detectedSeconds"].as_f64().unwrap() < 1.8,
             "{id}: {partition}"

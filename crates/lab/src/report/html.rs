@@ -76,7 +76,7 @@ pub fn html(results: &LabResults) -> String {
     let _ = write!(
         out,
         "<h1>statecraft lab report</h1><p>{} run: {} users per strategy for {:.0} s each on a \
-         {}-core machine; 3 instances behind the gateway; shared store: {}. Faults at the same \
+         {}-core machine; 3 instances behind the gateway; shared store: {}; network: {}. Faults at the same \
          moments for every strategy: an instance killed and restarted, the shared store stopped, \
          one instance cut off from the store, the gateway cut off from one instance, a slow \
          store, an overloaded instance, a user logged out who keeps using the credential. Then \
@@ -86,6 +86,7 @@ pub fn html(results: &LabResults) -> String {
         results.plan.run.as_secs_f64(),
         results.cores,
         escape(&results.shared_store),
+        results.network.describe(),
         results
             .plan
             .store_rtts

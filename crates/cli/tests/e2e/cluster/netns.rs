@@ -90,6 +90,15 @@ fn instances_in_namespaces_share_the_store_and_a_pulled_cable_is_a_partition() {
         assert!(listen.starts_with("10.213."), "{id} on {listen}");
     }
 
+    // An instance names the gateway by its relay's address (its logouts go
+    // there): that Host is the gateway's own, not a foreign one.
+    let relay = link("server-2-gateway")["listen"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, body) = request(&addr, "GET", "/_cluster", &[("Host", &relay)], None);
+    assert_eq!(status, 200, "Host {relay}: {body}");
+
     // The same session on every instance, each in its own namespace.
     let mut client = Client::new();
     let mut by = Vec::new();

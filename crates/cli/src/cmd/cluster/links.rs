@@ -9,7 +9,9 @@ use statecraft_gateway::{Links, NamedLink};
 use statecraft_link::Link;
 use statecraft_link::netns::Namespace;
 
-use super::{CmdError, cluster_netns};
+use super::netns;
+use super::services::SERVICE_NAMES;
+use crate::cmd::CmdError;
 
 /// Where every instance's store link leads, and the URL it rewrites.
 #[derive(Debug)]
@@ -138,7 +140,7 @@ impl Wanted<'_> {
     /// link under `--links`), or from its own `namespace` through relays.
     ///
     /// # Errors
-    /// A relay that cannot be made (see [`cluster_netns::reach`]).
+    /// A relay that cannot be made (see [`netns::reach`]).
     pub(crate) async fn reached(
         &self,
         id: &str,
@@ -170,33 +172,30 @@ impl Wanted<'_> {
         if let Some(ports) = self.services {
             let mut urls = [String::new(), String::new(), String::new()];
             for ((url, port), name) in urls.iter_mut().zip(ports).zip(SERVICE_NAMES) {
-                *url = cluster_netns::reach(id, name, &service(port), ns, links).await?;
+                *url = netns::reach(id, name, &service(port), ns, links).await?;
             }
             services = Some(urls);
         }
         let counter_store = match self.counter_store {
-            Some(url) => Some(cluster_netns::reach(id, "counters", url, ns, links).await?),
+            Some(url) => Some(netns::reach(id, "counters", url, ns, links).await?),
             None => None,
         };
         Ok(Reached {
-            session_store: cluster_netns::reach(id, "store", self.session_store, ns, links).await?,
+            session_store: netns::reach(id, "store", self.session_store, ns, links).await?,
             counter_store,
-            data: cluster_netns::reach(id, "data", self.data, ns, links).await?,
+            data: netns::reach(id, "data", self.data, ns, links).await?,
             // With the services apart, only they use the bus.
             events: match self.services {
                 Some(_) => self.events.to_owned(),
-                None => cluster_netns::reach(id, "events", self.events, ns, links).await?,
+                None => netns::reach(id, "events", self.events, ns, links).await?,
             },
-            gateway: cluster_netns::reach(id, "gateway", self.gateway, ns, links).await?,
+            gateway: netns::reach(id, "gateway", self.gateway, ns, links).await?,
             services,
             // The gateway's links connect from the host's side of the cable.
             trusted_proxy: IpAddr::V4(ns.host_addr()),
         })
     }
 }
-
-/// The separate services, in the order of their ports.
-pub(crate) const SERVICE_NAMES: [&str; 3] = ["orders", "inventory", "notifications"];
 
 #[cfg(test)]
 mod tests {

@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statecraft_gateway::{
-    Gateway, InstanceControl, InstanceSpec, Links, ServiceRoute, Supervisor, UpstreamSpec,
-};
+use statecraft_gateway::{Gateway, InstanceControl, InstanceSpec, Links, Supervisor, UpstreamSpec};
 
-use super::cluster_links::{self, Reached, SERVICE_NAMES, StoreRoute, Wanted};
-use super::cluster_netns;
+mod links;
+mod netns;
+mod services;
+
+use links::{Reached, StoreRoute, Wanted};
 
 use super::gateway::{Balancing, ControlAccess};
 
@@ -174,14 +175,6 @@ fn timeouts_env() -> [(String, String); 2] {
     ]
 }
 
-/// Path prefixes routed to each of [`SERVICES`].
-const SERVICE_ROUTES: [(&str, usize); 4] = [
-    ("/orders", 0),
-    ("/products", 1),
-    ("/inventory", 1),
-    ("/notifications", 2),
-];
-
 impl Cmd {
     /// An instance's stores, in its environment: their URLs may hold
     /// passwords, and any user can read a command line with `ps` (a flag
@@ -205,53 +198,6 @@ impl Cmd {
             .clone()
             .unwrap_or_else(|| format!("cluster-{}", std::process::id()))
     }
-
-    /// `statecraft service NAME` for one of the separate services.
-    fn service_spec(
-        &self,
-        program: &std::path::Path,
-        index: usize,
-        port: u16,
-        users_url: &str,
-    ) -> InstanceSpec {
-        let name = SERVICE_NAMES[index];
-        InstanceSpec {
-            id: name.to_owned(),
-            program: program.to_owned(),
-            args: vec![
-                "service".to_owned(),
-                name.to_owned(),
-                "--events".to_owned(),
-                self.events.clone(),
-                "--events-namespace".to_owned(),
-                self.namespace(),
-                "--users-url".to_owned(),
-                users_url.to_owned(),
-                "--instance-id".to_owned(),
-                name.to_owned(),
-                "--shutdown-timeout".to_owned(),
-                INSTANCE_SHUTDOWN.to_owned(),
-            ],
-            env: [("STATECRAFT_DATA".to_owned(), self.data.clone())]
-                .into_iter()
-                .chain(timeouts_env())
-                .collect(),
-            port,
-            netns: None,
-        }
-    }
-}
-
-/// Three free loopback ports for the separate services, chosen before the
-/// instances start (they are told them).
-fn free_ports() -> Option<[u16; 3]> {
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .ok()
-    };
-    Some([free()?, free()?, free()?])
 }
 
 /// Runs the cluster until Ctrl-C or SIGTERM, then stops every instance.
@@ -263,7 +209,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         ));
     }
     let service_ports = if cmd.separate_services {
-        Some(free_ports().ok_or_else(|| {
+        Some(services::free_ports().ok_or_else(|| {
             CmdError::Runtime("no free loopback port for the services".to_owned())
         })?)
     } else {
@@ -289,7 +235,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         };
         let supervisor = Arc::new(Supervisor::new());
         let namespaces = if cmd.netns {
-            cluster_netns::namespaces(cmd.instances)?
+            netns::namespaces(cmd.instances)?
         } else {
             Vec::new()
         };
@@ -311,7 +257,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         let mut upstreams = Vec::new();
         // The instances' own addresses, past any link.
         let mut direct = Vec::new();
-        let mut jwks: Option<http::Uri> = None;
+        let mut gateway_hosts = Vec::new();
         for n in 1..=cmd.instances {
             let id = format!("server-{n}");
             let namespace = namespaces.get(usize::from(n) - 1);
@@ -324,7 +270,10 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                 )
                 .await?;
             if let Some(ns) = namespace {
-                links.push_cable(cluster_netns::cable(&id, ns));
+                links.push_cable(netns::cable(&id, ns));
+                // The instance names the gateway by its relay's address.
+                let host = reached.gateway.trim_start_matches("http://");
+                gateway_hosts.push(host.trim_end_matches('/').to_owned());
             }
             let spec = InstanceSpec {
                 id: id.clone(),
@@ -358,7 +307,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                     .trim_start_matches("http://")
                     .parse()
                     .map_err(|_| CmdError::Runtime(format!("{id} listens on no address: {url}")))?;
-                let (link, through) = cluster_links::gateway_link(&id, instance).await?;
+                let (link, through) = links::gateway_link(&id, instance).await?;
                 links.push(link);
                 through
             } else {
@@ -368,32 +317,25 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                 .map_err(CmdError::Runtime)?;
             upstreams.push(spec);
         }
-        // The separate services verify tokens with the first instance's keys
-        // (every instance shares them).
-        let mut routes = Vec::new();
-        if let (Some(first), Some(ports)) = (direct.first(), service_ports) {
-            let users_url = first.trim_end_matches('/').to_owned();
-            for (index, port) in ports.into_iter().enumerate() {
-                let spec = cmd.service_spec(&program, index, port, &users_url);
-                if let Err(err) = supervisor.launch(spec).await {
-                    supervisor.shutdown().await;
-                    return Err(CmdError::Usage(err.to_string()));
+        let (routes, jwks) = match (direct.first(), service_ports) {
+            (Some(first), Some(ports)) => {
+                match services::start(&cmd, &supervisor, &program, ports, first).await {
+                    Ok(started) => started,
+                    Err(err) => {
+                        supervisor.shutdown().await;
+                        return Err(err);
+                    }
                 }
             }
-            for (prefix, index) in SERVICE_ROUTES {
-                let route =
-                    ServiceRoute::parse(&format!("{prefix}=http://127.0.0.1:{}", ports[index]))
-                        .map_err(CmdError::Runtime)?;
-                routes.push(route);
-            }
-            jwks = format!("{users_url}/.well-known/jwks.json").parse().ok();
-        }
+            _ => (Vec::new(), None),
+        };
         let mut config = cmd.balancing.config(upstreams);
         config.routes = routes;
         config.jwks_url = jwks;
         config.health_interval = cmd.health_interval;
         config.insecure_cookies = cmd.insecure_cookies;
         control_access.apply(&mut config);
+        config.public_hosts.extend(gateway_hosts);
         config.handover_token = Some(handover_token);
         tracing::info!(
             instances = cmd.instances,

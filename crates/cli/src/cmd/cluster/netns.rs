@@ -14,7 +14,7 @@ use statecraft_gateway::{Links, NamedCable, NamedLink};
 use statecraft_link::Link;
 use statecraft_link::netns::Namespace;
 
-use super::CmdError;
+use crate::cmd::CmdError;
 
 /// One namespace per instance, numbered like the instances.
 ///
