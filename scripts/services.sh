@@ -66,6 +66,53 @@ ensure_redis_cluster() {
   export STATECRAFT_TEST_REDIS_CLUSTER_URL="redis+cluster://${nodes%,}"
 }
 
+# A replicated Redis watched by Sentinel on loopback: a primary (7201), two
+# replicas (7202, 7203) and three sentinels (26401-26403) naming it
+# `statecraft`, from the same redis-server (`--sentinel`). The primary refuses
+# writes when it reaches no replica within 10 s (min-replicas-to-write 1,
+# min-replicas-max-lag 10): cut off from its replicas, it stops accepting
+# writes that a failover would discard. A failover is declared after 1 s
+# without an answer (down-after-milliseconds), agreed by 2 of the 3.
+ensure_redis_sentinel() {
+  local dir="$SERVICES_LOG_DIR/redis-sentinel" primary=7201 port
+  mkdir -p "$dir"
+  for port in 7201 7202 7203; do
+    if ! redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
+      mkdir -p "$dir/$port"
+      local follow=()
+      [ "$port" = "$primary" ] || follow=(--replicaof 127.0.0.1 "$primary")
+      redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+        --min-replicas-to-write 1 --min-replicas-max-lag 10 "${follow[@]}" \
+        --logfile "$dir/$port/redis.log" --dir "$dir/$port"
+      wait_for 10 redis-cli -h 127.0.0.1 -p "$port" ping || { echo "redis $port did not start" >&2; return 1; }
+    fi
+  done
+  for port in 26401 26402 26403; do
+    if ! redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
+      mkdir -p "$dir/$port"
+      # A sentinel rewrites its file with what it learns; each starts fresh.
+      cat > "$dir/$port/sentinel.conf" <<CONF
+port $port
+bind 127.0.0.1
+daemonize yes
+logfile $dir/$port/sentinel.log
+dir $dir/$port
+sentinel monitor statecraft 127.0.0.1 $primary 2
+sentinel down-after-milliseconds statecraft 1000
+sentinel failover-timeout statecraft 5000
+sentinel parallel-syncs statecraft 1
+CONF
+      redis-server "$dir/$port/sentinel.conf" --sentinel
+      wait_for 10 redis-cli -h 127.0.0.1 -p "$port" ping || { echo "sentinel $port did not start" >&2; return 1; }
+    fi
+  done
+  # Ready when a sentinel names a primary that has its two replicas.
+  wait_for 20 bash -c 'addr=$(redis-cli -p 26401 sentinel get-master-addr-by-name statecraft | tail -n 1);
+    [ -n "$addr" ] && redis-cli -p "$addr" info replication | grep -q "^connected_slaves:2"' ||
+    { echo "the Sentinel-watched Redis did not become ready" >&2; return 1; }
+  export STATECRAFT_TEST_REDIS_SENTINEL_URL="redis+sentinel://127.0.0.1:26401,127.0.0.1:26402,127.0.0.1:26403/statecraft"
+}
+
 # The newest installed PostgreSQL server's program directory (initdb, pg_ctl,
 # postgres), empty when only a client is installed.
 postgres_server_bin() {
