@@ -39,30 +39,40 @@ ensure_redis() {
 # A Redis Cluster of three masters (no replicas) on loopback ports 7101-7103,
 # its data under the log directory; made on first use, reused while it answers.
 ensure_redis_cluster() {
-  local ports=(7101 7102 7103) dir="$SERVICES_LOG_DIR/redis-cluster"
-  if ! redis-cli -h 127.0.0.1 -p "${ports[0]}" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; then
-    echo "starting a Redis Cluster of 3 masters on 127.0.0.1:${ports[0]}-${ports[2]}" >&2
-    local port
-    for port in "${ports[@]}"; do
-      mkdir -p "$dir/$port"
-      if ! redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
-        # A stale node file of an earlier cluster would keep it from joining.
-        rm -f "$dir/$port/nodes.conf"
-        redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
-          --cluster-config-file nodes.conf --save "" --appendonly no \
-          --logfile "$dir/$port/redis.log" --dir "$dir/$port"
-        wait_for 10 redis-cli -h 127.0.0.1 -p "$port" ping || { echo "redis $port did not start" >&2; return 1; }
-      fi
-    done
-    if ! redis-cli -h 127.0.0.1 -p "${ports[0]}" cluster info | grep -q '^cluster_known_nodes:3'; then
-      redis-cli --cluster create "${ports[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes >/dev/null ||
-        { echo "the Redis Cluster could not be made" >&2; return 1; }
+  # Three masters (7101-7103), each with a replica (7104-7106): the cluster
+  # fails a master over to its replica, and clients follow (MOVED).
+  local masters=(7101 7102 7103) replicas=(7104 7105 7106) dir="$SERVICES_LOG_DIR/redis-cluster"
+  local port
+  for port in "${masters[@]}" "${replicas[@]}"; do
+    mkdir -p "$dir/$port"
+    if ! redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
+      # A stale node file of an earlier cluster would keep it from joining.
+      rm -f "$dir/$port/nodes.conf"
+      redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
+        --cluster-config-file nodes.conf --cluster-node-timeout 2000 --save "" --appendonly no \
+        --logfile "$dir/$port/redis.log" --dir "$dir/$port"
+      wait_for 10 redis-cli -h 127.0.0.1 -p "$port" ping || { echo "redis $port did not start" >&2; return 1; }
     fi
-    wait_for 20 bash -c "redis-cli -h 127.0.0.1 -p ${ports[0]} cluster info | grep -q '^cluster_state:ok'" ||
-      { echo "the Redis Cluster did not become ready" >&2; return 1; }
+  done
+  if ! redis-cli -h 127.0.0.1 -p "${masters[0]}" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; then
+    echo "making a Redis Cluster of 3 masters and 3 replicas on 127.0.0.1:7101-7106" >&2
+    redis-cli --cluster create "${masters[@]/#/127.0.0.1:}" "${replicas[@]/#/127.0.0.1:}" \
+      --cluster-replicas 1 --cluster-yes >/dev/null ||
+      { echo "the Redis Cluster could not be made" >&2; return 1; }
   fi
+  # A cluster of masters alone (made before the replicas were asked for)
+  # takes each missing one as a replica of the master that has fewest.
+  for port in "${replicas[@]}"; do
+    if ! redis-cli -h 127.0.0.1 -p "${masters[0]}" cluster nodes | grep -q "127.0.0.1:$port@"; then
+      redis-cli --cluster add-node "127.0.0.1:$port" "127.0.0.1:${masters[0]}" --cluster-slave >/dev/null ||
+        { echo "redis $port could not join the cluster as a replica" >&2; return 1; }
+    fi
+  done
+  wait_for 30 bash -c "redis-cli -h 127.0.0.1 -p ${masters[0]} cluster info | grep -q '^cluster_state:ok' &&
+    [ \$(redis-cli -h 127.0.0.1 -p ${masters[0]} cluster nodes | grep -c ' slave ') -ge 3 ]" ||
+    { echo "the Redis Cluster did not become ready with its replicas" >&2; return 1; }
   local nodes
-  nodes=$(printf '127.0.0.1:%s,' "${ports[@]}")
+  nodes=$(printf '127.0.0.1:%s,' "${masters[@]}")
   export STATECRAFT_TEST_REDIS_CLUSTER_URL="redis+cluster://${nodes%,}"
 }
 

@@ -11,15 +11,17 @@ pub enum StoreSpec {
     Memory,
     /// An SQLite file at this path.
     Sqlite(PathBuf),
-    /// A Redis URL (`redis://` or `rediss://`), or a Redis Cluster's
-    /// (`redis+cluster://HOST:PORT,HOST:PORT…`); shown with its password redacted.
+    /// A Redis URL (`redis://` or `rediss://`), a Redis Cluster's
+    /// (`redis+cluster://HOST:PORT,HOST:PORT…`), or a primary's found through
+    /// its sentinels (`redis+sentinel://HOST:PORT,HOST:PORT…/MASTER[/DB]`);
+    /// shown with its password redacted.
     Redis(String),
 }
 
 /// A store spec that names no known backend.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "expected memory, sqlite:PATH, redis://HOST[:PORT][/DB] or redis+cluster://HOST:PORT[,HOST:PORT…], got {0:?}"
+    "expected memory, sqlite:PATH, redis://HOST[:PORT][/DB], redis+cluster://HOST:PORT[,HOST:PORT…] or redis+sentinel://HOST:PORT[,HOST:PORT…]/MASTER_NAME[/DB] (rediss… for TLS), got {0:?}"
 )]
 pub struct InvalidStoreSpec(String);
 
@@ -41,11 +43,14 @@ impl FromStr for StoreSpec {
             "rediss://",
             "redis+cluster://",
             "rediss+cluster://",
+            "redis+sentinel://",
+            "rediss+sentinel://",
         ]
         .iter()
         .find_map(|scheme| s.strip_prefix(scheme))
             && !rest.is_empty()
             && !rest.starts_with('/')
+            && crate::redis::sentinel_url_is_whole(s)
         {
             return Ok(Self::Redis(s.to_owned()));
         }

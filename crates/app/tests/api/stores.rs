@@ -152,6 +152,11 @@ async fn the_api_on_a_redis_cluster() {
     the_api_on("STATECRAFT_TEST_REDIS_CLUSTER_URL").await;
 }
 
+#[tokio::test]
+async fn the_api_on_a_sentinel_watched_redis() {
+    the_api_on("STATECRAFT_TEST_REDIS_SENTINEL_URL").await;
+}
+
 /// Logins on a shared store and one users database: what one instance does,
 /// the other sees, revocations included.
 async fn shared_logins_behave(stores: Stores, denylist: Arc<dyn Denylist>) {
@@ -252,6 +257,11 @@ async fn logins_on_a_shared_redis() {
 #[tokio::test]
 async fn logins_on_a_redis_cluster() {
     logins_on("STATECRAFT_TEST_REDIS_CLUSTER_URL").await;
+}
+
+#[tokio::test]
+async fn logins_on_a_sentinel_watched_redis() {
+    logins_on("STATECRAFT_TEST_REDIS_SENTINEL_URL").await;
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! multiplexed and auto-reconnecting; commands and scripts are routed by their
 //! first key on a cluster, and per-node work (SCAN, INFO) names its node.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -10,12 +11,23 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, TlsCertificates, Value};
 
+use super::sentinel::{Followed, is_sentinel};
+
 /// The URL scheme of a Redis Cluster (`rediss+cluster://` for TLS); the nodes
 /// given, comma-separated, are where discovery starts.
 const CLUSTER: &str = "redis+cluster://";
 const CLUSTER_TLS: &str = "rediss+cluster://";
 
-/// A connection to Redis: one server, or a cluster.
+/// The store's connection to Redis: one server, a primary followed through
+/// its sentinels ([`Followed`]), or a cluster.
+#[derive(Clone)]
+pub(crate) enum Connection {
+    Single(ConnectionManager),
+    Sentinel(Arc<Followed>),
+    Cluster(ClusterConnection),
+}
+
+/// What one call runs on: the connection of the moment.
 #[derive(Clone)]
 pub(crate) enum RedisConn {
     Single(ConnectionManager),
@@ -53,7 +65,7 @@ fn cluster_nodes(url: &str) -> Vec<String> {
         .collect()
 }
 
-impl RedisConn {
+impl Connection {
     /// Connects to `url`, every connect and answer bounded by `timeout`.
     pub(crate) async fn connect(
         url: &str,
@@ -75,10 +87,6 @@ impl RedisConn {
             let conn = builder.build()?.get_async_connection().await?;
             return Ok(Self::Cluster(conn));
         }
-        let client = match ca_pem {
-            Some(ca) => redis::Client::build_with_tls(url, certificates(ca))?,
-            None => redis::Client::open(url)?,
-        };
         // No response timeout here: every call is already bounded by the
         // store's own (RedisBackend::call), and a second timer per request
         // costs as much as a few percent of a counter update's work.
@@ -86,11 +94,40 @@ impl RedisConn {
             .set_connection_timeout(timeout)
             .set_number_of_retries(1)
             .set_max_delay(crate::clock::millis(timeout));
+        if is_sentinel(url) {
+            let followed = Followed::connect(url, config, timeout, ca_pem).await?;
+            return Ok(Self::Sentinel(Arc::new(followed)));
+        }
+        let client = match ca_pem {
+            Some(ca) => redis::Client::build_with_tls(url, certificates(ca))?,
+            None => redis::Client::open(url)?,
+        };
         Ok(Self::Single(
             ConnectionManager::new_with_config(client, config).await?,
         ))
     }
 
+    /// The connection to run a call on now.
+    pub(crate) fn handle(&self) -> RedisConn {
+        match self {
+            Self::Single(conn) => RedisConn::Single(conn.clone()),
+            Self::Sentinel(followed) => RedisConn::Single(followed.current()),
+            Self::Cluster(conn) => RedisConn::Cluster(conn.clone()),
+        }
+    }
+
+    /// A call failed with `err` (`None`: it went unanswered). A followed
+    /// primary may have changed: see [`Followed::failed`]. A single
+    /// server's connection reconnects by itself when broken, and the
+    /// cluster client follows its masters itself (MOVED).
+    pub(crate) fn failed(&self, err: Option<&redis::RedisError>) {
+        if let Self::Sentinel(followed) = self {
+            followed.failed(err);
+        }
+    }
+}
+
+impl RedisConn {
     /// The servers holding data: the one server, or the cluster's masters
     /// (from `CLUSTER NODES`, failed ones left out).
     pub(crate) async fn masters(&mut self) -> RedisResult<Vec<Node>> {

@@ -15,6 +15,7 @@
 mod conn;
 mod counters;
 mod denylist;
+mod sentinel;
 mod sessions;
 
 use std::future::Future;
@@ -24,16 +25,22 @@ use redis::{Cmd, FromRedisValue, Script};
 
 use crate::error::StoreError;
 use crate::spec::StoreSpec;
-use conn::{Node, RedisConn};
+use conn::{Connection, Node, RedisConn};
 
 pub use counters::RedisCounterStore;
 pub use denylist::RedisDenylist;
 pub use sessions::RedisSessionStore;
 
+/// Whether `url`, when it names a primary through its sentinels, names the
+/// sentinels, the primary and a numeric database (other URLs: `true`).
+pub(crate) fn sentinel_url_is_whole(url: &str) -> bool {
+    !sentinel::is_sentinel(url) || sentinel::parse(url).is_ok()
+}
+
 /// A connection to one Redis server or cluster, and the key prefix this store owns.
 #[derive(Clone)]
 pub struct RedisBackend {
-    conn: RedisConn,
+    conn: Connection,
     prefix: String,
     timeout: Duration,
 }
@@ -49,7 +56,11 @@ impl std::fmt::Debug for RedisBackend {
 
 fn unavailable(err: &redis::RedisError) -> StoreError {
     // The error text names the failure, never the URL (which may hold a password).
-    StoreError::Unavailable(format!("redis: {}", err.category()))
+    // A server's error code (`READONLY`, `NOREPLICAS`, …) says what to fix.
+    match err.code() {
+        Some(code) => StoreError::Unavailable(format!("redis: {code} ({})", err.category())),
+        None => StoreError::Unavailable(format!("redis: {}", err.category())),
+    }
 }
 
 impl RedisBackend {
@@ -82,7 +93,7 @@ impl RedisBackend {
         // rustls is built with ring alone; it must be the process's provider
         // before the first TLS handshake. Installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let connecting = RedisConn::connect(url, timeout, ca_pem);
+        let connecting = Connection::connect(url, timeout, ca_pem);
         let conn = match tokio::time::timeout(timeout * 4, connecting).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => {
@@ -107,7 +118,7 @@ impl RedisBackend {
 
     /// `true` on a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
-        matches!(self.conn, RedisConn::Cluster(_))
+        matches!(self.conn, Connection::Cluster(_))
     }
 
     /// The prefix of every key this backend writes.
@@ -138,11 +149,15 @@ impl RedisBackend {
                 self.timeout
             )));
         }
-        match tokio::time::timeout(self.timeout, work(self.conn.clone())).await {
+        match tokio::time::timeout(self.timeout, work(self.conn.handle())).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(unavailable(&err)),
+            Ok(Err(err)) => {
+                self.conn.failed(Some(&err));
+                Err(unavailable(&err))
+            }
             Err(_) => {
                 crate::patience::timed_out();
+                self.conn.failed(None);
                 Err(StoreError::Unavailable(format!(
                     "redis did not answer within {:?}",
                     self.timeout

@@ -52,6 +52,7 @@ async fn backend_at(var: &str) -> Option<Redis> {
 
 const SINGLE: &str = "STATECRAFT_TEST_REDIS_URL";
 const CLUSTER: &str = "STATECRAFT_TEST_REDIS_CLUSTER_URL";
+const SENTINEL: &str = "STATECRAFT_TEST_REDIS_SENTINEL_URL";
 
 /// The suite on one Redis server.
 mod single {
@@ -63,8 +64,36 @@ mod cluster {
     crate::all_contract_cases!(super::backend_at(super::CLUSTER));
 }
 
+/// The suite on a primary with two replicas, found through three sentinels.
+mod sentinel {
+    crate::all_contract_cases!(super::backend_at(super::SENTINEL));
+}
+
+/// The URL of the primary a `redis+sentinel://H:P,…/MASTER` URL names now,
+/// asked of its first sentinel.
+async fn primary_of(url: &str) -> String {
+    let rest = url.trim_start_matches("redis+sentinel://");
+    let (hosts, master) = rest.split_once('/').unwrap();
+    let first = hosts.split(',').next().unwrap();
+    let client = redis::Client::open(format!("redis://{first}/")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let (host, port): (String, u16) = redis::cmd("SENTINEL")
+        .arg("GET-MASTER-ADDR-BY-NAME")
+        .arg(master.trim_end_matches('/'))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    format!("redis://{host}:{port}/")
+}
+
 /// Runs `cmd` on the server or cluster behind `url`, past the store.
 async fn raw_query<T: redis::FromRedisValue>(url: &str, cmd: &redis::Cmd) -> T {
+    if url.starts_with("redis+sentinel://") {
+        let primary = primary_of(url).await;
+        let client = redis::Client::open(primary).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        return cmd.query_async(&mut conn).await.unwrap();
+    }
     if let Some(hosts) = url.strip_prefix("redis+cluster://") {
         let nodes: Vec<String> = hosts
             .trim_end_matches('/')
@@ -176,6 +205,11 @@ async fn sessions_are_readable_json_with_a_ttl_on_a_cluster() {
     sessions_are_stored_as_readable_json_with_a_ttl(CLUSTER).await;
 }
 
+#[tokio::test]
+async fn sessions_are_readable_json_with_a_ttl_on_a_sentinel_watched_redis() {
+    sessions_are_stored_as_readable_json_with_a_ttl(SENTINEL).await;
+}
+
 /// Logging out takes the session out of its user's index at once: the index
 /// must not grow with every login a long-lived user ever made (found by the
 /// soak: `user-sessions:*` grew by one entry per login and logout).
@@ -225,6 +259,11 @@ async fn logout_empties_the_index_on_one_server() {
 #[tokio::test]
 async fn logout_empties_the_index_on_a_cluster() {
     logout_takes_the_login_out_of_its_index(CLUSTER).await;
+}
+
+#[tokio::test]
+async fn logout_empties_the_index_on_a_sentinel_watched_redis() {
+    logout_takes_the_login_out_of_its_index(SENTINEL).await;
 }
 
 /// The scripts read `expiresAt` by its place when it has 13 digits (every
@@ -294,4 +333,9 @@ async fn deadlines_of_any_width_are_read_on_one_server() {
 #[tokio::test]
 async fn deadlines_of_any_width_are_read_on_a_cluster() {
     deadlines_of_any_width_are_read(CLUSTER).await;
+}
+
+#[tokio::test]
+async fn deadlines_of_any_width_are_read_on_a_sentinel_watched_redis() {
+    deadlines_of_any_width_are_read(SENTINEL).await;
 }

@@ -1,0 +1,235 @@
+//! A primary found through its sentinels, and a Redis Cluster's masters,
+//! followed across a failover without a restart. Runs alone
+//! (.config/nextest.toml): the failover it asks for moves the primary under
+//! every other user of the Sentinel-watched Redis.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::time::{Duration, Instant};
+
+use statecraft_state::redis::{RedisBackend, RedisCounterStore};
+use statecraft_state::{CounterName, CounterStore, SessionSecret};
+
+/// The primary the first sentinel of `url` names: (host, port).
+async fn primary(url: &str) -> (String, u16) {
+    let rest = url.trim_start_matches("redis+sentinel://");
+    let (hosts, master) = rest.split_once('/').unwrap();
+    let first = hosts.split(',').next().unwrap();
+    let client = redis::Client::open(format!("redis://{first}/")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("SENTINEL")
+        .arg("GET-MASTER-ADDR-BY-NAME")
+        .arg(master.trim_end_matches('/'))
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// Asks the first sentinel of `url` to fail its primary over.
+async fn fail_over(url: &str) {
+    let rest = url.trim_start_matches("redis+sentinel://");
+    let (hosts, master) = rest.split_once('/').unwrap();
+    let first = hosts.split(',').next().unwrap();
+    let client = redis::Client::open(format!("redis://{first}/")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("SENTINEL")
+        .arg("FAILOVER")
+        .arg(master.trim_end_matches('/'))
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// The counter `key` as the primary of the moment holds it.
+async fn raw_count(url: &str, key: &str) -> Option<u64> {
+    let (host, port) = primary(url).await;
+    let client = redis::Client::open(format!("redis://{host}:{port}/")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// A failover Sentinel is asked for (`SENTINEL FAILOVER`: a replica is
+/// promoted, the old primary demoted once the sentinels reach it) under a
+/// stream of increments: the store follows the new primary without a
+/// restart, and the increments the old primary acknowledged after the
+/// promotion — Redis replication is asynchronous and Sentinel does not stop
+/// the old primary first — are counted, not assumed away (`fast` mode; the
+/// `replicated` mode's WAIT is what keeps them).
+#[tokio::test]
+async fn a_failover_is_followed_without_a_restart() {
+    let Some(url) =
+        statecraft_testkit::service_url("STATECRAFT_TEST_REDIS_SENTINEL_URL", "the failover test")
+    else {
+        return;
+    };
+    let prefix = format!("statecraft-test:{}:", SessionSecret::generate().public_id());
+    let backend = RedisBackend::connect(&url, &prefix, Duration::from_millis(500))
+        .await
+        .unwrap_or_else(|e| panic!("the sentinels must name a primary: {e}"));
+    let counters = RedisCounterStore::new(backend.clone());
+    let name = CounterName::parse("failover").unwrap();
+    for expected in 1..=3 {
+        assert_eq!(counters.increment(&name).await.unwrap(), expected);
+    }
+    let before = primary(&url).await;
+    fail_over(&url).await;
+    let asked = Instant::now();
+    let (mut acknowledged, mut refused, mut moved) = (3, 0, None);
+    while asked.elapsed() < Duration::from_secs(20) {
+        match counters.increment(&name).await {
+            Ok(count) => acknowledged = acknowledged.max(count),
+            Err(_) => refused += 1,
+        }
+        if moved.is_none() && primary(&url).await != before {
+            moved = Some(asked.elapsed());
+        }
+        if moved.is_some_and(|at| asked.elapsed() > at + Duration::from_secs(2)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let moved = moved.expect("the sentinels never named another primary");
+    // Settled: the store writes on the new primary, in sequence, once the
+    // primary has a replica in step again (min-replicas-to-write).
+    let key = format!("{prefix}counter:failover");
+    let mut last = loop {
+        match counters.increment(&name).await {
+            Ok(count) => break count,
+            Err(err) if asked.elapsed() < Duration::from_secs(30) => {
+                refused += 1;
+                eprintln!("settling: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("no write accepted 30 s after the failover: {err}"),
+        }
+    };
+    for _ in 0..5 {
+        let next = counters.increment(&name).await.unwrap();
+        assert_eq!(next, last + 1);
+        last = next;
+    }
+    assert_eq!(
+        raw_count(&url, &key).await,
+        Some(last),
+        "not written on the new primary"
+    );
+    let lost = (acknowledged + 6).saturating_sub(last);
+    eprintln!(
+        "sentinel failover: new primary named after {moved:?}; {refused} increments refused, \
+         {acknowledged} the highest acknowledged, {lost} acknowledged increments lost"
+    );
+    backend.delete_all().await.unwrap();
+}
+
+/// Every replica of the cluster behind `url` takes its master's place
+/// (`CLUSTER FAILOVER`: the master stops, the replica catches up, then
+/// takes over); returns the new masters' addresses.
+async fn fail_cluster_over(url: &str) -> Vec<String> {
+    let first = url
+        .trim_start_matches("redis+cluster://")
+        .split(',')
+        .next()
+        .unwrap();
+    let client = redis::Client::open(format!("redis://{first}/")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let nodes: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let replicas: Vec<String> = nodes
+        .lines()
+        .filter(|line| {
+            line.split_whitespace()
+                .nth(2)
+                .is_some_and(|f| f.contains("slave"))
+        })
+        .filter_map(|line| {
+            Some(
+                line.split_whitespace()
+                    .nth(1)?
+                    .split('@')
+                    .next()?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        !replicas.is_empty(),
+        "the test cluster has no replicas: {nodes}"
+    );
+    for replica in &replicas {
+        let client = redis::Client::open(format!("redis://{replica}/")).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("CLUSTER")
+            .arg("FAILOVER")
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+    }
+    replicas
+}
+
+#[tokio::test]
+async fn a_cluster_masters_failover_is_followed_without_a_restart() {
+    let Some(url) = statecraft_testkit::service_url(
+        "STATECRAFT_TEST_REDIS_CLUSTER_URL",
+        "the cluster failover test",
+    ) else {
+        return;
+    };
+    let prefix = format!("statecraft-test:{}:", SessionSecret::generate().public_id());
+    let backend = RedisBackend::connect(&url, &prefix, Duration::from_millis(500))
+        .await
+        .unwrap();
+    let counters = RedisCounterStore::new(backend.clone());
+    let names: Vec<CounterName> = (0..8)
+        .map(|n| CounterName::parse(&format!("failover-{n}")).unwrap())
+        .collect();
+    for name in &names {
+        assert_eq!(counters.increment(name).await.unwrap(), 1);
+    }
+    let promoted = fail_cluster_over(&url).await;
+    let asked = Instant::now();
+    let (mut refused, mut late) = (0, 0);
+    for name in &names {
+        // Each counter's master has moved; the store follows (MOVED) and
+        // finds its count there. An increment refused meanwhile (the old
+        // master pauses its clients during the hand-over, past the store
+        // timeout) may still be applied once the client follows the move:
+        // counted as late, never as lost.
+        loop {
+            match counters.increment(name).await {
+                Ok(count) => {
+                    assert!(count >= 2, "{name:?}: a count was lost in the failover");
+                    late += count - 2;
+                    break;
+                }
+                Err(_) if asked.elapsed() < Duration::from_secs(20) => {
+                    refused += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(err) => panic!("{name:?}: still refused 20 s after the failover: {err}"),
+            }
+        }
+    }
+    eprintln!(
+        "cluster failover to {promoted:?}: every counter on its new master after {:?}, \
+         {refused} calls refused meanwhile, {late} of them applied late",
+        asked.elapsed()
+    );
+    // The nodes' gossip names the new masters a moment later than the
+    // slots do; the clean-up walks the masters it names.
+    let cleaned = Instant::now();
+    while let Err(err) = backend.delete_all().await {
+        assert!(
+            cleaned.elapsed() < Duration::from_secs(15),
+            "clean-up: {err}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
