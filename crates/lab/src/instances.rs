@@ -71,6 +71,14 @@ pub(crate) fn fill_windows(tally: &Tally, faults: &mut [FaultOutcome]) {
             window.requests += inside.iter().map(|b| b.requests).sum::<u64>();
             if fault.instance.as_deref() == Some(id.as_str()) {
                 window.instance_requests = inside.iter().map(|b| b.requests).sum();
+                window.instance_slowest = inside
+                    .iter()
+                    .filter_map(|b| b.slowest.as_ref())
+                    .max_by_key(|(micros, ..)| *micros)
+                    .map(|(_, op, error)| match error {
+                        Some(code) => format!("{op}: {code}"),
+                        None => (*op).to_owned(),
+                    });
                 let mut all: Vec<u32> = inside.into_iter().flat_map(|b| b.latencies).collect();
                 (window.instance_p99_ms, window.instance_max_ms) = p99_and_max(&mut all);
             }

@@ -28,6 +28,9 @@ pub(crate) struct InstanceBucket {
     pub(crate) errors: u64,
     /// Every answer's latency, microseconds (a few hundred a bucket).
     pub(crate) latencies: Vec<u32>,
+    /// The slowest answer's latency (microseconds), what it was and the
+    /// error it gave, if any: a fault's window names it.
+    pub(crate) slowest: Option<(u32, &'static str, Option<String>)>,
 }
 
 /// Everything recorded for one strategy.
@@ -197,9 +200,15 @@ impl Recorder {
         if let Some(bucket) = instance.get_mut(slot) {
             bucket.requests += 1;
             bucket.errors += u64::from(answer.error.is_some());
-            bucket
-                .latencies
-                .push(u32::try_from(micros).unwrap_or(u32::MAX));
+            let micros = u32::try_from(micros).unwrap_or(u32::MAX);
+            bucket.latencies.push(micros);
+            if bucket
+                .slowest
+                .as_ref()
+                .is_none_or(|(most, ..)| micros > *most)
+            {
+                bucket.slowest = Some((micros, answer.op, answer.error.map(str::to_owned)));
+            }
         }
     }
 

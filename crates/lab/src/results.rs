@@ -173,6 +173,10 @@ pub struct FaultWindow {
     pub instance_p99_ms: f64,
     /// Its slowest answer in it, milliseconds.
     pub instance_max_ms: f64,
+    /// What that answer was: the operation, and its error code if any
+    /// (`login: STORE_UNAVAILABLE`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_slowest: Option<String>,
 }
 
 /// One half-second of one instance.

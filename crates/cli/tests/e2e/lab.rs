@@ -163,8 +163,23 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
             cut["detectedSeconds"].as_f64().unwrap() < 1.5,
             "{id}: {cut}"
         );
+        // Cut off from the store, the instance answers within its store
+        // timeout (500 ms) once per request: its p99 shows it. Its slowest
+        // answer may be a checkout confirm that waited for the orders'
+        // SQLite file, which three processes share (a lock waits up to 2 s;
+        // confirm's maximum is ~1.1-1.2 s in every strategy, the in-memory
+        // ones too); any other slow answer is a request that waited on the
+        // store.
         assert!(
-            cut["window"]["instanceMaxMs"].as_f64().unwrap() < 1600.0,
+            cut["window"]["instanceP99Ms"].as_f64().unwrap() < 600.0,
+            "{id}: {cut}"
+        );
+        let slowest = cut["window"]["instanceSlowest"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            cut["window"]["instanceMaxMs"].as_f64().unwrap() < 1600.0
+                || slowest.starts_with("confirm"),
             "{id}: {cut}"
         );
         assert!(

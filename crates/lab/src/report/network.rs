@@ -134,13 +134,20 @@ fn rotation_text(f: &FaultOutcome) -> String {
 /// Sentences about the network faults and the users' retries.
 pub(crate) fn fault_findings(results: &LabResults, out: &mut Vec<String>) {
     for s in &results.strategies {
-        let slowest = |f: &FaultOutcome| f.window.as_ref().map_or(0.0, |w| w.instance_max_ms);
+        let slowest = |f: &FaultOutcome| {
+            let Some(w) = f.window.as_ref() else {
+                return "no".to_owned();
+            };
+            match &w.instance_slowest {
+                Some(what) => format!("{:.0} ms ({what})", w.instance_max_ms),
+                None => format!("{:.0} ms", w.instance_max_ms),
+            }
+        };
         if let Some(f) = fault(s, "store-partition").filter(|f| f.instance.is_some()) {
             out.push(format!(
                 "{}: with {} cut off from the store for {:.0} s, the users saw {} in that time and \
-                 2 s after; its slowest answer took {:.0} ms (each store call of a request is \
-                 bounded by the store timeout: no hang, but a request that makes two calls waits \
-                 for both), and {}.",
+                 2 s after; its slowest answer took {} (a request waits for the store timeout \
+                 once: its later store calls fail at once), and {}.",
                 s.title,
                 f.instance.as_deref().unwrap_or("an instance"),
                 f.duration_seconds.unwrap_or(0.0),
@@ -152,7 +159,7 @@ pub(crate) fn fault_findings(results: &LabResults, out: &mut Vec<String>) {
         if let Some(f) = fault(s, "gateway-partition") {
             out.push(format!(
                 "{}: with the gateway cut off from {} for {:.0} s (a partition, the process still \
-                 running), {}; its slowest answer took {:.0} ms; the users saw {}.",
+                 running), {}; its slowest answer took {}; the users saw {}.",
                 s.title,
                 f.instance.as_deref().unwrap_or("an instance"),
                 f.duration_seconds.unwrap_or(0.0),
