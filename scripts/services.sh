@@ -69,7 +69,7 @@ ensure_redis_cluster() {
     fi
   done
   wait_for 30 bash -c "redis-cli -h 127.0.0.1 -p ${masters[0]} cluster info | grep -q '^cluster_state:ok' &&
-    [ \$(redis-cli -h 127.0.0.1 -p ${masters[0]} cluster nodes | grep -c ' slave ') -ge 3 ]" ||
+    [ \$(redis-cli -h 127.0.0.1 -p ${masters[0]} cluster nodes | awk '\$3 ~ /slave/' | wc -l) -ge 3 ]" ||
     { echo "the Redis Cluster did not become ready with its replicas" >&2; return 1; }
   local nodes
   nodes=$(printf '127.0.0.1:%s,' "${masters[@]}")

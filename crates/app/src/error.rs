@@ -174,7 +174,9 @@ impl ApiError {
         match err {
             StoreError::Unavailable(why) => Self::StoreUnavailable(kind, why),
             StoreError::LimitReached(what) => Self::LimitReached(what),
-            StoreError::Conflict | StoreError::Corrupt(_) => Self::Internal(err.to_string()),
+            StoreError::Conflict | StoreError::Corrupt(_) | StoreError::Misconfigured(_) => {
+                Self::Internal(err.to_string())
+            }
             StoreError::Unsupported(what) => {
                 Self::NotFound(format!("This instance's store does no {what}"))
             }

@@ -21,4 +21,8 @@ pub enum StoreError {
     /// own to hand over).
     #[error("not supported by this store: {0}")]
     Unsupported(&'static str),
+    /// The store cannot work as configured (a replicated durability with no
+    /// replica to wait for); said at start.
+    #[error("the store cannot work as configured: {0}")]
+    Misconfigured(String),
 }

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use statecraft_state::redis::{RedisBackend, RedisCounterStore};
+use statecraft_state::redis::{Durability, RedisBackend, RedisCounterStore, Replicas};
 use statecraft_state::{CounterName, CounterStore, SessionSecret};
 
 /// The primary the first sentinel of `url` names: (host, port).
@@ -232,4 +232,110 @@ async fn a_cluster_masters_failover_is_followed_without_a_restart() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// `replicated` durability on the Sentinel-watched primary: a write is
+/// acknowledged once both replicas have it; with one replica stopped
+/// (SIGSTOP: it holds its connection and answers nothing), a write answers
+/// `Unavailable` within the wait, saying it may or may not have applied —
+/// and here it did, on the primary. On a server without replicas the mode
+/// is refused at start.
+#[tokio::test]
+async fn replicated_writes_wait_for_the_replicas() {
+    let Some(url) = statecraft_testkit::service_url(
+        "STATECRAFT_TEST_REDIS_SENTINEL_URL",
+        "the replicated durability test",
+    ) else {
+        return;
+    };
+    let replicated = Durability::Replicated {
+        replicas: Replicas::All,
+        timeout: Duration::from_millis(100),
+    };
+    let prefix = format!("statecraft-test:{}:", SessionSecret::generate().public_id());
+    let backend = RedisBackend::connect(&url, &prefix, Duration::from_millis(500))
+        .await
+        .unwrap()
+        .with_durability(replicated)
+        .await
+        .unwrap_or_else(|e| panic!("two replicas to wait for: {e}"));
+    let counters = RedisCounterStore::new(backend.clone());
+    let name = CounterName::parse("durable").unwrap();
+    for expected in 1..=20 {
+        assert_eq!(counters.increment(&name).await.unwrap(), expected);
+    }
+
+    // One replica stopped: the wait cannot be met.
+    let (host, port) = primary(&url).await;
+    let client = redis::Client::open(format!("redis://{host}:{port}/")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let replica_port = info
+        .lines()
+        .find_map(|l| l.strip_prefix("slave0:"))
+        .and_then(|fields| fields.split(',').find_map(|f| f.strip_prefix("port=")))
+        .unwrap()
+        .to_owned();
+    let replica = redis::Client::open(format!("redis://127.0.0.1:{replica_port}/")).unwrap();
+    let mut replica = replica.get_multiplexed_async_connection().await.unwrap();
+    let server: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut replica)
+        .await
+        .unwrap();
+    let pid = server
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let signal = |sig: &str| {
+        let sent = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status();
+        assert!(sent.unwrap().success(), "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    let started = Instant::now();
+    let refused = counters.increment(&name).await;
+    let waited = started.elapsed();
+    signal("-CONT");
+    let err = refused.expect_err("a write acknowledged without one of its replicas");
+    assert!(
+        err.to_string().contains("may or may not have applied"),
+        "{err}"
+    );
+    assert!(waited < Duration::from_millis(400), "waited {waited:?}");
+    // It did apply on the primary: a retry is a second increment.
+    let raw: u64 = redis::cmd("GET")
+        .arg(format!("{prefix}counter:durable"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(raw, 21);
+    eprintln!("replicated: a write without one replica refused after {waited:?}: {err}");
+    backend.delete_all().await.unwrap();
+}
+
+#[tokio::test]
+async fn replicated_durability_is_refused_without_replicas() {
+    let Some(url) = statecraft_testkit::service_url(
+        "STATECRAFT_TEST_REDIS_URL",
+        "the replicated durability test",
+    ) else {
+        return;
+    };
+    let backend = RedisBackend::connect(&url, "statecraft-test:", Duration::from_millis(500))
+        .await
+        .unwrap();
+    let replicated = Durability::Replicated {
+        replicas: Replicas::All,
+        timeout: Duration::from_millis(100),
+    };
+    let err = backend.with_durability(replicated).await.unwrap_err();
+    assert!(err.to_string().contains("none connected"), "{err}");
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod capacity;
 pub(crate) mod cluster;
+mod durability;
 pub(crate) mod gateway;
 mod identity;
 pub(crate) mod keys;

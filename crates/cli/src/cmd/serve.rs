@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use statecraft_app::{AppConfig, ClusterLink, StateKey};
 use statecraft_state::memory::{MemoryCounterStore, MemoryDenylist, MemorySessionStore};
-use statecraft_state::redis::{RedisBackend, RedisCounterStore, RedisDenylist, RedisSessionStore};
+use statecraft_state::redis::{
+    Durability, RedisBackend, RedisCounterStore, RedisDenylist, RedisSessionStore,
+};
 use statecraft_state::sqlite::{SqliteCounterStore, SqliteDb, SqliteDenylist, SqliteSessionStore};
 use statecraft_state::{CounterStore, Denylist, SessionStore, SessionTimeouts, StoreSpec};
 
+use super::durability::DurabilityArgs;
 use super::identity::{IdentityArgs, RemoteUrls};
 use super::{CmdError, server_runtime};
 
@@ -58,6 +61,9 @@ pub(crate) struct Cmd {
     /// 503 STORE_UNAVAILABLE, e.g. 500ms.
     #[arg(long, env = "STATECRAFT_STORE_TIMEOUT", default_value = "500ms", value_parser = parse_store_timeout, allow_hyphen_values = true)]
     store_timeout: Duration,
+
+    #[command(flatten)]
+    durability: DurabilityArgs,
 
     /// Key for signed client-held state, 64 hex digits; instances that verify one
     /// another's tokens need the same key (default: random per process).
@@ -154,16 +160,26 @@ fn open_sqlite(
 async fn connect_redis(
     role: &str,
     url: &str,
-    timeout: Duration,
-    ca: Option<&[u8]>,
+    redis: &RedisSettings<'_>,
 ) -> Result<RedisBackend, CmdError> {
-    RedisBackend::connect_with_ca(url, "", timeout, ca)
+    let backend = RedisBackend::connect_with_ca(url, "", redis.timeout, redis.ca)
         .await
         .map_err(|e| {
             CmdError::Usage(format!(
                 "cannot reach the {role} store: {e} (start it, or give another --{role}-store)"
             ))
-        })
+        })?;
+    backend
+        .with_durability(redis.durability)
+        .await
+        .map_err(|e| CmdError::Usage(format!("the {role} store: {e}")))
+}
+
+/// How every Redis store of this instance connects.
+struct RedisSettings<'a> {
+    timeout: Duration,
+    ca: Option<&'a [u8]>,
+    durability: Durability,
 }
 
 /// The session store of `spec`, and the token denylist in the same backend
@@ -171,9 +187,9 @@ async fn connect_redis(
 async fn session_store(
     spec: &StoreSpec,
     timeouts: SessionTimeouts,
-    store_timeout: Duration,
-    ca: Option<&[u8]>,
+    settings: &RedisSettings<'_>,
 ) -> Result<(Arc<dyn SessionStore>, Arc<dyn Denylist>), CmdError> {
+    let store_timeout = settings.timeout;
     Ok(match spec {
         StoreSpec::Memory => (
             Arc::new(MemorySessionStore::new(timeouts)),
@@ -187,7 +203,7 @@ async fn session_store(
             )
         }
         StoreSpec::Redis(url) => {
-            let redis = connect_redis("session", url, store_timeout, ca).await?;
+            let redis = connect_redis("session", url, settings).await?;
             (
                 Arc::new(RedisSessionStore::new(redis.clone(), timeouts)),
                 Arc::new(RedisDenylist::new(redis)),
@@ -198,9 +214,9 @@ async fn session_store(
 
 async fn counter_store(
     spec: &StoreSpec,
-    store_timeout: Duration,
-    ca: Option<&[u8]>,
+    settings: &RedisSettings<'_>,
 ) -> Result<Arc<dyn CounterStore>, CmdError> {
+    let store_timeout = settings.timeout;
     Ok(match spec {
         StoreSpec::Memory => Arc::new(MemoryCounterStore::new()),
         StoreSpec::Sqlite(path) => {
@@ -208,7 +224,7 @@ async fn counter_store(
             Arc::new(SqliteCounterStore::new(db))
         }
         StoreSpec::Redis(url) => {
-            let redis = connect_redis("counter", url, store_timeout, ca).await?;
+            let redis = connect_redis("counter", url, settings).await?;
             Arc::new(RedisCounterStore::new(redis))
         }
     })
@@ -279,14 +295,13 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             })?),
             None => None,
         };
-        let (sessions, denylist) = session_store(
-            &cmd.session_store,
-            timeouts,
-            cmd.store_timeout,
-            ca.as_deref(),
-        )
-        .await?;
-        let counters = counter_store(&counter_spec, cmd.store_timeout, ca.as_deref()).await?;
+        let settings = RedisSettings {
+            timeout: cmd.store_timeout,
+            ca: ca.as_deref(),
+            durability: cmd.durability.durability(),
+        };
+        let (sessions, denylist) = session_store(&cmd.session_store, timeouts, &settings).await?;
+        let counters = counter_store(&counter_spec, &settings).await?;
         let mut blueprint = cmd
             .identity
             .blueprint(config, (sessions, denylist, counters), &cmd.remote)

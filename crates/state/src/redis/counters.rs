@@ -29,22 +29,23 @@ impl CounterStore for RedisCounterStore {
 
     async fn increment(&self, name: &CounterName) -> Result<u64, StoreError> {
         let key = self.redis.key("counter", name.as_str());
+        let mut incr = redis::cmd("INCR");
+        incr.arg(&key);
         let value: i64 = self
             .redis
-            .call(
-                |mut conn| async move { redis::cmd("INCR").arg(&key).query_async(&mut conn).await },
+            .write(
+                &key,
+                |mut conn| async move { incr.query_async(&mut conn).await },
             )
             .await?;
         let value = u64::try_from(value).unwrap_or(u64::MAX);
         if value > MAX_COUNTER {
             // Past the cap (after 2^53 increments): take it back and refuse.
-            let key = self.redis.key("counter", name.as_str());
+            let mut decr = redis::cmd("DECR");
+            decr.arg(&key);
             self.redis
-                .call(|mut conn| async move {
-                    redis::cmd("DECR")
-                        .arg(&key)
-                        .query_async::<i64>(&mut conn)
-                        .await
+                .write(&key, |mut conn| async move {
+                    decr.query_async::<i64>(&mut conn).await
                 })
                 .await?;
             return Err(StoreError::LimitReached("counter is at its maximum"));

@@ -32,17 +32,12 @@ impl Denylist for RedisDenylist {
             return Ok(());
         }
         let key = self.redis.key("denied", jti);
+        let mut set = redis::cmd("SET");
+        // A token's expiry never changes, so the first revocation stands.
+        set.arg(&key).arg(1).arg("PXAT").arg(expires_ms).arg("NX");
         self.redis
-            .call(|mut conn| async move {
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg(1)
-                    .arg("PXAT")
-                    .arg(expires_ms)
-                    // A token's expiry never changes, so the first revocation stands.
-                    .arg("NX")
-                    .query_async::<()>(&mut conn)
-                    .await
+            .write(&key, |mut conn| async move {
+                set.query_async::<()>(&mut conn).await
             })
             .await
     }

@@ -15,6 +15,7 @@
 mod conn;
 mod counters;
 mod denylist;
+mod durability;
 mod sentinel;
 mod sessions;
 
@@ -26,9 +27,11 @@ use redis::{Cmd, FromRedisValue, Script};
 use crate::error::StoreError;
 use crate::spec::StoreSpec;
 use conn::{Connection, Node, RedisConn};
+use durability::Wait;
 
 pub use counters::RedisCounterStore;
 pub use denylist::RedisDenylist;
+pub use durability::{Durability, Replicas};
 pub use sessions::RedisSessionStore;
 
 /// Whether `url`, when it names a primary through its sentinels, names the
@@ -43,6 +46,8 @@ pub struct RedisBackend {
     conn: Connection,
     prefix: String,
     timeout: Duration,
+    /// `replicated` durability: what every write waits for.
+    wait: Option<Wait>,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -113,6 +118,7 @@ impl RedisBackend {
             conn,
             prefix: prefix.to_owned(),
             timeout,
+            wait: None,
         })
     }
 
@@ -178,22 +184,22 @@ impl RedisBackend {
         keys: &[&str],
         args: impl FnOnce(&mut Cmd),
     ) -> Result<T, StoreError> {
-        let mut cmd = Cmd::with_capacity(12, 256);
-        cmd.arg("EVALSHA")
-            .arg(script.get_hash())
-            .arg(keys.len())
-            .arg(keys);
-        args(&mut cmd);
-        self.call(|mut conn| async move {
-            match cmd.query_async(&mut conn).await {
-                Err(err) if err.kind() == redis::ErrorKind::NoScriptError => {
-                    script.load_async(&mut conn).await?;
-                    cmd.query_async(&mut conn).await
-                }
-                answer => answer,
-            }
-        })
-        .await
+        let cmd = evalsha(script, keys, args);
+        self.call(|conn| run_script(conn, script, cmd)).await
+    }
+
+    /// As [`RedisBackend::script`], for a script that writes: see
+    /// [`RedisBackend::write`] (its first key routes the wait).
+    async fn write_script<T: FromRedisValue>(
+        &self,
+        script: &'static Script,
+        keys: &[&str],
+        args: impl FnOnce(&mut Cmd),
+    ) -> Result<T, StoreError> {
+        let cmd = evalsha(script, keys, args);
+        let first = keys.first().copied().unwrap_or_default();
+        self.write(first, |conn| run_script(conn, script, cmd))
+            .await
     }
 
     /// Checks that Redis answers.
@@ -295,6 +301,33 @@ impl RedisBackend {
                 .await?;
         }
         Ok(deleted)
+    }
+}
+
+/// `EVALSHA` of `script` on `keys` with the arguments `args` adds.
+fn evalsha(script: &Script, keys: &[&str], args: impl FnOnce(&mut Cmd)) -> Cmd {
+    let mut cmd = Cmd::with_capacity(12, 256);
+    cmd.arg("EVALSHA")
+        .arg(script.get_hash())
+        .arg(keys.len())
+        .arg(keys);
+    args(&mut cmd);
+    cmd
+}
+
+/// Runs `cmd` (an `EVALSHA` of `script`); a server that does not know the
+/// script is given it and asked again.
+async fn run_script<T: FromRedisValue>(
+    mut conn: RedisConn,
+    script: &Script,
+    cmd: Cmd,
+) -> redis::RedisResult<T> {
+    match cmd.query_async(&mut conn).await {
+        Err(err) if err.kind() == redis::ErrorKind::NoScriptError => {
+            script.load_async(&mut conn).await?;
+            cmd.query_async(&mut conn).await
+        }
+        answer => answer,
     }
 }
 

@@ -208,7 +208,7 @@ impl RedisSessionStore {
         };
         let created: i64 = self
             .redis
-            .script(&CREATE, &keys, |call| {
+            .write_script(&CREATE, &keys, |call| {
                 call.arg(now_ms()).arg(idle).arg(absolute).arg(json);
                 if let Some((_, id, entry)) = &index {
                     call.arg(id).arg(entry);
@@ -319,7 +319,7 @@ impl SessionStore for RedisSessionStore {
         let (op, product, quantity) = op_args(mutation)?;
         let answer: redis::Value = self
             .redis
-            .script(&UPDATE, &[&key], |call| {
+            .write_script(&UPDATE, &[&key], |call| {
                 call.arg(idle)
                     .arg(now_ms().saturating_add(idle))
                     .arg(op)
@@ -350,7 +350,7 @@ impl SessionStore for RedisSessionStore {
         let id = id.to_string();
         let deleted: i64 = self
             .redis
-            .script(&DELETE, &[&key], |call| {
+            .write_script(&DELETE, &[&key], |call| {
                 call.arg(index_prefix).arg(id);
             })
             .await?;
@@ -441,7 +441,7 @@ impl SessionStore for RedisSessionStore {
         let (index, prefix) = (self.index_key(user_id), self.redis.key("session", ""));
         let braced = self.braced();
         self.redis
-            .script(&LOGOUT_ALL, &[&index], |call| {
+            .write_script(&LOGOUT_ALL, &[&index], |call| {
                 call.arg(prefix).arg(braced);
             })
             .await
