@@ -81,8 +81,13 @@ ensure_redis_cluster() {
 # `statecraft`, from the same redis-server (`--sentinel`). The primary refuses
 # writes when it reaches no replica within 10 s (min-replicas-to-write 1,
 # min-replicas-max-lag 10): cut off from its replicas, it stops accepting
-# writes that a failover would discard. A failover is declared after 1 s
-# without an answer (down-after-milliseconds), agreed by 2 of the 3.
+# writes that a failover would discard. A failover is declared after 5 s
+# without an answer (down-after-milliseconds), agreed by 2 of the 3: the
+# tests that move the primary ask for it (SENTINEL FAILOVER), and a loaded
+# machine must not move it under the others. A replica
+# synchronises at once (repl-diskless-sync-delay 0; Redis's default waits 5 s
+# to serve several with one transfer), since until one is in step the primary
+# refuses writes.
 ensure_redis_sentinel() {
   local dir="$SERVICES_LOG_DIR/redis-sentinel" primary=7201 port
   mkdir -p "$dir"
@@ -92,7 +97,7 @@ ensure_redis_sentinel() {
       local follow=()
       [ "$port" = "$primary" ] || follow=(--replicaof 127.0.0.1 "$primary")
       redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-        --min-replicas-to-write 1 --min-replicas-max-lag 10 "${follow[@]}" \
+        --min-replicas-to-write 1 --min-replicas-max-lag 10 --repl-diskless-sync-delay 0 "${follow[@]}" \
         --logfile "$dir/$port/redis.log" --dir "$dir/$port"
       wait_for 10 redis-cli -h 127.0.0.1 -p "$port" ping || { echo "redis $port did not start" >&2; return 1; }
     fi
@@ -108,7 +113,7 @@ daemonize yes
 logfile $dir/$port/sentinel.log
 dir $dir/$port
 sentinel monitor statecraft 127.0.0.1 $primary 2
-sentinel down-after-milliseconds statecraft 1000
+sentinel down-after-milliseconds statecraft 5000
 sentinel failover-timeout statecraft 5000
 sentinel parallel-syncs statecraft 1
 CONF

@@ -99,9 +99,15 @@ pub(crate) fn parse(url: &str) -> Result<Target, String> {
     })
 }
 
+/// A primary's address and the connection to it.
+struct Primary {
+    addr: String,
+    conn: ConnectionManager,
+}
+
 /// The primary of the moment, and how to find the next one.
 pub(crate) struct Followed {
-    current: ArcSwap<ConnectionManager>,
+    current: ArcSwap<Primary>,
     sentinels: tokio::sync::Mutex<SentinelClient>,
     config: ConnectionManagerConfig,
     /// Bounds each attempt to find and reach a primary.
@@ -157,7 +163,9 @@ impl Followed {
             }
         }
         let mut sentinels = builder.build()?;
-        let first = primary(&mut sentinels, &config).await?;
+        let first = primary(&mut sentinels, &config, None)
+            .await?
+            .ok_or_else(|| RedisError::from((ErrorKind::ClientError, "no primary")))?;
         Ok(Self {
             current: ArcSwap::from_pointee(first),
             sentinels: tokio::sync::Mutex::new(sentinels),
@@ -169,7 +177,7 @@ impl Followed {
 
     /// The connection to the primary of the moment.
     pub(crate) fn current(&self) -> ConnectionManager {
-        ConnectionManager::clone(&self.current.load())
+        self.current.load().conn.clone()
     }
 
     /// A call failed with `err` (`None`: went unanswered): when that says
@@ -199,14 +207,19 @@ impl Followed {
         let this = Arc::downgrade(self);
         tokio::spawn(async move {
             while let Some(followed) = Weak::upgrade(&this) {
+                let known = followed.current.load().addr.clone();
                 let attempt = async {
                     let mut sentinels = followed.sentinels.lock().await;
-                    primary(&mut sentinels, &followed.config).await
+                    primary(&mut sentinels, &followed.config, Some(&known)).await
                 };
-                if let Ok(Ok(fresh)) = tokio::time::timeout(followed.timeout, attempt).await {
-                    followed.current.store(Arc::new(fresh));
+                if let Ok(Ok(found)) = tokio::time::timeout(followed.timeout, attempt).await {
+                    // The same primary keeps its connection (it reconnects
+                    // by itself); another one takes its place.
+                    if let Some(fresh) = found {
+                        tracing::info!(primary = %fresh.addr, "redis: following the primary the sentinels name");
+                        followed.current.store(Arc::new(fresh));
+                    }
                     followed.finding.store(false, Ordering::Release);
-                    tracing::info!("redis: connected to the primary the sentinels name");
                     return;
                 }
                 let pause = followed.timeout / 4;
@@ -217,13 +230,20 @@ impl Followed {
     }
 }
 
-/// A connection to the primary the sentinels name now.
+/// A connection to the primary the sentinels name now; `None` when that is
+/// still `known`.
 async fn primary(
     sentinels: &mut SentinelClient,
     config: &ConnectionManagerConfig,
-) -> RedisResult<ConnectionManager> {
+    known: Option<&str>,
+) -> RedisResult<Option<Primary>> {
     let client = sentinels.async_get_client().await?;
-    ConnectionManager::new_with_config(client, config.clone()).await
+    let addr = client.get_connection_info().addr.to_string();
+    if known == Some(addr.as_str()) {
+        return Ok(None);
+    }
+    let conn = ConnectionManager::new_with_config(client, config.clone()).await?;
+    Ok(Some(Primary { addr, conn }))
 }
 
 #[cfg(test)]

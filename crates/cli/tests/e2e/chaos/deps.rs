@@ -37,6 +37,20 @@ pub(crate) struct Daemon {
 }
 
 impl Daemon {
+    /// Starts `program ARGS` (its output to `log`) and waits until `port`
+    /// accepts connections.
+    pub(crate) fn start(program: &str, args: Vec<String>, log: PathBuf, port: u16) -> Self {
+        let mut daemon = Self {
+            program: program.to_owned(),
+            args,
+            log,
+            port,
+            child: None,
+        };
+        daemon.spawn();
+        daemon
+    }
+
     fn spawn(&mut self) {
         let log = std::fs::File::create(&self.log).unwrap();
         let child = Command::new(&self.program)

@@ -11,9 +11,11 @@
 
 mod bounds;
 mod deps;
+mod failover;
 mod ledger;
 mod load;
 mod partition;
+mod replicated;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -140,6 +142,19 @@ fn order_confirmed(
         std::thread::sleep(Duration::from_millis(50));
     }
     false
+}
+
+/// A replicated Redis's primary SIGKILLed under load, five times for each
+/// durability (`failover.rs`).
+#[test]
+fn a_killed_primary_loses_no_acknowledged_write_when_replicated() {
+    if statecraft_testkit::program("redis-server", "the failover chaos test").is_none() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("statecraft-failover-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    failover::failovers(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
