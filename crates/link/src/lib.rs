@@ -76,6 +76,8 @@ pub struct Link {
 #[derive(Debug)]
 struct Shared {
     target: SocketAddr,
+    /// The only address a connection may come from (`None`: any).
+    only_from: Option<std::net::IpAddr>,
     /// Precise wake-ups for the delays of every connection.
     alarm: alarm::Alarm,
     faults: watch::Sender<Faults>,
@@ -122,9 +124,33 @@ impl Link {
     /// # Errors
     /// The listener's address cannot be read.
     pub fn on(listener: TcpListener, target: SocketAddr) -> io::Result<Self> {
+        Self::serving(listener, target, None)
+    }
+
+    /// A link to `target` listening on `listen` that carries connections
+    /// from `peer` alone and closes any other at once: a link on an address
+    /// other machines may reach (a veth's host side) must not hand them
+    /// what listens on loopback.
+    ///
+    /// # Errors
+    /// The listener could not be bound.
+    pub async fn start_for(
+        listen: SocketAddr,
+        target: SocketAddr,
+        peer: std::net::IpAddr,
+    ) -> io::Result<Self> {
+        Self::serving(TcpListener::bind(listen).await?, target, Some(peer))
+    }
+
+    fn serving(
+        listener: TcpListener,
+        target: SocketAddr,
+        only_from: Option<std::net::IpAddr>,
+    ) -> io::Result<Self> {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             target,
+            only_from,
             alarm: alarm::Alarm::new(),
             faults: watch::Sender::new(Faults::default()),
             cut: Mutex::new(CancellationToken::new()),
@@ -193,6 +219,9 @@ async fn accept(listener: TcpListener, addr: SocketAddr, shared: Arc<Shared>) {
             () = shared.stop.cancelled() => return,
             changed = faults.changed() => if changed.is_err() { return },
             accepted = accepted => match accepted {
+                Ok((_, from)) if shared.only_from.is_some_and(|only| only != from.ip()) => {
+                    tracing::warn!(%addr, %from, "link: a connection from elsewhere refused");
+                }
                 Ok((client, _)) => {
                     let (target, cut) = (shared.target, shared.current_cut());
                     let alarm = shared.alarm.clone();

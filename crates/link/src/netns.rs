@@ -67,7 +67,16 @@ pub fn remove_stale() -> usize {
         std::path::Path::new(&format!("/proc/{pid}")).exists()
     })
     .into_iter()
-    .filter(|name| ip(&["netns", "del", name]).is_ok())
+    .filter(|name| {
+        // Instances its process left running inside (it was killed before
+        // it could stop them) would keep the namespace, its pair and its
+        // addresses alive after the name is gone.
+        let pids = ip(&["netns", "pids", name]).unwrap_or_default();
+        for pid in pids.split_whitespace().filter(|p| p.parse::<u32>().is_ok()) {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+        ip(&["netns", "del", name]).is_ok()
+    })
     .count()
 }
 

@@ -221,3 +221,25 @@ async fn a_millisecond_round_trip_is_a_millisecond_not_the_timers_tick() {
         "median {median:?} of {times:?}"
     );
 }
+
+#[tokio::test]
+async fn a_link_for_one_peer_closes_connections_from_any_other() {
+    let target = echo().await;
+    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let theirs = Link::start_for(listen, target, "10.0.0.9".parse().unwrap())
+        .await
+        .unwrap();
+    let mut stranger = TcpStream::connect(theirs.addr()).await.unwrap();
+    let _ = stranger.write_all(b"hello").await;
+    let mut buf = [0; 5];
+    let read = tokio::time::timeout(Duration::from_secs(2), stranger.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "a connection from elsewhere was carried: {read:?}"
+    );
+    let ours = Link::start_for(listen, target, "127.0.0.1".parse().unwrap())
+        .await
+        .unwrap();
+    let mut peer = TcpStream::connect(ours.addr()).await.unwrap();
+    round_trip(&mut peer, b"hello").await;
+}

@@ -64,7 +64,8 @@ fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let Some((userinfo, host)) = rest.split_once('@') else {
+    // The last `@`, as the parsers split it: a password may hold one.
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
         return url.to_owned();
     };
     match userinfo.split_once(':') {
@@ -129,5 +130,11 @@ mod tests {
         assert!(!format!("{spec:?}").contains("hunter2"));
         let err = "redis+x://app:hunter2@h".parse::<StoreSpec>().unwrap_err();
         assert!(!err.to_string().contains("hunter2"));
+        // A password may hold `@` (the parsers split at the last one).
+        let sentinel: StoreSpec = "redis+sentinel://app:p@ss@s1:1,s2:2/main".parse().unwrap();
+        assert_eq!(
+            sentinel.to_string(),
+            "redis+sentinel://app:***@s1:1,s2:2/main"
+        );
     }
 }

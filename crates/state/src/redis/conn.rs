@@ -8,7 +8,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, TlsCertificates, Value};
 
 use super::sentinel::{Followed, is_sentinel};
@@ -143,27 +143,6 @@ impl RedisConn {
         Ok(parse_masters(&String::from_owned_redis_value(listing)?))
     }
 
-    /// `WAIT replicas timeout` on this connection (on a cluster, on the
-    /// master of `key`'s slot): how many replicas hold every write made on
-    /// it so far.
-    pub(crate) async fn wait_for(
-        &mut self,
-        key: &str,
-        replicas: u32,
-        timeout: Duration,
-    ) -> RedisResult<u32> {
-        let mut wait = redis::cmd("WAIT");
-        wait.arg(replicas).arg(crate::clock::millis(timeout));
-        match self {
-            Self::Single(conn) => wait.query_async(conn).await,
-            Self::Cluster(conn) => {
-                let route = Route::new(slot_of(key), SlotAddr::Master);
-                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
-                u32::from_owned_redis_value(conn.route_command(&wait, routing).await?)
-            }
-        }
-    }
-
     /// Runs `cmd` on `node`.
     pub(crate) async fn query_on<T: FromRedisValue>(
         &mut self,
@@ -181,20 +160,6 @@ impl RedisConn {
             (conn, _) => cmd.query_async(conn).await,
         }
     }
-}
-
-/// The cluster slot of `key`: CRC16 (XMODEM) of its hash tag (the text
-/// between the first `{` and the next `}`, when not empty) or of the whole
-/// key, modulo 16384 — Redis Cluster's own rule (redis-rs keeps its copy
-/// private).
-fn slot_of(key: &str) -> u16 {
-    let key = key.as_bytes();
-    let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
-        let rest = &key[open + 1..];
-        let close = rest.iter().position(|&b| b == b'}')?;
-        (close > 0).then(|| &rest[..close])
-    });
-    crc16::State::<crc16::XMODEM>::calculate(tagged.unwrap_or(key)) % 16384
 }
 
 /// The masters of a `CLUSTER NODES` listing: lines of `id host:port@bus[,name]
@@ -261,15 +226,6 @@ mod tests {
             ["rediss://app:pw@h1:1/", "rediss://app:pw@h2:2/"]
         );
         assert!(is_cluster("redis+cluster://h:1") && !is_cluster("redis://h:1"));
-    }
-
-    #[test]
-    fn slots_follow_redis_clusters_rule() {
-        // `CLUSTER KEYSLOT` answers, from Redis 7.
-        assert_eq!(slot_of("foo"), 12182);
-        assert_eq!(slot_of("{user1000}.following"), slot_of("user1000"));
-        assert_eq!(slot_of("{}x"), 10595);
-        assert_eq!(slot_of("session:{Ab9_}rest"), slot_of("Ab9_"));
     }
 
     #[test]

@@ -31,23 +31,13 @@ impl CounterStore for RedisCounterStore {
         let key = self.redis.key("counter", name.as_str());
         let mut incr = redis::cmd("INCR");
         incr.arg(&key);
-        let value: i64 = self
-            .redis
-            .write(
-                &key,
-                |mut conn| async move { incr.query_async(&mut conn).await },
-            )
-            .await?;
+        let value: i64 = self.redis.write(incr, None).await?;
         let value = u64::try_from(value).unwrap_or(u64::MAX);
         if value > MAX_COUNTER {
             // Past the cap (after 2^53 increments): take it back and refuse.
             let mut decr = redis::cmd("DECR");
             decr.arg(&key);
-            self.redis
-                .write(&key, |mut conn| async move {
-                    decr.query_async::<i64>(&mut conn).await
-                })
-                .await?;
+            self.redis.write::<i64>(decr, None).await?;
             return Err(StoreError::LimitReached("counter is at its maximum"));
         }
         Ok(value)

@@ -35,11 +35,7 @@ impl Denylist for RedisDenylist {
         let mut set = redis::cmd("SET");
         // A token's expiry never changes, so the first revocation stands.
         set.arg(&key).arg(1).arg("PXAT").arg(expires_ms).arg("NX");
-        self.redis
-            .write(&key, |mut conn| async move {
-                set.query_async::<()>(&mut conn).await
-            })
-            .await
+        self.redis.write::<()>(set, None).await
     }
 
     async fn any_denied(&self, ids: &[&str]) -> Result<bool, StoreError> {

@@ -19,12 +19,12 @@
 //! have applied (the client retries it with the same `Idempotency-Key`
 //! where the route takes one).
 
-use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::RedisBackend;
-use super::conn::RedisConn;
+use redis::{Cmd, FromRedisValue, Script};
+
+use super::{RedisBackend, run_script};
 use crate::error::StoreError;
 
 /// How a write is acknowledged.
@@ -95,6 +95,13 @@ impl RedisBackend {
             self.wait = None;
             return Ok(self);
         };
+        if timeout < Duration::from_millis(1) {
+            return Err(StoreError::Misconfigured(
+                "a write waits for its replicas at least 1ms (Redis reads WAIT 0 as: forever): \
+                 raise --store-wait-timeout"
+                    .to_owned(),
+            ));
+        }
         if timeout >= self.timeout {
             return Err(StoreError::Misconfigured(format!(
                 "a write waits for its replicas at most {timeout:?}, which must be shorter than \
@@ -133,32 +140,43 @@ impl RedisBackend {
         Ok(self)
     }
 
-    /// Runs a write: with `replicated` durability, acknowledged only once
-    /// the replicas have it (`WAIT`, on the write's own connection, routed
-    /// by `key` on a cluster).
-    pub(super) async fn write<T, F>(
+    /// Runs the write `cmd` (an `EVALSHA` of `script`, given to a server
+    /// that does not know it): with `replicated` durability, acknowledged
+    /// only once the replicas have it. `WAIT` goes in one pipeline with the
+    /// write, so it is sent on the write's own connection (one sent after a
+    /// reconnect would be answered at once by a connection that wrote
+    /// nothing) and, on a Cluster, to the write's master.
+    pub(super) async fn write<T: FromRedisValue>(
         &self,
-        key: &str,
-        work: impl FnOnce(RedisConn) -> F,
-    ) -> Result<T, StoreError>
-    where
-        F: Future<Output = redis::RedisResult<T>>,
-    {
+        cmd: Cmd,
+        script: Option<&'static Script>,
+    ) -> Result<T, StoreError> {
         let Some(wait) = self.wait else {
-            return self.call(work).await;
+            return self.call(|conn| run_script(conn, script, cmd)).await;
         };
-        let (value, acknowledged) = self
-            .call(|conn| async move {
-                let mut same = conn.clone();
-                let value = work(conn).await?;
-                let acknowledged = same.wait_for(key, wait.replicas, wait.timeout).await?;
-                Ok((value, acknowledged))
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd)
+            .cmd("WAIT")
+            .arg(wait.replicas)
+            .arg(crate::clock::millis(wait.timeout));
+        let (value, acknowledged): (T, u32) = self
+            .call(|mut conn| async move {
+                match pipe.query_async(&mut conn).await {
+                    Err(err) if err.kind() == redis::ErrorKind::NoScriptError => {
+                        if let Some(script) = script {
+                            script.load_async(&mut conn).await?;
+                        }
+                        pipe.query_async(&mut conn).await
+                    }
+                    answer => answer,
+                }
             })
             .await?;
         if acknowledged < wait.replicas {
             return Err(StoreError::Unavailable(format!(
                 "the write reached {acknowledged} of the {} replicas it waits for within {:?}: \
-                 it may or may not have applied",
+                 it may or may not have applied (a replica is down or far behind: restore it, \
+                 or lower --store-replicas)",
                 wait.replicas, wait.timeout
             )));
         }

@@ -185,7 +185,7 @@ impl RedisBackend {
         args: impl FnOnce(&mut Cmd),
     ) -> Result<T, StoreError> {
         let cmd = evalsha(script, keys, args);
-        self.call(|conn| run_script(conn, script, cmd)).await
+        self.call(|conn| run_script(conn, Some(script), cmd)).await
     }
 
     /// As [`RedisBackend::script`], for a script that writes: see
@@ -196,10 +196,7 @@ impl RedisBackend {
         keys: &[&str],
         args: impl FnOnce(&mut Cmd),
     ) -> Result<T, StoreError> {
-        let cmd = evalsha(script, keys, args);
-        let first = keys.first().copied().unwrap_or_default();
-        self.write(first, |conn| run_script(conn, script, cmd))
-            .await
+        self.write(evalsha(script, keys, args), Some(script)).await
     }
 
     /// Checks that Redis answers.
@@ -315,16 +312,18 @@ fn evalsha(script: &Script, keys: &[&str], args: impl FnOnce(&mut Cmd)) -> Cmd {
     cmd
 }
 
-/// Runs `cmd` (an `EVALSHA` of `script`); a server that does not know the
-/// script is given it and asked again.
+/// Runs `cmd` (an `EVALSHA` of `script`, if any); a server that does not
+/// know the script is given it and asked again.
 async fn run_script<T: FromRedisValue>(
     mut conn: RedisConn,
-    script: &Script,
+    script: Option<&Script>,
     cmd: Cmd,
 ) -> redis::RedisResult<T> {
     match cmd.query_async(&mut conn).await {
         Err(err) if err.kind() == redis::ErrorKind::NoScriptError => {
-            script.load_async(&mut conn).await?;
+            if let Some(script) = script {
+                script.load_async(&mut conn).await?;
+            }
             cmd.query_async(&mut conn).await
         }
         answer => answer,

@@ -214,10 +214,16 @@ impl Followed {
                 };
                 if let Ok(Ok(found)) = tokio::time::timeout(followed.timeout, attempt).await {
                     // The same primary keeps its connection (it reconnects
-                    // by itself); another one takes its place.
-                    if let Some(fresh) = found {
-                        tracing::info!(primary = %fresh.addr, "redis: following the primary the sentinels name");
-                        followed.current.store(Arc::new(fresh));
+                    // by itself), and the sentinels are not asked again for
+                    // a moment (every failed call would ask them, and each
+                    // question opens connections); another one takes its
+                    // place at once.
+                    match found {
+                        Some(fresh) => {
+                            tracing::info!(primary = %fresh.addr, "redis: following the primary the sentinels name");
+                            followed.current.store(Arc::new(fresh));
+                        }
+                        None => tokio::time::sleep(followed.timeout / 4).await,
                     }
                     followed.finding.store(false, Ordering::Release);
                     return;

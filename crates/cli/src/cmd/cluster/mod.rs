@@ -337,10 +337,15 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         control_access.apply(&mut config);
         config.public_hosts.extend(gateway_hosts);
         config.handover_token = Some(handover_token);
+        // Never the raw URL: it may hold a password.
+        let shown_store = cmd
+            .session_store
+            .parse::<statecraft_state::StoreSpec>()
+            .map_or_else(|e| e.to_string(), |spec| spec.to_string());
         tracing::info!(
             instances = cmd.instances,
             balance = cmd.balancing.balance.as_str(),
-            session_store = %cmd.session_store,
+            session_store = %shown_store,
             "listening on http://{local}"
         );
         let control: Arc<dyn InstanceControl> = supervisor.clone();

@@ -70,12 +70,17 @@ pub(crate) async fn reach(
         }
         let target = resolve(&parsed, what).await?;
         let listen = SocketAddr::new(IpAddr::V4(namespace.host_addr()), 0);
-        let link = Link::start_on(listen, target).await.map_err(|e| {
-            CmdError::Runtime(format!(
-                "--netns: no relay for {what} on {}: {e}",
-                listen.ip()
-            ))
-        })?;
+        // Only the instance may use it: the host's side of the pair is an
+        // address other machines on the network could reach.
+        let instance = IpAddr::V4(namespace.inner_addr());
+        let link = Link::start_for(listen, target, instance)
+            .await
+            .map_err(|e| {
+                CmdError::Runtime(format!(
+                    "--netns: no relay for {what} on {}: {e}",
+                    listen.ip()
+                ))
+            })?;
         let addr = link.addr();
         // Every URL here has a host, so both are accepted.
         let _ = parsed.set_ip_host(addr.ip());
@@ -108,13 +113,22 @@ fn parse(piece: &str) -> Result<(url::Url, bool), CmdError> {
         piece.to_owned()
     };
     let parsed = url::Url::parse(&full)
-        .map_err(|e| CmdError::Usage(format!("--netns: cannot read the address {piece}: {e}")))?;
+        // Never the URL itself: it may hold a password.
+        .map_err(|e| {
+            CmdError::Usage(format!(
+                "--netns: a store, data or bus URL does not read: {e}"
+            ))
+        })?;
     let scheme = parsed.scheme();
-    if scheme.contains("cluster") || scheme.starts_with("rediss") || scheme == "https" {
+    if scheme.contains("cluster")
+        || scheme.contains("sentinel")
+        || scheme.starts_with("rediss")
+        || scheme == "https"
+    {
         return Err(CmdError::Usage(format!(
             "--netns: a {scheme}:// store cannot be reached from a namespace (a Redis Cluster \
-             announces its nodes' own addresses, a TLS certificate names its host); use --links \
-             without --netns"
+             and Sentinel announce their nodes' own addresses, a TLS certificate names its \
+             host); use --links without --netns"
         )));
     }
     Ok((parsed, bare))
@@ -155,6 +169,7 @@ mod tests {
         }
         for refused in [
             "redis+cluster://127.0.0.1:7000",
+            "redis+sentinel://127.0.0.1:26379",
             "rediss://host:6380",
             "https://x",
         ] {
