@@ -339,3 +339,33 @@ async fn replicated_durability_is_refused_without_replicas() {
     let err = backend.with_durability(replicated).await.unwrap_err();
     assert!(err.to_string().contains("none connected"), "{err}");
 }
+
+/// `replicated` on the Cluster: each write waits on its own master for that
+/// master's replica (the pipeline goes where the write's key lives).
+#[tokio::test]
+async fn replicated_writes_on_a_cluster_wait_on_their_own_master() {
+    let Some(url) = statecraft_testkit::service_url(
+        "STATECRAFT_TEST_REDIS_CLUSTER_URL",
+        "the replicated cluster test",
+    ) else {
+        return;
+    };
+    let prefix = format!("statecraft-test:{}:", SessionSecret::generate().public_id());
+    let replicated = Durability::Replicated {
+        replicas: Replicas::All,
+        timeout: Duration::from_millis(200),
+    };
+    let backend = RedisBackend::connect(&url, &prefix, Duration::from_millis(500))
+        .await
+        .unwrap()
+        .with_durability(replicated)
+        .await
+        .unwrap_or_else(|e| panic!("a replica per master: {e}"));
+    let counters = RedisCounterStore::new(backend.clone());
+    // Names spread over the three masters' slots.
+    for n in 0..24 {
+        let name = CounterName::parse(&format!("durable-{n}")).unwrap();
+        assert_eq!(counters.increment(&name).await.unwrap(), 1, "{name:?}");
+    }
+    backend.delete_all().await.unwrap();
+}
