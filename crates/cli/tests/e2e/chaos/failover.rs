@@ -87,16 +87,19 @@ fn one_kill(dir: &std::path::Path, durability: &str) -> Outcome {
                 let mut client = Client::new();
                 let mut seen = Seen::default();
                 while !stop.load(Ordering::Relaxed) {
+                    let sent = Instant::now();
                     if let Some((count, session)) = increment(&mut client, &base) {
                         if seen.session.as_ref().is_some_and(|s| *s != session) {
                             seen.session_lost = true;
                         }
                         seen.session = Some(session);
                         seen.acknowledged = seen.acknowledged.max(count);
-                        if let Some(at) = killed.get()
+                        // A write sent after the kill: one in flight then
+                        // may have been answered by the dying primary.
+                        if killed.get().is_some_and(|at| sent > *at)
                             && seen.first_after_kill.is_none()
                         {
-                            seen.first_after_kill = Some(Instant::now().max(*at));
+                            seen.first_after_kill = Some(Instant::now());
                         }
                     } else {
                         std::thread::sleep(Duration::from_millis(20));
