@@ -140,12 +140,6 @@ impl Namespace {
         self.inner_addr
     }
 
-    /// The host side's interface name.
-    #[must_use]
-    pub fn host_side(&self) -> &str {
-        &self.host_side
-    }
-
     /// Whether its cable is pulled.
     #[must_use]
     pub fn is_down(&self) -> bool {

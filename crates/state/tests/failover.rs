@@ -10,34 +10,29 @@ use std::time::{Duration, Instant};
 use statecraft_state::redis::{Durability, RedisBackend, RedisCounterStore, Replicas};
 use statecraft_state::{CounterName, CounterStore, SessionSecret};
 
-/// The primary the first sentinel of `url` names: (host, port).
-async fn primary(url: &str) -> (String, u16) {
+/// `SENTINEL <what> <primary's name>` asked of the first sentinel of `url`.
+async fn ask_sentinel<T: redis::FromRedisValue>(url: &str, what: &str) -> T {
     let rest = url.trim_start_matches("redis+sentinel://");
     let (hosts, master) = rest.split_once('/').unwrap();
     let first = hosts.split(',').next().unwrap();
     let client = redis::Client::open(format!("redis://{first}/")).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     redis::cmd("SENTINEL")
-        .arg("GET-MASTER-ADDR-BY-NAME")
+        .arg(what)
         .arg(master.trim_end_matches('/'))
         .query_async(&mut conn)
         .await
         .unwrap()
 }
 
+/// The primary the first sentinel of `url` names: (host, port).
+async fn primary(url: &str) -> (String, u16) {
+    ask_sentinel(url, "GET-MASTER-ADDR-BY-NAME").await
+}
+
 /// Asks the first sentinel of `url` to fail its primary over.
 async fn fail_over(url: &str) {
-    let rest = url.trim_start_matches("redis+sentinel://");
-    let (hosts, master) = rest.split_once('/').unwrap();
-    let first = hosts.split(',').next().unwrap();
-    let client = redis::Client::open(format!("redis://{first}/")).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("SENTINEL")
-        .arg("FAILOVER")
-        .arg(master.trim_end_matches('/'))
-        .query_async::<()>(&mut conn)
-        .await
-        .unwrap();
+    ask_sentinel::<()>(url, "FAILOVER").await;
 }
 
 /// The counter `key` as the primary of the moment holds it.

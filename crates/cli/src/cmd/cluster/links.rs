@@ -38,17 +38,7 @@ impl StoreRoute {
             );
             return Ok(None);
         }
-        let host = url.host_str().unwrap_or("127.0.0.1").to_owned();
-        let port = url.port().unwrap_or(6379);
-        let target = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .ok()
-            .and_then(|mut found| found.next())
-            .ok_or_else(|| {
-                CmdError::Usage(format!(
-                    "--links: the session store's host {host} does not resolve; give its address"
-                ))
-            })?;
+        let target = resolve(&url, "session store", "--links").await?;
         Ok(Some(Self { target, url }))
     }
 
@@ -195,6 +185,31 @@ impl Wanted<'_> {
             trusted_proxy: IpAddr::V4(ns.host_addr()),
         })
     }
+}
+
+/// The address `url` names, its scheme's port by default; `flag` and
+/// `what` name it in the error.
+pub(super) async fn resolve(
+    url: &url::Url,
+    what: &str,
+    flag: &str,
+) -> Result<SocketAddr, CmdError> {
+    let host = url.host_str().unwrap_or("127.0.0.1");
+    let port = url.port().unwrap_or(match url.scheme() {
+        "redis" => 6379,
+        "postgres" | "postgresql" => 5432,
+        "nats" | "tcp" => 4222,
+        _ => 80,
+    });
+    tokio::net::lookup_host((host, port))
+        .await
+        .ok()
+        .and_then(|mut found| found.next())
+        .ok_or_else(|| {
+            CmdError::Usage(format!(
+                "{flag}: the {what} host {host} does not resolve; give its address"
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use statecraft_gateway::{Links, NamedCable, NamedLink};
 use statecraft_link::Link;
 use statecraft_link::netns::Namespace;
 
+use super::links;
 use crate::cmd::CmdError;
 
 /// One namespace per instance, numbered like the instances.
@@ -68,7 +69,7 @@ pub(crate) async fn reach(
             relayed.push(piece.to_owned());
             continue;
         }
-        let target = resolve(&parsed, what).await?;
+        let target = links::resolve(&parsed, what, "--netns").await?;
         let listen = SocketAddr::new(IpAddr::V4(namespace.host_addr()), 0);
         // Only the instance may use it: the host's side of the pair is an
         // address other machines on the network could reach.
@@ -132,26 +133,6 @@ fn parse(piece: &str) -> Result<(url::Url, bool), CmdError> {
         )));
     }
     Ok((parsed, bare))
-}
-
-/// The address `url` names, its scheme's port by default.
-async fn resolve(url: &url::Url, what: &str) -> Result<SocketAddr, CmdError> {
-    let host = url.host_str().unwrap_or("127.0.0.1");
-    let port = url.port().unwrap_or(match url.scheme() {
-        "redis" => 6379,
-        "postgres" | "postgresql" => 5432,
-        "nats" | "tcp" => 4222,
-        _ => 80,
-    });
-    tokio::net::lookup_host((host, port))
-        .await
-        .ok()
-        .and_then(|mut found| found.next())
-        .ok_or_else(|| {
-            CmdError::Usage(format!(
-                "--netns: the {what} host {host} does not resolve; give its address"
-            ))
-        })
 }
 
 #[cfg(test)]
