@@ -36,13 +36,13 @@ ensure_redis() {
   export STATECRAFT_TEST_REDIS_URL="redis://127.0.0.1:$port"
 }
 
-# A Redis Cluster of three masters (no replicas) on loopback ports 7101-7103,
-# its data under the log directory; made on first use, reused while it answers.
+# A Redis Cluster on loopback: three masters (7101-7103), each with a replica
+# (7104-7106), its data under the log directory; made on first use, reused
+# while it answers. The cluster fails a master over to its replica, and
+# clients follow (MOVED).
 ensure_redis_cluster() {
-  # Three masters (7101-7103), each with a replica (7104-7106): the cluster
-  # fails a master over to its replica, and clients follow (MOVED).
   local masters=(7101 7102 7103) replicas=(7104 7105 7106) dir="$SERVICES_LOG_DIR/redis-cluster"
-  local port
+  local port out
   for port in "${masters[@]}" "${replicas[@]}"; do
     mkdir -p "$dir/$port"
     if ! redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
@@ -51,29 +51,43 @@ ensure_redis_cluster() {
       redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
         --cluster-config-file nodes.conf --cluster-node-timeout 2000 --save "" --appendonly no \
         --logfile "$dir/$port/redis.log" --dir "$dir/$port"
-      wait_for 10 redis-cli -h 127.0.0.1 -p "$port" ping || { echo "redis $port did not start" >&2; return 1; }
+      wait_for 10 redis-cli -h 127.0.0.1 -p "$port" ping || { echo "redis $port did not start (see $dir/$port/redis.log)" >&2; return 1; }
     fi
   done
-  if ! redis-cli -h 127.0.0.1 -p "${masters[0]}" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; then
+  # A cluster a test has just failed over is back within seconds; one that is
+  # not (half made, or its masters gone) is taken apart and made again.
+  if ! wait_for 5 cluster_is_ok "${masters[0]}"; then
     echo "making a Redis Cluster of 3 masters and 3 replicas on 127.0.0.1:7101-7106" >&2
-    redis-cli --cluster create "${masters[@]/#/127.0.0.1:}" "${replicas[@]/#/127.0.0.1:}" \
-      --cluster-replicas 1 --cluster-yes >/dev/null ||
-      { echo "the Redis Cluster could not be made" >&2; return 1; }
+    for port in "${masters[@]}" "${replicas[@]}"; do
+      redis-cli -h 127.0.0.1 -p "$port" flushall >/dev/null 2>&1
+      redis-cli -h 127.0.0.1 -p "$port" cluster reset hard >/dev/null 2>&1
+    done
+    # The masters first, then each replica joined to them: the two steps
+    # name which one failed, and the second is the one an older cluster of
+    # masters alone takes below.
+    out=$(timeout 60 redis-cli --cluster create "${masters[@]/#/127.0.0.1:}" --cluster-yes 2>&1) ||
+      { echo "the Redis Cluster could not be made; redis-cli said:" >&2; tail -n 15 <<<"$out" >&2; return 1; }
   fi
-  # A cluster of masters alone (made before the replicas were asked for)
-  # takes each missing one as a replica of the master that has fewest.
+  # Each missing replica joins as a replica of the master that has fewest.
   for port in "${replicas[@]}"; do
     if ! redis-cli -h 127.0.0.1 -p "${masters[0]}" cluster nodes | grep -q "127.0.0.1:$port@"; then
-      redis-cli --cluster add-node "127.0.0.1:$port" "127.0.0.1:${masters[0]}" --cluster-slave >/dev/null ||
-        { echo "redis $port could not join the cluster as a replica" >&2; return 1; }
+      redis-cli -h 127.0.0.1 -p "$port" flushall >/dev/null 2>&1
+      redis-cli -h 127.0.0.1 -p "$port" cluster reset hard >/dev/null 2>&1
+      out=$(timeout 60 redis-cli --cluster add-node "127.0.0.1:$port" "127.0.0.1:${masters[0]}" --cluster-slave 2>&1) ||
+        { echo "redis $port could not join the cluster as a replica; redis-cli said:" >&2; tail -n 15 <<<"$out" >&2; return 1; }
     fi
   done
   wait_for 30 bash -c "redis-cli -h 127.0.0.1 -p ${masters[0]} cluster info | grep -q '^cluster_state:ok' &&
     [ \$(redis-cli -h 127.0.0.1 -p ${masters[0]} cluster nodes | awk '\$3 ~ /slave/' | wc -l) -ge 3 ]" ||
-    { echo "the Redis Cluster did not become ready with its replicas" >&2; return 1; }
+    { echo "the Redis Cluster did not become ready with its replicas:" >&2; redis-cli -h 127.0.0.1 -p "${masters[0]}" cluster nodes >&2; return 1; }
   local nodes
   nodes=$(printf '127.0.0.1:%s,' "${masters[@]}")
   export STATECRAFT_TEST_REDIS_CLUSTER_URL="redis+cluster://${nodes%,}"
+}
+
+# Whether the cluster node on PORT says the cluster serves every slot.
+cluster_is_ok() {
+  redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | grep -q '^cluster_state:ok'
 }
 
 # A replicated Redis watched by Sentinel on loopback: a primary (7201), two
