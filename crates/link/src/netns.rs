@@ -4,7 +4,7 @@
 //! answers with a reset — the partition a switch failure makes).
 //!
 //! Built on `ip` (iproute2), which needs root on Linux; [`available`] says
-//! whether this process can. Namespaces are named `sc-<pid>-<n>` after the
+//! whether this process can. Namespaces are named `sc-<pid>-<serial>` after the
 //! process that made them, so one left behind by a process that died is
 //! recognised and removed ([`remove_stale`]). Addresses come from
 //! `10.213.X.0/24`, one `/30` per namespace (host side `.4n+1`, namespace
@@ -14,13 +14,17 @@ use std::fs::File;
 use std::io;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 
 /// The first two octets of every address handed out here.
 const BLOCK: [u8; 2] = [10, 213];
 /// The most namespaces one set may hold: `/30`s in a `/24`, minus the
 /// network's first.
 pub const MAX_NAMESPACES: u8 = 62;
+/// The next namespace's number in this process. Numbers are not reused: a
+/// deleted namespace's pair lingers until the kernel has cleaned it up, so a
+/// set made right after another would meet its names.
+static SERIAL: AtomicU16 = AtomicU16::new(1);
 /// Held while a set chooses its block, so two at once do not choose the same.
 const LOCK: &str = "/run/statecraft-netns.lock";
 
@@ -57,7 +61,7 @@ fn ip(args: &[&str]) -> io::Result<String> {
     }
 }
 
-/// Removes every `sc-<pid>-<n>` namespace whose process is gone; returns
+/// Removes every `sc-<pid>-<serial>` namespace whose process is gone; returns
 /// how many.
 pub fn remove_stale() -> usize {
     let Ok(listed) = ip(&["netns", "list"]) else {
@@ -93,7 +97,7 @@ fn stale_names(listed: &str, alive: impl Fn(u32) -> bool) -> Vec<String> {
             else {
                 return false;
             };
-            n.parse::<u8>().is_ok() && pid.parse::<u32>().is_ok_and(|pid| !alive(pid))
+            n.parse::<u16>().is_ok() && pid.parse::<u32>().is_ok_and(|pid| !alive(pid))
         })
         .map(str::to_owned)
         .collect()
@@ -177,14 +181,15 @@ impl Namespace {
         Ok(())
     }
 
-    /// Makes namespace `n` of process `pid` in block `block`.
-    fn create(pid: u32, n: u8, block: u8) -> io::Result<Self> {
+    /// Makes namespace number `serial` of process `pid`, on the `n`th
+    /// `/30` of block `block`.
+    fn create(pid: u32, serial: u16, n: u8, block: u8) -> io::Result<Self> {
         let base = 4 * n;
         let ns = Self {
-            name: format!("sc-{pid}-{n}"),
-            // Interface names are at most 15 bytes: "sc" + 7 digits + 3.
-            host_side: format!("sc{pid}h{n}"),
-            inner_side: format!("sc{pid}n{n}"),
+            name: format!("sc-{pid}-{serial}"),
+            // Interface names are at most 15 bytes: "sc" + 7 digits + 6.
+            host_side: format!("sc{pid}h{serial}"),
+            inner_side: format!("sc{pid}n{serial}"),
             host_addr: Ipv4Addr::new(BLOCK[0], BLOCK[1], block, base + 1),
             inner_addr: Ipv4Addr::new(BLOCK[0], BLOCK[1], block, base + 2),
             down: AtomicBool::new(false),
@@ -211,6 +216,12 @@ impl Namespace {
         ip(&["link", "set", "dev", &ns.host_side, "up"])?;
         ip(&["-n", n_, "addr", "add", &inner, "dev", &ns.inner_side])?;
         ip(&["-n", n_, "link", "set", "dev", &ns.inner_side, "up"])?;
+        // The address is on the namespace's loopback too: a pulled cable
+        // takes the pair's routes with it, and what runs inside must still
+        // reach itself by its address, as a machine whose cable is pulled
+        // keeps its own.
+        let own = format!("{}/32", ns.inner_addr);
+        ip(&["-n", n_, "addr", "add", &own, "dev", "lo"])?;
         ip(&["-n", n_, "link", "set", "dev", "lo", "up"])?;
         Ok(ns)
     }
@@ -256,7 +267,7 @@ pub fn create(count: u8) -> io::Result<Vec<Namespace>> {
     let pid = std::process::id();
     // The lock is released when `lock` drops, once the addresses are set.
     (1..=count)
-        .map(|n| Namespace::create(pid, n, block))
+        .map(|n| Namespace::create(pid, SERIAL.fetch_add(1, Ordering::Relaxed), n, block))
         .collect()
 }
 

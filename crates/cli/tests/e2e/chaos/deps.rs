@@ -2,6 +2,7 @@
 //! with their data in the run's directory: they can be crashed and started
 //! again without touching the services other tests share.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,19 +33,24 @@ pub(crate) struct Daemon {
     program: String,
     args: Vec<String>,
     log: PathBuf,
-    port: u16,
+    addr: SocketAddr,
     child: Option<Child>,
 }
 
 impl Daemon {
-    /// Starts `program ARGS` (its output to `log`) and waits until `port`
+    /// Starts `program ARGS` (its output to `log`) and waits until `addr`
     /// accepts connections.
-    pub(crate) fn start(program: &str, args: Vec<String>, log: PathBuf, port: u16) -> Self {
+    pub(crate) fn start_at(
+        program: &str,
+        args: Vec<String>,
+        log: PathBuf,
+        addr: SocketAddr,
+    ) -> Self {
         let mut daemon = Self {
             program: program.to_owned(),
             args,
             log,
-            port,
+            addr,
             child: None,
         };
         daemon.spawn();
@@ -61,12 +67,17 @@ impl Daemon {
             .spawn()
             .unwrap_or_else(|e| panic!("{} did not start: {e}", self.program));
         self.child = Some(child);
-        wait_for_port(&format!("127.0.0.1:{}", self.port), &self.program);
+        wait_for_port(&self.addr.to_string(), &self.program);
     }
 
-    /// Its loopback port.
+    /// Its port.
     pub(crate) fn port(&self) -> u16 {
-        self.port
+        self.addr.port()
+    }
+
+    /// Where it listens.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
     }
 }
 
@@ -113,7 +124,7 @@ pub(crate) fn redis(dir: &Path) -> Daemon {
         program: "redis-server".into(),
         args: args.iter().map(|s| (*s).to_owned()).collect(),
         log: dir.join("redis.log"),
-        port,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
         child: None,
     };
     daemon.spawn();
@@ -161,7 +172,7 @@ impl NatsCluster {
                     program: "nats-server".into(),
                     args: vec!["-c".into(), file.to_str().unwrap().to_owned()],
                     log: dir.join(format!("nats-{n}.log")),
-                    port: *port,
+                    addr: SocketAddr::from(([127, 0, 0, 1], *port)),
                     child: None,
                 }
             })
@@ -176,14 +187,14 @@ impl NatsCluster {
 
     /// Every server's client port.
     pub(crate) fn ports(&self) -> Vec<u16> {
-        self.nodes.iter().map(|n| n.port).collect()
+        self.nodes.iter().map(|n| n.port()).collect()
     }
 
     /// The URL naming every server.
     pub(crate) fn url(&self) -> String {
         self.nodes
             .iter()
-            .map(|n| format!("nats://127.0.0.1:{}", n.port))
+            .map(|n| format!("nats://127.0.0.1:{}", n.port()))
             .collect::<Vec<_>>()
             .join(",")
     }

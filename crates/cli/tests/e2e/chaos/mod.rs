@@ -153,7 +153,25 @@ fn a_killed_primary_loses_no_acknowledged_write_when_replicated() {
     }
     let dir = std::env::temp_dir().join(format!("statecraft-failover-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    failover::failovers(&dir);
+    failover::failovers(&dir, &["kill"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A replicated Redis's primary cut off from its replicas and sentinels
+/// (a network namespace's cable pulled) while its clients still reach it,
+/// five times for each durability (`failover.rs`).
+#[test]
+fn a_primary_cut_off_from_its_replicas_loses_no_write_when_replicated() {
+    if statecraft_testkit::program("redis-server", "the partition chaos test").is_none() {
+        return;
+    }
+    if !statecraft_link::netns::available() {
+        eprintln!("partition chaos test skipped: network namespaces need root and `ip`");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("statecraft-split-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    failover::failovers(&dir, &["partition"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
