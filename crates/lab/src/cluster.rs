@@ -72,7 +72,8 @@ pub(crate) struct ClusterApi {
 
 impl Cluster {
     /// Starts the cluster for `strategy`, its services' data in `data`,
-    /// its log (gateway and instances, prefixed) in `log`.
+    /// its log (gateway and instances, prefixed) in `log`; `serve_args` go
+    /// to every instance.
     pub(crate) async fn start(
         program: &Path,
         strategy: Strategy,
@@ -80,6 +81,7 @@ impl Cluster {
         data: &Path,
         log: PathBuf,
         network: Network,
+        serve_args: &[&str],
     ) -> Result<Self, LabError> {
         let store = if strategy.uses_shared_store() {
             shared_store
@@ -109,6 +111,8 @@ impl Cluster {
             // and the store (and, in namespaces, a cable to pull): the
             // network faults and the distance phase.
             .arg(network.flag())
+            .arg("--")
+            .args(serve_args)
             .env("RUST_LOG", "warn,statecraft=info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -12,6 +12,7 @@ mod client;
 mod cluster;
 mod distance;
 mod driver;
+mod failover;
 mod faults;
 mod footprint;
 mod instances;
@@ -19,6 +20,7 @@ mod measure;
 mod plan;
 mod progress;
 mod record;
+mod replicated;
 mod report;
 mod results;
 mod revocation;
@@ -37,8 +39,8 @@ pub use measure::{Overhead, TokenCost};
 pub use plan::Plan;
 pub use report::{findings_text, html, seed_lines, table};
 pub use results::{
-    CounterDrift, DistancePoint, FaultOutcome, FaultWindow, InstancePoint, LabResults, Latency,
-    Memory, PercentilePoint, Retries, StrategyResult, TimelinePoint, Wire,
+    CounterDrift, DistancePoint, FailoverPoint, FaultOutcome, FaultWindow, InstancePoint,
+    LabResults, Latency, Memory, PercentilePoint, Retries, StrategyResult, TimelinePoint, Wire,
 };
 pub use revocation::Revocation;
 pub use strategy::Strategy;
@@ -117,7 +119,8 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
         let progress = std::sync::Arc::new(Progress::new(
             &bars,
             n + 1,
-            Strategy::ALL.len(),
+            // The failover phase comes last.
+            Strategy::ALL.len() + 1,
             strategy.title(),
             plan.run,
         ));
@@ -133,6 +136,35 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
             }
         }
     }
+    let (failover, failover_skipped) = if failure.is_none() {
+        let progress = Progress::new(
+            &bars,
+            Strategy::ALL.len() + 1,
+            Strategy::ALL.len() + 1,
+            "shared store, replicated: failover",
+            plan.failover_run * 2,
+        );
+        match failover::measure(
+            &config.program,
+            &plan,
+            &work,
+            &config.out.join("logs"),
+            &progress,
+        )
+        .await
+        {
+            Ok(points) => {
+                progress.done(format!("{} durabilities measured", points.len()));
+                (points, None)
+            }
+            Err(why) => {
+                progress.failed(why.clone());
+                (Vec::new(), Some(why))
+            }
+        }
+    } else {
+        (Vec::new(), None)
+    };
     let run::Bench { shared, .. } = bench;
     shared.shut_down().await;
     let _ = std::fs::remove_dir_all(&work);
@@ -150,6 +182,8 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
         plan,
         strategies,
         distance,
+        failover,
+        failover_skipped,
         findings: Vec::new(),
     };
     results.findings = report::findings(&results);

@@ -71,6 +71,12 @@ pub struct Plan {
     pub distance_run: Duration,
     /// Requests of each kind for the overhead at each distance.
     pub distance_overhead_requests: usize,
+    /// How long the load runs in the failover phase, for each durability.
+    #[serde(serialize_with = "seconds")]
+    pub failover_run: Duration,
+    /// When the replicated store's primary is killed, as a fraction of
+    /// `failover_run`.
+    pub failover_at: f64,
 }
 
 impl Plan {
@@ -86,6 +92,7 @@ impl Plan {
             store_rtts: vec![Duration::ZERO, Duration::from_millis(2)],
             distance_run: Duration::from_millis(2500),
             distance_overhead_requests: 150,
+            failover_run: Duration::from_secs(10),
             ..Self::full()
         }
     }
@@ -119,6 +126,11 @@ impl Plan {
                 .collect(),
             distance_run: Duration::from_secs(6),
             distance_overhead_requests: 400,
+            // A failover takes 3-5 s here (2 s to be declared down, the
+            // vote, a replica in step with the new primary): the load runs
+            // well past it.
+            failover_run: Duration::from_secs(16),
+            failover_at: 0.3,
         }
     }
 

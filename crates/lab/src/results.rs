@@ -36,6 +36,12 @@ pub struct LabResults {
     /// The distance phase: each strategy that touches the store (and the
     /// sticky one as the reference) at each round-trip time to it.
     pub distance: Vec<DistancePoint>,
+    /// The failover phase: the shared store on a replicated Redis, its
+    /// primary killed under load, with each durability.
+    pub failover: Vec<FailoverPoint>,
+    /// Why the failover phase did not run, when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failover_skipped: Option<String>,
     /// What the run shows, in plain sentences computed from the figures
     /// (the report and the `/lab` page open with them).
     pub findings: Vec<String>,
@@ -223,6 +229,35 @@ pub struct DistancePoint {
     /// `T_stateful − T_stateless` at this distance (`None`: not measured).
     pub overhead_ms: Option<f64>,
     /// Error answers during the load.
+    pub errors: u64,
+}
+
+/// One durability in the failover phase.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverPoint {
+    /// `shared-store-replicated`: sessions in a Redis primary with two
+    /// replicas, found through three sentinels.
+    pub strategy: String,
+    /// `fast` (acknowledged once the primary has it) or `replicated`
+    /// (once one replica confirmed it too).
+    pub durability: String,
+    /// Increments answered per second before the kill.
+    pub requests_per_second: f64,
+    /// Median answer time before the kill.
+    pub p50_ms: f64,
+    /// 99th percentile before the kill.
+    pub p99_ms: f64,
+    /// Increments acknowledged in the whole phase.
+    pub writes_acknowledged: u64,
+    /// Acknowledged increments the store no longer held afterwards.
+    pub writes_lost: u64,
+    /// Users whose session was gone.
+    pub sessions_lost: u64,
+    /// From the kill to the first write sent after it being acknowledged
+    /// (`None`: none was).
+    pub failover_seconds: Option<f64>,
+    /// Error answers (writes refused while there was no primary).
     pub errors: u64,
 }
 

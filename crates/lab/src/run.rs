@@ -89,6 +89,7 @@ impl Bench {
             &dir.join("data"),
             log,
             self.network,
+            &[],
         )
         .await?;
         let outcome = self.measure(strategy, &cluster.api, &store, progress).await;

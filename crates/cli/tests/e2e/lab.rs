@@ -87,7 +87,7 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
     assert!(stdout.contains("What this run shows:"), "{stdout}");
     // Piped, not a terminal: progress comes as lines, strategy n of 4.
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("strategy 2 of 4"), "{stderr}");
+    assert!(stderr.contains("strategy 2 of 5"), "{stderr}");
     assert!(stderr.contains("s of load"), "{stderr}");
 
     for s in results["strategies"].as_array().unwrap() {
@@ -222,6 +222,43 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
     );
     assert!(
         far["requestsPerSecond"].as_f64().unwrap() < near["requestsPerSecond"].as_f64().unwrap()
+    );
+    // The failover phase: the shared store on a replicated Redis, its
+    // primary killed at the same moment for both durabilities.
+    let failover = results["failover"].as_array().unwrap();
+    let phase = |durability: &str| {
+        failover
+            .iter()
+            .find(|p| p["durability"] == durability)
+            .unwrap_or_else(|| panic!("no {durability} failover in {failover:?}"))
+            .clone()
+    };
+    let (fast, replicated) = (phase("fast"), phase("replicated"));
+    for p in [&fast, &replicated] {
+        assert_eq!(p["strategy"], "shared-store-replicated", "{p}");
+        assert!(count(p, "writesAcknowledged") > 100, "{p}");
+        // Declared down after 2 s, then the vote and a replica in step.
+        let took = p["failoverSeconds"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{p}"));
+        assert!((1.5..10.0).contains(&took), "{p}");
+        assert!(
+            count(p, "errors") > 0,
+            "writes refused while no primary: {p}"
+        );
+    }
+    assert_eq!(count(&replicated, "writesLost"), 0, "{replicated}");
+    assert_eq!(count(&replicated, "sessionsLost"), 0, "{replicated}");
+    assert!(
+        replicated["requestsPerSecond"].as_f64().unwrap()
+            < fast["requestsPerSecond"].as_f64().unwrap(),
+        "replicated waits for a replica: {replicated} against {fast}"
+    );
+    assert!(report.contains("A replicated store's failover"));
+    assert!(
+        results["findings"].to_string().contains("lost its primary"),
+        "{}",
+        results["findings"]
     );
     // Revocation shown, not inferred: the logout succeeded and every later
     // try was refused as revoked (not, say, by a store outage).

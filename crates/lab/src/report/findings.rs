@@ -21,6 +21,7 @@ pub(crate) fn findings(results: &LabResults) -> Vec<String> {
     store_outage(results, &mut out);
     super::network::distance_findings(results, &mut out);
     super::network::fault_findings(results, &mut out);
+    super::failover::failover_findings(results, &mut out);
     drift(all, &mut out);
     for s in all {
         if let Some(cost) = s.memory.token_cost {

@@ -159,6 +159,7 @@ pub fn html(results: &LabResults) -> String {
          to the store",
         network::distance_chart(results, false),
     );
+    out.push_str(&super::failover::failover_section(results, escape));
     out.push_str("<h2>Instance by instance</h2>");
     for s in &results.strategies {
         let ids: Vec<&str> = s.instance_timeline.keys().map(String::as_str).collect();

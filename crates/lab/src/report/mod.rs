@@ -2,6 +2,7 @@
 //! and `report.html` with SVG charts.
 
 mod charts;
+mod failover;
 mod findings;
 mod html;
 mod network;
