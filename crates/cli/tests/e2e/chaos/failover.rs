@@ -247,9 +247,13 @@ fn one_run(dir: &std::path::Path, durability: &str, fault: Fault) -> Outcome {
         .duration_since(at)
         .as_secs_f64();
     // A failover takes 2-4 s here (2 s to be declared, then the vote and a
-    // replica in step with its new primary); after a heal the clients are
-    // moved by the old primary's refusals. 6 s see either through.
-    std::thread::sleep(Duration::from_secs(6));
+    // replica in step with its new primary): 6 s see it through. After a
+    // heal the failover is done, and the clients, moved by the old
+    // primary's refusals, write again within a fraction of a second.
+    std::thread::sleep(match fault {
+        Fault::Kill => Duration::from_secs(6),
+        Fault::Partition => Duration::from_secs(2),
+    });
     stop.store(true, Ordering::Relaxed);
     let seen: Vec<Seen> = users.into_iter().map(|u| u.join().unwrap()).collect();
     let resumed = *timeline.resumed.get().unwrap();
