@@ -2,9 +2,14 @@
 //! without a restart: `redis+sentinel://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER[/DB]`
 //! (`rediss+sentinel://` for TLS to the sentinels and the data nodes).
 //!
-//! redis-rs finds the primary (it asks the sentinels in turn, keeps a
-//! primary no sentinel thinks down, and checks its `ROLE`), but the client it
-//! gives is for that address for good. So the connection here is replaced
+//! redis-rs finds the primary (it asks a sentinel for the primaries it
+//! knows, keeps one no sentinel thinks down, and checks its `ROLE`), but it
+//! asks the sentinels one after the other with no time limit, so one that
+//! went silent holds every question behind it, and the client it gives is
+//! for that address for good. So each sentinel here has a client of its own,
+//! all are asked at once, each within the store timeout, and the primary
+//! most of them name is taken as soon as a majority agrees (a silent one is
+//! not waited for). And the connection is replaced
 //! when the primary stops being one: a `READONLY` answer (it was demoted), a
 //! `NOREPLICAS` refusal (it is cut off from its replicas, so a failover is
 //! likely under way), a refused or dropped connection (it died), or a call
@@ -108,7 +113,7 @@ struct Primary {
 /// The primary of the moment, and how to find the next one.
 pub(crate) struct Followed {
     current: ArcSwap<Primary>,
-    sentinels: tokio::sync::Mutex<SentinelClient>,
+    sentinels: Vec<Sentinel>,
     config: ConnectionManagerConfig,
     /// Bounds each attempt to find and reach a primary.
     timeout: Duration,
@@ -127,48 +132,18 @@ impl Followed {
         let target = parse(url).map_err(|why| {
             RedisError::from((ErrorKind::InvalidClientConfig, "bad Sentinel URL", why))
         })?;
-        let addrs = target.sentinels.iter().map(|(host, port)| {
-            if target.tls {
-                ConnectionAddr::TcpTls {
-                    host: host.clone(),
-                    port: *port,
-                    insecure: false,
-                    tls_params: None,
-                }
-            } else {
-                ConnectionAddr::Tcp(host.clone(), *port)
-            }
-        });
-        let mut builder =
-            SentinelClientBuilder::new(addrs, target.master.clone(), SentinelServerType::Master)?
-                .set_client_to_redis_db(target.db);
-        if let Some(user) = target.username {
-            builder = builder.set_client_to_redis_username(user);
-        }
-        if let Some(password) = target.password {
-            builder = builder.set_client_to_redis_password(password);
-        }
-        if target.tls {
-            builder = builder
-                .set_client_to_redis_tls_mode(TlsMode::Secure)
-                .set_client_to_sentinel_tls_mode(TlsMode::Secure);
-            if let Some(ca) = ca_pem {
-                let certificates = || TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(ca.to_vec()),
-                };
-                builder = builder
-                    .set_client_to_redis_certificates(certificates())
-                    .set_client_to_sentinel_certificates(certificates());
-            }
-        }
-        let mut sentinels = builder.build()?;
-        let first = primary(&mut sentinels, &config, None)
-            .await?
+        let sentinels = target
+            .sentinels
+            .iter()
+            .map(|(host, port)| sentinel_client(&target, host, *port, ca_pem))
+            .collect::<RedisResult<Vec<_>>>()?;
+        let first = tokio::time::timeout(2 * timeout, primary(&sentinels, &config, None, timeout))
+            .await
+            .map_err(|_| timed_out("no sentinel named a primary that answered in time"))??
             .ok_or_else(|| RedisError::from((ErrorKind::ClientError, "no primary")))?;
         Ok(Self {
             current: ArcSwap::from_pointee(first),
-            sentinels: tokio::sync::Mutex::new(sentinels),
+            sentinels,
             config,
             timeout,
             finding: AtomicBool::new(false),
@@ -208,11 +183,14 @@ impl Followed {
         tokio::spawn(async move {
             while let Some(followed) = Weak::upgrade(&this) {
                 let known = followed.current.load().addr.clone();
-                let attempt = async {
-                    let mut sentinels = followed.sentinels.lock().await;
-                    primary(&mut sentinels, &followed.config, Some(&known)).await
-                };
-                if let Ok(Ok(found)) = tokio::time::timeout(followed.timeout, attempt).await {
+                let attempt = primary(
+                    &followed.sentinels,
+                    &followed.config,
+                    Some(&known),
+                    followed.timeout,
+                );
+                // The sentinels within the timeout, the primary within another.
+                if let Ok(Ok(found)) = tokio::time::timeout(2 * followed.timeout, attempt).await {
                     // The same primary keeps its connection (it reconnects
                     // by itself), and the sentinels are not asked again for
                     // a moment (every failed call would ask them, and each
@@ -236,14 +214,112 @@ impl Followed {
     }
 }
 
+/// One sentinel's own client: redis-rs's, given that sentinel alone.
+type Sentinel = Arc<tokio::sync::Mutex<SentinelClient>>;
+
+/// A client for the sentinel at `host:port` that finds `target`'s primary,
+/// with its credentials, database and TLS.
+fn sentinel_client(
+    target: &Target,
+    host: &str,
+    port: u16,
+    ca_pem: Option<&[u8]>,
+) -> RedisResult<Sentinel> {
+    let addr = if target.tls {
+        ConnectionAddr::TcpTls {
+            host: host.to_owned(),
+            port,
+            insecure: false,
+            tls_params: None,
+        }
+    } else {
+        ConnectionAddr::Tcp(host.to_owned(), port)
+    };
+    let mut builder =
+        SentinelClientBuilder::new([addr], target.master.clone(), SentinelServerType::Master)?
+            .set_client_to_redis_db(target.db);
+    if let Some(user) = &target.username {
+        builder = builder.set_client_to_redis_username(user.clone());
+    }
+    if let Some(password) = &target.password {
+        builder = builder.set_client_to_redis_password(password.clone());
+    }
+    if target.tls {
+        builder = builder
+            .set_client_to_redis_tls_mode(TlsMode::Secure)
+            .set_client_to_sentinel_tls_mode(TlsMode::Secure);
+        if let Some(ca) = ca_pem {
+            let certificates = || TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.to_vec()),
+            };
+            builder = builder
+                .set_client_to_redis_certificates(certificates())
+                .set_client_to_sentinel_certificates(certificates());
+        }
+    }
+    Ok(Arc::new(tokio::sync::Mutex::new(builder.build()?)))
+}
+
+fn timed_out(what: &'static str) -> RedisError {
+    RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, what))
+}
+
+/// Asks every sentinel at once, each within `timeout`, which primary it
+/// names (redis-rs checks that the one named says it is one); the address
+/// named most, taken as soon as a majority of the sentinels agree, so a
+/// silent sentinel is not waited for. Ties go to the first named.
+async fn ask_sentinels(sentinels: &[Sentinel], timeout: Duration) -> RedisResult<redis::Client> {
+    let mut asking = tokio::task::JoinSet::new();
+    for sentinel in sentinels {
+        let sentinel = Arc::clone(sentinel);
+        asking.spawn(async move {
+            let mut sentinel = sentinel.lock().await;
+            tokio::time::timeout(timeout, sentinel.async_get_client())
+                .await
+                .unwrap_or_else(|_| Err(timed_out("the sentinel did not answer in time")))
+        });
+    }
+    let majority = sentinels.len() / 2 + 1;
+    let mut named: Vec<(String, redis::Client, usize)> = Vec::new();
+    let mut last_err = None;
+    // Dropping the set stops the questions still out.
+    while let Some(answer) = asking.join_next().await {
+        match answer {
+            Ok(Ok(client)) => {
+                let addr = client.get_connection_info().addr.to_string();
+                match named.iter_mut().find(|(known, ..)| *known == addr) {
+                    Some((.., votes)) => *votes += 1,
+                    None => named.push((addr, client, 1)),
+                }
+                if named.iter().any(|(.., votes)| *votes >= majority) {
+                    break;
+                }
+            }
+            Ok(Err(err)) => last_err = Some(err),
+            Err(_) => last_err = Some(timed_out("a question to a sentinel was stopped")),
+        }
+    }
+    let mut best: Option<(redis::Client, usize)> = None;
+    for (_, client, votes) in named {
+        if best.as_ref().is_none_or(|(_, most)| votes > *most) {
+            best = Some((client, votes));
+        }
+    }
+    best.map(|(client, _)| client).ok_or_else(|| {
+        last_err.unwrap_or_else(|| RedisError::from((ErrorKind::ClientError, "no sentinel")))
+    })
+}
+
 /// A connection to the primary the sentinels name now; `None` when that is
 /// still `known`.
 async fn primary(
-    sentinels: &mut SentinelClient,
+    sentinels: &[Sentinel],
     config: &ConnectionManagerConfig,
     known: Option<&str>,
+    timeout: Duration,
 ) -> RedisResult<Option<Primary>> {
-    let client = sentinels.async_get_client().await?;
+    let client = ask_sentinels(sentinels, timeout).await?;
     let addr = client.get_connection_info().addr.to_string();
     if known == Some(addr.as_str()) {
         return Ok(None);

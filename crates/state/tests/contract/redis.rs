@@ -339,3 +339,45 @@ async fn deadlines_of_any_width_are_read_on_a_cluster() {
 async fn deadlines_of_any_width_are_read_on_a_sentinel_watched_redis() {
     deadlines_of_any_width_are_read(SENTINEL).await;
 }
+
+/// A sentinel that accepts connections and never answers (a host gone
+/// silent behind a partition) listed first: the store still finds the
+/// primary through the others, within its timeout, instead of waiting on
+/// the silent one (redis-rs asks them in turn with no time limit).
+#[tokio::test]
+async fn a_silent_sentinel_does_not_hold_up_finding_the_primary() {
+    let Some(url) = statecraft_testkit::service_url(SENTINEL, "the silent sentinel test") else {
+        return;
+    };
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    // Accepted and held, never read from or answered.
+    let holder = std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(8).collect();
+        drop(held);
+    });
+    let with_silent = url.replacen(
+        "redis+sentinel://",
+        &format!("redis+sentinel://127.0.0.1:{silent_port},"),
+        1,
+    );
+    let prefix = format!("statecraft-test:{}:", SessionSecret::generate().public_id());
+    let started = std::time::Instant::now();
+    let backend = tokio::time::timeout(
+        Duration::from_secs(5),
+        RedisBackend::connect(&with_silent, &prefix, Duration::from_millis(500)),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("still waiting on the silent sentinel after 5 s"))
+    .unwrap_or_else(|e| panic!("the other sentinels name the primary: {e}"));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "found after {:?}",
+        started.elapsed()
+    );
+    let counters = RedisCounterStore::new(backend.clone());
+    let name = statecraft_state::CounterName::parse("silent-sentinel").unwrap();
+    assert_eq!(counters.increment(&name).await.unwrap(), 1);
+    backend.delete_all().await.unwrap();
+    drop(holder);
+}
