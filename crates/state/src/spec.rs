@@ -21,9 +21,9 @@ pub enum StoreSpec {
 /// A store spec that names no known backend.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "expected memory, sqlite:PATH, redis://HOST[:PORT][/DB], redis+cluster://HOST:PORT[,HOST:PORT…] or redis+sentinel://HOST:PORT[,HOST:PORT…]/MASTER_NAME[/DB] (rediss… for TLS), got {0:?}"
+    "expected memory, sqlite:PATH, redis://HOST[:PORT][/DB], redis+cluster://HOST:PORT[,HOST:PORT…] or redis+sentinel://HOST:PORT[,HOST:PORT…]/MASTER_NAME[/DB] (rediss… for TLS), got {0:?}{1}"
 )]
-pub struct InvalidStoreSpec(String);
+pub struct InvalidStoreSpec(String, String);
 
 impl FromStr for StoreSpec {
     type Err = InvalidStoreSpec;
@@ -50,12 +50,16 @@ impl FromStr for StoreSpec {
         .find_map(|scheme| s.strip_prefix(scheme))
             && !rest.is_empty()
             && !rest.starts_with('/')
-            && crate::redis::sentinel_url_is_whole(s)
         {
-            return Ok(Self::Redis(s.to_owned()));
+            // The parser's reason names a part (a port, the primary's
+            // name), never the credentials.
+            return match crate::redis::sentinel_url_problem(s) {
+                None => Ok(Self::Redis(s.to_owned())),
+                Some(why) => Err(InvalidStoreSpec(redact(s), format!(": {why}"))),
+            };
         }
         // Never echo a URL that may hold a password.
-        Err(InvalidStoreSpec(redact(s)))
+        Err(InvalidStoreSpec(redact(s), String::new()))
     }
 }
 

@@ -275,6 +275,19 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         .counter_store
         .clone()
         .unwrap_or_else(|| cmd.session_store.clone());
+    let on_redis = |spec: &StoreSpec| matches!(spec, StoreSpec::Redis(_));
+    if matches!(cmd.durability.durability(), Durability::Replicated { .. })
+        && !on_redis(&cmd.session_store)
+        && !on_redis(&counter_spec)
+    {
+        // Asked for and silently not given would be worse than refused.
+        return Err(CmdError::Usage(format!(
+            "--store-durability replicated waits for Redis replicas, but the session store is \
+             {} and the counter store {}: give a replicated Redis \
+             (--session-store redis+sentinel://…), or leave the durability fast",
+            cmd.session_store, counter_spec
+        )));
+    }
     let mut config = AppConfig::new(cmd.instance_id.clone());
     config.secure_cookies = !cmd.insecure_cookies;
     config.timeouts = timeouts;

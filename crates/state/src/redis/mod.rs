@@ -34,10 +34,15 @@ pub use denylist::RedisDenylist;
 pub use durability::{Durability, Replicas};
 pub use sessions::RedisSessionStore;
 
-/// Whether `url`, when it names a primary through its sentinels, names the
-/// sentinels, the primary and a numeric database (other URLs: `true`).
-pub(crate) fn sentinel_url_is_whole(url: &str) -> bool {
-    !sentinel::is_sentinel(url) || sentinel::parse(url).is_ok()
+/// What is wrong with `url` when it names a primary through its sentinels
+/// and lacks the sentinels, the primary or a numeric database (`None`: it
+/// is whole, or not a Sentinel URL).
+pub(crate) fn sentinel_url_problem(url: &str) -> Option<String> {
+    if sentinel::is_sentinel(url) {
+        sentinel::parse(url).err()
+    } else {
+        None
+    }
 }
 
 /// A connection to one Redis server or cluster, and the key prefix this store owns.
@@ -335,6 +340,10 @@ async fn run_script<T: FromRedisValue>(
 fn why_unreached(err: &redis::RedisError) -> String {
     if err.is_connection_refusal() {
         "connection refused: is Redis running there, on that port?".to_owned()
+    } else if err.kind() == redis::ErrorKind::MasterNameNotFoundBySentinel {
+        "the sentinels know no primary by the name after the URL's last `/` \
+         (`SENTINEL MASTERS` on a sentinel lists the names they watch)"
+            .to_owned()
     } else if err.is_timeout() {
         "no answer in time: is the host reachable?".to_owned()
     } else if err.is_io_error() {

@@ -227,6 +227,24 @@ fn mistakes_are_refused_with_the_problem_and_the_fix_and_exit_code_2() {
             &[],
             &["--state-key", "<hidden>"],
         ),
+        (
+            &[
+                "serve",
+                "--session-store",
+                "redis+sentinel://u:hunter2@s1:x,s2/main",
+            ],
+            &[],
+            &["sentinel \"s1:x\" has no valid port", "u:***@"],
+        ),
+        (
+            &["serve", "--data", &data, "--store-durability", "replicated"],
+            &[],
+            &[
+                "waits for Redis replicas",
+                "session store is memory",
+                "durability fast",
+            ],
+        ),
     ];
     for (args, env, named) in cases {
         let mut cmd = statecraft(args);

@@ -413,3 +413,32 @@ fn redis_over_tls_with_a_password_and_a_private_ca() {
     assert!(!stderr.contains("tls-s3cret-pw"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A primary name the sentinels do not watch is refused at start with what
+/// to check, not "start it": the sentinels answered.
+#[test]
+fn an_unknown_primary_name_is_refused_with_where_to_look() {
+    let Some(url) = statecraft_testkit::service_url(
+        "STATECRAFT_TEST_REDIS_SENTINEL_URL",
+        "the Sentinel start-up test",
+    ) else {
+        return;
+    };
+    let (sentinels, _) = url.rsplit_once('/').unwrap();
+    let data = std::env::temp_dir().join(format!("statecraft-nosuch-{}", std::process::id()));
+    let out = statecraft(&["serve", "--data", &format!("sqlite:{}", data.display())])
+        .env("STATECRAFT_LISTEN", "127.0.0.1:0")
+        .env(
+            "STATECRAFT_SESSION_STORE",
+            format!("{sentinels}/no-such-primary"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("know no primary by the name") && stderr.contains("SENTINEL MASTERS"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}
