@@ -54,40 +54,41 @@ ensure_redis_cluster() {
       wait_for 10 redis-cli -h 127.0.0.1 -p "$port" ping || { echo "redis $port did not start (see $dir/$port/redis.log)" >&2; return 1; }
     fi
   done
-  # A cluster a test has just failed over is back within seconds; one that is
-  # not (half made, or its masters gone) is taken apart and made again.
-  if ! wait_for 5 cluster_is_ok "${masters[0]}"; then
+  # A cluster a test has just failed over is whole again within seconds; one
+  # that is not (half made, a node restarted empty, an older cluster of
+  # masters alone) is taken apart and made again.
+  if ! wait_for 5 cluster_is_whole; then
     echo "making a Redis Cluster of 3 masters and 3 replicas on 127.0.0.1:7101-7106" >&2
     for port in "${masters[@]}" "${replicas[@]}"; do
       redis-cli -h 127.0.0.1 -p "$port" flushall >/dev/null 2>&1
       redis-cli -h 127.0.0.1 -p "$port" cluster reset hard >/dev/null 2>&1
     done
-    # The masters first, then each replica joined to them: the two steps
-    # name which one failed, and the second is the one an older cluster of
-    # masters alone takes below.
+    # The masters first, then each replica joined to the master that has
+    # fewest: each step names what failed.
     out=$(timeout 60 redis-cli --cluster create "${masters[@]/#/127.0.0.1:}" --cluster-yes 2>&1) ||
       { echo "the Redis Cluster could not be made; redis-cli said:" >&2; tail -n 15 <<<"$out" >&2; return 1; }
-  fi
-  # Each missing replica joins as a replica of the master that has fewest.
-  for port in "${replicas[@]}"; do
-    if ! redis-cli -h 127.0.0.1 -p "${masters[0]}" cluster nodes | grep -q "127.0.0.1:$port@"; then
-      redis-cli -h 127.0.0.1 -p "$port" flushall >/dev/null 2>&1
-      redis-cli -h 127.0.0.1 -p "$port" cluster reset hard >/dev/null 2>&1
+    for port in "${replicas[@]}"; do
       out=$(timeout 60 redis-cli --cluster add-node "127.0.0.1:$port" "127.0.0.1:${masters[0]}" --cluster-slave 2>&1) ||
         { echo "redis $port could not join the cluster as a replica; redis-cli said:" >&2; tail -n 15 <<<"$out" >&2; return 1; }
-    fi
-  done
-  wait_for 30 bash -c "redis-cli -h 127.0.0.1 -p ${masters[0]} cluster info | grep -q '^cluster_state:ok' &&
-    [ \$(redis-cli -h 127.0.0.1 -p ${masters[0]} cluster nodes | awk '\$3 ~ /slave/' | wc -l) -ge 3 ]" ||
-    { echo "the Redis Cluster did not become ready with its replicas:" >&2; redis-cli -h 127.0.0.1 -p "${masters[0]}" cluster nodes >&2; return 1; }
+    done
+    wait_for 30 cluster_is_whole ||
+      { echo "the Redis Cluster did not become whole:" >&2; redis-cli -h 127.0.0.1 -p "${masters[0]}" cluster nodes >&2; return 1; }
+  fi
   local nodes
   nodes=$(printf '127.0.0.1:%s,' "${masters[@]}")
   export STATECRAFT_TEST_REDIS_CLUSTER_URL="redis+cluster://${nodes%,}"
 }
 
-# Whether the cluster node on PORT says the cluster serves every slot.
-cluster_is_ok() {
-  redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | grep -q '^cluster_state:ok'
+# Whether the test cluster is whole: every slot served, each of its six nodes
+# knowing all six, none marked failed, and three of them replicas.
+cluster_is_whole() {
+  local port nodes
+  redis-cli -h 127.0.0.1 -p 7101 cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
+  for port in 7101 7102 7103 7104 7105 7106; do
+    redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null | grep -q '^cluster_known_nodes:6' || return 1
+  done
+  nodes=$(redis-cli -h 127.0.0.1 -p 7101 cluster nodes 2>/dev/null) || return 1
+  ! grep -Eq 'fail|noaddr' <<<"$nodes" && [ "$(awk '$3 ~ /slave/' <<<"$nodes" | wc -l)" -eq 3 ]
 }
 
 # A replicated Redis watched by Sentinel on loopback: a primary (7201), two

@@ -118,6 +118,8 @@ async fn user(target: Target, deadline: Instant, killed: Arc<OnceLock<Instant>>)
         match increment(&target, &mut credential).await {
             Ok((count, session)) => {
                 seen.record(count, session);
+                // A store that came back only now came back all the same.
+                seen.first_after_kill.get_or_insert_with(Instant::now);
                 break;
             }
             Err(_) if Instant::now() < settle => {
@@ -165,9 +167,11 @@ async fn one(
         .map(|_| tokio::spawn(user(target.clone(), deadline, Arc::clone(&killed))))
         .collect();
     tokio::time::sleep_until((start + plan.failover_run.mul_f64(plan.failover_at)).into()).await;
+    // From the moment it is dead: a write sent while the kill was under
+    // way may have been answered by the dying primary.
+    redis.kill_primary().await;
     let at = Instant::now();
     let _ = killed.set(at);
-    redis.kill_primary().await;
     let seen: Vec<Seen> = join_all(users)
         .await
         .into_iter()

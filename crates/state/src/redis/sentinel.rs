@@ -2,19 +2,16 @@
 //! without a restart: `redis+sentinel://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER[/DB]`
 //! (`rediss+sentinel://` for TLS to the sentinels and the data nodes).
 //!
-//! redis-rs finds the primary (it asks a sentinel for the primaries it
-//! knows, keeps one no sentinel thinks down, and checks its `ROLE`), but it
-//! asks the sentinels one after the other with no time limit, so one that
-//! went silent holds every question behind it, and the client it gives is
-//! for that address for good. So each sentinel here has a client of its own,
-//! all are asked at once, each within the store timeout, and the primary
-//! most of them name is taken as soon as a majority agrees (a silent one is
-//! not waited for). And the connection is replaced
-//! when the primary stops being one: a `READONLY` answer (it was demoted), a
+//! The sentinels are asked directly, all at once, and a primary is taken
+//! only when a majority names it (`discover`: why not redis-rs's own
+//! Sentinel client). The connection to it is for that address, so it is
+//! replaced when the primary stops being one: a `READONLY` answer (it was demoted), a
 //! `NOREPLICAS` refusal (it is cut off from its replicas, so a failover is
 //! likely under way), a refused or dropped connection (it died), or a call
 //! that went unanswered (it went silent) each send the sentinels the
 //! question again, in the background, until a primary answers.
+
+mod discover;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -22,8 +19,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{ConnectionAddr, ErrorKind, RedisError, RedisResult, TlsCertificates, TlsMode};
+use redis::{ErrorKind, RedisError, RedisResult};
 
 /// The URL schemes of a Sentinel-watched primary.
 const SENTINEL: &str = "redis+sentinel://";
@@ -113,7 +109,10 @@ struct Primary {
 /// The primary of the moment, and how to find the next one.
 pub(crate) struct Followed {
     current: ArcSwap<Primary>,
-    sentinels: Vec<Sentinel>,
+    target: Target,
+    sentinels: Vec<redis::Client>,
+    /// The CA that signs the sentinels' and data nodes' certificates.
+    ca: Option<Vec<u8>>,
     config: ConnectionManagerConfig,
     /// Bounds each attempt to find and reach a primary.
     timeout: Duration,
@@ -132,18 +131,24 @@ impl Followed {
         let target = parse(url).map_err(|why| {
             RedisError::from((ErrorKind::InvalidClientConfig, "bad Sentinel URL", why))
         })?;
-        let sentinels = target
-            .sentinels
-            .iter()
-            .map(|(host, port)| sentinel_client(&target, host, *port, ca_pem))
-            .collect::<RedisResult<Vec<_>>>()?;
-        let first = tokio::time::timeout(2 * timeout, primary(&sentinels, &config, None, timeout))
-            .await
-            .map_err(|_| timed_out("no sentinel named a primary that answered in time"))??
-            .ok_or_else(|| RedisError::from((ErrorKind::ClientError, "no primary")))?;
+        let sentinels = discover::sentinels(&target, ca_pem)?;
+        let (addr, conn) = tokio::time::timeout(
+            2 * timeout,
+            discover::primary(&target, &sentinels, ca_pem, &config, None, timeout),
+        )
+        .await
+        .map_err(|_| {
+            RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no primary named by the sentinels answered in time",
+            ))
+        })??
+        .ok_or_else(|| RedisError::from((ErrorKind::ClientError, "no primary")))?;
         Ok(Self {
-            current: ArcSwap::from_pointee(first),
+            current: ArcSwap::from_pointee(Primary { addr, conn }),
+            target,
             sentinels,
+            ca: ca_pem.map(<[u8]>::to_vec),
             config,
             timeout,
             finding: AtomicBool::new(false),
@@ -183,8 +188,10 @@ impl Followed {
         tokio::spawn(async move {
             while let Some(followed) = Weak::upgrade(&this) {
                 let known = followed.current.load().addr.clone();
-                let attempt = primary(
+                let attempt = discover::primary(
+                    &followed.target,
                     &followed.sentinels,
+                    followed.ca.as_deref(),
                     &followed.config,
                     Some(&known),
                     followed.timeout,
@@ -197,9 +204,9 @@ impl Followed {
                     // question opens connections); another one takes its
                     // place at once.
                     match found {
-                        Some(fresh) => {
-                            tracing::info!(primary = %fresh.addr, "redis: following the primary the sentinels name");
-                            followed.current.store(Arc::new(fresh));
+                        Some((addr, conn)) => {
+                            tracing::info!(primary = %addr, "redis: following the primary the sentinels name");
+                            followed.current.store(Arc::new(Primary { addr, conn }));
                         }
                         None => tokio::time::sleep(followed.timeout / 4).await,
                     }
@@ -212,120 +219,6 @@ impl Followed {
             }
         });
     }
-}
-
-/// One sentinel's own client: redis-rs's, given that sentinel alone.
-type Sentinel = Arc<tokio::sync::Mutex<SentinelClient>>;
-
-/// A client for the sentinel at `host:port` that finds `target`'s primary,
-/// with its credentials, database and TLS.
-fn sentinel_client(
-    target: &Target,
-    host: &str,
-    port: u16,
-    ca_pem: Option<&[u8]>,
-) -> RedisResult<Sentinel> {
-    let addr = if target.tls {
-        ConnectionAddr::TcpTls {
-            host: host.to_owned(),
-            port,
-            insecure: false,
-            tls_params: None,
-        }
-    } else {
-        ConnectionAddr::Tcp(host.to_owned(), port)
-    };
-    let mut builder =
-        SentinelClientBuilder::new([addr], target.master.clone(), SentinelServerType::Master)?
-            .set_client_to_redis_db(target.db);
-    if let Some(user) = &target.username {
-        builder = builder.set_client_to_redis_username(user.clone());
-    }
-    if let Some(password) = &target.password {
-        builder = builder.set_client_to_redis_password(password.clone());
-    }
-    if target.tls {
-        builder = builder
-            .set_client_to_redis_tls_mode(TlsMode::Secure)
-            .set_client_to_sentinel_tls_mode(TlsMode::Secure);
-        if let Some(ca) = ca_pem {
-            let certificates = || TlsCertificates {
-                client_tls: None,
-                root_cert: Some(ca.to_vec()),
-            };
-            builder = builder
-                .set_client_to_redis_certificates(certificates())
-                .set_client_to_sentinel_certificates(certificates());
-        }
-    }
-    Ok(Arc::new(tokio::sync::Mutex::new(builder.build()?)))
-}
-
-fn timed_out(what: &'static str) -> RedisError {
-    RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, what))
-}
-
-/// Asks every sentinel at once, each within `timeout`, which primary it
-/// names (redis-rs checks that the one named says it is one); the address
-/// named most, taken as soon as a majority of the sentinels agree, so a
-/// silent sentinel is not waited for. Ties go to the first named.
-async fn ask_sentinels(sentinels: &[Sentinel], timeout: Duration) -> RedisResult<redis::Client> {
-    let mut asking = tokio::task::JoinSet::new();
-    for sentinel in sentinels {
-        let sentinel = Arc::clone(sentinel);
-        asking.spawn(async move {
-            let mut sentinel = sentinel.lock().await;
-            tokio::time::timeout(timeout, sentinel.async_get_client())
-                .await
-                .unwrap_or_else(|_| Err(timed_out("the sentinel did not answer in time")))
-        });
-    }
-    let majority = sentinels.len() / 2 + 1;
-    let mut named: Vec<(String, redis::Client, usize)> = Vec::new();
-    let mut last_err = None;
-    // Dropping the set stops the questions still out.
-    while let Some(answer) = asking.join_next().await {
-        match answer {
-            Ok(Ok(client)) => {
-                let addr = client.get_connection_info().addr.to_string();
-                match named.iter_mut().find(|(known, ..)| *known == addr) {
-                    Some((.., votes)) => *votes += 1,
-                    None => named.push((addr, client, 1)),
-                }
-                if named.iter().any(|(.., votes)| *votes >= majority) {
-                    break;
-                }
-            }
-            Ok(Err(err)) => last_err = Some(err),
-            Err(_) => last_err = Some(timed_out("a question to a sentinel was stopped")),
-        }
-    }
-    let mut best: Option<(redis::Client, usize)> = None;
-    for (_, client, votes) in named {
-        if best.as_ref().is_none_or(|(_, most)| votes > *most) {
-            best = Some((client, votes));
-        }
-    }
-    best.map(|(client, _)| client).ok_or_else(|| {
-        last_err.unwrap_or_else(|| RedisError::from((ErrorKind::ClientError, "no sentinel")))
-    })
-}
-
-/// A connection to the primary the sentinels name now; `None` when that is
-/// still `known`.
-async fn primary(
-    sentinels: &[Sentinel],
-    config: &ConnectionManagerConfig,
-    known: Option<&str>,
-    timeout: Duration,
-) -> RedisResult<Option<Primary>> {
-    let client = ask_sentinels(sentinels, timeout).await?;
-    let addr = client.get_connection_info().addr.to_string();
-    if known == Some(addr.as_str()) {
-        return Ok(None);
-    }
-    let conn = ConnectionManager::new_with_config(client, config.clone()).await?;
-    Ok(Some(Primary { addr, conn }))
 }
 
 #[cfg(test)]
