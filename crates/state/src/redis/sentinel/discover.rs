@@ -161,10 +161,12 @@ async fn vote(sentinels: &[Client], master: &str, timeout: Duration) -> RedisRes
             "no such primary name",
         )));
     }
-    if named.is_empty() && down == 0 {
-        if let Some(err) = last_err {
-            return Err(err);
-        }
+    // Nobody answered at all: say why the last one did not.
+    if named.is_empty()
+        && down == 0
+        && let Some(err) = last_err
+    {
+        return Err(err);
     }
     Err(RedisError::from((
         ErrorKind::ClientError,
