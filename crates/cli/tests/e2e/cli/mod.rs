@@ -6,6 +6,7 @@ mod commands;
 mod services;
 mod signals;
 mod stores;
+mod tls;
 
 use crate::common::{delete_stream, free_port, request, try_request};
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,5 +1,6 @@
 //! The stores behind `serve` as processes use them: SQLite across restarts
-//! and processes, Redis dead, stalled, over TLS.
+//! and processes, Redis dead or stalled, a primary name Sentinel does not
+//! know (over TLS: `tls.rs`).
 
 use super::*;
 
@@ -67,7 +68,7 @@ fn three_processes_share_one_sqlite_counter_exactly() {
 }
 
 /// A redis-server of the test's own on a free loopback port (stopped on drop).
-struct OwnRedis {
+pub(super) struct OwnRedis {
     child: Child,
     port: u16,
 }
@@ -78,7 +79,7 @@ impl OwnRedis {
     }
 
     /// Starts redis-server with `args` (which open `port`) on loopback.
-    fn start_with(port: u16, args: &[&str]) -> Self {
+    pub(super) fn start_with(port: u16, args: &[&str]) -> Self {
         let child = Command::new("redis-server")
             .args(args)
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -270,148 +271,6 @@ fn a_stalled_redis_gives_503_within_the_store_timeout_and_recovers() {
         wait_exit(&mut app.0, Duration::from_secs(10)).code(),
         Some(0)
     );
-}
-
-/// Runs openssl in `dir`; false if it fails.
-fn openssl(dir: &std::path::Path, args: &[&str]) -> bool {
-    Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-#[test]
-fn redis_over_tls_with_a_password_and_a_private_ca() {
-    let test = "the Redis TLS test";
-    if statecraft_testkit::program("openssl", test).is_none()
-        || statecraft_testkit::program("redis-server", test).is_none()
-    {
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("statecraft-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    // A private CA and a certificate for 127.0.0.1 signed by it.
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let made = openssl(
-        &dir,
-        &[
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=statecraft test CA",
-            ],
-        ]
-        .concat(),
-    ) && openssl(
-        &dir,
-        &[
-            &["req"][..],
-            &ec,
-            &[
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-        ]
-        .concat(),
-    ) && std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .is_ok()
-        && openssl(
-            &dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "server.pem",
-                "-days",
-                "2",
-                "-extfile",
-                "ext.cnf",
-            ],
-        );
-    assert!(made, "openssl could not make the test's CA and certificate");
-    let port = free_port();
-    let path = |f: &str| dir.join(f).to_str().unwrap().to_owned();
-    let args = [
-        "--port".to_owned(),
-        "0".to_owned(),
-        "--tls-port".to_owned(),
-        port.to_string(),
-        "--tls-cert-file".to_owned(),
-        path("server.pem"),
-        "--tls-key-file".to_owned(),
-        path("server.key"),
-        "--tls-ca-cert-file".to_owned(),
-        path("ca.pem"),
-        "--tls-auth-clients".to_owned(),
-        "no".to_owned(),
-        "--requirepass".to_owned(),
-        "tls-s3cret-pw".to_owned(),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let _redis = OwnRedis::start_with(port, &args);
-    let url = format!("rediss://:tls-s3cret-pw@127.0.0.1:{port}");
-    let ca = path("ca.pem");
-    let (mut app, addr) = serve(&[
-        ("STATECRAFT_SESSION_STORE", url.as_str()),
-        ("STATECRAFT_REDIS_CA_FILE", ca.as_str()),
-    ]);
-    let (status, head, _) = http(&addr, "POST", "/increment", None);
-    assert_eq!(status, 200);
-    assert!(
-        head.to_ascii_lowercase().contains("x-state-source: redis"),
-        "{head}"
-    );
-    let cookie = session_cookie(&head);
-    let (_, _, body) = http(&addr, "POST", "/increment", Some(&cookie));
-    assert!(body.contains(r#""counter":2"#), "{body}");
-    sigterm(&app);
-    wait_exit(&mut app, Duration::from_secs(10));
-
-    // Without the CA the certificate does not verify: a clear refusal at start,
-    // with the password redacted.
-    let out = statecraft(&["serve"])
-        .env("STATECRAFT_LISTEN", "127.0.0.1:0")
-        .env("STATECRAFT_SESSION_STORE", &url)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("cannot reach the session store"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("tls-s3cret-pw"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A primary name the sentinels do not watch is refused at start with what
