@@ -145,3 +145,23 @@ impl IntoResponse for GatewayError {
         response
     }
 }
+
+/// A request body axum took whole, or the gateway's answer for one it could
+/// not (axum's own is plain text): 413 with `too_large`, else 400.
+///
+/// # Errors
+/// The body was over the route's limit, or could not be read.
+pub(crate) fn whole_body(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    too_large: &'static str,
+) -> Result<axum::body::Bytes, GatewayError> {
+    match body {
+        Ok(body) => Ok(body),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(GatewayError::PayloadTooLarge(too_large))
+        }
+        Err(_) => Err(GatewayError::InvalidRequest(
+            "The request body could not be read whole",
+        )),
+    }
+}

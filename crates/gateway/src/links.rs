@@ -252,18 +252,9 @@ pub(crate) async fn set(
         Ok(found) => found,
         Err(err) => return err.into_response(),
     };
-    // A body axum could not take, in the API's error shape (its own
-    // answer is plain text).
-    let body = match body {
+    let body = match crate::error::whole_body(body, "A link's faults are at most 4 KiB of JSON") {
         Ok(body) => body,
-        Err(e) if e.status() == http::StatusCode::PAYLOAD_TOO_LARGE => {
-            return GatewayError::PayloadTooLarge("A link's faults are at most 4 KiB of JSON")
-                .into_response();
-        }
-        Err(_) => {
-            return GatewayError::InvalidRequest("The request body could not be read whole")
-                .into_response();
-        }
+        Err(err) => return err.into_response(),
     };
     let Some(faults) = parse_faults(&body) else {
         return GatewayError::InvalidRequest(

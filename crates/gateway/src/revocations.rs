@@ -226,11 +226,15 @@ pub(crate) async fn record(State(gateway): State<Gateway>, headers: HeaderMap) -
 pub(crate) async fn receive(
     State(gateway): State<Gateway>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let token = match instance_only(&gateway, &headers) {
         Ok(token) => token,
         Err(refused) => return refused.into_response(),
+    };
+    let body = match crate::error::whole_body(body, "A revocation is at most 16 KiB of JSON") {
+        Ok(body) => body,
+        Err(err) => return err.into_response(),
     };
     let checked = match serde_json::from_slice::<Checked>(&body) {
         Ok(checked) if checked.within_limits() => checked,
