@@ -84,6 +84,18 @@ fn http(addr: &str, method: &str, path: &str, cookie: Option<&str>) -> (u16, Str
     (status, head.to_owned(), body.to_owned())
 }
 
+/// A first `POST /increment` to the server at `addr`, answered from Redis;
+/// the session cookie it set.
+fn first_count_on_redis(addr: &str) -> String {
+    let (status, head, _) = http(addr, "POST", "/increment", None);
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase().contains("x-state-source: redis"),
+        "{head}"
+    );
+    session_cookie(&head)
+}
+
 /// The `name=value` of the first `Set-Cookie` in a response head.
 fn session_cookie(head: &str) -> String {
     let line = head

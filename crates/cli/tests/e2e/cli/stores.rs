@@ -118,13 +118,7 @@ fn serve_on_own_redis() -> Option<(OwnRedis, Reaped, String, String)> {
         ("STATECRAFT_STORE_TIMEOUT", "300ms"),
     ];
     let (app, addr) = serve(&env);
-    let (status, head, _) = http(&addr, "POST", "/increment", None);
-    assert_eq!(status, 200);
-    assert!(
-        head.to_ascii_lowercase().contains("x-state-source: redis"),
-        "{head}"
-    );
-    let cookie = session_cookie(&head);
+    let cookie = first_count_on_redis(&addr);
     Some((redis, app, addr, cookie))
 }
 
