@@ -26,9 +26,9 @@ use crate::results::FailoverPoint;
 use crate::strategy::Strategy;
 
 /// The strategy's name in the results.
-pub(crate) const STRATEGY: &str = "shared-store-replicated";
+const STRATEGY: &str = "shared-store-replicated";
 /// The durabilities compared, in order.
-pub(crate) const DURABILITIES: [&str; 2] = ["fast", "replicated"];
+const DURABILITIES: [&str; 2] = ["fast", "replicated"];
 /// How long a user tries, after the load, to have one write taken: the
 /// count then shows what the store kept.
 const SETTLE: Duration = Duration::from_secs(15);

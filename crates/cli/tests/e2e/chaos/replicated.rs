@@ -149,7 +149,7 @@ fn sentinel(dir: &Path, n: usize, place: Placement, primary: u16) -> Daemon {
 }
 
 /// `cmd` on the server at `addr`.
-pub(crate) fn query<T: redis::FromRedisValue>(
+fn query<T: redis::FromRedisValue>(
     addr: SocketAddr,
     cmd: &redis::Cmd,
 ) -> redis::RedisResult<T> {
@@ -216,7 +216,7 @@ impl Replicated {
     }
 
     /// The first primary's `INFO replication`.
-    pub(crate) fn primary_info(&self) -> redis::RedisResult<String> {
+    fn primary_info(&self) -> redis::RedisResult<String> {
         query(self.primary.addr(), redis::cmd("INFO").arg("replication"))
     }
 
