@@ -149,10 +149,7 @@ fn sentinel(dir: &Path, n: usize, place: Placement, primary: u16) -> Daemon {
 }
 
 /// `cmd` on the server at `addr`.
-fn query<T: redis::FromRedisValue>(
-    addr: SocketAddr,
-    cmd: &redis::Cmd,
-) -> redis::RedisResult<T> {
+fn query<T: redis::FromRedisValue>(addr: SocketAddr, cmd: &redis::Cmd) -> redis::RedisResult<T> {
     let client = redis::Client::open(format!("redis://{addr}/"))?;
     let mut conn = client.get_connection_with_timeout(Duration::from_secs(1))?;
     cmd.query(&mut conn)
