@@ -13,8 +13,6 @@ use tokio::process::{Child, Command};
 use crate::LabError;
 use crate::strategy::Strategy;
 
-/// Instances per cluster, as in the seed.
-pub(crate) const INSTANCES: usize = 3;
 /// How long a cluster may take to listen and have every instance healthy.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -67,22 +65,42 @@ impl Network {
 pub(crate) struct ClusterApi {
     /// The gateway's base URL.
     pub(crate) base: String,
+    /// How many instances it runs.
+    instances: usize,
     client: reqwest::Client,
 }
 
+/// What a cluster is made of.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shape<'a> {
+    /// The strategy it runs.
+    pub(crate) strategy: Strategy,
+    /// The shared store's spec, for the strategies that use one.
+    pub(crate) shared_store: &'a str,
+    /// Instances behind the gateway.
+    pub(crate) instances: usize,
+    /// How its parts are joined.
+    pub(crate) network: Network,
+    /// Flags for every instance.
+    pub(crate) serve_args: &'a [&'a str],
+}
+
 impl Cluster {
-    /// Starts the cluster for `strategy`, its services' data in `data`,
-    /// its log (gateway and instances, prefixed) in `log`; `serve_args` go
-    /// to every instance.
+    /// Starts the cluster `shape` describes, its services' data in `data`,
+    /// its log (gateway and instances, prefixed) in `log`.
     pub(crate) async fn start(
         program: &Path,
-        strategy: Strategy,
-        shared_store: &str,
+        shape: Shape<'_>,
         data: &Path,
         log: PathBuf,
-        network: Network,
-        serve_args: &[&str],
     ) -> Result<Self, LabError> {
+        let Shape {
+            strategy,
+            shared_store,
+            instances,
+            network,
+            serve_args,
+        } = shape;
         let store = if strategy.uses_shared_store() {
             shared_store
         } else {
@@ -90,7 +108,7 @@ impl Cluster {
         };
         let mut child = Command::new(program)
             .args(["cluster", "--listen", "127.0.0.1:0"])
-            .args(["--instances", &INSTANCES.to_string()])
+            .args(["--instances", &instances.to_string()])
             .args(["--balance", strategy.balance()])
             // In the environment: a Redis URL may hold a password.
             .env("STATECRAFT_SESSION_STORE", store)
@@ -117,7 +135,9 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
+            // Dropped unstopped (a cancelled run), it is asked to stop, not
+            // killed: a killed cluster would leave its instances running.
+            .kill_on_drop(false)
             .spawn()
             .map_err(|e| LabError::Setup(format!("cannot start {}: {e}", program.display())))?;
         let stderr = child
@@ -161,6 +181,7 @@ impl Cluster {
             .map_err(|e| LabError::Setup(e.to_string()))?;
         let api = ClusterApi {
             base: format!("http://127.0.0.1:{port}"),
+            instances,
             client,
         };
         api.wait_healthy(START_TIMEOUT).await?;
@@ -175,6 +196,15 @@ impl Cluster {
             .is_err()
         {
             let _ = self.child.kill().await;
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Still running only when the run was dropped without `stop`.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            statecraft_http::terminate(&self.child);
         }
     }
 }
@@ -219,7 +249,7 @@ impl ClusterApi {
         let started = Instant::now();
         loop {
             if let Ok(list) = self.instances().await
-                && list.len() == INSTANCES
+                && list.len() == self.instances
                 && list.iter().all(|(_, _, healthy)| *healthy)
             {
                 return Ok(started.elapsed());

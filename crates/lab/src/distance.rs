@@ -54,7 +54,7 @@ pub(crate) async fn measure(
         let deadline = recorder.start() + plan.distance_run;
         let counter = format!("lab-distance-{}", strategy.id());
         let running = users.iter().map(|account| {
-            let user = User::new(account.clone(), strategy, counter.clone());
+            let user = User::new(account.clone(), strategy, counter.clone(), plan.cart_items);
             tokio::spawn(user.run(target.clone(), deadline))
         });
         join_all(running.collect::<Vec<_>>()).await;

@@ -28,11 +28,19 @@ pub(crate) struct User {
     state_token: Option<String>,
     /// Client-held cart (token strategy).
     cart: Vec<(String, u16)>,
+    /// Products put in the cart each visit.
+    cart_items: usize,
 }
 
 impl User {
     /// A user of `account` running `strategy`'s journey.
-    pub(crate) fn new(account: Account, strategy: Strategy, shared_counter: String) -> Self {
+    /// Each visit fills the cart with `cart_items` products.
+    pub(crate) fn new(
+        account: Account,
+        strategy: Strategy,
+        shared_counter: String,
+        cart_items: usize,
+    ) -> Self {
         Self {
             account,
             strategy,
@@ -42,6 +50,7 @@ impl User {
             counter: None,
             state_token: None,
             cart: Vec::new(),
+            cart_items,
         }
     }
 
@@ -101,8 +110,17 @@ impl User {
         self.counter = Some(now);
     }
 
-    fn product() -> &'static str {
-        PRODUCTS[rand::random_range(0..PRODUCTS.len())]
+    /// The `n`th product of a visit's cart: two of the catalog's (a
+    /// product chosen twice grows its line), then, for a bigger session,
+    /// products of their own names, each a line of its own. (The catalog
+    /// does not know them, so such an order is later rejected for stock:
+    /// the checkout still answers, which is what the load measures.)
+    fn product(n: usize) -> String {
+        if n < 2 {
+            PRODUCTS[rand::random_range(0..PRODUCTS.len())].to_owned()
+        } else {
+            format!("lab-item-{n}")
+        }
     }
 
     /// Session strategies: the server holds the count, the cart and the
@@ -125,8 +143,8 @@ impl User {
                 .await?;
             self.check_count(&answer, target);
         }
-        for _ in 0..2 {
-            let item = json!({"productId": Self::product(), "quantity": 1});
+        for n in 0..self.cart_items {
+            let item = json!({"productId": Self::product(n), "quantity": 1});
             target
                 .send(
                     &mut self.credential,
@@ -186,11 +204,11 @@ impl User {
                 .await?;
             self.check_count(&answer, target);
         }
-        for _ in 0..2 {
-            let product = Self::product();
-            match self.cart.iter_mut().find(|(p, _)| p == product) {
+        for n in 0..self.cart_items {
+            let product = Self::product(n);
+            match self.cart.iter_mut().find(|(p, _)| *p == product) {
                 Some((_, quantity)) => *quantity += 1,
-                None => self.cart.push((product.to_owned(), 1)),
+                None => self.cart.push((product, 1)),
             }
         }
         target

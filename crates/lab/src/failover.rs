@@ -17,7 +17,7 @@ use hdrhistogram::Histogram;
 
 use crate::LabError;
 use crate::client::{Call, Credential, Target};
-use crate::cluster::{Cluster, Network};
+use crate::cluster::{Cluster, Network, Shape};
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::record::histogram;
@@ -146,19 +146,18 @@ async fn one(
     log: std::path::PathBuf,
 ) -> Result<FailoverPoint, LabError> {
     let mut redis = ReplicatedRedis::start(&work.join("redis")).await?;
-    let cluster = Cluster::start(
-        program,
-        Strategy::SharedStore,
-        &redis.url(),
-        &work.join("data"),
-        log,
+    let store = redis.url();
+    let shape = Shape {
+        strategy: Strategy::SharedStore,
+        shared_store: &store,
+        instances: plan.instances,
         // Sentinel names its nodes by their own addresses: the store
         // cannot be relayed, so the cluster's links stand in front of the
         // instances only.
-        Network::Loopback,
-        &["--store-durability", durability, "--store-replicas", "1"],
-    )
-    .await?;
+        network: Network::Loopback,
+        serve_args: &["--store-durability", durability, "--store-replicas", "1"],
+    };
+    let cluster = Cluster::start(program, shape, &work.join("data"), log).await?;
     let target = Target::new(cluster.api.base.clone(), None).map_err(LabError::Setup)?;
     let start = Instant::now();
     let deadline = start + plan.failover_run;

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use crate::client::{Account, Target};
 use crate::cluster::{ClusterApi, Network};
 use crate::plan::Plan;
+use crate::progress::Progress;
 use crate::results::FaultOutcome;
 use crate::revocation::{self, Revocation};
 use crate::strategy::Strategy;
@@ -20,8 +21,6 @@ use crate::strategy::Strategy;
 const KILLED: &str = "server-2";
 /// The instance cut off from the store.
 const CUT_FROM_STORE: &str = "server-1";
-/// The instance the gateway is cut off from.
-const CUT_FROM_GATEWAY: &str = "server-3";
 /// The instance that turns overloaded.
 const OVERLOADED: &str = "server-2";
 /// How long after a heal the watch waits for the instance to come back.
@@ -46,6 +45,22 @@ pub(crate) struct Schedule<'a> {
     pub(crate) network: Network,
     /// When the load started.
     pub(crate) start: Instant,
+    /// Where each fault is told as it strikes.
+    pub(crate) progress: &'a Progress,
+}
+
+/// One step of the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Kill,
+    Restart,
+    StoreStop,
+    StorePartition,
+    GatewayPartition,
+    SlowStore,
+    Overload,
+    RollingRestart,
+    Logout,
 }
 
 impl Schedule<'_> {
@@ -58,26 +73,122 @@ impl Schedule<'_> {
         Instant::now()
     }
 
-    /// Runs every fault and the logout probe; their outcomes in order.
+    /// The instance the gateway is cut off from: the third, or the last
+    /// of fewer.
+    fn cut_from_gateway(&self) -> String {
+        format!("server-{}", self.plan.instances.min(3))
+    }
+
+    /// The plan's faults in the order of their moments (one at a time: a
+    /// fault whose moment falls inside an earlier one's span waits for it).
+    fn steps(&self) -> Vec<(f64, Step)> {
+        let plan = self.plan;
+        let mut steps: Vec<(f64, Step)> = [
+            (plan.kill_at, Step::Kill),
+            (plan.restart_at, Step::Restart),
+            (plan.store_stop_at, Step::StoreStop),
+            (plan.store_partition_at, Step::StorePartition),
+            (plan.gateway_partition_at, Step::GatewayPartition),
+            (plan.slow_store_at, Step::SlowStore),
+            (plan.overload_at, Step::Overload),
+            (plan.rolling_restart_at, Step::RollingRestart),
+            (plan.revoke_at, Step::Logout),
+        ]
+        .into_iter()
+        .filter_map(|(at, step)| Some((at?, step)))
+        .collect();
+        steps.sort_by(|a, b| a.0.total_cmp(&b.0));
+        steps
+    }
+
+    /// Runs the plan's faults and the logout probe; their outcomes in the
+    /// order they struck (the probe's result, when it ran).
     pub(crate) async fn run(
         &self,
         probe_target: &Target,
         probe: &Account,
-    ) -> (Vec<FaultOutcome>, Result<Revocation, String>) {
+    ) -> (Vec<FaultOutcome>, Option<Result<Revocation, String>>) {
         let plan = self.plan;
         let mut faults = Vec::new();
+        let mut watched = Vec::new();
+        let mut revocation = None;
+        let mut restarted = None;
+        for (fraction, step) in self.steps() {
+            match step {
+                Step::Kill => {
+                    let at = self.until(fraction).await;
+                    self.progress.fault(
+                        "kill",
+                        self.since(at),
+                        &format!("{KILLED} killed (SIGKILL)"),
+                    );
+                    let detail = match self.api.control(KILLED, "stop").await {
+                        Ok(()) => format!("{KILLED} killed (SIGKILL)"),
+                        Err(err) => format!("kill failed: {err}"),
+                    };
+                    faults.push(FaultOutcome::new("kill", self.since(at), detail).on(KILLED));
+                }
+                Step::Restart => restarted = Some(self.restart(fraction).await),
+                Step::StoreStop => faults.push(self.store_down(fraction).await),
+                Step::StorePartition => watched.push(
+                    self.partition("store-partition", fraction, CUT_FROM_STORE)
+                        .await,
+                ),
+                Step::GatewayPartition => watched.push(
+                    self.partition("gateway-partition", fraction, &self.cut_from_gateway())
+                        .await,
+                ),
+                Step::SlowStore => faults.push(self.slow_store(fraction).await),
+                Step::Overload => watched.push(self.overload(fraction).await),
+                Step::RollingRestart => faults.push(self.rolling_restart(fraction).await),
+                Step::Logout => {
+                    let at = self.until(fraction).await;
+                    self.progress.fault(
+                        "logout",
+                        self.since(at),
+                        "a user logs out; a copy of the credential is tried again",
+                    );
+                    revocation = Some(
+                        revocation::revocation_probe(
+                            probe_target,
+                            self.strategy,
+                            probe,
+                            plan.revocation_probes,
+                        )
+                        .await,
+                    );
+                    faults.push(FaultOutcome::new(
+                        "logout",
+                        self.since(at),
+                        "a user logs out; a copy of the credential is tried again".to_owned(),
+                    ));
+                }
+            }
+        }
+        if let Some((mut restart, watch)) = restarted {
+            if let Some(watch) = watch {
+                restart.recovered_seconds = watch.await.ok().flatten();
+            }
+            faults.push(restart);
+        }
+        for watch in watched {
+            faults.push(watch.finish().await);
+        }
+        faults.sort_by(|a, b| a.at_seconds.total_cmp(&b.at_seconds));
+        (faults, revocation)
+    }
 
-        let at = self.until(plan.kill_at).await;
-        let detail = match self.api.control(KILLED, "stop").await {
-            Ok(()) => format!("{KILLED} killed (SIGKILL)"),
-            Err(err) => format!("kill failed: {err}"),
-        };
-        faults.push(FaultOutcome::new("kill", self.since(at), detail).on(KILLED));
-
-        let at = self.until(plan.restart_at).await;
+    /// The killed instance started again, watched until it is healthy
+    /// beside the rest (so the next fault stays on time).
+    async fn restart(&self, fraction: f64) -> (FaultOutcome, Option<JoinHandle<Option<f64>>>) {
+        let at = self.until(fraction).await;
+        self.progress.fault(
+            "restart",
+            self.since(at),
+            &format!("{KILLED} started again"),
+        );
         let (detail, watch) = match self.api.control(KILLED, "start").await {
             Ok(()) => {
-                // Watched beside the rest, so the next fault stays on time.
                 let api = self.api.clone();
                 let watch = tokio::spawn(async move {
                     api.wait_healthy(Duration::from_secs(30))
@@ -89,55 +200,70 @@ impl Schedule<'_> {
             }
             Err(err) => (format!("restart failed: {err}"), None),
         };
-        let restart = FaultOutcome::new("restart", self.since(at), detail).on(KILLED);
-
-        let store_stop = self.store_down().await;
-        let store_partition = self
-            .partition("store-partition", plan.store_partition_at, CUT_FROM_STORE)
-            .await;
-        let gateway_partition = self
-            .partition(
-                "gateway-partition",
-                plan.gateway_partition_at,
-                CUT_FROM_GATEWAY,
-            )
-            .await;
-        let slow_store = self.slow_store().await;
-        let overload = self.overload().await;
-
-        let at = self.until(plan.revoke_at).await;
-        let revocation = revocation::revocation_probe(
-            probe_target,
-            self.strategy,
-            probe,
-            plan.revocation_probes,
+        (
+            FaultOutcome::new("restart", self.since(at), detail).on(KILLED),
+            watch,
         )
-        .await;
-        let logout = FaultOutcome::new(
-            "logout",
-            self.since(at),
-            "a user logs out; a copy of the credential is tried again".to_owned(),
-        );
+    }
 
-        let mut restart = restart;
-        if let Some(watch) = watch {
-            restart.recovered_seconds = watch.await.ok().flatten();
+    /// A deploy: each instance in turn drained, its sessions handed over
+    /// (the memory strategies' only way to keep them), stopped, started
+    /// again and, once healthy, back in rotation.
+    async fn rolling_restart(&self, fraction: f64) -> FaultOutcome {
+        let at = self.until(fraction).await;
+        let mut steps = Vec::new();
+        for n in 1..=self.plan.instances {
+            let id = format!("server-{n}");
+            self.progress.fault(
+                "rolling-restart",
+                self.since(Instant::now()),
+                &format!("{id} drained, handed over and restarted"),
+            );
+            let outcome = async {
+                self.api.control(&id, "drain").await?;
+                // Nothing to hand over where sessions are not in memory.
+                let handed = self.api.control(&id, "handover").await.is_ok();
+                self.api.control(&id, "stop").await?;
+                self.api.control(&id, "start").await?;
+                let back = self
+                    .api
+                    .wait_healthy(Duration::from_secs(30))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>((handed, back))
+            }
+            .await;
+            steps.push(match outcome {
+                Ok((handed, back)) => format!(
+                    "{id}: {}restarted, healthy after {:.1} s",
+                    if handed { "sessions handed over, " } else { "" },
+                    back.as_secs_f64()
+                ),
+                Err(err) => format!("{id}: failed ({err})"),
+            });
         }
-        faults.push(restart);
-        faults.push(store_stop);
-        faults.push(store_partition.finish().await);
-        faults.push(gateway_partition.finish().await);
-        faults.push(slow_store);
-        faults.push(overload.finish().await);
-        faults.push(logout);
-        (faults, revocation)
+        let span = at.elapsed();
+        FaultOutcome::new(
+            "rolling-restart",
+            self.since(at),
+            format!("every instance in turn: {}", steps.join("; ")),
+        )
+        .lasting(span)
     }
 
     /// The store goes down for everyone (its links refuse and cut
     /// connections), as when its process dies, and comes back.
-    async fn store_down(&self) -> FaultOutcome {
+    async fn store_down(&self, fraction: f64) -> FaultOutcome {
         let plan = self.plan;
-        let at = self.until(plan.store_stop_at).await;
+        let at = self.until(fraction).await;
+        self.progress.fault(
+            "store-stop",
+            self.since(at),
+            &format!(
+                "the store refuses everyone for {} ms",
+                plan.store_stop.as_millis()
+            ),
+        );
         let detail = if self.store_links.is_empty() {
             self.no_store_link()
         } else {
@@ -174,6 +300,8 @@ impl Schedule<'_> {
         let link = if kind == "store-partition" {
             if self.store_links.is_empty() {
                 let at = self.until(fraction).await;
+                self.progress
+                    .fault(kind, self.since(at), &self.no_store_link());
                 let outcome = FaultOutcome::new(kind, self.since(at), self.no_store_link());
                 return Watched::done(outcome);
             }
@@ -191,6 +319,11 @@ impl Schedule<'_> {
             (json!({"blackhole": true}), "blackholed")
         };
         let at = self.until(fraction).await;
+        self.progress.fault(
+            kind,
+            self.since(at),
+            &format!("link {link} {how} for {} ms", span.as_millis()),
+        );
         let cut = self.api.set_link(&link, &fault).await;
         let watch = self.watch(victim, at, at + span);
         tokio::time::sleep_until((at + span).into()).await;
@@ -209,9 +342,18 @@ impl Schedule<'_> {
     }
 
     /// Every instance's store answers late, past their store timeout.
-    async fn slow_store(&self) -> FaultOutcome {
+    async fn slow_store(&self, fraction: f64) -> FaultOutcome {
         let plan = self.plan;
-        let at = self.until(plan.slow_store_at).await;
+        let at = self.until(fraction).await;
+        self.progress.fault(
+            "slow-store",
+            self.since(at),
+            &format!(
+                "the store {} ms away each way for {} ms",
+                plan.slow_store_delay.as_millis(),
+                plan.partition.as_millis()
+            ),
+        );
         let detail = if self.store_links.is_empty() {
             self.no_store_link()
         } else {
@@ -234,9 +376,18 @@ impl Schedule<'_> {
     }
 
     /// One instance answers slowly (its link from the gateway delayed).
-    async fn overload(&self) -> Watched {
+    async fn overload(&self, fraction: f64) -> Watched {
         let plan = self.plan;
-        let at = self.until(plan.overload_at).await;
+        let at = self.until(fraction).await;
+        self.progress.fault(
+            "overload",
+            self.since(at),
+            &format!(
+                "{OVERLOADED} answers {} ms later each way for {} ms",
+                plan.overload_delay.as_millis(),
+                plan.overload.as_millis()
+            ),
+        );
         let slow = self
             .api
             .set_link(OVERLOADED, &delay_each_way(plan.overload_delay))

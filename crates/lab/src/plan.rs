@@ -5,51 +5,66 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// The schedule of one lab run.
+use crate::spec::Fault;
+use crate::strategy::Strategy;
+
+/// The schedule of one lab run. A fault's moment is `None` when the run
+/// leaves it out.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
+    /// The preset it started from (`article` for `statecraft lab`).
+    pub preset: String,
+    /// The strategies, in the order they run.
+    pub strategies: Vec<Strategy>,
+    /// Instances per cluster.
+    pub instances: usize,
     /// Simulated users, each a sequential client.
     pub users: usize,
+    /// Products each user puts in the cart before checking out: the
+    /// session's size (beyond the catalog's, products of its own names).
+    pub cart_items: usize,
     /// How long the load runs per strategy.
     #[serde(serialize_with = "seconds")]
     pub run: Duration,
     /// When an instance is killed (SIGKILL), as a fraction of `run`.
-    pub kill_at: f64,
+    pub kill_at: Option<f64>,
     /// When it is started again.
-    pub restart_at: f64,
+    pub restart_at: Option<f64>,
     /// When the shared store is stopped (where a strategy uses it).
-    pub store_stop_at: f64,
+    pub store_stop_at: Option<f64>,
     /// For how long it stays stopped.
     #[serde(serialize_with = "seconds")]
     pub store_stop: Duration,
     /// When one instance is cut off from the store (a blackhole on its
     /// link: a partition that sends no RST), for `partition`.
-    pub store_partition_at: f64,
+    pub store_partition_at: Option<f64>,
     /// When the gateway is cut off from one instance (its link
     /// blackholed; the process keeps running), for `partition`.
-    pub gateway_partition_at: f64,
+    pub gateway_partition_at: Option<f64>,
     /// How long each partition lasts.
     #[serde(serialize_with = "seconds")]
     pub partition: Duration,
     /// When the store turns slow for every instance: each way of their
     /// links delayed by `slow_store_delay`, above the instances' store
     /// timeout, for `partition`.
-    pub slow_store_at: f64,
+    pub slow_store_at: Option<f64>,
     /// The delay each way while the store is slow.
     #[serde(serialize_with = "seconds")]
     pub slow_store_delay: Duration,
     /// When one instance turns overloaded: its link from the gateway
     /// delayed by `overload_delay` each way, for `overload`.
-    pub overload_at: f64,
+    pub overload_at: Option<f64>,
     /// The delay each way while the instance is overloaded.
     #[serde(serialize_with = "seconds")]
     pub overload_delay: Duration,
     /// How long the overload lasts.
     #[serde(serialize_with = "seconds")]
     pub overload: Duration,
+    /// When the rolling restart begins (every instance in turn).
+    pub rolling_restart_at: Option<f64>,
     /// When a user logs out and keeps using their credential.
-    pub revoke_at: f64,
+    pub revoke_at: Option<f64>,
     /// Requests a logged-out credential is tried with afterwards.
     pub revocation_probes: usize,
     /// Requests of each kind for the stateful/stateless comparison.
@@ -77,6 +92,8 @@ pub struct Plan {
     /// When the replicated store's primary is killed, as a fraction of
     /// `failover_run`.
     pub failover_at: f64,
+    /// Whether the failover phase runs after the strategies.
+    pub failover: bool,
 }
 
 impl Plan {
@@ -100,22 +117,27 @@ impl Plan {
     /// About 7 minutes on a 2-core machine.
     pub fn full() -> Self {
         Self {
+            preset: "article".to_owned(),
+            strategies: Strategy::ALL.to_vec(),
+            instances: 3,
             users: 32,
+            cart_items: 2,
             run: Duration::from_secs(75),
-            kill_at: 0.12,
-            restart_at: 0.22,
-            store_stop_at: 0.30,
+            kill_at: Some(0.12),
+            restart_at: Some(0.22),
+            store_stop_at: Some(0.30),
             store_stop: Duration::from_secs(2),
-            store_partition_at: 0.40,
-            gateway_partition_at: 0.52,
+            store_partition_at: Some(0.40),
+            gateway_partition_at: Some(0.52),
             partition: Duration::from_secs(2),
-            slow_store_at: 0.64,
+            slow_store_at: Some(0.64),
             // Above the instances' 500 ms store timeout for a round trip.
             slow_store_delay: Duration::from_millis(300),
-            overload_at: 0.75,
+            overload_at: Some(0.75),
             overload_delay: Duration::from_millis(20),
             overload: Duration::from_secs(3),
-            revoke_at: 0.90,
+            rolling_restart_at: None,
+            revoke_at: Some(0.90),
             revocation_probes: 30,
             overhead_requests: 2_000,
             capacity_sessions: 100_000,
@@ -131,6 +153,41 @@ impl Plan {
             // well past it.
             failover_run: Duration::from_secs(16),
             failover_at: 0.3,
+            failover: true,
+        }
+    }
+
+    /// Leaves every fault out.
+    pub(crate) fn clear_faults(&mut self) {
+        for fault in [
+            Fault::Kill,
+            Fault::StoreStop,
+            Fault::StorePartition,
+            Fault::GatewayPartition,
+            Fault::SlowStore,
+            Fault::Overload,
+            Fault::RollingRestart,
+            Fault::Logout,
+        ] {
+            self.set_fault(fault, None);
+        }
+    }
+
+    /// Strikes with `fault` at `at` (a fraction of the run), or not at all.
+    pub(crate) fn set_fault(&mut self, fault: Fault, at: Option<f64>) {
+        match fault {
+            Fault::Kill => {
+                self.kill_at = at;
+                // Started again a tenth of the run later.
+                self.restart_at = at.map(|at| (at + 0.10).min(0.97));
+            }
+            Fault::StoreStop => self.store_stop_at = at,
+            Fault::StorePartition => self.store_partition_at = at,
+            Fault::GatewayPartition => self.gateway_partition_at = at,
+            Fault::SlowStore => self.slow_store_at = at,
+            Fault::Overload => self.overload_at = at,
+            Fault::RollingRestart => self.rolling_restart_at = at,
+            Fault::Logout => self.revoke_at = at,
         }
     }
 

@@ -33,6 +33,27 @@ pub(crate) struct InstanceBucket {
     pub(crate) slowest: Option<(u32, &'static str, Option<String>)>,
 }
 
+/// The answers since the live feed last looked (half a second).
+#[derive(Debug)]
+pub(crate) struct Window {
+    pub(crate) requests: u64,
+    /// Microseconds.
+    pub(crate) latency: Histogram<u64>,
+    pub(crate) errors: BTreeMap<String, u64>,
+    pub(crate) session_errors: u64,
+}
+
+impl Window {
+    fn new() -> Self {
+        Self {
+            requests: 0,
+            latency: histogram(),
+            errors: BTreeMap::new(),
+            session_errors: 0,
+        }
+    }
+}
+
 /// Everything recorded for one strategy.
 #[derive(Debug)]
 pub(crate) struct Tally {
@@ -78,6 +99,8 @@ pub(crate) struct Tally {
     /// Requests that still failed after their retries (or could not be
     /// retried), by code: what the user was left with.
     pub(crate) errors_left: BTreeMap<String, u64>,
+    /// The live feed's current window.
+    pub(crate) window: Window,
 }
 
 /// 1 µs to 100 s, 3 significant digits.
@@ -108,6 +131,7 @@ impl Tally {
             retries: 0,
             duplicates_prevented: 0,
             errors_left: BTreeMap::new(),
+            window: Window::new(),
         }
     }
 }
@@ -169,6 +193,8 @@ impl Recorder {
             .entry(answer.op)
             .or_insert_with(histogram)
             .saturating_record(micros);
+        tally.window.requests += 1;
+        tally.window.latency.saturating_record(micros);
         tally.credential_bytes += answer.credential_bytes as u64;
         tally.body_bytes += answer.body_bytes as u64;
         let session_error = answer
@@ -182,8 +208,10 @@ impl Recorder {
                 .or_default()
                 .entry(code.to_owned())
                 .or_default() += 1;
+            *tally.window.errors.entry(code.to_owned()).or_default() += 1;
             if session_error {
                 tally.session_error_times.push(at.as_secs_f64());
+                tally.window.session_errors += 1;
             }
             tally.error_log.push((at.as_secs_f64(), code.to_owned()));
         }
@@ -227,10 +255,11 @@ impl Recorder {
         *self.lock().errors_left.entry(code.to_owned()).or_default() += 1;
     }
 
-    /// Answers and errors so far.
-    pub(crate) fn progress(&self) -> (u64, u64) {
-        let tally = self.lock();
-        (tally.requests, tally.errors.values().sum())
+    /// The answers since the last call, and the sessions lost so far.
+    pub(crate) fn take_window(&self) -> (Window, u64) {
+        let mut tally = self.lock();
+        let lost = tally.session_error_times.len() as u64;
+        (std::mem::replace(&mut tally.window, Window::new()), lost)
     }
 
     /// A visit completed.

@@ -16,7 +16,9 @@ use crate::strategy::Strategy;
 pub struct LabResults {
     /// Version of this document's shape.
     pub schema: u32,
-    /// Whether this was `--quick`.
+    /// The run's id (its directory under the history).
+    pub id: String,
+    /// Whether this ran the quick plan's lengths.
     pub quick: bool,
     /// When the run started, milliseconds since the Unix epoch.
     pub started_at_ms: u64,
@@ -31,7 +33,7 @@ pub struct LabResults {
     pub network: crate::Network,
     /// The schedule every strategy ran.
     pub plan: Plan,
-    /// One entry per strategy, in [`Strategy::ALL`] order.
+    /// One entry per strategy, in the plan's order.
     pub strategies: Vec<StrategyResult>,
     /// The distance phase: each strategy that touches the store (and the
     /// sticky one as the reference) at each round-trip time to it.

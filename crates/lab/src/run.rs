@@ -4,17 +4,17 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
 use crate::LabError;
 use crate::client::{self, Account, Target};
-use crate::cluster::{Cluster, ClusterApi, Network};
+use crate::cluster::{Cluster, ClusterApi, Network, Shape};
 use crate::driver::User;
 use crate::measure;
 use crate::plan::Plan;
-use crate::progress::Progress;
+use crate::progress::{Progress, Sample};
 use crate::record::{BUCKET, Recorder, SESSION_ERRORS, Tally};
 use crate::results::{
     CounterDrift, DistancePoint, FaultOutcome, Latency, Memory, PERCENTILES, PercentilePoint,
@@ -82,16 +82,14 @@ impl Bench {
         let log = self.logs.join(format!("{}.log", strategy.id()));
         let store = self.store_of(strategy);
         progress.stage("starting the cluster");
-        let cluster = Cluster::start(
-            &self.program,
+        let shape = Shape {
             strategy,
-            &store,
-            &dir.join("data"),
-            log,
-            self.network,
-            &[],
-        )
-        .await?;
+            shared_store: &store,
+            instances: self.plan.instances,
+            network: self.network,
+            serve_args: &[],
+        };
+        let cluster = Cluster::start(&self.program, shape, &dir.join("data"), log).await?;
         let outcome = self.measure(strategy, &cluster.api, &store, progress).await;
         cluster.stop().await;
         outcome
@@ -123,7 +121,7 @@ impl Bench {
         let running: Vec<_> = users
             .iter()
             .map(|account| {
-                let user = User::new(account.clone(), strategy, counter.clone());
+                let user = User::new(account.clone(), strategy, counter.clone(), plan.cart_items);
                 tokio::spawn(user.run(target.clone(), deadline))
             })
             .collect();
@@ -142,6 +140,7 @@ impl Bench {
             store_links: &store_links,
             network: self.network,
             start: recorder.start(),
+            progress,
         };
         let (mut faults, revocation) = schedule.run(&setup, probe).await;
         let mut notes = Vec::new();
@@ -208,10 +207,12 @@ impl Bench {
             None => None,
         };
         let memory = self.memory(strategy, &tally, &mut notes).await;
-        let revocation = revocation
-            .map_err(|err| notes.push(format!("revocation probe: {err}")))
-            .ok();
-        let distance = if strategy.in_distance_phase() {
+        let revocation = revocation.and_then(|probe| {
+            probe
+                .map_err(|err| notes.push(format!("revocation probe: {err}")))
+                .ok()
+        });
+        let distance = if strategy.in_distance_phase() && !plan.store_rtts.is_empty() {
             progress.stage("the store at each distance");
             distance::measure(
                 plan,
@@ -273,15 +274,31 @@ fn drift(name: &str, view: &serde_json::Value) -> CounterDrift {
     }
 }
 
-/// Reports the load on the run's clock (until aborted).
+/// Every half second, the load of the last half second (until aborted).
 async fn tick(progress: Arc<Progress>, recorder: Arc<Recorder>, run: Duration) {
     let start = recorder.start();
+    let mut every = tokio::time::interval(BUCKET);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    let mut last = Instant::now();
     loop {
-        let (requests, errors) = recorder.progress();
-        progress.load(start.elapsed().min(run), requests, errors);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        every.tick().await;
+        let (window, lost) = recorder.take_window();
+        let seconds = last.elapsed().as_secs_f64().max(1e-3);
+        last = Instant::now();
+        let ms = |q: f64| window.latency.value_at_quantile(q) as f64 / 1e3;
+        progress.sample(Sample {
+            t: start.elapsed().min(run).as_secs_f64(),
+            requests_per_second: window.requests as f64 / seconds,
+            p50_ms: ms(0.5),
+            p99_ms: ms(0.99),
+            errors: window.errors,
+            sessions_lost: window.session_errors,
+            sessions_lost_total: lost,
+        });
     }
 }
+
 #[allow(clippy::too_many_arguments)] // one result, assembled from its parts
 fn assemble(
     strategy: Strategy,

@@ -1,10 +1,10 @@
 //! The strategies of ARCHITECTURE.md's table: where state lives and how the
 //! gateway balances, as the flags of one `statecraft cluster`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One way of holding state, run as a three-instance cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// Sessions in each instance's memory, requests spread round-robin.

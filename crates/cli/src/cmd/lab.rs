@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use statecraft_lab::LabConfig;
+use statecraft_lab::{EventOutput, LabConfig, RunSpec, StoreChoice};
 
 use super::{CmdError, runtime};
 
@@ -15,9 +15,20 @@ pub(crate) struct Cmd {
     #[arg(long)]
     quick: bool,
 
-    /// Where results.json, report.html and the clusters' logs go.
+    /// The history: each run goes to a directory of its own under it
+    /// (results.json, report.html, spec.json, plan.json, logs).
     #[arg(long, env = "STATECRAFT_LAB_OUT", default_value = "lab-results")]
     out: PathBuf,
+
+    /// Start from this preset: article (default), another-zone,
+    /// rolling-restart, big-sessions, glance.
+    #[arg(long, env = "STATECRAFT_LAB_PRESET")]
+    preset: Option<String>,
+
+    /// A run's spec as JSON (docs/lab.md; a run's spec.json runs it again);
+    /// the flags given beside it change it.
+    #[arg(long, env = "STATECRAFT_LAB_SPEC")]
+    spec: Option<PathBuf>,
 
     /// A Redis for the shared-store strategy (cut off briefly through a
     /// link as a fault); by default the lab starts its own redis-server.
@@ -34,6 +45,24 @@ pub(crate) struct Cmd {
     /// instance could have its own network namespace (root on Linux).
     #[arg(long, env = "STATECRAFT_LAB_LOOPBACK")]
     loopback: bool,
+
+    /// Also write each progress event to stdout as a JSON line (what the
+    /// server's /lab page reads).
+    #[arg(long, value_enum, default_value = "terminal")]
+    events: Events,
+
+    /// The run's id (the server names its runs; by default a new one).
+    #[arg(long, hide = true)]
+    run_id: Option<String>,
+}
+
+/// Where progress events go.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Events {
+    /// Lines for a person on stderr.
+    Terminal,
+    /// JSON lines on stdout too.
+    Json,
 }
 
 /// A round-trip time: `0`, or a duration such as `500us`, `0.5ms` or
@@ -54,34 +83,93 @@ fn parse_rtt(s: &str) -> Result<Duration, String> {
     Ok(rtt)
 }
 
-/// Runs the lab and prints its table and the seed's figures.
+/// The spec the flags ask for: the file's, the preset's, then the flags.
+fn spec_of(cmd: &Cmd) -> Result<RunSpec, CmdError> {
+    let mut spec = match &cmd.spec {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                CmdError::Usage(format!("--spec {}: cannot read it ({e})", path.display()))
+            })?;
+            serde_json::from_str(&text).map_err(|e| {
+                CmdError::Usage(format!(
+                    "--spec {}: not a run spec ({e}); docs/lab.md shows one",
+                    path.display()
+                ))
+            })?
+        }
+        None => RunSpec::default(),
+    };
+    if cmd.preset.is_some() {
+        spec.preset.clone_from(&cmd.preset);
+    }
+    if spec.full.is_none() || cmd.quick {
+        spec.full = Some(!cmd.quick);
+    }
+    if let Some(url) = &cmd.redis {
+        spec.store = Some(StoreChoice::Url(url.clone()));
+    }
+    if !cmd.store_rtt.is_empty() {
+        spec.store_rtt_ms = Some(
+            cmd.store_rtt
+                .iter()
+                .map(|d| d.as_secs_f64() * 1e3)
+                .collect(),
+        );
+    }
+    spec.plan()
+        .map_err(|e| CmdError::Usage(format!("the run's spec: {e}")))?;
+    Ok(spec)
+}
+
+/// Runs the lab and prints its table and the seed's figures. SIGTERM or
+/// Ctrl-C cancels it: what it started is stopped as the run is dropped.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     let program = std::env::current_exe()
         .map_err(|e| CmdError::Runtime(format!("cannot find the statecraft binary: {e}")))?;
+    let spec = spec_of(&cmd)?;
+    let id = match cmd.run_id.clone() {
+        Some(id) if statecraft_lab::is_run_id(&id) => id,
+        Some(id) => return Err(CmdError::Usage(format!("--run-id {id}: not a run id"))),
+        None => statecraft_lab::new_run_id(),
+    };
+    let dir = cmd.out.join(&id);
     let config = LabConfig {
         program,
-        out: cmd.out.clone(),
-        quick: cmd.quick,
-        redis: cmd.redis,
-        store_rtts: (!cmd.store_rtt.is_empty()).then_some(cmd.store_rtt),
+        dir: dir.clone(),
+        id,
+        spec,
         loopback: cmd.loopback,
+        events: match cmd.events {
+            Events::Terminal => EventOutput::Terminal,
+            Events::Json => EventOutput::Json,
+        },
     };
-    let results = runtime()?
-        .block_on(statecraft_lab::run(config))
-        .map_err(|e| CmdError::Runtime(e.to_string()))?;
-    println!();
-    print!("{}", statecraft_lab::table(&results));
-    println!();
-    print!("{}", statecraft_lab::findings_text(&results));
-    println!();
-    print!("{}", statecraft_lab::seed_lines(&results));
-    println!();
-    println!(
-        "Wrote {} and {} ({:.0} s in all).",
-        cmd.out.join("results.json").display(),
-        cmd.out.join("report.html").display(),
+    let results = runtime()?.block_on(async {
+        let stop = super::serve::shutdown_signal()?;
+        tokio::select! {
+            results = statecraft_lab::run(config) => {
+                results.map_err(|e| CmdError::Runtime(e.to_string()))
+            }
+            () = stop => Err(CmdError::Runtime(
+                "the lab run was cancelled: what it started is stopped, its directory left \
+                 without results".to_owned(),
+            )),
+        }
+    })?;
+    let summary = format!(
+        "\n{}\n{}\n{}\nWrote {} and {} ({:.0} s in all).\n",
+        statecraft_lab::table(&results),
+        statecraft_lab::findings_text(&results),
+        statecraft_lab::seed_lines(&results),
+        dir.join("results.json").display(),
+        dir.join("report.html").display(),
         results.total_seconds
     );
+    // With JSON events, stdout carries events alone.
+    match cmd.events {
+        Events::Terminal => print!("{summary}"),
+        Events::Json => eprint!("{summary}"),
+    }
     Ok(())
 }
 

@@ -56,9 +56,14 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
     ] {
         assert!(stdout.contains(line), "missing {line:?}");
     }
+    // The run has a directory of its own in the history.
+    let runs: Vec<_> = std::fs::read_dir(out.path()).unwrap().flatten().collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let dir = runs[0].path();
     let results: Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("results.json")).unwrap()).unwrap();
-    let report = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(dir.join("spec.json").exists() && dir.join("plan.json").exists());
     // Latency, errors, memory; overhead and requests/s against the store's
     // distance; each strategy's instances' answers and p99 over time.
     assert_eq!(report.matches("<svg").count(), 3 + 2 + 2 * 4, "the charts");
