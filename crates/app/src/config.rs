@@ -31,9 +31,6 @@ pub struct AppConfig {
     /// The token the gateway shows to take and give sessions when it drains
     /// an instance (`/_internal/sessions`); without one those routes are off.
     pub handover_token: Option<String>,
-    /// Where `statecraft lab` wrote its results, served at `/lab/…` for the
-    /// lab page; `None`: that page says there are none.
-    pub lab_results: Option<std::path::PathBuf>,
 }
 
 impl AppConfig {
@@ -48,7 +45,6 @@ impl AppConfig {
             state_key: StateKey::generate(),
             trusted_proxies: Vec::new(),
             handover_token: None,
-            lab_results: None,
         }
     }
 

@@ -38,7 +38,7 @@ pub use links::ServiceLinks;
 pub use remote::{BadServiceUrl, RemoteService};
 pub use revocation::{ClusterLink, Denied, Revocation};
 pub use routes::introspect::Introspection;
-pub use routes::{app, openapi};
+pub use routes::{Extension, app, app_with, openapi};
 pub use service::{LoneService, ServiceContext, service_app};
 pub use state::AppState;
 

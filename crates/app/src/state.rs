@@ -38,6 +38,8 @@ pub struct Shared {
     pub(crate) auth: AuthRuntime,
     /// The orders, inventory and notifications services, here or remote.
     pub(crate) services: ServiceLinks,
+    /// `/openapi.json` when routes were added beside the application's.
+    pub(crate) openapi_json: std::sync::OnceLock<String>,
 }
 
 impl AppState {
@@ -64,6 +66,7 @@ impl AppState {
             identity,
             auth: AuthRuntime::default(),
             services: services.into(),
+            openapi_json: std::sync::OnceLock::new(),
         }))
     }
 

@@ -210,7 +210,7 @@ async fn control(
 ) -> Response {
     let listening = gateway.listening.get().copied();
     if let Err(err) = gateway.guard.authorize(listening, peer, &headers) {
-        return err.into_response();
+        return GatewayError::from(err).into_response();
     }
     let Some(upstream) = gateway.upstreams.iter().find(|u| u.id == id) else {
         return GatewayError::NotFound(format!("No instance {id}")).into_response();

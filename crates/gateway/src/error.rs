@@ -165,3 +165,9 @@ pub(crate) fn whole_body(
         )),
     }
 }
+
+impl From<statecraft_http::Refused> for GatewayError {
+    fn from(refused: statecraft_http::Refused) -> Self {
+        Self::Forbidden(refused.0)
+    }
+}

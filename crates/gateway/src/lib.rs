@@ -15,7 +15,6 @@ mod cluster;
 mod config;
 mod edge;
 mod error;
-mod guard;
 mod handover;
 mod health;
 mod links;
@@ -57,9 +56,9 @@ pub use upstream::Upstream;
 use axum::response::IntoResponse as _;
 use balance::Balancer;
 use edge::EdgeAuth;
-use guard::ControlGuard;
 use outlier::Outliers;
 use proxy::Target;
+use statecraft_http::ControlGuard;
 
 /// One gateway: its settings, instances, balancer and connection pool. Cloned
 /// per request (one `Arc`).
@@ -86,6 +85,9 @@ pub struct Inner {
     guard: ControlGuard,
     /// Where `serve` listens (unknown for a gateway used through `handle`).
     listening: OnceLock<SocketAddr>,
+    /// Routes the gateway answers itself under a path prefix (the lab's
+    /// `/lab/…`), rather than an instance.
+    extra: Option<(&'static str, Router)>,
     /// The cluster's logouts, for instances that keep state to themselves.
     revocations: revocations::Revocations,
     metrics: Option<PrometheusHandle>,
@@ -161,6 +163,7 @@ impl Gateway {
             edge,
             control,
             links: None,
+            extra: None,
             guard,
             listening: OnceLock::new(),
             revocations: revocations::Revocations::default(),
@@ -176,6 +179,17 @@ impl Gateway {
         match Arc::get_mut(&mut self.0) {
             Some(inner) => inner.links = Some(links),
             None => tracing::warn!("links given to a gateway already shared: not controllable"),
+        }
+        self
+    }
+
+    /// This gateway answering the paths under `prefix` (e.g. `/lab/`) with
+    /// `router` itself; to be called on a new gateway, as [`Self::with_links`].
+    #[must_use]
+    pub fn with_own_routes(mut self, prefix: &'static str, router: Router) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.extra = Some((prefix, router)),
+            None => tracing::warn!("routes given to a gateway already shared: not served"),
         }
         self
     }
@@ -211,13 +225,22 @@ impl Gateway {
         if path.starts_with("/_internal/") {
             return GatewayError::NotFound("Route not found".to_owned()).into_response();
         }
+        if let Some((prefix, extra)) = &self.extra
+            && path.starts_with(prefix)
+        {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            return match Box::pin(extra.clone().oneshot(request)).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+        }
         if own_path {
             // Scrapers name the gateway as they please; the rest is ours.
             if path != "/metrics"
                 && let Err(refused) =
                     (self.guard).check_host(request.headers(), self.listening.get().copied())
             {
-                return refused.into_response();
+                return GatewayError::from(refused).into_response();
             }
             request.extensions_mut().insert(ConnectInfo(peer));
             return match Box::pin(own.oneshot(request)).await {

@@ -201,7 +201,7 @@ fn instance_only<'a>(gateway: &'a Gateway, headers: &HeaderMap) -> Result<&'a st
             "This gateway keeps no revocations".to_owned(),
         ));
     };
-    if crate::guard::carries_token(headers, token) {
+    if statecraft_http::carries_token(headers, token) {
         Ok(token)
     } else {
         Err(GatewayError::Forbidden(

@@ -5,14 +5,16 @@
 //! database drivers).
 
 mod body_deadline;
+mod control;
 mod listen;
 mod process;
 
 pub use body_deadline::{
     BodyTimedOut, DEFAULT_BODY_TIMEOUT, body_timeout, is_body_timeout, set_body_timeout,
 };
+pub use control::{ControlGuard, Refused, carries_token};
 pub use listen::{DEFAULT_HEADER_TIMEOUT, header_timeout, serve_http1, set_header_timeout};
-pub use process::{listening_port, terminate};
+pub use process::{group_members, listening_port, signal, signal_group, terminate};
 
 /// Latency buckets from 50 µs to 5 s, for every server's latency series: the
 /// memory store answers in microseconds, a remote store in milliseconds.

@@ -1,5 +1,6 @@
-//! The processes a cluster runs: learning a child's port from its log, and
-//! asking it to stop.
+//! The processes a cluster runs: learning a child's port from its log,
+//! asking it to stop, and a process group's members (a lab run and all it
+//! started).
 
 use tokio::process::Child;
 
@@ -17,15 +18,94 @@ pub fn listening_port(line: &str) -> Option<u16> {
 /// Asks a child to stop (SIGTERM), so it finishes its requests.
 pub fn terminate(child: &Child) {
     if let Some(pid) = child.id() {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
+        signal(pid, "TERM");
     }
+}
+
+/// Sends `signal` (`TERM`, `KILL`) to process `pid`.
+pub fn signal(pid: u32, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// Sends `signal` (`TERM`, `KILL`) to every process of the process group
+/// `group`: what a child started with `process_group(0)` started in turn.
+pub fn signal_group(group: u32, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), "--", &format!("-{group}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// The live processes of process group `group` (zombies, which have ended
+/// and wait to be reaped, are not counted), read from `/proc`; `None`
+/// where there is no `/proc`.
+#[must_use]
+pub fn group_members(group: u32) -> Option<Vec<u32>> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    let mut members = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid pgrp …": comm may hold spaces and
+        // parentheses, so the fields are counted after its last ')'.
+        let mut fields = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|f| f.parse::<u32>().ok());
+        if pgrp == Some(group) && state != Some("Z") && state != Some("X") {
+            members.push(pid);
+        }
+    }
+    Some(members)
 }
 
 #[cfg(test)]
 mod tests {
     use super::listening_port;
+
+    #[test]
+    fn a_process_group_is_counted_while_it_lives_and_signalled_whole() {
+        use std::os::unix::process::CommandExt as _;
+        let mut leader = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30"])
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let group = leader.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while super::group_members(group).unwrap_or_default().len() < 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the group never had 3"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        super::signal_group(group, "KILL");
+        let _ = leader.wait();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !super::group_members(group).unwrap_or_default().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the group outlived SIGKILL"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 
     #[test]
     fn the_port_is_read_from_human_and_json_log_lines() {

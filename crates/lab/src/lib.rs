@@ -17,6 +17,7 @@ mod failover;
 mod faults;
 mod footprint;
 mod instances;
+pub mod live;
 mod measure;
 mod plan;
 mod progress;

@@ -125,6 +125,8 @@ pub struct Application {
     tasks: Tasks,
     users: UsersDb,
     local: services::Local,
+    /// Routes served beside the application's own.
+    extension: Option<crate::Extension>,
 }
 
 /// Builds the instance `blueprint` describes; its background tasks run from
@@ -158,10 +160,18 @@ pub async fn build(blueprint: Blueprint) -> Result<Application, BuildError> {
         tasks,
         users,
         local,
+        extension: None,
     })
 }
 
 impl Application {
+    /// Serves `extension`'s routes beside the application's (the lab's).
+    #[must_use]
+    pub fn with_extension(mut self, extension: crate::Extension) -> Self {
+        self.extension = Some(extension);
+        self
+    }
+
     /// The handlers' state.
     #[must_use]
     pub fn state(&self) -> &AppState {
@@ -206,7 +216,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
         limit: Duration,
     ) -> std::io::Result<()> {
-        let app = crate::routes::app(self.state.clone());
+        let app = crate::routes::app_with(self.state.clone(), self.extension.clone());
         let left = crate::serve_then_stop(listener, app, shutdown, limit, &self.tasks).await?;
         crate::close_within(left, self.close()).await;
         Ok(())

@@ -124,10 +124,11 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     get, path = "/openapi.json", tag = "health",
     responses((status = 200, content_type = "application/json", body = Object))
 )]
-pub(crate) async fn openapi_json() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        super::OPENAPI_JSON.as_str(),
-    )
-        .into_response()
+pub(crate) async fn openapi_json(State(state): State<AppState>) -> Response {
+    // With routes beside the application's, the document that has theirs.
+    let doc = state
+        .openapi_json
+        .get()
+        .map_or_else(|| super::OPENAPI_JSON.clone(), String::clone);
+    ([(header::CONTENT_TYPE, "application/json")], doc).into_response()
 }

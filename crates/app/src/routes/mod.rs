@@ -85,15 +85,21 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(web::cluster))
         .routes(routes!(web::lab))
         .routes(routes!(web::asset))
-        .routes(routes!(web::lab_results))
-        .routes(routes!(web::lab_report))
 }
 
 /// The OpenAPI document of every route, generated from the handlers, with the
 /// one error shape as every operation's `default` answer: any route can also
 /// answer 400, 413 or 415 for a bad body, 405, 500 or 503, always in that shape.
 pub fn openapi() -> utoipa::openapi::OpenApi {
+    document(None)
+}
+
+/// The document of the application's routes and `extra`'s.
+fn document(extra: Option<utoipa::openapi::OpenApi>) -> utoipa::openapi::OpenApi {
     let mut doc = api().into_openapi();
+    if let Some(extra) = extra {
+        doc.merge(extra);
+    }
     let error = utoipa::openapi::ResponseBuilder::new()
         .description("An error, in the one shape of every error (see ErrorBody)")
         .content(
@@ -262,6 +268,42 @@ pub fn app(
     state: AppState,
 ) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
 {
+    app_with(state, None)
+}
+
+/// Routes served beside the application's own (the lab's, added by the
+/// command that serves them), with their OpenAPI document: they answer
+/// what the application's routes do not, and their paths join
+/// `/openapi.json`.
+#[derive(Clone)]
+pub struct Extension {
+    /// The routes (their own fallback answers what they do not know).
+    pub router: axum::Router,
+    /// Their OpenAPI document.
+    pub openapi: utoipa::openapi::OpenApi,
+}
+
+impl std::fmt::Debug for Extension {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extension")
+            .field(
+                "paths",
+                &self.openapi.paths.paths.keys().collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`app`] with `extension`'s routes beside its own.
+pub fn app_with(
+    state: AppState,
+    extension: Option<Extension>,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
+{
+    if let Some(extension) = &extension {
+        let doc = document(Some(extension.openapi.clone()));
+        let _ = state.openapi_json.set(render(&doc));
+    }
     let (routes, _) = api().split_for_parts();
     let templates: Vec<&'static str> = ROUTE_TEMPLATES.iter().map(String::as_str).collect();
     let observe = ObserveLayer::new(state.observed(), RouteLabels::new(templates));
@@ -275,8 +317,11 @@ pub fn app(
             "/_internal/revocations",
             axum::routing::post(crate::revocation::receive),
         );
+    let routes = match extension {
+        Some(extension) => routes.fallback_service(extension.router),
+        None => routes.fallback(not_found),
+    };
     let app = routes
-        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
     ServiceBuilder::new().layer(observe).service(app)

@@ -1,24 +1,21 @@
 //! The web UI: static pages and scripts embedded in the binary (no build
-//! step, no CDN), and the latest lab results read from disk for the lab page.
+//! step, no CDN). The lab page's data (`/lab/runs…`) is the lab's own
+//! routes, added beside these by the command that serves them.
 
 use std::sync::LazyLock;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Scripts and styles only from this origin, no inline code, no framing.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
                    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-/// The lab's report: its own inline styles and SVG, nothing else.
-const REPORT_CSP: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'";
 
 /// The embedded files under `/assets/`: name, content type, content.
-const ASSETS: [(&str, &str, &str); 6] = [
+const ASSETS: [(&str, &str, &str); 7] = [
     (
         "style.css",
         "text/css; charset=utf-8",
@@ -43,6 +40,11 @@ const ASSETS: [(&str, &str, &str); 6] = [
         "cluster.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/cluster.js"),
+    ),
+    (
+        "lab-results.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/lab-results.js"),
     ),
     (
         "lab.js",
@@ -108,7 +110,7 @@ pub(crate) async fn cluster() -> Response {
     page(&CLUSTER)
 }
 
-/// The lab page: the latest lab results.
+/// The lab page: start a run, watch it, compare runs.
 #[utoipa::path(
     get, path = "/lab", tag = "web",
     responses((status = 200, content_type = "text/html", body = String))
@@ -138,52 +140,6 @@ pub(crate) async fn asset(Path(name): Path<String>) -> Result<Response, ApiError
             (header::CACHE_CONTROL, "no-cache"),
         ],
         *body,
-    )
-        .into_response())
-}
-
-/// One file of the lab's output, read when asked (a new run shows at once).
-async fn lab_file(state: &AppState, file: &'static str) -> Result<Vec<u8>, ApiError> {
-    let missing = || ApiError::NotFound("No lab results yet: run statecraft lab".to_owned());
-    let dir = state.config.lab_results.clone().ok_or_else(missing)?;
-    // The names are fixed here: nothing of the request reaches the path.
-    tokio::task::spawn_blocking(move || std::fs::read(dir.join(file)))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or_else(missing)
-}
-
-/// The latest lab run's `results.json` (schema in docs/lab.md).
-#[utoipa::path(
-    get, path = "/lab/results.json", tag = "web",
-    responses(
-        (status = 200, content_type = "application/json", body = Object),
-        (status = 404, description = "NOT_FOUND: no lab run yet", body = crate::error::ErrorBody),
-    )
-)]
-pub(crate) async fn lab_results(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let body = lab_file(&state, "results.json").await?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
-}
-
-/// The latest lab run's report with its charts.
-#[utoipa::path(
-    get, path = "/lab/report.html", tag = "web",
-    responses(
-        (status = 200, content_type = "text/html", body = String),
-        (status = 404, description = "NOT_FOUND: no lab run yet", body = crate::error::ErrorBody),
-    )
-)]
-pub(crate) async fn lab_report(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let body = lab_file(&state, "report.html").await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, REPORT_CSP),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        body,
     )
         .into_response())
 }

@@ -165,6 +165,14 @@ pub(crate) struct Control {
 }
 
 impl Control {
+    /// Who may take control actions, by these settings.
+    pub(crate) fn guard(&self) -> statecraft_http::ControlGuard {
+        statecraft_http::ControlGuard {
+            admin_token: self.admin_token.clone(),
+            public_hosts: self.public_hosts.clone(),
+        }
+    }
+
     /// Puts them into `config`.
     pub(crate) fn apply(self, config: &mut GatewayConfig) {
         config.admin_token = self.admin_token;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use statecraft_lab::live::LiveLab;
 use statecraft_lab::{EventOutput, LabConfig, RunSpec, StoreChoice};
 
 use super::{CmdError, runtime};
@@ -25,8 +26,8 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_LAB_PRESET")]
     preset: Option<String>,
 
-    /// A run's spec as JSON (docs/lab.md; a run's spec.json runs it again);
-    /// the flags given beside it change it.
+    /// A run's spec as JSON, `-` for stdin (docs/lab.md; a run's spec.json
+    /// runs it again); the flags given beside it change it.
     #[arg(long, env = "STATECRAFT_LAB_SPEC")]
     spec: Option<PathBuf>,
 
@@ -83,11 +84,31 @@ fn parse_rtt(s: &str) -> Result<Duration, String> {
     Ok(rtt)
 }
 
-/// The spec the flags ask for: the file's, the preset's, then the flags.
+/// The lab a server offers at `/lab/…`: runs kept under `history`,
+/// started with this binary, controlled as `guard` allows; its routes and
+/// their OpenAPI document.
+pub(crate) fn live(
+    history: &std::path::Path,
+    guard: statecraft_http::ControlGuard,
+) -> Result<(LiveLab, statecraft_app::Extension), CmdError> {
+    let program = std::env::current_exe()
+        .map_err(|e| CmdError::Runtime(format!("cannot find the statecraft binary: {e}")))?;
+    let lab = LiveLab::new(program, history.to_path_buf(), guard);
+    let (router, openapi) = statecraft_lab::live::router(lab.clone());
+    Ok((lab, statecraft_app::Extension { router, openapi }))
+}
+
+/// The spec the flags ask for: the file's (`-`: stdin's), the preset's,
+/// then the flags.
 fn spec_of(cmd: &Cmd) -> Result<RunSpec, CmdError> {
     let mut spec = match &cmd.spec {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            let text = if path.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+            } else {
+                std::fs::read_to_string(path)
+            }
+            .map_err(|e| {
                 CmdError::Usage(format!("--spec {}: cannot read it ({e})", path.display()))
             })?;
             serde_json::from_str(&text).map_err(|e| {

@@ -96,9 +96,14 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_CLUSTER_URL", requires = "handover_token")]
     cluster_url: Option<String>,
 
-    /// Where `statecraft lab` writes its results, shown on the lab page.
+    /// The lab's history: the runs started on /lab (and by `statecraft
+    /// lab`, which writes there by default), one directory each.
     #[arg(long, env = "STATECRAFT_LAB_RESULTS", default_value = "lab-results")]
     lab_results: std::path::PathBuf,
+
+    /// Who may start and cancel lab runs on /lab.
+    #[command(flatten)]
+    control: super::gateway::ControlAccess,
 
     #[command(flatten)]
     identity: IdentityArgs,
@@ -262,6 +267,7 @@ pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>,
 /// Runs the server until Ctrl-C or SIGTERM.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     cmd.timeouts.apply();
+    let control = cmd.control.resolve()?;
     if cmd.absolute_timeout < cmd.idle_timeout {
         return Err(CmdError::Usage(
             "--absolute-timeout must not be shorter than --idle-timeout".to_owned(),
@@ -293,7 +299,6 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     config.timeouts = timeouts;
     config.trusted_proxies.clone_from(&cmd.trusted_proxies);
     config.handover_token.clone_from(&cmd.handover_token);
-    config.lab_results = Some(cmd.lab_results.clone());
     if let Some(key) = cmd.state_key.clone() {
         config.state_key = key;
     }
@@ -323,6 +328,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             blueprint.cluster =
                 Some(ClusterLink::new(url, token.clone()).map_err(CmdError::Usage)?);
         }
+        let (lab, lab_routes) = super::lab::live(&cmd.lab_results, control.guard())?;
         let app = statecraft_app::build(blueprint)
             .await
             .map_err(|e| match e {
@@ -331,7 +337,9 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                 statecraft_app::BuildError::Bus(_) => CmdError::Runtime(e.to_string()),
                 _ => CmdError::Usage(e.to_string()),
             })?;
+        let app = app.with_extension(lab_routes);
         let (listener, local) = super::bind(cmd.listen).await?;
+        lab.listening_on(local);
         if cmd.state_key.is_none() {
             tracing::info!(
                 "no --state-key given: signed state tokens verify on this instance only"
@@ -357,6 +365,8 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             }
         });
         let served = app.serve(listener, shutdown, cmd.shutdown_timeout).await;
+        // A lab run does not outlive the server that started it.
+        lab.shut_down().await;
         served.map_err(|e| CmdError::Runtime(format!("server failed: {e}")))?;
         tracing::info!("stopped");
         Ok(())

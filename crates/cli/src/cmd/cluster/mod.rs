@@ -71,6 +71,11 @@ pub(crate) struct Cmd {
     #[command(flatten)]
     control: ControlAccess,
 
+    /// The lab's history: runs started on /lab (served by the gateway
+    /// itself), one directory each.
+    #[arg(long, env = "STATECRAFT_LAB_RESULTS", default_value = "lab-results")]
+    lab_results: std::path::PathBuf,
+
     /// Run orders, inventory and notifications as their own processes behind
     /// the gateway's routes (/orders, /products, /inventory, /notifications,
     /// tokens checked at the edge), the instances reaching them remotely.
@@ -334,6 +339,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         config.jwks_url = jwks;
         config.health_interval = cmd.health_interval;
         config.insecure_cookies = cmd.insecure_cookies;
+        let lab_guard = control_access.guard();
         control_access.apply(&mut config);
         config.public_hosts.extend(gateway_hosts);
         config.handover_token = Some(handover_token);
@@ -349,8 +355,16 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             "listening on http://{local}"
         );
         let control: Arc<dyn InstanceControl> = supervisor.clone();
-        let gateway = Gateway::new(config, Some(control)).with_links(links);
+        // The lab's routes are the gateway's own: a run outlives any instance.
+        let mut lab_guard = lab_guard;
+        lab_guard.public_hosts.clone_from(&config.public_hosts);
+        let (lab, lab_routes) = super::lab::live(&cmd.lab_results, lab_guard)?;
+        lab.listening_on(local);
+        let gateway = Gateway::new(config, Some(control))
+            .with_links(links)
+            .with_own_routes("/lab/", lab_routes.router);
         let served = statecraft_gateway::serve(listener, gateway, shutdown).await;
+        lab.shut_down().await;
         supervisor.shutdown().await;
         // Each namespace goes once its instance has stopped (the gateway
         // held the other reference).

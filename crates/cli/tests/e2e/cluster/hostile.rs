@@ -100,7 +100,7 @@ fn cross_site_pages_and_foreign_hosts_cannot_drive_the_cluster() {
         assert!(
             body["error"]
                 .as_str()
-                .is_some_and(|e| e.contains("Cluster control")),
+                .is_some_and(|e| e.contains("Control ")),
             "{body}"
         );
     }

@@ -1,4 +1,5 @@
-//! Who may use the gateway's control routes (`POST /_cluster/instances/…`).
+//! Who may use a server's control routes: the gateway's
+//! (`POST /_cluster/instances/…`) and the lab's (`POST /lab/runs`).
 //!
 //! Three checks, in order, each answering `403 FORBIDDEN`:
 //! 1. **Not cross-site.** A page on another site, open in the operator's
@@ -21,62 +22,66 @@ use http::HeaderMap;
 use http::header::{AUTHORIZATION, HOST, ORIGIN};
 use subtle::ConstantTimeEq as _;
 
-use crate::error::GatewayError;
-
 /// Control calls refused for a foreign origin.
-const CROSS_SITE: &str = "Cluster control refuses cross-site requests: the Origin is not this \
-     gateway's. Use the cluster page served by this gateway, or a client that sends no Origin";
+const CROSS_SITE: &str = "Control refuses cross-site requests: the Origin is not this \
+     server's. Use the page served by this server, or a client that sends no Origin";
 /// Control calls refused for a foreign host.
-const FOREIGN_HOST: &str = "Cluster control refuses this Host: use the gateway's listen address \
+const FOREIGN_HOST: &str = "Control refuses this Host: use the server's listen address \
      or a loopback name, or start it with --public-host NAME";
 
+/// A control call refused (`403 FORBIDDEN`), and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub &'static str);
+
 /// What control calls are checked against.
-#[derive(Debug, Default)]
-pub(crate) struct ControlGuard {
+#[derive(Debug, Default, Clone)]
+pub struct ControlGuard {
     /// The admin token, when set.
-    pub(crate) admin_token: Option<String>,
+    pub admin_token: Option<String>,
     /// Host names (with or without a port) the operator serves the gateway as.
-    pub(crate) public_hosts: Vec<String>,
+    pub public_hosts: Vec<String>,
 }
 
 impl ControlGuard {
     /// Whether `peer` may make a control call with `headers` to a gateway
     /// listening on `listening` (when known).
-    pub(crate) fn authorize(
+    ///
+    /// # Errors
+    /// Why the call is refused.
+    pub fn authorize(
         &self,
         listening: Option<SocketAddr>,
         peer: SocketAddr,
         headers: &HeaderMap,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<(), Refused> {
         let host = headers
             .get(HOST)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         if cross_site(headers, host) {
-            return Err(GatewayError::Forbidden(CROSS_SITE));
+            return Err(Refused(CROSS_SITE));
         }
         if !self.host_is_ours(host, listening) {
-            return Err(GatewayError::Forbidden(FOREIGN_HOST));
+            return Err(Refused(FOREIGN_HOST));
         }
         match &self.admin_token {
             Some(token) => {
                 if carries_token(headers, token) {
                     Ok(())
                 } else {
-                    Err(GatewayError::Forbidden(
-                        "Cluster control needs the admin token: Authorization: Bearer <token>",
+                    Err(Refused(
+                        "Control needs the admin token: Authorization: Bearer <token>",
                     ))
                 }
             }
-            None if listening.is_some_and(|a| !a.ip().is_loopback()) => {
-                Err(GatewayError::Forbidden(
-                    "Cluster control is closed: this gateway listens beyond loopback without \
+            None if listening.is_some_and(|a| !a.ip().is_loopback()) => Err(Refused(
+                "Control is closed: this server listens beyond loopback without \
                      an admin token (set --admin-token-file or STATECRAFT_ADMIN_TOKEN)",
-                ))
-            }
+            )),
             None if peer.ip().is_loopback() => Ok(()),
-            None => Err(GatewayError::Forbidden(
-                "Cluster control is for loopback clients unless an admin token is set",
+            None => Err(Refused(
+                "Control is for loopback clients unless an admin token is set",
             )),
         }
     }
@@ -84,15 +89,18 @@ impl ControlGuard {
     /// For the gateway's read-only routes (`GET /_cluster…`): a `Host`, when
     /// given, must name this gateway, so that a DNS-rebound page cannot read
     /// them either.
-    pub(crate) fn check_host(
+    ///
+    /// # Errors
+    /// The `Host` names another server.
+    pub fn check_host(
         &self,
         headers: &HeaderMap,
         listening: Option<SocketAddr>,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<(), Refused> {
         match headers.get(HOST).map(|v| v.to_str()) {
             None => Ok(()),
             Some(Ok(host)) if self.host_is_ours(host, listening) => Ok(()),
-            Some(_) => Err(GatewayError::Forbidden(FOREIGN_HOST)),
+            Some(_) => Err(Refused(FOREIGN_HOST)),
         }
     }
 
@@ -121,7 +129,7 @@ impl ControlGuard {
 
 /// Whether `headers` carry `Authorization: Bearer <token>`, compared in
 /// constant time.
-pub(crate) fn carries_token(headers: &HeaderMap, token: &str) -> bool {
+pub fn carries_token(headers: &HeaderMap, token: &str) -> bool {
     let given = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -1,0 +1,445 @@
+//! `/lab/…`: the presets, the runs (list, start, read, cancel or delete),
+//! a run's live events (Server-Sent Events) and its files (JSON, CSV, the
+//! report). Starting and cancelling are control actions: the same rules as
+//! `/_cluster`'s ([`statecraft_http::ControlGuard`]). Every error is
+//! `{"error", "code"}` as in API.md.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, Stream, StreamExt as _};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::LiveLab;
+use super::history::{self, RunSummary};
+use super::process::{Running, StartError};
+use crate::spec::{Preset, RunSpec};
+
+/// The largest spec taken (a few hundred bytes in practice).
+const MAX_SPEC_BYTES: usize = 16 * 1024;
+/// The report's own inline styles and SVG, nothing else.
+const REPORT_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'";
+
+/// An answer other than success.
+#[derive(Debug)]
+enum LiveError {
+    Invalid(String),
+    Forbidden(&'static str),
+    NotFound(String),
+    Busy(String),
+    TooLarge,
+    NotJson,
+    Internal(String),
+}
+
+impl IntoResponse for LiveError {
+    fn into_response(self) -> Response {
+        let (status, code, error, running) = match self {
+            Self::Invalid(why) => (StatusCode::BAD_REQUEST, "INVALID_REQUEST", why, None),
+            Self::Forbidden(why) => (StatusCode::FORBIDDEN, "FORBIDDEN", why.to_owned(), None),
+            Self::NotFound(why) => (StatusCode::NOT_FOUND, "NOT_FOUND", why, None),
+            Self::Busy(id) => (
+                StatusCode::CONFLICT,
+                "RUN_IN_PROGRESS",
+                format!(
+                    "Run {id} is going on: one run at a time (cancel it with DELETE /lab/runs/{id}, or wait)"
+                ),
+                Some(id),
+            ),
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("A run's spec is at most {} KiB", MAX_SPEC_BYTES / 1024),
+                None,
+            ),
+            Self::NotJson => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Send the spec as Content-Type: application/json".to_owned(),
+                None,
+            ),
+            Self::Internal(why) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                why,
+                None,
+            ),
+        };
+        let mut body = json!({"error": error, "code": code});
+        if let Some(id) = running {
+            body["runningId"] = json!(id);
+        }
+        (status, Json(body)).into_response()
+    }
+}
+
+impl LiveLab {
+    /// Refuses a request whose `Host` names another server (a DNS-rebound
+    /// page reads nothing either).
+    fn check_host(&self, headers: &HeaderMap) -> Result<(), LiveError> {
+        (self.0.guard)
+            .check_host(headers, self.0.listening.get().copied())
+            .map_err(|refused| LiveError::Forbidden(refused.0))
+    }
+
+    /// Refuses a control action `peer` may not take.
+    fn authorize(&self, peer: SocketAddr, headers: &HeaderMap) -> Result<(), LiveError> {
+        (self.0.guard)
+            .authorize(self.0.listening.get().copied(), peer, headers)
+            .map_err(|refused| LiveError::Forbidden(refused.0))
+    }
+
+    fn run_dir(&self, id: &str) -> Result<PathBuf, LiveError> {
+        history::dir_of(&self.0.history, id).ok_or_else(|| {
+            LiveError::NotFound(format!("No lab run {id} (GET /lab/runs lists them)"))
+        })
+    }
+
+    fn summary(&self, id: &str, dir: &std::path::Path) -> RunSummary {
+        let live = self.live(id).map(|run| run.end());
+        history::summary(dir, id, live)
+    }
+}
+
+/// The routes, their OpenAPI document beside them.
+#[must_use]
+pub fn router(lab: LiveLab) -> (axum::Router, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::new()
+        .routes(routes!(presets))
+        .routes(routes!(list, start))
+        .routes(routes!(one, cancel_or_delete))
+        .routes(routes!(events))
+        .routes(routes!(results_json))
+        .routes(routes!(results_csv))
+        .routes(routes!(report))
+        .routes(routes!(latest_results))
+        .routes(routes!(latest_report))
+        .split_for_parts();
+    let router = router
+        .layer(DefaultBodyLimit::max(MAX_SPEC_BYTES))
+        .fallback(|| async { LiveError::NotFound("Route not found".to_owned()) })
+        .with_state(lab);
+    (router, doc)
+}
+
+/// The presets a run can start from, each with the plan it makes.
+#[utoipa::path(get, path = "/lab/presets", tag = "lab",
+    responses((status = 200, content_type = "application/json", body = Object)))]
+async fn presets(State(lab): State<LiveLab>, headers: HeaderMap) -> Result<Response, LiveError> {
+    lab.check_host(&headers)?;
+    let all: Vec<Value> = Preset::ALL
+        .iter()
+        .map(|p| {
+            let plan = RunSpec::preset(p.id).plan().ok();
+            json!({"id": p.id, "title": p.title, "description": p.description, "plan": plan})
+        })
+        .collect();
+    Ok(Json(json!({"presets": all})).into_response())
+}
+
+/// Every run kept, newest first, and the one going on.
+#[utoipa::path(get, path = "/lab/runs", tag = "lab",
+    responses((status = 200, content_type = "application/json", body = Object)))]
+async fn list(State(lab): State<LiveLab>, headers: HeaderMap) -> Result<Response, LiveError> {
+    lab.check_host(&headers)?;
+    let history = lab.0.history.clone();
+    let scan = lab.clone();
+    let runs = tokio::task::spawn_blocking(move || {
+        history::ids(&history)
+            .into_iter()
+            .map(|id| scan.summary(&id, &history.join(&id)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| LiveError::Internal(format!("listing the runs failed: {e}")))?;
+    let running = lab.running().map(|run| run.id.clone());
+    Ok(Json(json!({"running": running, "runs": runs})).into_response())
+}
+
+/// Starts a run of the spec in the body (docs/lab.md): `201` with its id,
+/// `409 RUN_IN_PROGRESS` with the running run's id while one goes on.
+#[utoipa::path(post, path = "/lab/runs", tag = "lab",
+    request_body(content = Object, content_type = "application/json",
+        description = "A run spec: preset, strategies, users, durationSeconds, instances, faults, storeRttMs, cartItems, store, failover, full"),
+    responses(
+        (status = 201, content_type = "application/json", body = Object),
+        (status = 400, description = "INVALID_REQUEST: a field out of range"),
+        (status = 403, description = "FORBIDDEN: cross-site, foreign Host, or not loopback without the admin token"),
+        (status = 409, description = "RUN_IN_PROGRESS: one run at a time; runningId names it"),
+    ))]
+async fn start(
+    State(lab): State<LiveLab>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, LiveError> {
+    // Who asks, before anything of the body is read.
+    lab.authorize(peer, &headers)?;
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !json {
+        return Err(LiveError::NotJson);
+    }
+    let body = body.map_err(|_| LiveError::TooLarge)?;
+    // An object: serde would also take a struct from an array.
+    let spec: RunSpec = serde_json::from_slice::<Value>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|v| match v {
+            Value::Object(_) => serde_json::from_value(v).map_err(|e| e.to_string()),
+            _ => Err("a spec is a JSON object".to_owned()),
+        })
+        .map_err(|e| LiveError::Invalid(format!("Not a run spec: {e} (docs/lab.md shows one)")))?;
+    let run = Running::start(&lab, spec).map_err(|e| match e {
+        StartError::Busy(id) => LiveError::Busy(id),
+        StartError::Invalid(why) => LiveError::Invalid(why),
+        StartError::Spawn(why) => LiveError::Internal(why),
+    })?;
+    tracing::info!(run = %run.id, %peer, "lab run started");
+    let id = run.id.clone();
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/lab/runs/{id}"))],
+        Json(json!({"id": id, "status": "running", "events": format!("/lab/runs/{id}/events")})),
+    )
+        .into_response())
+}
+
+/// One run: its status, spec and plan, and its headline figures.
+#[utoipa::path(get, path = "/lab/runs/{id}", tag = "lab",
+    params(("id" = String, Path, description = "e.g. 20261205-105213-3f9a")),
+    responses((status = 200, content_type = "application/json", body = Object),
+        (status = 404, description = "NOT_FOUND")))]
+async fn one(
+    State(lab): State<LiveLab>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, LiveError> {
+    lab.check_host(&headers)?;
+    let dir = lab.run_dir(&id)?;
+    let read = |file: &str| {
+        std::fs::read(dir.join(file))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    };
+    let mut body = serde_json::to_value(lab.summary(&id, &dir)).unwrap_or_default();
+    body["spec"] = read("spec.json").unwrap_or(Value::Null);
+    body["plan"] = read("plan.json").unwrap_or(Value::Null);
+    Ok(Json(body).into_response())
+}
+
+/// Cancels the run going on (everything it started is stopped before the
+/// answer), or deletes an ended run and its files.
+#[utoipa::path(delete, path = "/lab/runs/{id}", tag = "lab",
+    params(("id" = String, Path, description = "e.g. 20261205-105213-3f9a")),
+    responses((status = 200, content_type = "application/json", body = Object),
+        (status = 403, description = "FORBIDDEN"), (status = 404, description = "NOT_FOUND")))]
+async fn cancel_or_delete(
+    State(lab): State<LiveLab>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, LiveError> {
+    lab.authorize(peer, &headers)?;
+    let dir = lab.run_dir(&id)?;
+    if let Some(run) = lab.running().filter(|run| run.id == id) {
+        let end = run.cancel().await;
+        tracing::info!(run = %id, %peer, "lab run cancelled");
+        return Ok(Json(json!({"id": id, "status": "cancelled", "end": end})).into_response());
+    }
+    tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir))
+        .await
+        .map_err(|e| LiveError::Internal(e.to_string()))?
+        .map_err(|e| LiveError::Internal(format!("cannot delete run {id}: {e}")))?;
+    Ok(Json(json!({"id": id, "status": "deleted"})).into_response())
+}
+
+/// The run's events as Server-Sent Events: those so far, then each as it
+/// comes, until `ended` (docs/lab.md, "Live events").
+#[utoipa::path(get, path = "/lab/runs/{id}/events", tag = "lab",
+    params(("id" = String, Path, description = "e.g. 20261205-105213-3f9a")),
+    responses((status = 200, content_type = "text/event-stream", body = String),
+        (status = 404, description = "NOT_FOUND: not the latest run started here")))]
+async fn events(
+    State(lab): State<LiveLab>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, LiveError> {
+    lab.check_host(&headers)?;
+    let run = lab.live(&id).ok_or_else(|| {
+        LiveError::NotFound(format!(
+            "Run {id} is not the latest started by this server: its results are at /lab/runs/{id}/results.json"
+        ))
+    })?;
+    let (past, receiver) = run.subscribe();
+    let ended = run.has_ended();
+    let upcoming = stream::unfold(Some(receiver), move |receiver| async move {
+        let mut receiver = receiver?;
+        loop {
+            match receiver.recv().await {
+                Ok(line) => {
+                    let last = line.contains("\"type\":\"ended\"");
+                    return Some((line, (!last).then_some(receiver)));
+                }
+                // A slow reader misses samples, not the run.
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let upcoming = if ended {
+        upcoming.take(0).boxed()
+    } else {
+        upcoming.boxed()
+    };
+    let all = stream::iter(past)
+        .chain(upcoming)
+        .map(|line| Ok(Event::default().data(line.as_ref())));
+    Ok(Sse::new(all).keep_alive(KeepAlive::default()))
+}
+
+async fn file(
+    lab: &LiveLab,
+    headers: &HeaderMap,
+    dir: Result<PathBuf, LiveError>,
+    name: &'static str,
+) -> Result<Vec<u8>, LiveError> {
+    lab.check_host(headers)?;
+    let dir = dir?;
+    tokio::task::spawn_blocking(move || std::fs::read(dir.join(name)))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| LiveError::NotFound(format!("This run has no {name}: it has not finished")))
+}
+
+fn report_response(body: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, REPORT_CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn json_download(body: Vec<u8>, id: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"lab-{id}.json\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A finished run's `results.json` (schema in docs/lab.md).
+#[utoipa::path(get, path = "/lab/runs/{id}/results.json", tag = "lab",
+    params(("id" = String, Path, description = "e.g. 20261205-105213-3f9a")),
+    responses((status = 200, content_type = "application/json", body = Object),
+        (status = 404, description = "NOT_FOUND")))]
+async fn results_json(
+    State(lab): State<LiveLab>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, LiveError> {
+    let body = file(&lab, &headers, lab.run_dir(&id), "results.json").await?;
+    Ok(json_download(body, &id))
+}
+
+/// A finished run's main figures as CSV, a row per strategy.
+#[utoipa::path(get, path = "/lab/runs/{id}/results.csv", tag = "lab",
+    params(("id" = String, Path, description = "e.g. 20261205-105213-3f9a")),
+    responses((status = 200, content_type = "text/csv", body = String),
+        (status = 404, description = "NOT_FOUND")))]
+async fn results_csv(
+    State(lab): State<LiveLab>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, LiveError> {
+    let body = file(&lab, &headers, lab.run_dir(&id), "results.json").await?;
+    let results: Value = serde_json::from_slice(&body)
+        .map_err(|e| LiveError::Internal(format!("run {id}'s results.json is not JSON: {e}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"lab-{id}.csv\""),
+            ),
+        ],
+        history::csv(&results),
+    )
+        .into_response())
+}
+
+/// A finished run's report with its charts.
+#[utoipa::path(get, path = "/lab/runs/{id}/report.html", tag = "lab",
+    params(("id" = String, Path, description = "e.g. 20261205-105213-3f9a")),
+    responses((status = 200, content_type = "text/html", body = String),
+        (status = 404, description = "NOT_FOUND")))]
+async fn report(
+    State(lab): State<LiveLab>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, LiveError> {
+    let body = file(&lab, &headers, lab.run_dir(&id), "report.html").await?;
+    Ok(report_response(body))
+}
+
+fn latest(lab: &LiveLab) -> Result<PathBuf, LiveError> {
+    history::latest_finished(&lab.0.history).ok_or_else(|| {
+        LiveError::NotFound(
+            "No lab results yet: start a run on /lab, or run statecraft lab --quick".to_owned(),
+        )
+    })
+}
+
+/// The newest finished run's `results.json`.
+#[utoipa::path(get, path = "/lab/results.json", tag = "lab",
+    responses((status = 200, content_type = "application/json", body = Object),
+        (status = 404, description = "NOT_FOUND: no finished run yet")))]
+async fn latest_results(
+    State(lab): State<LiveLab>,
+    headers: HeaderMap,
+) -> Result<Response, LiveError> {
+    let body = file(&lab, &headers, latest(&lab), "results.json").await?;
+    Ok(json_download(body, "latest"))
+}
+
+/// The newest finished run's report.
+#[utoipa::path(get, path = "/lab/report.html", tag = "lab",
+    responses((status = 200, content_type = "text/html", body = String),
+        (status = 404, description = "NOT_FOUND: no finished run yet")))]
+async fn latest_report(
+    State(lab): State<LiveLab>,
+    headers: HeaderMap,
+) -> Result<Response, LiveError> {
+    let body = file(&lab, &headers, latest(&lab), "report.html").await?;
+    Ok(report_response(body))
+}
+
+#[cfg(test)]
+mod tests;
