@@ -41,13 +41,11 @@ pub fn signal_group(group: u32, signal: &str) {
         .status();
 }
 
-/// The live processes of process group `group` (zombies, which have ended
-/// and wait to be reaped, are not counted), read from `/proc`; `None`
-/// where there is no `/proc`.
-#[must_use]
-pub fn group_members(group: u32) -> Option<Vec<u32>> {
+/// Each process's id, state, parent and process group, from `/proc`
+/// (`None` where there is none).
+fn processes() -> Option<Vec<(u32, String, u32, u32)>> {
     let entries = std::fs::read_dir("/proc").ok()?;
-    let mut members = Vec::new();
+    let mut all = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -65,13 +63,41 @@ pub fn group_members(group: u32) -> Option<Vec<u32>> {
             .rsplit_once(')')
             .map_or("", |(_, rest)| rest)
             .split_whitespace();
-        let state = fields.next();
-        let pgrp = fields.nth(1).and_then(|f| f.parse::<u32>().ok());
-        if pgrp == Some(group) && state != Some("Z") && state != Some("X") {
-            members.push(pid);
+        let state = fields.next().unwrap_or_default().to_owned();
+        let mut number = || fields.next().and_then(|f| f.parse::<u32>().ok());
+        if let (Some(ppid), Some(pgrp)) = (number(), number()) {
+            all.push((pid, state, ppid, pgrp));
         }
     }
-    Some(members)
+    Some(all)
+}
+
+/// The live processes of process group `group` (zombies, which have ended
+/// and wait to be reaped, are not counted); `None` where there is no
+/// `/proc`.
+#[must_use]
+pub fn group_members(group: u32) -> Option<Vec<u32>> {
+    let live = |state: &str| state != "Z" && state != "X";
+    Some(
+        processes()?
+            .into_iter()
+            .filter(|(_, state, _, pgrp)| *pgrp == group && live(state))
+            .map(|(pid, ..)| pid)
+            .collect(),
+    )
+}
+
+/// The children of process `parent`, ended ones not yet reaped included;
+/// `None` where there is no `/proc`.
+#[must_use]
+pub fn children_of(parent: u32) -> Option<Vec<u32>> {
+    Some(
+        processes()?
+            .into_iter()
+            .filter(|(_, _, ppid, _)| *ppid == parent)
+            .map(|(pid, ..)| pid)
+            .collect(),
+    )
 }
 
 #[cfg(test)]

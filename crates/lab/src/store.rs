@@ -26,7 +26,10 @@ impl SharedStore {
     pub(crate) async fn prepare(given: Option<String>, work: &Path) -> Result<Self, LabError> {
         if let Some(url) = given {
             ping(&url).await.map_err(|e| {
-                LabError::Setup(format!("cannot reach the Redis given with --redis: {e}"))
+                LabError::Setup(format!(
+                    "cannot reach the Redis given for the shared store ({}): {e}",
+                    crate::spec::redact_url(&url)
+                ))
             })?;
             return Ok(Self::Redis { url, own: None });
         }
@@ -73,7 +76,9 @@ impl SharedStore {
     pub(crate) fn describe(&self) -> String {
         match self {
             Self::Redis { own: Some(_), url } => format!("redis ({url}, started by the lab)"),
-            Self::Redis { own: None, .. } => "redis (given with --redis)".to_owned(),
+            Self::Redis { own: None, url } => {
+                format!("redis ({}, given)", crate::spec::redact_url(url))
+            }
             Self::Sqlite { .. } => {
                 "sqlite file (no redis-server on this machine; instances share one file)".to_owned()
             }

@@ -142,6 +142,17 @@ fn spec_of(cmd: &Cmd) -> Result<RunSpec, CmdError> {
     Ok(spec)
 }
 
+/// Waits until this process has no child left (ended ones reaped), at
+/// most `limit`.
+async fn wait_for_children(limit: Duration) {
+    let started = std::time::Instant::now();
+    while statecraft_http::children_of(std::process::id()).is_some_and(|c| !c.is_empty())
+        && started.elapsed() < limit
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Runs the lab and prints its table and the seed's figures. SIGTERM or
 /// Ctrl-C cancels it: what it started is stopped as the run is dropped.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
@@ -171,10 +182,16 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             results = statecraft_lab::run(config) => {
                 results.map_err(|e| CmdError::Runtime(e.to_string()))
             }
-            () = stop => Err(CmdError::Runtime(
-                "the lab run was cancelled: what it started is stopped, its directory left \
-                 without results".to_owned(),
-            )),
+            () = stop => {
+                // The run is dropped: its clusters are asked to stop, its
+                // stores killed. Waiting for them here (the runtime reaps
+                // them) leaves neither a process nor a zombie behind.
+                wait_for_children(Duration::from_secs(20)).await;
+                Err(CmdError::Runtime(
+                    "the lab run was cancelled: what it started is stopped, its directory left \
+                     without results".to_owned(),
+                ))
+            }
         }
     })?;
     let summary = format!(

@@ -90,10 +90,16 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
         assert!(text.contains(expected), "no {expected:?} in:\n{text}");
     }
     assert!(stdout.contains("What this run shows:"), "{stdout}");
-    // Piped, not a terminal: progress comes as lines, strategy n of 4.
+    // Piped, not a terminal: progress comes as lines, phase n of 5 (four
+    // strategies, then the failover), the load's figures and each fault
+    // as it strikes — what the live page draws.
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("strategy 2 of 5"), "{stderr}");
-    assert!(stderr.contains("s of load"), "{stderr}");
+    assert!(stderr.contains("phase 2 of 5"), "{stderr}");
+    assert!(
+        stderr.contains(" req/s, p50 ") && stderr.contains(" ms, p99 "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("fault kill: server-2 killed"), "{stderr}");
 
     for s in results["strategies"].as_array().unwrap() {
         assert!(count(s, "requests") > 100, "{} barely ran", s["strategy"]);
@@ -139,7 +145,7 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
     // leaves rotation (it is not ready); the gateway finds a partitioned
     // instance within about one health check, never leaving a request to
     // wait for the partition's end.
-    assert_eq!(results["schema"], 2);
+    assert_eq!(results["schema"], 3);
     // Root on Linux: each instance in its own namespace, the gateway's
     // partition a pulled cable; elsewhere links on loopback.
     let root = {
@@ -320,7 +326,8 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
         "lab {lab} B against capacity --measure {measured} B"
     );
 
-    // The lab page shows this run, in a real browser.
+    // The lab page shows this run, in a real browser; from it a run starts,
+    // is watched live, lands in the history and is compared with this one.
     let out_dir = out.path().display().to_string();
     let server = Statecraft::start(
         out.path(),
@@ -334,6 +341,163 @@ async fn the_quick_lab_measures_what_each_strategy_costs() {
     assert_eq!(browser.count("#lab-table tbody tr").await, 4);
     assert_eq!(browser.count("#lab-lines li").await, 4);
     assert!(browser.count("#lab-findings li").await >= 5);
+    browser
+        .wait_for("#lab-runs tr[data-status='finished']")
+        .await;
+    let terminal_run = dir.file_name().unwrap().to_str().unwrap().to_owned();
+    browser
+        .click("#lab-presets button[data-preset='glance']")
+        .await;
+    browser.click("#lab-start").await;
+    let live = browser
+        .wait_text("#lab-start-status", |t| t.starts_with("Run "))
+        .await;
+    let run = live.split_whitespace().nth(1).unwrap().to_owned();
+    // One run at a time: a second start names the first.
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let (status, _, body) = crate::common::request(
+        &addr,
+        "POST",
+        "/lab/runs",
+        &[],
+        Some(r#"{"preset": "glance"}"#),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "RUN_IN_PROGRESS");
+    assert_eq!(body["runningId"], run.as_str());
+    // The figures arrive every half second and are drawn as they come.
+    let samples = || async {
+        let value = browser
+            .client
+            .execute(
+                "return document.getElementById('lab-chart').dataset.samples || '0'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        value.as_str().unwrap_or("0").parse::<u32>().unwrap()
+    };
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while samples().await < 10 {
+        assert!(Instant::now() < deadline, "live figures: {seen:?}");
+        seen.push(browser.text("#lab-rps").await);
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(
+        browser.text("#lab-log").await.contains("kill"),
+        "the fault is told as it strikes"
+    );
+    browser.screenshot("lab-live").await;
+    // It finishes and joins the history.
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    while browser.count("#lab-live[data-status='finished']").await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the run never finished: {}",
+            browser.text("#lab-log").await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    browser
+        .wait_for(&format!(
+            "#lab-runs tr[data-run='{run}'][data-status='finished']"
+        ))
+        .await;
+    // Compared with the terminal's run: each figure and its difference.
+    browser
+        .click(&format!("#lab-runs tr[data-run='{terminal_run}'] input"))
+        .await;
+    browser
+        .click(&format!("#lab-runs tr[data-run='{run}'] input"))
+        .await;
+    browser.click("#lab-compare").await;
+    browser.wait_for("#lab-comparison-table").await;
+    let compared = browser.text("#lab-comparison-table").await;
+    assert!(
+        compared.contains("requests/s") && compared.contains("B − A"),
+        "{compared}"
+    );
+    assert!(
+        compared.contains("%)"),
+        "differences in percent: {compared}"
+    );
+    browser
+        .client
+        .execute(
+            "document.getElementById('history-title').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
     browser.screenshot("lab").await;
+    // Its JSON downloads from the link the history offers.
+    let link = format!("#lab-runs tr[data-run='{run}'] a[href$='results.json']");
+    browser.wait_for(&link).await;
+    let downloaded = browser
+        .client
+        .execute(
+            "return fetch(document.querySelector(arguments[0]).href).then(r => r.json()).then(j => j.id)",
+            vec![serde_json::json!(link)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(downloaded, serde_json::json!(run));
     browser.close().await;
+}
+
+/// The processes descended from `pid` (ended ones not yet reaped too).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut all = Vec::new();
+    let mut next = vec![pid];
+    while let Some(parent) = next.pop() {
+        for child in statecraft_http::children_of(parent).unwrap_or_default() {
+            all.push(child);
+            next.push(child);
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn cancelling_a_run_leaves_no_process_behind() {
+    if statecraft_testkit::program("redis-server", "the lab test").is_none() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let out_dir = out.path().display().to_string();
+    let mut server = Statecraft::start(
+        out.path(),
+        &["serve", "--insecure-cookies", "--lab-results", &out_dir],
+    );
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let spec = r#"{"preset": "glance", "durationSeconds": 60}"#;
+    let (status, _, body) = crate::common::request(&addr, "POST", "/lab/runs", &[], Some(spec));
+    assert_eq!(status, 201, "{body}");
+    let run = body["id"].as_str().unwrap().to_owned();
+    // Under way: the lab, its Redis, the cluster and its three instances.
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while descendants(server.pid()).len() < 6 {
+        assert!(
+            Instant::now() < deadline,
+            "the run never started its cluster"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let before = descendants(server.pid()).len();
+    let (status, _, body) =
+        crate::common::request(&addr, "DELETE", &format!("/lab/runs/{run}"), &[], None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["end"]["status"], "cancelled", "{body}");
+    // Answered once all of it has stopped.
+    let left = descendants(server.pid());
+    assert!(
+        left.is_empty(),
+        "{before} processes before, {left:?} left after"
+    );
+    let (_, _, listed) = crate::common::request(&addr, "GET", "/lab/runs", &[], None);
+    assert_eq!(listed["runs"][0]["status"], "cancelled", "{listed}");
+    assert_eq!(listed["running"], serde_json::Value::Null);
+    server.stop();
 }

@@ -53,7 +53,7 @@ pub(crate) fn summary(dir: &Path, id: &str, live: Option<Option<Ended>>) -> RunS
             error: None,
             ended_at_ms: 0,
         },
-        None => recorded_end(&dir.to_path_buf()),
+        None => recorded_end(dir),
     };
     let plan = read_json(&dir.join("plan.json")).unwrap_or(Value::Null);
     let results = (end.status == Status::Finished)

@@ -113,7 +113,6 @@ impl LiveLab {
 }
 
 /// The routes, their OpenAPI document beside them.
-#[must_use]
 pub fn router(lab: LiveLab) -> (axum::Router, utoipa::openapi::OpenApi) {
     let (router, doc) = OpenApiRouter::new()
         .routes(routes!(presets))
@@ -134,7 +133,7 @@ pub fn router(lab: LiveLab) -> (axum::Router, utoipa::openapi::OpenApi) {
 }
 
 /// The presets a run can start from, each with the plan it makes.
-#[utoipa::path(get, path = "/lab/presets", tag = "lab",
+#[utoipa::path(get, operation_id = "lab_presets", path = "/lab/presets", tag = "lab",
     responses((status = 200, content_type = "application/json", body = Object)))]
 async fn presets(State(lab): State<LiveLab>, headers: HeaderMap) -> Result<Response, LiveError> {
     lab.check_host(&headers)?;
@@ -149,7 +148,7 @@ async fn presets(State(lab): State<LiveLab>, headers: HeaderMap) -> Result<Respo
 }
 
 /// Every run kept, newest first, and the one going on.
-#[utoipa::path(get, path = "/lab/runs", tag = "lab",
+#[utoipa::path(get, operation_id = "lab_list_runs", path = "/lab/runs", tag = "lab",
     responses((status = 200, content_type = "application/json", body = Object)))]
 async fn list(State(lab): State<LiveLab>, headers: HeaderMap) -> Result<Response, LiveError> {
     lab.check_host(&headers)?;
@@ -169,7 +168,7 @@ async fn list(State(lab): State<LiveLab>, headers: HeaderMap) -> Result<Response
 
 /// Starts a run of the spec in the body (docs/lab.md): `201` with its id,
 /// `409 RUN_IN_PROGRESS` with the running run's id while one goes on.
-#[utoipa::path(post, path = "/lab/runs", tag = "lab",
+#[utoipa::path(post, operation_id = "lab_start_run", path = "/lab/runs", tag = "lab",
     request_body(content = Object, content_type = "application/json",
         description = "A run spec: preset, strategies, users, durationSeconds, instances, faults, storeRttMs, cartItems, store, failover, full"),
     responses(
@@ -222,7 +221,7 @@ async fn start(
 }
 
 /// One run: its status, spec and plan, and its headline figures.
-#[utoipa::path(get, path = "/lab/runs/{id}", tag = "lab",
+#[utoipa::path(get, operation_id = "lab_get_run", path = "/lab/runs/{id}", tag = "lab",
     params(("id" = String, Path, description = "e.g. 20261205-105213-3f9a")),
     responses((status = 200, content_type = "application/json", body = Object),
         (status = 404, description = "NOT_FOUND")))]
@@ -246,7 +245,7 @@ async fn one(
 
 /// Cancels the run going on (everything it started is stopped before the
 /// answer), or deletes an ended run and its files.
-#[utoipa::path(delete, path = "/lab/runs/{id}", tag = "lab",
+#[utoipa::path(delete, operation_id = "lab_cancel_or_delete_run", path = "/lab/runs/{id}", tag = "lab",
     params(("id" = String, Path, description = "e.g. 20261205-105213-3f9a")),
     responses((status = 200, content_type = "application/json", body = Object),
         (status = 403, description = "FORBIDDEN"), (status = 404, description = "NOT_FOUND")))]
@@ -272,7 +271,7 @@ async fn cancel_or_delete(
 
 /// The run's events as Server-Sent Events: those so far, then each as it
 /// comes, until `ended` (docs/lab.md, "Live events").
-#[utoipa::path(get, path = "/lab/runs/{id}/events", tag = "lab",
+#[utoipa::path(get, operation_id = "lab_run_events", path = "/lab/runs/{id}/events", tag = "lab",
     params(("id" = String, Path, description = "e.g. 20261205-105213-3f9a")),
     responses((status = 200, content_type = "text/event-stream", body = String),
         (status = 404, description = "NOT_FOUND: not the latest run started here")))]
@@ -288,13 +287,15 @@ async fn events(
         ))
     })?;
     let (past, receiver) = run.subscribe();
-    let ended = run.has_ended();
+    // The end is the last event published: either among those so far, or
+    // still to come on the receiver.
+    let ended = past.iter().any(|line| is_end(line));
     let upcoming = stream::unfold(Some(receiver), move |receiver| async move {
         let mut receiver = receiver?;
         loop {
             match receiver.recv().await {
                 Ok(line) => {
-                    let last = line.contains("\"type\":\"ended\"");
+                    let last = is_end(&line);
                     return Some((line, (!last).then_some(receiver)));
                 }
                 // A slow reader misses samples, not the run.
@@ -312,6 +313,11 @@ async fn events(
         .chain(upcoming)
         .map(|line| Ok(Event::default().data(line.as_ref())));
     Ok(Sse::new(all).keep_alive(KeepAlive::default()))
+}
+
+/// Whether an event is the server's last of a run.
+fn is_end(line: &str) -> bool {
+    serde_json::from_str::<Value>(line).is_ok_and(|event| event["type"] == "ended")
 }
 
 async fn file(
@@ -356,7 +362,7 @@ fn json_download(body: Vec<u8>, id: &str) -> Response {
 }
 
 /// A finished run's `results.json` (schema in docs/lab.md).
-#[utoipa::path(get, path = "/lab/runs/{id}/results.json", tag = "lab",
+#[utoipa::path(get, operation_id = "lab_run_results_json", path = "/lab/runs/{id}/results.json", tag = "lab",
     params(("id" = String, Path, description = "e.g. 20261205-105213-3f9a")),
     responses((status = 200, content_type = "application/json", body = Object),
         (status = 404, description = "NOT_FOUND")))]
@@ -370,7 +376,7 @@ async fn results_json(
 }
 
 /// A finished run's main figures as CSV, a row per strategy.
-#[utoipa::path(get, path = "/lab/runs/{id}/results.csv", tag = "lab",
+#[utoipa::path(get, operation_id = "lab_run_results_csv", path = "/lab/runs/{id}/results.csv", tag = "lab",
     params(("id" = String, Path, description = "e.g. 20261205-105213-3f9a")),
     responses((status = 200, content_type = "text/csv", body = String),
         (status = 404, description = "NOT_FOUND")))]
@@ -396,7 +402,7 @@ async fn results_csv(
 }
 
 /// A finished run's report with its charts.
-#[utoipa::path(get, path = "/lab/runs/{id}/report.html", tag = "lab",
+#[utoipa::path(get, operation_id = "lab_run_report", path = "/lab/runs/{id}/report.html", tag = "lab",
     params(("id" = String, Path, description = "e.g. 20261205-105213-3f9a")),
     responses((status = 200, content_type = "text/html", body = String),
         (status = 404, description = "NOT_FOUND")))]
@@ -418,7 +424,7 @@ fn latest(lab: &LiveLab) -> Result<PathBuf, LiveError> {
 }
 
 /// The newest finished run's `results.json`.
-#[utoipa::path(get, path = "/lab/results.json", tag = "lab",
+#[utoipa::path(get, operation_id = "lab_latest_results", path = "/lab/results.json", tag = "lab",
     responses((status = 200, content_type = "application/json", body = Object),
         (status = 404, description = "NOT_FOUND: no finished run yet")))]
 async fn latest_results(
@@ -430,7 +436,7 @@ async fn latest_results(
 }
 
 /// The newest finished run's report.
-#[utoipa::path(get, path = "/lab/report.html", tag = "lab",
+#[utoipa::path(get, operation_id = "lab_latest_report", path = "/lab/report.html", tag = "lab",
     responses((status = 200, content_type = "text/html", body = String),
         (status = 404, description = "NOT_FOUND: no finished run yet")))]
 async fn latest_report(

@@ -4,7 +4,6 @@
 //! failed or cancelled, written to `status.json` once every process it
 //! started has stopped.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -105,6 +104,11 @@ impl Running {
             .args(["lab", "--spec", "-", "--events", "json", "--run-id", &id])
             .arg("--out")
             .arg(&lab.0.history)
+            // The spec says all of it: none of the server's own lab settings.
+            .env_remove("STATECRAFT_LAB_REDIS")
+            .env_remove("STATECRAFT_LAB_PRESET")
+            .env_remove("STATECRAFT_LAB_SPEC")
+            .env_remove("STATECRAFT_LAB_STORE_RTT")
             // Its own group: a cancel reaches everything it starts.
             .process_group(0)
             .stdin(Stdio::piped())
@@ -257,7 +261,7 @@ fn last_error(log: &std::path::Path) -> String {
 }
 
 /// A run's end on record: `status.json`, else what its files show.
-pub(crate) fn recorded_end(dir: &PathBuf) -> Ended {
+pub(crate) fn recorded_end(dir: &std::path::Path) -> Ended {
     std::fs::read(dir.join("status.json"))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
