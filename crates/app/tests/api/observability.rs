@@ -82,8 +82,6 @@ async fn openapi_covers_every_route() {
         "GET /cluster",
         "GET /lab",
         "GET /assets/{name}",
-        "GET /lab/results.json",
-        "GET /lab/report.html",
         "POST /login",
         "POST /logout",
         "POST /token",

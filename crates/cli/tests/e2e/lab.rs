@@ -471,6 +471,9 @@ async fn cancelling_a_run_leaves_no_process_behind() {
         &["serve", "--insecure-cookies", "--lab-results", &out_dir],
     );
     let addr = server.base.trim_start_matches("http://").to_owned();
+    // The lab's routes are in the server's /openapi.json beside the app's.
+    let (_, doc) = crate::common::request_text(&server.base, "/openapi.json");
+    assert!(doc.contains("\"/lab/runs/{id}/events\"") && doc.contains("\"/increment\""));
     let spec = r#"{"preset": "glance", "durationSeconds": 60}"#;
     let (status, _, body) = crate::common::request(&addr, "POST", "/lab/runs", &[], Some(spec));
     assert_eq!(status, 201, "{body}");

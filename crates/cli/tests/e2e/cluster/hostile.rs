@@ -88,6 +88,11 @@ fn cross_site_pages_and_foreign_hosts_cannot_drive_the_cluster() {
         &[("Host", "attacker.example:8000")],
     ];
     for headers in refused {
+        // Nor start a lab run: the gateway's own route, under the same rules.
+        let (status, head, body) =
+            crate::common::request(&addr, "POST", "/lab/runs", headers, Some("{}"));
+        assert_eq!(status, 403, "{headers:?}: {body}");
+        assert!(!head.to_ascii_lowercase().contains("x-served-by"), "{head}");
         let (status, _, body) = crate::common::request(
             &addr,
             "POST",
@@ -106,6 +111,17 @@ fn cross_site_pages_and_foreign_hosts_cannot_drive_the_cluster() {
     }
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(cluster.healthy().len(), 3, "an instance was stopped");
+    // The lab's routes are the gateway's own: a run outlives any instance.
+    let (status, head, body) = crate::common::request(&addr, "GET", "/lab/presets", &[], None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["presets"][4]["id"], "glance", "{body}");
+    assert!(!head.to_ascii_lowercase().contains("x-served-by"), "{head}");
+    let (status, _, body) = crate::common::request(&addr, "GET", "/lab/runs", &[], None);
+    assert_eq!(
+        (status, &body["running"]),
+        (200, &serde_json::Value::Null),
+        "{body}"
+    );
     // The cluster page of this gateway may.
     let own = format!("http://{addr}");
     let (status, _, body) = crate::common::request(
