@@ -82,8 +82,13 @@ impl Bench {
         if let Some(known) = known {
             return known;
         }
-        let measured =
-            measure::bytes_per_session(&self.program, store, self.plan.capacity_sessions).await;
+        let measured = measure::bytes_per_session(
+            &self.program,
+            store,
+            self.plan.capacity_sessions,
+            self.plan.cart_items,
+        )
+        .await;
         self.bytes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -109,15 +109,17 @@ fn check(answer: Result<reqwest::Response, reqwest::Error>) -> Result<(), String
     }
 }
 
-/// Bytes one typical session takes in `store` (memory, sqlite:PATH or
-/// redis://…), as `statecraft capacity --measure` finds after creating
-/// `sessions` of them.
+/// Bytes one session with `cart_items` products in its cart takes in
+/// `store` (memory, sqlite:PATH or redis://…), as `statecraft capacity
+/// --measure` finds after creating `sessions` of them.
 pub(crate) async fn bytes_per_session(
     program: &Path,
     store: &str,
     sessions: u64,
+    cart_items: usize,
 ) -> Result<u64, String> {
-    let stdout = capacity(program, store, sessions, "session").await?;
+    let items = cart_items.to_string();
+    let stdout = capacity(program, store, sessions, &["--cart-items", &items]).await?;
     figures(&stdout, "Measured session size: ")
         .and_then(|n| n.first().copied())
         .ok_or_else(|| format!("capacity --measure on {store} printed no size: {stdout}"))
@@ -146,7 +148,7 @@ pub(crate) async fn token_cost(
     store: &str,
     logins: u64,
 ) -> Result<TokenCost, String> {
-    let stdout = capacity(program, store, logins, "token").await?;
+    let stdout = capacity(program, store, logins, &["--credential", "token"]).await?;
     let pair = |prefix: &str| match figures(&stdout, prefix).as_deref() {
         Some(&[bytes, count, ..]) => Ok((bytes, count)),
         _ => Err(format!(
@@ -163,17 +165,17 @@ pub(crate) async fn token_cost(
     })
 }
 
-/// Runs `statecraft capacity --measure --credential CREDENTIAL` on `store`;
-/// its standard output.
+/// Runs `statecraft capacity --measure ARGS` on `store`; its standard
+/// output.
 async fn capacity(
     program: &Path,
     store: &str,
     count: u64,
-    credential: &str,
+    args: &[&str],
 ) -> Result<String, String> {
     let output = tokio::process::Command::new(program)
         .args(["capacity", "--measure", "--sessions", &count.to_string()])
-        .args(["--credential", credential])
+        .args(args)
         // In the environment, not on a command line others can read: a
         // Redis URL may hold a password.
         .env("STATECRAFT_SESSION_STORE", store)
@@ -184,7 +186,8 @@ async fn capacity(
         .map_err(|e| e.to_string())?;
     if !output.status.success() {
         return Err(format!(
-            "capacity --measure --credential {credential} failed ({}): {}",
+            "capacity --measure {} failed ({}): {}",
+            args.join(" "),
             output.status,
             String::from_utf8_lossy(&output.stderr).trim()
         ));

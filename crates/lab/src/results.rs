@@ -281,7 +281,7 @@ pub struct CounterDrift {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Memory {
-    /// Bytes one typical session (a counter and a 2-item cart) takes on the
+    /// Bytes one session (a counter and the plan's cart) takes on the
     /// server side; for tokens, the refresh rows one login keeps there.
     pub server_bytes_per_session: u64,
     /// How that was found.

@@ -11,34 +11,47 @@ use crate::store::SessionStore;
 /// A typical session: the counter at 1 and a 2-item cart (`book-1` ×2, `pen-7` ×1),
 /// built by the same mutations the API applies.
 pub fn typical_session() -> SessionData {
+    session_with_cart(2)
+}
+
+/// A session with the counter at 1 and `items` products in its cart (at
+/// most [`crate::MAX_CART_LINES`]): `book-1` ×2, `pen-7` ×1, then one
+/// each of `lab-item-N`, as the lab's users fill theirs.
+pub fn session_with_cart(items: usize) -> SessionData {
+    let product = |name: &str| ProductId::parse(name).unwrap_or_else(|_| unreachable!());
     let mut data = SessionData::default();
-    let steps = [
-        Mutation::IncrementCounter,
-        Mutation::AddToCart {
-            product: ProductId::parse("book-1").unwrap_or_else(|_| unreachable!()),
-            quantity: 2,
-        },
-        Mutation::AddToCart {
-            product: ProductId::parse("pen-7").unwrap_or_else(|_| unreachable!()),
-            quantity: 1,
-        },
-    ];
+    let mut steps = vec![Mutation::IncrementCounter];
+    for n in 0..items {
+        steps.push(match n {
+            0 => Mutation::AddToCart {
+                product: product("book-1"),
+                quantity: 2,
+            },
+            1 => Mutation::AddToCart {
+                product: product("pen-7"),
+                quantity: 1,
+            },
+            _ => Mutation::AddToCart {
+                product: product(&format!("lab-item-{n}")),
+                quantity: 1,
+            },
+        });
+    }
     for step in &steps {
-        // The typical session is well inside every limit.
+        // Beyond the cart's limit a step is refused: the cart stays full.
         let _ = step.apply(&mut data);
     }
     data
 }
 
-/// Creates `n` typical sessions in `store`, each under a fresh ID.
+/// Creates `n` sessions holding `data` in `store`, each under a fresh ID.
 ///
 /// # Errors
 /// The first store error.
-pub async fn fill(store: &dyn SessionStore, n: u64) -> Result<(), StoreError> {
-    let data = typical_session();
+pub async fn fill(store: &dyn SessionStore, n: u64, data: &SessionData) -> Result<(), StoreError> {
     for _ in 0..n {
         let id = SessionSecret::generate().public_id();
-        store.create(&id, &data).await?;
+        store.create(&id, data).await?;
     }
     Ok(())
 }
@@ -60,6 +73,12 @@ mod tests {
         let data = typical_session();
         assert_eq!(data.counter, 1);
         assert_eq!(data.cart_items.len(), 2);
+        let big = super::session_with_cart(60);
+        assert_eq!(big.cart_items.len(), 60);
+        assert_eq!(
+            super::session_with_cart(500).cart_items.len(),
+            crate::MAX_CART_LINES
+        );
         assert_eq!(data.total_items(), 3);
     }
 }

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use statecraft_lab::capacity::{ByteSize, estimate, estimate_line};
-use statecraft_state::capacity::{fill, resident_bytes, typical_session};
+use statecraft_state::SessionData;
+use statecraft_state::capacity::{fill, resident_bytes, session_with_cart};
 use statecraft_state::memory::MemorySessionStore;
 use statecraft_state::redis::{RedisBackend, RedisSessionStore};
 use statecraft_state::sqlite::{SqliteDb, SqliteSessionStore};
@@ -37,6 +38,11 @@ pub(crate) struct Cmd {
     /// sessions (a counter and a 2-item cart) instead of estimating.
     #[arg(long)]
     measure: bool,
+
+    /// Products in each measured session's cart (1 to 100; the lab's
+    /// sessions hold as many as its users put in).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=100))]
+    cart_items: u16,
 
     /// The store to measure: memory, sqlite:PATH or redis://…
     #[arg(long, env = "STATECRAFT_SESSION_STORE", default_value = "memory")]
@@ -80,10 +86,11 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     if cmd.credential == Credential::Token {
         return super::token_cost::run(sessions, &cmd.session_store);
     }
+    let data = session_with_cart(usize::from(cmd.cart_items));
     let per_session = match &cmd.session_store {
-        StoreSpec::Memory => measure_memory(sessions)?,
-        StoreSpec::Sqlite(path) => measure_sqlite(path, sessions)?,
-        StoreSpec::Redis(url) => measure_redis(url, sessions)?,
+        StoreSpec::Memory => measure_memory(sessions, &data)?,
+        StoreSpec::Sqlite(path) => measure_sqlite(path, sessions, &data)?,
+        StoreSpec::Redis(url) => measure_redis(url, sessions, &data)?,
     };
     println!("Measured session size: {per_session} bytes");
     println!(
@@ -94,15 +101,15 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
 }
 
 /// Growth of the database file per session after filling it with `n` sessions.
-fn measure_sqlite(path: &Path, n: u64) -> Result<u64, CmdError> {
+fn measure_sqlite(path: &Path, n: u64, data: &SessionData) -> Result<u64, CmdError> {
     runtime()?.block_on(async {
         let failed = |e: StoreError| CmdError::Runtime(e.to_string());
         let db = SqliteDb::open(path, Duration::from_secs(30))
             .map_err(|e| CmdError::Usage(format!("cannot open sqlite:{}: {e}", path.display())))?;
         let store = SqliteSessionStore::new(db.clone(), long_timeouts());
-        fill(&store, WARM_UP).await.map_err(failed)?;
+        fill(&store, WARM_UP, data).await.map_err(failed)?;
         let before = db.size_on_disk().await.map_err(failed)?;
-        fill(&store, n).await.map_err(failed)?;
+        fill(&store, n, data).await.map_err(failed)?;
         let after = db.size_on_disk().await.map_err(failed)?;
         tracing::info!(path = %path.display(), bytes_before = before, bytes_after = after, "filled sqlite store");
         Ok(after.saturating_sub(before) / n)
@@ -111,21 +118,20 @@ fn measure_sqlite(path: &Path, n: u64) -> Result<u64, CmdError> {
 
 /// Growth of Redis's `used_memory` per session after creating `n` sessions
 /// under the production key layout; the sessions are deleted afterwards.
-fn measure_redis(url: &str, n: u64) -> Result<u64, CmdError> {
+fn measure_redis(url: &str, n: u64, data: &SessionData) -> Result<u64, CmdError> {
     runtime()?.block_on(async {
         let failed = |e: StoreError| CmdError::Runtime(e.to_string());
         let redis = RedisBackend::connect(url, "", Duration::from_secs(5))
             .await
             .map_err(|e| CmdError::Usage(format!("cannot reach the store: {e}")))?;
         let store = RedisSessionStore::new(redis.clone(), long_timeouts());
-        let data = typical_session();
         let ids: Vec<SessionId> = (0..n)
             .map(|_| SessionSecret::generate().public_id())
             .collect();
         let before = redis.used_memory().await.map_err(failed)?;
         let mut outcome = Ok(());
         for id in &ids {
-            outcome = store.create(id, &data).await;
+            outcome = store.create(id, data).await;
             if outcome.is_err() {
                 break;
             }
@@ -154,14 +160,14 @@ fn long_timeouts() -> SessionTimeouts {
 }
 
 /// RSS growth per session after filling a memory store with `n` sessions.
-fn measure_memory(n: u64) -> Result<u64, CmdError> {
+fn measure_memory(n: u64, data: &SessionData) -> Result<u64, CmdError> {
     let rt = runtime()?;
     rt.block_on(async {
         let store = MemorySessionStore::new(long_timeouts());
         let failed = |e: StoreError| CmdError::Runtime(e.to_string());
-        fill(&store, WARM_UP).await.map_err(failed)?;
+        fill(&store, WARM_UP, data).await.map_err(failed)?;
         let before = resident_bytes().ok_or_else(|| CmdError::Runtime("cannot read RSS".into()))?;
-        fill(&store, n).await.map_err(failed)?;
+        fill(&store, n, data).await.map_err(failed)?;
         let after = resident_bytes().ok_or_else(|| CmdError::Runtime("cannot read RSS".into()))?;
         tracing::info!(
             sessions = store.len(),

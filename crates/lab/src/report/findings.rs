@@ -23,6 +23,7 @@ pub(crate) fn findings(results: &LabResults) -> Vec<String> {
     super::network::fault_findings(results, &mut out);
     super::failover::failover_findings(results, &mut out);
     drift(all, &mut out);
+    rolling_restart(all, &mut out);
     for s in all {
         if let Some(cost) = s.memory.token_cost {
             out.push(format!(
@@ -106,11 +107,16 @@ fn lost_sessions(all: &[StrategyResult], out: &mut Vec<String>) {
         }
     }
     if !kept.is_empty() {
-        out.push(format!(
-            "{} lost no session through the kill: the session (or the token) did not live in the \
-             killed process.",
-            titles(&kept)
-        ));
+        let killed = kept.iter().any(|s| kill_at(s).is_some());
+        out.push(if killed {
+            format!(
+                "{} lost no session through the kill: the session (or the token) did not live in \
+                 the killed process.",
+                titles(&kept)
+            )
+        } else {
+            format!("{} lost no session.", titles(&kept))
+        });
     }
 }
 
@@ -225,6 +231,49 @@ fn store_outage(results: &LabResults, out: &mut Vec<String>) {
             "{}: {refused} requests answered STORE_UNAVAILABLE while the store was stopped for \
              {seconds:.0} s: {why}.",
             s.title
+        ));
+    }
+}
+
+/// What each strategy's users saw while every instance was restarted in
+/// turn: the deploy every team runs.
+fn rolling_restart(all: &[StrategyResult], out: &mut Vec<String>) {
+    for s in all {
+        let Some(fault) = s.faults.iter().find(|f| f.kind == "rolling-restart") else {
+            continue;
+        };
+        let Some(window) = &fault.window else {
+            continue;
+        };
+        let lost: u64 = crate::record::SESSION_ERRORS
+            .iter()
+            .filter_map(|code| window.errors.get(*code))
+            .sum();
+        let failed: u64 = window.errors.values().sum::<u64>() - lost;
+        let codes: Vec<String> = (window.errors.iter())
+            .map(|(code, n)| format!("{n} {code}"))
+            .collect();
+        let how = if lost == 0 {
+            "no session was lost"
+        } else if s.strategy == Strategy::MemoryRoundRobin {
+            "sessions were lost, as they are all along under round-robin"
+        } else if s.strategy.uses_shared_store() || s.strategy.uses_tokens() {
+            "sessions were lost although none lived in an instance"
+        } else {
+            "sessions were lost: those the hand-over did not move before their instance stopped"
+        };
+        out.push(format!(
+            "{}: during the rolling restart (each instance drained, its sessions handed over, \
+             stopped and started again, {:.1} s in all) {how} ({lost} of {} answers), and {failed} \
+             other requests failed{}.",
+            s.title,
+            fault.duration_seconds.unwrap_or(0.0),
+            window.requests,
+            if codes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", codes.join(", "))
+            }
         ));
     }
 }

@@ -84,7 +84,8 @@ const COLUMNS: [Column; 13] = [
     ),
     (
         "B/session",
-        "server bytes one session keeps (a counter and a 2-item cart; for tokens, one login's \
+        "server bytes one session keeps (a counter and a cart of the plan's cartItems, 2 unless \
+         asked; for tokens, one login's \
          refresh rows), as statecraft capacity --measure finds",
         |s| s.memory.server_bytes_per_session.to_string(),
     ),
