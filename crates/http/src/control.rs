@@ -79,9 +79,12 @@ impl ControlGuard {
                 "Control is closed: this server listens beyond loopback without \
                      an admin token (set --admin-token-file or STATECRAFT_ADMIN_TOKEN)",
             )),
-            None if peer.ip().is_loopback() => Ok(()),
+            // A reverse proxy on the same host makes every client a
+            // loopback one: a request it forwarded is not trusted as local.
+            None if peer.ip().is_loopback() && !forwarded(headers) => Ok(()),
             None => Err(Refused(
-                "Control is for loopback clients unless an admin token is set",
+                "Control is for loopback clients unless an admin token is set (a request a \
+                 proxy forwarded is not a loopback client)",
             )),
         }
     }
@@ -136,6 +139,13 @@ pub fn carries_token(headers: &HeaderMap, token: &str) -> bool {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     bool::from(given.as_bytes().ct_eq(token.as_bytes()))
+}
+
+/// Whether a proxy says it forwarded the request for someone else.
+fn forwarded(headers: &HeaderMap) -> bool {
+    ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|name| headers.contains_key(*name))
 }
 
 /// `host` without its port (`[::1]:80` → `[::1]`).
@@ -219,6 +229,25 @@ mod tests {
             ]
         ));
         assert!(allowed(&guard, at, peer, &[("host", "[::1]:8000")]));
+        // A reverse proxy on this host forwarding a remote client.
+        assert!(!allowed(
+            &guard,
+            at,
+            peer,
+            &[
+                ("host", "127.0.0.1:8000"),
+                ("x-forwarded-for", "198.51.100.4")
+            ]
+        ));
+        assert!(!allowed(
+            &guard,
+            at,
+            peer,
+            &[
+                ("host", "127.0.0.1:8000"),
+                ("forwarded", "for=198.51.100.4")
+            ]
+        ));
         // Another site's page, by Origin or by Sec-Fetch-Site alone.
         for refused in [
             &[

@@ -5,6 +5,17 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set when the reader of the JSON events went away (the server that
+/// started the run stopped or died): the run then cancels itself.
+static READER_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Whether the reader of the JSON events went away.
+#[must_use]
+pub fn reader_gone() -> bool {
+    READER_GONE.load(Ordering::Relaxed)
+}
 
 use serde::Serialize;
 
@@ -103,10 +114,12 @@ impl EventOutput {
             && let Ok(mut line) = serde_json::to_vec(event)
         {
             line.push(b'\n');
-            // A reader that went away (the server stopped) is not the
-            // run's failure: the results still land on disk.
+            // The reader that went away is the server that started the
+            // run: a run does not outlive it.
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&line).and_then(|()| out.flush());
+            if out.write_all(&line).and_then(|()| out.flush()).is_err() {
+                READER_GONE.store(true, Ordering::Relaxed);
+            }
         }
     }
 }

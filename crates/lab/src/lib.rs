@@ -38,7 +38,7 @@ use indicatif::MultiProgress;
 use progress::Progress;
 
 pub use cluster::Network;
-pub use events::{EventOutput, LabEvent};
+pub use events::{EventOutput, LabEvent, reader_gone};
 pub use measure::{Overhead, TokenCost};
 pub use plan::Plan;
 pub use report::{findings_text, html, seed_lines, table};

@@ -17,7 +17,7 @@ const FAULT_FIELD = {
   rollingRestart: "rollingRestartAt", logout: "revokeAt",
 };
 
-const lab = { presets: [], preset: "article", source: null, samples: 0, chart: [], faults: [], phase: 0 };
+const lab = { presets: [], preset: "article", source: null, samples: 0, chart: [], faults: [], phase: 0, run: 1 };
 
 function formFromPlan(plan) {
   for (const box of document.querySelectorAll("input[name=strategy]")) box.checked = plan.strategies.includes(box.value);
@@ -107,7 +107,8 @@ function draw() {
   };
   const [w, h, left, right, top, bottom] = [720, 220, 48, 48, 10, 24];
   const points = lab.chart;
-  const tMax = Math.max(1, ...points.map((p) => p.t));
+  // The phase's whole length: the lines grow across as the load goes on.
+  const tMax = Math.max(lab.run, ...points.map((p) => p.t));
   const rMax = Math.max(1, ...points.map((p) => p.requestsPerSecond)) * 1.1;
   const pMax = Math.max(1, ...points.map((p) => p.p99Ms)) * 1.1;
   const x = (t) => left + (t / tMax) * (w - left - right);
@@ -152,6 +153,7 @@ function onEvent(event) {
   const phases = sc.el("lab-phases");
   switch (event.type) {
     case "started":
+      lab.run = event.plan && typeof event.plan.run === "number" ? event.plan.run : 1;
       phases.replaceChildren(...event.phases.map((title, n) => {
         const item = document.createElement("li");
         item.textContent = title;
@@ -216,9 +218,15 @@ function watch(id) {
   };
 }
 
+// Starting and cancelling are control actions: from loopback they need
+// nothing, elsewhere the server's admin token.
+function adminToken() {
+  return sc.el("lab-admin-token").value.trim() || undefined;
+}
+
 async function start(submit) {
   submit.preventDefault();
-  const answer = await sc.call("POST", "/lab/runs", { body: specFromForm() });
+  const answer = await sc.call("POST", "/lab/runs", { body: specFromForm(), bearer: adminToken() });
   const status = sc.el("lab-start-status");
   if (answer.ok) {
     sc.status("lab-start-status", answer, `Run ${answer.body.id} started.`);
@@ -235,7 +243,7 @@ async function start(submit) {
 async function cancel() {
   const id = sc.el("lab-cancel").dataset.run;
   sc.el("lab-cancel").disabled = true;
-  const answer = await sc.call("DELETE", `/lab/runs/${encodeURIComponent(id)}`);
+  const answer = await sc.call("DELETE", `/lab/runs/${encodeURIComponent(id)}`, { bearer: adminToken() });
   sc.el("lab-cancel").disabled = false;
   sc.status("lab-start-status", answer, answer.ok ? `Run ${id} cancelled: everything it started is stopped.` : undefined);
   loadHistory();

@@ -142,6 +142,20 @@ fn spec_of(cmd: &Cmd) -> Result<RunSpec, CmdError> {
     Ok(spec)
 }
 
+/// Completes when the run is to stop: a signal, or the reader of its JSON
+/// events gone (the server that started it stopped or died); why.
+async fn cancelled(signal: impl std::future::Future<Output = ()>) -> &'static str {
+    let gone = async {
+        while !statecraft_lab::reader_gone() {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    tokio::select! {
+        () = signal => "a signal",
+        () = gone => "the server reading its events is gone",
+    }
+}
+
 /// Waits until this process has no child left (ended ones reaped), at
 /// most `limit`.
 async fn wait_for_children(limit: Duration) {
@@ -182,15 +196,15 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             results = statecraft_lab::run(config) => {
                 results.map_err(|e| CmdError::Runtime(e.to_string()))
             }
-            () = stop => {
+            why = cancelled(stop) => {
                 // The run is dropped: its clusters are asked to stop, its
                 // stores killed. Waiting for them here (the runtime reaps
                 // them) leaves neither a process nor a zombie behind.
-                wait_for_children(Duration::from_secs(20)).await;
-                Err(CmdError::Runtime(
-                    "the lab run was cancelled: what it started is stopped, its directory left \
-                     without results".to_owned(),
-                ))
+                wait_for_children(Duration::from_secs(15)).await;
+                Err(CmdError::Runtime(format!(
+                    "the lab run was cancelled ({why}): what it started is stopped, its \
+                     directory left without results"
+                )))
             }
         }
     })?;

@@ -364,6 +364,12 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
                 () = stop.cancelled() => {}
             }
         });
+        // The run is told at once; waited for after the requests.
+        let told = lab.clone();
+        let shutdown = async move {
+            shutdown.await;
+            told.begin_shut_down();
+        };
         let served = app.serve(listener, shutdown, cmd.shutdown_timeout).await;
         // A lab run does not outlive the server that started it.
         lab.shut_down().await;

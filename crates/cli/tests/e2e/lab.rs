@@ -504,3 +504,43 @@ async fn cancelling_a_run_leaves_no_process_behind() {
     assert_eq!(listed["running"], serde_json::Value::Null);
     server.stop();
 }
+
+#[tokio::test]
+async fn a_run_does_not_outlive_the_server_that_started_it() {
+    if statecraft_testkit::program("redis-server", "the lab test").is_none() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let out_dir = out.path().display().to_string();
+    let mut server = Statecraft::start(
+        out.path(),
+        &["serve", "--insecure-cookies", "--lab-results", &out_dir],
+    );
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let spec = r#"{"preset": "glance", "durationSeconds": 60}"#;
+    let (status, _, body) = crate::common::request(&addr, "POST", "/lab/runs", &[], Some(spec));
+    assert_eq!(status, 201, "{body}");
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while descendants(server.pid()).len() < 6 {
+        assert!(
+            Instant::now() < deadline,
+            "the run never started its cluster"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The run leads a process group of its own: the server's only child.
+    let run = statecraft_http::children_of(server.pid()).unwrap()[0];
+    assert!(statecraft_http::group_members(run).unwrap().len() >= 5);
+    // The server dies without a word: its run notices its events have no
+    // reader and stops all it started.
+    server.kill();
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let left = statecraft_http::group_members(run).unwrap();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left running: {left:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

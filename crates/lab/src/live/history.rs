@@ -147,23 +147,26 @@ pub(crate) fn csv(results: &Value) -> String {
         out.push_str(name);
     }
     out.push('\n');
-    let run = results["id"].as_str().unwrap_or_default();
+    // Only what the lab itself names: a run id, a strategy's id, numbers.
+    // A cell a spreadsheet could take for a formula never gets through.
+    let run = results["id"]
+        .as_str()
+        .filter(|id| crate::is_run_id(id))
+        .unwrap_or_default();
     for s in results["strategies"].as_array().into_iter().flatten() {
         let errors: u64 = s["errors"]
             .as_object()
             .map(|m| m.values().filter_map(Value::as_u64).sum())
             .unwrap_or(0);
-        out.push_str(&format!(
-            "{run},{},{errors}",
-            s["strategy"].as_str().unwrap_or_default()
-        ));
+        let strategy = serde_json::from_value::<crate::Strategy>(s["strategy"].clone())
+            .map_or("", crate::Strategy::id);
+        out.push_str(&format!("{run},{strategy},{errors}"));
         for (_, path) in CSV_COLUMNS {
             let value = path.iter().fold(s, |v, key| &v[*key]);
             out.push(',');
             match value {
                 Value::Number(n) => out.push_str(&n.to_string()),
                 Value::Bool(b) => out.push_str(&b.to_string()),
-                // Ids and numbers only: nothing a spreadsheet would run.
                 _ => {}
             }
         }
@@ -194,7 +197,12 @@ mod tests {
             lines[1]
         );
         assert_eq!(lines[1].split(',').count(), lines[0].split(',').count());
-        // Whatever a strategy is called, it is a cell of its own.
+        // A strategy the lab does not know is left out, never written raw.
         assert_eq!(lines[2].split(',').count(), lines[0].split(',').count());
+        assert!(
+            lines[2].starts_with("20261205-105213-3f9a,,0,1,"),
+            "{}",
+            lines[2]
+        );
     }
 }

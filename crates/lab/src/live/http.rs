@@ -25,6 +25,9 @@ use super::history::{self, RunSummary};
 use super::process::{Running, StartError};
 use crate::spec::{Preset, RunSpec};
 
+/// Most readers of a run's events at once (each holds a connection and a
+/// copy of the feed).
+const MAX_READERS: usize = 32;
 /// The largest spec taken (a few hundred bytes in practice).
 const MAX_SPEC_BYTES: usize = 16 * 1024;
 /// The report's own inline styles and SVG, nothing else.
@@ -38,6 +41,9 @@ enum LiveError {
     Forbidden(&'static str),
     NotFound(String),
     Busy(String),
+    NotEnded(String),
+    TooManyReaders,
+    MethodNotAllowed,
     TooLarge,
     NotJson,
     Internal(String),
@@ -56,6 +62,28 @@ impl IntoResponse for LiveError {
                     "Run {id} is going on: one run at a time (cancel it with DELETE /lab/runs/{id}, or wait)"
                 ),
                 Some(id),
+            ),
+            Self::NotEnded(id) => (
+                StatusCode::CONFLICT,
+                "RUN_NOT_ENDED",
+                format!(
+                    "Run {id} has neither results nor an end on record: it may still be running from a terminal. Delete its directory by hand once it has stopped"
+                ),
+                None,
+            ),
+            Self::TooManyReaders => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TOO_MANY_READERS",
+                format!(
+                    "At most {MAX_READERS} pages follow a run at once: close one, or read the run's results when it ends"
+                ),
+                None,
+            ),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "Method not allowed on this route (API.md lists the lab's)".to_owned(),
+                None,
             ),
             Self::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -128,6 +156,7 @@ pub fn router(lab: LiveLab) -> (axum::Router, utoipa::openapi::OpenApi) {
     let router = router
         .layer(DefaultBodyLimit::max(MAX_SPEC_BYTES))
         .fallback(|| async { LiveError::NotFound("Route not found".to_owned()) })
+        .method_not_allowed_fallback(|| async { LiveError::MethodNotAllowed })
         .with_state(lab);
     (router, doc)
 }
@@ -262,6 +291,9 @@ async fn cancel_or_delete(
         tracing::info!(run = %id, %peer, "lab run cancelled");
         return Ok(Json(json!({"id": id, "status": "cancelled", "end": end})).into_response());
     }
+    if super::process::recorded_end(&dir).status == super::process::Status::Incomplete {
+        return Err(LiveError::NotEnded(id));
+    }
     tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir))
         .await
         .map_err(|e| LiveError::Internal(e.to_string()))?
@@ -286,17 +318,18 @@ async fn events(
             "Run {id} is not the latest started by this server: its results are at /lab/runs/{id}/results.json"
         ))
     })?;
+    let reader = Reader::join(&lab).ok_or(LiveError::TooManyReaders)?;
     let (past, receiver) = run.subscribe();
     // The end is the last event published: either among those so far, or
     // still to come on the receiver.
     let ended = past.iter().any(|line| is_end(line));
-    let upcoming = stream::unfold(Some(receiver), move |receiver| async move {
-        let mut receiver = receiver?;
+    let upcoming = stream::unfold(Some((receiver, reader)), move |state| async move {
+        let (mut receiver, reader) = state?;
         loop {
             match receiver.recv().await {
                 Ok(line) => {
                     let last = is_end(&line);
-                    return Some((line, (!last).then_some(receiver)));
+                    return Some((line, (!last).then_some((receiver, reader))));
                 }
                 // A slow reader misses samples, not the run.
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -313,6 +346,32 @@ async fn events(
         .chain(upcoming)
         .map(|line| Ok(Event::default().data(line.as_ref())));
     Ok(Sse::new(all).keep_alive(KeepAlive::default()))
+}
+
+/// One reader of a run's events, counted while its stream lives.
+struct Reader(LiveLab);
+
+impl Reader {
+    fn join(lab: &LiveLab) -> Option<Self> {
+        let readers = &lab.0.readers;
+        let joined = readers
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| (n < MAX_READERS).then_some(n + 1),
+            )
+            .is_ok();
+        joined.then(|| Self(lab.clone()))
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0
+            .0
+            .readers
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Whether an event is the server's last of a run.

@@ -34,6 +34,8 @@ struct Inner {
     /// The latest run started here (running, or ended: its feed stays
     /// until the next starts).
     latest: Mutex<Option<Arc<Running>>>,
+    /// Pages following a run's events now.
+    readers: std::sync::atomic::AtomicUsize,
 }
 
 impl LiveLab {
@@ -47,6 +49,7 @@ impl LiveLab {
             guard,
             listening: OnceLock::new(),
             latest: Mutex::new(None),
+            readers: std::sync::atomic::AtomicUsize::new(0),
         }))
     }
 
@@ -67,6 +70,14 @@ impl LiveLab {
     /// The latest run started here, if it is `id`.
     fn live(&self, id: &str) -> Option<Arc<Running>> {
         self.latest().clone().filter(|run| run.id == id)
+    }
+
+    /// Asks the run going on, if any, to stop, without waiting (the server
+    /// begins to shut down).
+    pub fn begin_shut_down(&self) {
+        if let Some(run) = self.running() {
+            run.begin_cancel();
+        }
     }
 
     /// Stops the run going on, if any (the server is shutting down): a run

@@ -17,12 +17,28 @@ use tokio::sync::{broadcast, watch};
 use super::LiveLab;
 use crate::spec::RunSpec;
 
-/// How long the processes of a cancelled or ended run may take to stop
-/// on their own (a cluster stops its instances and removes its network
-/// namespaces) before the rest of the group is killed.
-const GROUP_GRACE: Duration = Duration::from_secs(20);
-/// How long a cancel waits for the run to end.
-const CANCEL_WAIT: Duration = Duration::from_secs(30);
+/// How long a cancelled run may take to stop on its own (it stops its
+/// clusters, which stop their instances and remove their namespaces, and
+/// waits for them) before its whole group is killed.
+const CANCEL_GRACE: Duration = Duration::from_secs(20);
+/// How long what a run left behind when it exited may take to stop before
+/// it is killed.
+const GROUP_GRACE: Duration = Duration::from_secs(10);
+/// How long a cancel waits for the run's end: past both graces.
+const CANCEL_WAIT: Duration = Duration::from_secs(40);
+/// What a run takes of the server's environment: nothing of the server's
+/// own settings (its stores, events, token), which would reach the run's
+/// clusters; the spec says the rest.
+const INHERITED: [&str; 8] = [
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "LANG",
+    "LC_ALL",
+    "USER",
+    "RUST_LOG",
+    "RUST_BACKTRACE",
+];
 /// Most events kept for a late reader (a full run sends a few thousand).
 const MAX_FEED: usize = 50_000;
 
@@ -104,11 +120,12 @@ impl Running {
             .args(["lab", "--spec", "-", "--events", "json", "--run-id", &id])
             .arg("--out")
             .arg(&lab.0.history)
-            // The spec says all of it: none of the server's own lab settings.
-            .env_remove("STATECRAFT_LAB_REDIS")
-            .env_remove("STATECRAFT_LAB_PRESET")
-            .env_remove("STATECRAFT_LAB_SPEC")
-            .env_remove("STATECRAFT_LAB_STORE_RTT")
+            .env_clear()
+            .envs(
+                INHERITED
+                    .iter()
+                    .filter_map(|k| Some((k, std::env::var_os(k)?))),
+            )
             // Its own group: a cancel reaches everything it starts.
             .process_group(0)
             .stdin(Stdio::piped())
@@ -146,11 +163,17 @@ impl Running {
             let reading = stdout.map(|out| {
                 let run = Arc::clone(&watched);
                 tokio::spawn(async move {
-                    let mut lines = BufReader::new(out).lines();
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        if serde_json::from_str::<serde_json::Value>(&line).is_ok() {
-                            run.publish(Arc::from(line));
+                    // Read to the end whatever comes: a line that is not
+                    // UTF-8 or not JSON is skipped, never a stalled pipe.
+                    let mut out = BufReader::new(out);
+                    let mut line = Vec::new();
+                    while out.read_until(b'\n', &mut line).await.is_ok_and(|n| n > 0) {
+                        if let Ok(text) = std::str::from_utf8(&line)
+                            && serde_json::from_str::<serde_json::Value>(text.trim_end()).is_ok()
+                        {
+                            run.publish(Arc::from(text.trim_end()));
                         }
+                        line.clear();
                     }
                 })
             });
@@ -169,7 +192,7 @@ impl Running {
             {
                 map.extend(end);
             }
-            watched.publish(Arc::from(event.to_string()));
+            watched.publish_end(Arc::from(event.to_string()));
             watched.ended.send_replace(Some(ended));
         });
         Ok(run)
@@ -181,6 +204,14 @@ impl Running {
             feed.push(Arc::clone(&line));
         }
         // No reader is no error: the feed keeps it for the next.
+        let _ = self.events.send(line);
+    }
+
+    /// The run's last event: kept whatever the feed holds, so that a late
+    /// reader always sees the end.
+    fn publish_end(&self, line: Arc<str>) {
+        let mut feed = self.feed.lock().unwrap_or_else(PoisonError::into_inner);
+        feed.push(Arc::clone(&line));
         let _ = self.events.send(line);
     }
 
@@ -204,13 +235,29 @@ impl Running {
     /// Asks the run to stop (SIGTERM: it stops what it started as it
     /// unwinds) and waits until every process of its group has stopped.
     pub(crate) async fn cancel(&self) -> Option<Ended> {
-        self.cancelling.store(true, Ordering::SeqCst);
-        if !self.has_ended() {
+        self.begin_cancel();
+        let mut ended = self.ended.subscribe();
+        let stopped = tokio::time::timeout(CANCEL_GRACE, ended.wait_for(Option::is_some))
+            .await
+            .is_ok();
+        if !stopped {
+            // It did not unwind in time (a hung run): all of it goes now;
+            // the watcher then records the end.
+            tracing::warn!(run = %self.id, "the run did not stop when asked: killed");
+            statecraft_http::signal_group(self.pid, "KILL");
+            let _ =
+                tokio::time::timeout(CANCEL_WAIT - CANCEL_GRACE, ended.wait_for(Option::is_some))
+                    .await;
+        }
+        self.end()
+    }
+
+    /// Asks the run to stop (SIGTERM) without waiting: a server that shuts
+    /// down tells its run at once, and waits for it after its requests.
+    pub(crate) fn begin_cancel(&self) {
+        if !self.cancelling.swap(true, Ordering::SeqCst) && !self.has_ended() {
             statecraft_http::signal(self.pid, "TERM");
         }
-        let mut ended = self.ended.subscribe();
-        let _ = tokio::time::timeout(CANCEL_WAIT, ended.wait_for(Option::is_some)).await;
-        self.end()
     }
 
     /// Waits for the run's process group to empty; kills what is left
@@ -224,7 +271,7 @@ impl Running {
                 statecraft_http::signal_group(self.pid, "KILL");
                 killed = true;
             }
-            if started.elapsed() > GROUP_GRACE * 2 {
+            if started.elapsed() > GROUP_GRACE + Duration::from_secs(2) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -232,10 +279,11 @@ impl Running {
     }
 
     fn outcome(&self, success: bool, dir: &std::path::Path) -> Ended {
-        let (status, error) = if self.cancelling.load(Ordering::SeqCst) {
-            (Status::Cancelled, None)
-        } else if success && dir.join("results.json").exists() {
+        // A run that finished as the cancel came is finished all the same.
+        let (status, error) = if success && dir.join("results.json").exists() {
             (Status::Finished, None)
+        } else if self.cancelling.load(Ordering::SeqCst) {
+            (Status::Cancelled, None)
         } else {
             (Status::Failed, Some(last_error(&dir.join("lab.log"))))
         };

@@ -363,6 +363,11 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         let gateway = Gateway::new(config, Some(control))
             .with_links(links)
             .with_own_routes("/lab/", lab_routes.router);
+        let told = lab.clone();
+        let shutdown = async move {
+            shutdown.await;
+            told.begin_shut_down();
+        };
         let served = statecraft_gateway::serve(listener, gateway, shutdown).await;
         lab.shut_down().await;
         supervisor.shutdown().await;

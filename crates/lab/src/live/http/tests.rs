@@ -199,3 +199,26 @@ async fn unknown_runs_and_paths_outside_the_history_are_not_found() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_run_with_no_end_on_record_is_not_deleted_and_wrong_methods_answer_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = lab(dir.path());
+    // A terminal's run still going: neither results nor an end yet.
+    let going = dir.path().join("20261205-105213-3f9a");
+    std::fs::create_dir_all(&going).unwrap();
+    let path = "/lab/runs/20261205-105213-3f9a";
+    let (status, body) = send(&router, "DELETE", path, LOCAL, &[HOST], "").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "RUN_NOT_ENDED");
+    assert!(going.is_dir());
+    // Once it has results, it is an ended run: deleted.
+    std::fs::write(going.join("results.json"), "{}").unwrap();
+    let (status, body) = send(&router, "DELETE", path, LOCAL, &[HOST], "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "deleted");
+    assert!(!going.exists());
+    let (status, body) = send(&router, "PUT", "/lab/runs", LOCAL, &[HOST], "").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert_eq!(body["code"], "METHOD_NOT_ALLOWED");
+}
