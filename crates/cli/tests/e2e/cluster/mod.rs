@@ -549,3 +549,37 @@ fn separate_services_sit_behind_the_gateways_routes() {
     drop(cluster);
     delete_stream(&nats, &namespace);
 }
+
+/// `statecraft cluster`'s gateway runs the lab itself: a run started on its
+/// `/lab` outlives any instance, and a cancel stops all of it, leaving the
+/// cluster as it was.
+#[test]
+fn a_lab_run_starts_and_is_cancelled_through_the_clusters_gateway() {
+    if statecraft_testkit::program("redis-server", "the lab test").is_none() {
+        return;
+    }
+    let cluster = Cluster::start("lab-run", &["--balance", "round-robin"]);
+    let addr = cluster.base.trim_start_matches("http://").to_owned();
+    let own = |pid: u32| statecraft_http::children_of(pid).unwrap_or_default().len();
+    let before = own(cluster.process.pid());
+    let spec = r#"{"preset": "glance", "durationSeconds": 60}"#;
+    let (status, head, body) = crate::common::request(&addr, "POST", "/lab/runs", &[], Some(spec));
+    assert_eq!(status, 201, "{body}");
+    assert!(!head.to_ascii_lowercase().contains("x-served-by"), "{head}");
+    let run = body["id"].as_str().unwrap().to_owned();
+    assert!(cluster.dir.join("lab-results").join(&run).is_dir());
+    let (_, _, listed) = crate::common::request(&addr, "GET", "/lab/runs", &[], None);
+    assert_eq!(listed["running"], run.as_str(), "{listed}");
+    assert_eq!(
+        own(cluster.process.pid()),
+        before + 1,
+        "the run is the gateway's child"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let (status, _, body) =
+        crate::common::request(&addr, "DELETE", &format!("/lab/runs/{run}"), &[], None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["end"]["status"], "cancelled", "{body}");
+    assert_eq!(own(cluster.process.pid()), before, "the run left a process");
+    assert_eq!(cluster.healthy().len(), 3);
+}
