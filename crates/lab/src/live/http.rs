@@ -21,101 +21,21 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::LiveLab;
+use super::error::LiveError;
+use super::files;
 use super::history::{self, RunSummary};
 use super::process::{Running, StartError};
 use crate::spec::{Preset, RunSpec};
 
 /// Most readers of a run's events at once (each holds a connection and a
 /// copy of the feed).
-const MAX_READERS: usize = 32;
+pub(super) const MAX_READERS: usize = 32;
 /// The largest spec taken (a few hundred bytes in practice).
-const MAX_SPEC_BYTES: usize = 16 * 1024;
-/// The report's own inline styles and SVG, nothing else.
-const REPORT_CSP: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'";
-
-/// An answer other than success.
-#[derive(Debug)]
-enum LiveError {
-    Invalid(String),
-    Forbidden(&'static str),
-    NotFound(String),
-    Busy(String),
-    NotEnded(String),
-    TooManyReaders,
-    MethodNotAllowed,
-    TooLarge,
-    NotJson,
-    Internal(String),
-}
-
-impl IntoResponse for LiveError {
-    fn into_response(self) -> Response {
-        let (status, code, error, running) = match self {
-            Self::Invalid(why) => (StatusCode::BAD_REQUEST, "INVALID_REQUEST", why, None),
-            Self::Forbidden(why) => (StatusCode::FORBIDDEN, "FORBIDDEN", why.to_owned(), None),
-            Self::NotFound(why) => (StatusCode::NOT_FOUND, "NOT_FOUND", why, None),
-            Self::Busy(id) => (
-                StatusCode::CONFLICT,
-                "RUN_IN_PROGRESS",
-                format!(
-                    "Run {id} is going on: one run at a time (cancel it with DELETE /lab/runs/{id}, or wait)"
-                ),
-                Some(id),
-            ),
-            Self::NotEnded(id) => (
-                StatusCode::CONFLICT,
-                "RUN_NOT_ENDED",
-                format!(
-                    "Run {id} has neither results nor an end on record: it may still be running from a terminal. Delete its directory by hand once it has stopped"
-                ),
-                None,
-            ),
-            Self::TooManyReaders => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "TOO_MANY_READERS",
-                format!(
-                    "At most {MAX_READERS} pages follow a run at once: close one, or read the run's results when it ends"
-                ),
-                None,
-            ),
-            Self::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
-                "Method not allowed on this route (API.md lists the lab's)".to_owned(),
-                None,
-            ),
-            Self::TooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                format!("A run's spec is at most {} KiB", MAX_SPEC_BYTES / 1024),
-                None,
-            ),
-            Self::NotJson => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "Send the spec as Content-Type: application/json".to_owned(),
-                None,
-            ),
-            Self::Internal(why) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
-                why,
-                None,
-            ),
-        };
-        let mut body = json!({"error": error, "code": code});
-        if let Some(id) = running {
-            body["runningId"] = json!(id);
-        }
-        (status, Json(body)).into_response()
-    }
-}
-
+pub(super) const MAX_SPEC_BYTES: usize = 16 * 1024;
 impl LiveLab {
     /// Refuses a request whose `Host` names another server (a DNS-rebound
     /// page reads nothing either).
-    fn check_host(&self, headers: &HeaderMap) -> Result<(), LiveError> {
+    pub(super) fn check_host(&self, headers: &HeaderMap) -> Result<(), LiveError> {
         (self.0.guard)
             .check_host(headers, self.0.listening.get().copied())
             .map_err(|refused| LiveError::Forbidden(refused.0))
@@ -128,7 +48,7 @@ impl LiveLab {
             .map_err(|refused| LiveError::Forbidden(refused.0))
     }
 
-    fn run_dir(&self, id: &str) -> Result<PathBuf, LiveError> {
+    pub(super) fn run_dir(&self, id: &str) -> Result<PathBuf, LiveError> {
         history::dir_of(&self.0.history, id).ok_or_else(|| {
             LiveError::NotFound(format!("No lab run {id} (GET /lab/runs lists them)"))
         })
@@ -147,11 +67,11 @@ pub fn router(lab: LiveLab) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(list, start))
         .routes(routes!(one, cancel_or_delete))
         .routes(routes!(events))
-        .routes(routes!(results_json))
-        .routes(routes!(results_csv))
-        .routes(routes!(report))
-        .routes(routes!(latest_results))
-        .routes(routes!(latest_report))
+        .routes(routes!(files::results_json))
+        .routes(routes!(files::results_csv))
+        .routes(routes!(files::report))
+        .routes(routes!(files::latest_results))
+        .routes(routes!(files::latest_report))
         .split_for_parts();
     let router = router
         .layer(DefaultBodyLimit::max(MAX_SPEC_BYTES))
@@ -377,133 +297,6 @@ impl Drop for Reader {
 /// Whether an event is the server's last of a run.
 fn is_end(line: &str) -> bool {
     serde_json::from_str::<Value>(line).is_ok_and(|event| event["type"] == "ended")
-}
-
-async fn file(
-    lab: &LiveLab,
-    headers: &HeaderMap,
-    dir: Result<PathBuf, LiveError>,
-    name: &'static str,
-) -> Result<Vec<u8>, LiveError> {
-    lab.check_host(headers)?;
-    let dir = dir?;
-    tokio::task::spawn_blocking(move || std::fs::read(dir.join(name)))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or_else(|| LiveError::NotFound(format!("This run has no {name}: it has not finished")))
-}
-
-fn report_response(body: Vec<u8>) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, REPORT_CSP),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-fn json_download(body: Vec<u8>, id: &str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "application/json".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("inline; filename=\"lab-{id}.json\""),
-            ),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-/// A finished run's `results.json` (schema in docs/lab.md).
-#[utoipa::path(get, operation_id = "lab_run_results_json", path = "/lab/runs/{id}/results.json", tag = "lab",
-    params(("id" = String, Path, description = "e.g. 20261205-105213-3f9a")),
-    responses((status = 200, content_type = "application/json", body = Object),
-        (status = 404, description = "NOT_FOUND")))]
-async fn results_json(
-    State(lab): State<LiveLab>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, LiveError> {
-    let body = file(&lab, &headers, lab.run_dir(&id), "results.json").await?;
-    Ok(json_download(body, &id))
-}
-
-/// A finished run's main figures as CSV, a row per strategy.
-#[utoipa::path(get, operation_id = "lab_run_results_csv", path = "/lab/runs/{id}/results.csv", tag = "lab",
-    params(("id" = String, Path, description = "e.g. 20261205-105213-3f9a")),
-    responses((status = 200, content_type = "text/csv", body = String),
-        (status = 404, description = "NOT_FOUND")))]
-async fn results_csv(
-    State(lab): State<LiveLab>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, LiveError> {
-    let body = file(&lab, &headers, lab.run_dir(&id), "results.json").await?;
-    let results: Value = serde_json::from_slice(&body)
-        .map_err(|e| LiveError::Internal(format!("run {id}'s results.json is not JSON: {e}")))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"lab-{id}.csv\""),
-            ),
-        ],
-        history::csv(&results),
-    )
-        .into_response())
-}
-
-/// A finished run's report with its charts.
-#[utoipa::path(get, operation_id = "lab_run_report", path = "/lab/runs/{id}/report.html", tag = "lab",
-    params(("id" = String, Path, description = "e.g. 20261205-105213-3f9a")),
-    responses((status = 200, content_type = "text/html", body = String),
-        (status = 404, description = "NOT_FOUND")))]
-async fn report(
-    State(lab): State<LiveLab>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, LiveError> {
-    let body = file(&lab, &headers, lab.run_dir(&id), "report.html").await?;
-    Ok(report_response(body))
-}
-
-fn latest(lab: &LiveLab) -> Result<PathBuf, LiveError> {
-    history::latest_finished(&lab.0.history).ok_or_else(|| {
-        LiveError::NotFound(
-            "No lab results yet: start a run on /lab, or run statecraft lab --quick".to_owned(),
-        )
-    })
-}
-
-/// The newest finished run's `results.json`.
-#[utoipa::path(get, operation_id = "lab_latest_results", path = "/lab/results.json", tag = "lab",
-    responses((status = 200, content_type = "application/json", body = Object),
-        (status = 404, description = "NOT_FOUND: no finished run yet")))]
-async fn latest_results(
-    State(lab): State<LiveLab>,
-    headers: HeaderMap,
-) -> Result<Response, LiveError> {
-    let body = file(&lab, &headers, latest(&lab), "results.json").await?;
-    Ok(json_download(body, "latest"))
-}
-
-/// The newest finished run's report.
-#[utoipa::path(get, operation_id = "lab_latest_report", path = "/lab/report.html", tag = "lab",
-    responses((status = 200, content_type = "text/html", body = String),
-        (status = 404, description = "NOT_FOUND: no finished run yet")))]
-async fn latest_report(
-    State(lab): State<LiveLab>,
-    headers: HeaderMap,
-) -> Result<Response, LiveError> {
-    let body = file(&lab, &headers, latest(&lab), "report.html").await?;
-    Ok(report_response(body))
 }
 
 #[cfg(test)]

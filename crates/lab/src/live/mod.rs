@@ -4,6 +4,8 @@
 //! its events to the page as they come, keeps every run under the history
 //! directory, and cancels a run by stopping everything it started.
 
+mod error;
+mod files;
 mod history;
 mod http;
 mod process;

@@ -15,7 +15,11 @@ use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::results::FaultOutcome;
 use crate::revocation::{self, Revocation};
+use crate::spec::Fault;
 use crate::strategy::Strategy;
+use watch::Watched;
+
+mod watch;
 
 /// The instance killed and started again.
 const KILLED: &str = "server-2";
@@ -23,8 +27,6 @@ const KILLED: &str = "server-2";
 const CUT_FROM_STORE: &str = "server-1";
 /// The instance that turns overloaded.
 const OVERLOADED: &str = "server-2";
-/// How long after a heal the watch waits for the instance to come back.
-const RECOVERY_WATCH: Duration = Duration::from_secs(10);
 
 /// A link's faults: `rtt` as half each way.
 pub(crate) fn delay_each_way(each_way: Duration) -> Value {
@@ -49,18 +51,11 @@ pub(crate) struct Schedule<'a> {
     pub(crate) progress: &'a Progress,
 }
 
-/// One step of the schedule.
+/// One step of the schedule: a fault, or the killed instance's restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
-    Kill,
+    Strike(Fault),
     Restart,
-    StoreStop,
-    StorePartition,
-    GatewayPartition,
-    SlowStore,
-    Overload,
-    RollingRestart,
-    Logout,
 }
 
 impl Schedule<'_> {
@@ -84,15 +79,18 @@ impl Schedule<'_> {
     fn steps(&self) -> Vec<(f64, Step)> {
         let plan = self.plan;
         let mut steps: Vec<(f64, Step)> = [
-            (plan.kill_at, Step::Kill),
+            (plan.kill_at, Step::Strike(Fault::Kill)),
             (plan.restart_at, Step::Restart),
-            (plan.store_stop_at, Step::StoreStop),
-            (plan.store_partition_at, Step::StorePartition),
-            (plan.gateway_partition_at, Step::GatewayPartition),
-            (plan.slow_store_at, Step::SlowStore),
-            (plan.overload_at, Step::Overload),
-            (plan.rolling_restart_at, Step::RollingRestart),
-            (plan.revoke_at, Step::Logout),
+            (plan.store_stop_at, Step::Strike(Fault::StoreStop)),
+            (plan.store_partition_at, Step::Strike(Fault::StorePartition)),
+            (
+                plan.gateway_partition_at,
+                Step::Strike(Fault::GatewayPartition),
+            ),
+            (plan.slow_store_at, Step::Strike(Fault::SlowStore)),
+            (plan.overload_at, Step::Strike(Fault::Overload)),
+            (plan.rolling_restart_at, Step::Strike(Fault::RollingRestart)),
+            (plan.revoke_at, Step::Strike(Fault::Logout)),
         ]
         .into_iter()
         .filter_map(|(at, step)| Some((at?, step)))
@@ -115,7 +113,7 @@ impl Schedule<'_> {
         let mut restarted = None;
         for (fraction, step) in self.steps() {
             match step {
-                Step::Kill => {
+                Step::Strike(Fault::Kill) => {
                     let at = self.until(fraction).await;
                     self.progress.fault(
                         "kill",
@@ -129,19 +127,21 @@ impl Schedule<'_> {
                     faults.push(FaultOutcome::new("kill", self.since(at), detail).on(KILLED));
                 }
                 Step::Restart => restarted = Some(self.restart(fraction).await),
-                Step::StoreStop => faults.push(self.store_down(fraction).await),
-                Step::StorePartition => watched.push(
+                Step::Strike(Fault::StoreStop) => faults.push(self.store_down(fraction).await),
+                Step::Strike(Fault::StorePartition) => watched.push(
                     self.partition("store-partition", fraction, CUT_FROM_STORE)
                         .await,
                 ),
-                Step::GatewayPartition => watched.push(
+                Step::Strike(Fault::GatewayPartition) => watched.push(
                     self.partition("gateway-partition", fraction, &self.cut_from_gateway())
                         .await,
                 ),
-                Step::SlowStore => faults.push(self.slow_store(fraction).await),
-                Step::Overload => watched.push(self.overload(fraction).await),
-                Step::RollingRestart => faults.push(self.rolling_restart(fraction).await),
-                Step::Logout => {
+                Step::Strike(Fault::SlowStore) => faults.push(self.slow_store(fraction).await),
+                Step::Strike(Fault::Overload) => watched.push(self.overload(fraction).await),
+                Step::Strike(Fault::RollingRestart) => {
+                    faults.push(self.rolling_restart(fraction).await)
+                }
+                Step::Strike(Fault::Logout) => {
                     let at = self.until(fraction).await;
                     self.progress.fault(
                         "logout",
@@ -325,7 +325,7 @@ impl Schedule<'_> {
             &format!("link {link} {how} for {} ms", span.as_millis()),
         );
         let cut = self.api.set_link(&link, &fault).await;
-        let watch = self.watch(victim, at, at + span);
+        let watch = watch::watch(self.api, victim, at, at + span);
         tokio::time::sleep_until((at + span).into()).await;
         let healed = self.api.set_link(&link, &json!({})).await;
         let detail = match cut.and(healed) {
@@ -392,7 +392,7 @@ impl Schedule<'_> {
             .api
             .set_link(OVERLOADED, &delay_each_way(plan.overload_delay))
             .await;
-        let watch = self.watch(OVERLOADED, at, at + plan.overload);
+        let watch = watch::watch(self.api, OVERLOADED, at, at + plan.overload);
         tokio::time::sleep_until((at + plan.overload).into()).await;
         let healed = self.api.set_link(OVERLOADED, &json!({})).await;
         let detail = match slow.and(healed) {
@@ -407,74 +407,5 @@ impl Schedule<'_> {
             .on(OVERLOADED)
             .lasting(plan.overload);
         Watched::watching(outcome, watch)
-    }
-
-    /// Watches instance `id` from `at`: how long until the gateway took it
-    /// out of rotation (if it did before `heal`), and how long after `heal`
-    /// until it was back.
-    fn watch(&self, id: &str, at: Instant, heal: Instant) -> JoinHandle<Rotation> {
-        let (api, id) = (self.api.clone(), id.to_owned());
-        tokio::spawn(async move {
-            let mut rotation = Rotation::default();
-            while Instant::now() < heal {
-                if rotation.out.is_none() && api.in_rotation(&id).await == Some(false) {
-                    rotation.out = Some(at.elapsed().as_secs_f64());
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            tokio::time::sleep_until(heal.into()).await;
-            if rotation.out.is_some() {
-                while heal.elapsed() < RECOVERY_WATCH {
-                    if api.in_rotation(&id).await == Some(true) {
-                        rotation.back = Some(heal.elapsed().as_secs_f64());
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-            rotation
-        })
-    }
-}
-
-/// What the gateway did with a faulted instance.
-#[derive(Debug, Default)]
-struct Rotation {
-    /// Seconds from the fault until it was out of rotation.
-    out: Option<f64>,
-    /// Seconds from the heal until it was back.
-    back: Option<f64>,
-}
-
-/// A fault's outcome, with the watch of its instance still running.
-struct Watched {
-    outcome: FaultOutcome,
-    watch: Option<JoinHandle<Rotation>>,
-}
-
-impl Watched {
-    fn done(outcome: FaultOutcome) -> Self {
-        Self {
-            outcome,
-            watch: None,
-        }
-    }
-
-    fn watching(outcome: FaultOutcome, watch: JoinHandle<Rotation>) -> Self {
-        Self {
-            outcome,
-            watch: Some(watch),
-        }
-    }
-
-    async fn finish(self) -> FaultOutcome {
-        let mut outcome = self.outcome;
-        if let Some(watch) = self.watch
-            && let Ok(rotation) = watch.await
-        {
-            outcome.detected_seconds = rotation.out;
-            outcome.recovered_seconds = rotation.back;
-        }
-        outcome
     }
 }
