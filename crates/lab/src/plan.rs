@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::spec::Fault;
 use crate::strategy::Strategy;
 
 /// The schedule of one lab run. A fault's moment is `None` when the run
@@ -203,4 +202,44 @@ fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
 
 fn all_millis<S: serde::Serializer>(all: &[Duration], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(all.iter().map(|d| d.as_secs_f64() * 1e3))
+}
+
+/// A fault the schedule can strike with, and at what fraction of the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Fault {
+    /// One instance SIGKILLed, started again a tenth of the run later.
+    Kill,
+    /// The shared store refuses everyone for a while.
+    StoreStop,
+    /// One instance cut off from the store (a blackhole).
+    StorePartition,
+    /// The gateway cut off from one instance (the process keeps running).
+    GatewayPartition,
+    /// The store answers later than the instances' store timeout.
+    SlowStore,
+    /// One instance answers slowly.
+    Overload,
+    /// Every instance drained, its sessions handed over, stopped and
+    /// started again, one after another: a deploy.
+    RollingRestart,
+    /// A user logs out and a copy of their credential is tried again.
+    Logout,
+}
+
+impl Fault {
+    /// Its name in a spec (`storeStop`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Kill => "kill",
+            Self::StoreStop => "storeStop",
+            Self::StorePartition => "storePartition",
+            Self::GatewayPartition => "gatewayPartition",
+            Self::SlowStore => "slowStore",
+            Self::Overload => "overload",
+            Self::RollingRestart => "rollingRestart",
+            Self::Logout => "logout",
+        }
+    }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::plan::Fault;
 use crate::plan::Plan;
 use crate::strategy::Strategy;
 
@@ -23,29 +24,6 @@ pub(crate) const MAX_INSTANCES: usize = 8;
 pub(crate) const MAX_RTTS: usize = 6;
 /// Most products in a cart (the store's own limit).
 pub(crate) const MAX_CART_ITEMS: usize = 100;
-
-/// A fault the schedule can strike with, and at what fraction of the load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Fault {
-    /// One instance SIGKILLed, started again a tenth of the run later.
-    Kill,
-    /// The shared store refuses everyone for a while.
-    StoreStop,
-    /// One instance cut off from the store (a blackhole).
-    StorePartition,
-    /// The gateway cut off from one instance (the process keeps running).
-    GatewayPartition,
-    /// The store answers later than the instances' store timeout.
-    SlowStore,
-    /// One instance answers slowly.
-    Overload,
-    /// Every instance drained, its sessions handed over, stopped and
-    /// started again, one after another: a deploy.
-    RollingRestart,
-    /// A user logs out and a copy of their credential is tried again.
-    Logout,
-}
 
 /// The shared store of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -324,23 +302,6 @@ pub fn redact_url(url: &str) -> String {
             None => url.to_owned(),
         },
         None => "(not a URL)".to_owned(),
-    }
-}
-
-impl Fault {
-    /// Its name in a spec (`storeStop`).
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Kill => "kill",
-            Self::StoreStop => "storeStop",
-            Self::StorePartition => "storePartition",
-            Self::GatewayPartition => "gatewayPartition",
-            Self::SlowStore => "slowStore",
-            Self::Overload => "overload",
-            Self::RollingRestart => "rollingRestart",
-            Self::Logout => "logout",
-        }
     }
 }
 

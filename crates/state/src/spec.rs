@@ -53,7 +53,7 @@ impl FromStr for StoreSpec {
         {
             // The parser's reason names a part (a port, the primary's
             // name), never the credentials.
-            return match crate::redis::sentinel_url_problem(s) {
+            return match crate::redis::sentinel::url_problem(s) {
                 None => Ok(Self::Redis(s.to_owned())),
                 Some(why) => Err(InvalidStoreSpec(redact(s), format!(": {why}"))),
             };

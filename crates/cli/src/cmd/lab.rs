@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use statecraft_lab::live::LiveLab;
 use statecraft_lab::{EventOutput, LabConfig, RunSpec, StoreChoice};
 
 use super::{CmdError, runtime};
@@ -82,20 +81,6 @@ fn parse_rtt(s: &str) -> Result<Duration, String> {
         ));
     }
     Ok(rtt)
-}
-
-/// The lab a server offers at `/lab/…`: runs kept under `history`,
-/// started with this binary, controlled as `guard` allows; its routes and
-/// their OpenAPI document.
-pub(crate) fn live(
-    history: &std::path::Path,
-    guard: statecraft_http::ControlGuard,
-) -> Result<(LiveLab, statecraft_app::Extension), CmdError> {
-    let program = std::env::current_exe()
-        .map_err(|e| CmdError::Runtime(format!("cannot find the statecraft binary: {e}")))?;
-    let lab = LiveLab::new(program, history.to_path_buf(), guard);
-    let (router, openapi) = statecraft_lab::live::router(lab.clone());
-    Ok((lab, statecraft_app::Extension { router, openapi }))
 }
 
 /// The spec the flags ask for: the file's (`-`: stdin's), the preset's,
@@ -191,7 +176,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         },
     };
     let results = runtime()?.block_on(async {
-        let stop = super::serve::shutdown_signal()?;
+        let stop = super::shutdown_signal()?;
         tokio::select! {
             results = statecraft_lab::run(config) => {
                 results.map_err(|e| CmdError::Runtime(e.to_string()))

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use statecraft_link::{Faults, Link, Toward};
 
-use super::serve::shutdown_signal;
+use super::shutdown_signal;
 use super::{CmdError, server_runtime};
 
 /// Flags of `statecraft link`.

@@ -2,6 +2,7 @@
 
 pub(crate) mod capacity;
 pub(crate) mod cluster;
+mod control;
 mod durability;
 pub(crate) mod gateway;
 mod identity;
@@ -54,6 +55,35 @@ pub(crate) fn server_runtime() -> Result<tokio::runtime::Runtime, CmdError> {
         .enable_all()
         .build()
         .map_err(|e| CmdError::Runtime(format!("cannot start the async runtime: {e}")))
+}
+
+/// A future that completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are
+/// installed here, before the server says it is listening, so that a signal sent
+/// right after start-up stops it gracefully instead of killing it.
+#[cfg(unix)]
+pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CmdError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind: SignalKind| {
+        signal(kind).map_err(|e| CmdError::Runtime(format!("cannot handle signals: {e}")))
+    };
+    let mut interrupt = install(SignalKind::interrupt())?;
+    let mut terminate = install(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+    })
+}
+
+/// A future that completes on Ctrl-C.
+#[cfg(not(unix))]
+pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CmdError> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+    })
 }
 
 /// A duration flag's value (`500ms`, `30s`, `15m`, `14days`); a negative one

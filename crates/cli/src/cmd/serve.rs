@@ -103,7 +103,7 @@ pub(crate) struct Cmd {
 
     /// Who may start and cancel lab runs on /lab.
     #[command(flatten)]
-    control: super::gateway::ControlAccess,
+    control: super::control::ControlAccess,
 
     #[command(flatten)]
     identity: IdentityArgs,
@@ -235,35 +235,6 @@ async fn counter_store(
     })
 }
 
-/// A future that completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are
-/// installed here, before the server says it is listening, so that a signal sent
-/// right after start-up stops it gracefully instead of killing it.
-#[cfg(unix)]
-pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CmdError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let install = |kind: SignalKind| {
-        signal(kind).map_err(|e| CmdError::Runtime(format!("cannot handle signals: {e}")))
-    };
-    let mut interrupt = install(SignalKind::interrupt())?;
-    let mut terminate = install(SignalKind::terminate())?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {},
-            _ = terminate.recv() => {},
-        }
-        tracing::info!("shutting down: no new connections, finishing requests in flight");
-    })
-}
-
-/// A future that completes on Ctrl-C.
-#[cfg(not(unix))]
-pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CmdError> {
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down: no new connections, finishing requests in flight");
-    })
-}
-
 /// Runs the server until Ctrl-C or SIGTERM.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     cmd.timeouts.apply();
@@ -303,7 +274,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         config.state_key = key;
     }
     server_runtime()?.block_on(async move {
-        let shutdown = shutdown_signal()?;
+        let shutdown = super::shutdown_signal()?;
         let ca = match &cmd.redis_ca_file {
             Some(path) => Some(std::fs::read(path).map_err(|e| {
                 CmdError::Usage(format!(
@@ -328,7 +299,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             blueprint.cluster =
                 Some(ClusterLink::new(url, token.clone()).map_err(CmdError::Usage)?);
         }
-        let (lab, lab_routes) = super::lab::live(&cmd.lab_results, control.guard())?;
+        let (lab, lab_routes) = super::control::server_lab(&cmd.lab_results, control.guard())?;
         let app = statecraft_app::build(blueprint)
             .await
             .map_err(|e| match e {

@@ -16,7 +16,7 @@ use statecraft_services::{DataSpec, InventoryDb, NotificationsDb, OrdersDb, run_
 use super::identity::{
     AUDIENCE, ISSUER, keys_dir, open_bus, parse_data, parse_namespace, parse_ttl,
 };
-use super::{CmdError, serve::shutdown_signal, server_runtime};
+use super::{CmdError, server_runtime, shutdown_signal};
 
 /// Which service.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::http::{MAX_READERS, MAX_SPEC_BYTES};
+use super::{MAX_READERS, MAX_SPEC_BYTES};
 
 /// An answer other than success.
 #[derive(Debug)]

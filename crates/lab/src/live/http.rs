@@ -20,18 +20,13 @@ use tokio::sync::broadcast;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::LiveLab;
 use super::error::LiveError;
 use super::files;
 use super::history::{self, RunSummary};
 use super::process::{Running, StartError};
+use super::{LiveLab, MAX_READERS, MAX_SPEC_BYTES};
 use crate::spec::{Preset, RunSpec};
 
-/// Most readers of a run's events at once (each holds a connection and a
-/// copy of the feed).
-pub(super) const MAX_READERS: usize = 32;
-/// The largest spec taken (a few hundred bytes in practice).
-pub(super) const MAX_SPEC_BYTES: usize = 16 * 1024;
 impl LiveLab {
     /// Refuses a request whose `Host` names another server (a DNS-rebound
     /// page reads nothing either).

@@ -19,6 +19,12 @@ use statecraft_http::ControlGuard;
 pub use http::router;
 use process::Running;
 
+/// Most readers of a run's events at once (each holds a connection and a
+/// copy of the feed).
+const MAX_READERS: usize = 32;
+/// The largest spec taken (a few hundred bytes in practice).
+const MAX_SPEC_BYTES: usize = 16 * 1024;
+
 /// One server's lab: its history, and the run going on, if any.
 #[derive(Debug, Clone)]
 pub struct LiveLab(Arc<Inner>);

@@ -16,7 +16,7 @@ mod conn;
 mod counters;
 mod denylist;
 mod durability;
-mod sentinel;
+pub(crate) mod sentinel;
 mod sessions;
 
 use std::future::Future;
@@ -33,17 +33,6 @@ pub use counters::RedisCounterStore;
 pub use denylist::RedisDenylist;
 pub use durability::{Durability, Replicas};
 pub use sessions::RedisSessionStore;
-
-/// What is wrong with `url` when it names a primary through its sentinels
-/// and lacks the sentinels, the primary or a numeric database (`None`: it
-/// is whole, or not a Sentinel URL).
-pub(crate) fn sentinel_url_problem(url: &str) -> Option<String> {
-    if sentinel::is_sentinel(url) {
-        sentinel::parse(url).err()
-    } else {
-        None
-    }
-}
 
 /// A connection to one Redis server or cluster, and the key prefix this store owns.
 #[derive(Clone)]

@@ -25,6 +25,17 @@ use redis::{ErrorKind, RedisError, RedisResult};
 const SENTINEL: &str = "redis+sentinel://";
 const SENTINEL_TLS: &str = "rediss+sentinel://";
 
+/// What is wrong with `url` when it names a primary through its sentinels
+/// and lacks the sentinels, the primary or a numeric database (`None`: it
+/// is whole, or not a Sentinel URL).
+pub(crate) fn url_problem(url: &str) -> Option<String> {
+    if is_sentinel(url) {
+        parse(url).err()
+    } else {
+        None
+    }
+}
+
 /// `true` when `url` names a primary through its sentinels.
 pub(crate) fn is_sentinel(url: &str) -> bool {
     url.starts_with(SENTINEL) || url.starts_with(SENTINEL_TLS)

@@ -15,9 +15,10 @@ mod services;
 
 use links::{Reached, StoreRoute, Wanted};
 
-use super::gateway::{Balancing, ControlAccess};
+use super::control::ControlAccess;
+use super::gateway::Balancing;
 
-use super::serve::shutdown_signal;
+use super::shutdown_signal;
 use super::{CmdError, runtime};
 
 /// How long an instance may take to shut down: under the 10 s the cluster
@@ -358,7 +359,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         // The lab's routes are the gateway's own: a run outlives any instance.
         let mut lab_guard = lab_guard;
         lab_guard.public_hosts.clone_from(&config.public_hosts);
-        let (lab, lab_routes) = super::lab::live(&cmd.lab_results, lab_guard)?;
+        let (lab, lab_routes) = super::control::server_lab(&cmd.lab_results, lab_guard)?;
         lab.listening_on(local);
         let gateway = Gateway::new(config, Some(control))
             .with_links(links)
