@@ -205,6 +205,25 @@ ensure_tools() {
   [ -z "$missing" ] || { echo "missing after installing them:$missing" >&2; return 1; }
 }
 
+# HAProxy and nginx, as programs the tests start with configurations of
+# their own, never as services: a policy-rc.d keeps their packages from
+# starting a daemon on port 80 while they install.
+ensure_balancers() {
+  # Debian puts both in /usr/sbin, which a user's PATH may lack.
+  case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin" ;; esac
+  command -v haproxy >/dev/null && command -v nginx >/dev/null && return 0
+  local policy=/usr/sbin/policy-rc.d made=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    made=1
+  fi
+  apt_install --no-install-recommends haproxy nginx || true
+  [ -n "$made" ] && as_root rm -f "$policy"
+  command -v haproxy >/dev/null && command -v nginx >/dev/null ||
+    { echo "haproxy or nginx is missing after installing them" >&2; return 1; }
+}
+
 # Headless Chromium and its WebDriver for the web UI's browser tests.
 ensure_chromium() {
   if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then

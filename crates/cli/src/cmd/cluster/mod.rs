@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use statecraft_gateway::{Gateway, InstanceControl, InstanceSpec, Links, Supervisor, UpstreamSpec};
 
+mod balancer;
 mod links;
 mod netns;
 mod services;
@@ -71,6 +72,14 @@ pub(crate) struct Cmd {
 
     #[command(flatten)]
     control: ControlAccess,
+
+    /// Print the configuration of HAProxy or nginx in front of this
+    /// cluster's instances (--balance round-robin, sticky or
+    /// least-request), for a team to adapt, and exit: the instances at the
+    /// ports after --listen's, the built-in gateway (the control routes)
+    /// after theirs.
+    #[arg(long, value_name = "haproxy|nginx")]
+    print_config: Option<balancer::Balancer>,
 
     /// The lab's history: runs started on /lab (served by the gateway
     /// itself), one directory each.
@@ -206,8 +215,51 @@ impl Cmd {
     }
 }
 
+/// Prints `kind`'s configuration for this cluster's shape: the instances on
+/// the ports after --listen's, the built-in gateway after them.
+fn print_config(cmd: &Cmd, kind: balancer::Balancer) -> Result<(), CmdError> {
+    let spread = balancer::Spread::of(cmd.balancing.balance).map_err(CmdError::Usage)?;
+    let at = |offset: u16| {
+        cmd.listen
+            .port()
+            .checked_add(offset)
+            .map(|port| SocketAddr::new(cmd.listen.ip(), port))
+            .ok_or_else(|| CmdError::Usage(format!("--listen {}: no ports after it", cmd.listen)))
+    };
+    let instances = (1..=u16::from(cmd.instances))
+        .map(|n| Ok((format!("server-{n}"), at(n)?)))
+        .collect::<Result<Vec<_>, CmdError>>()?;
+    let front = balancer::Front {
+        listen: cmd.listen,
+        instances: &instances,
+        control: at(u16::from(cmd.instances) + 1)?,
+        spread,
+        health_interval: cmd.health_interval,
+    };
+    match kind {
+        balancer::Balancer::Haproxy => print!("{}", balancer::haproxy(&front)),
+        balancer::Balancer::Nginx => {
+            print!(
+                "{}",
+                balancer::nginx(&front, std::path::Path::new("/var/lib/statecraft/nginx"))
+            );
+        }
+        balancer::Balancer::Builtin => {
+            return Err(CmdError::Usage(
+                "--print-config writes haproxy's or nginx's configuration; the built-in gateway \
+                 takes its flags"
+                    .to_owned(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Runs the cluster until Ctrl-C or SIGTERM, then stops every instance.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
+    if let Some(kind) = cmd.print_config {
+        return print_config(&cmd, kind);
+    }
     cmd.timeouts.apply();
     if cmd.separate_services && !cmd.events.starts_with("nats://") {
         return Err(CmdError::Usage(
