@@ -113,7 +113,8 @@ pub(crate) fn haproxy(front: &Front<'_>) -> String {
     let _ = writeln!(
         c,
         "backend instances\n    balance {}\n    option httpchk GET /readyz\n    \
-         default-server inter {ms}ms fastinter {ms}ms downinter {ms}ms fall 1 rise 1",
+         default-server inter {ms}ms fastinter {ms}ms downinter {ms}ms fall 1 rise 1 \
+         observe layer4 error-limit 1 on-error mark-down",
         if front.spread == Spread::LeastRequest {
             "leastconn"
         } else {

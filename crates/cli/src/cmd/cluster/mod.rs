@@ -10,6 +10,7 @@ use std::time::Duration;
 use statecraft_gateway::{Gateway, InstanceControl, InstanceSpec, Links, Supervisor, UpstreamSpec};
 
 mod balancer;
+mod external;
 mod links;
 mod netns;
 mod services;
@@ -72,6 +73,18 @@ pub(crate) struct Cmd {
 
     #[command(flatten)]
     control: ControlAccess,
+
+    /// The balancer in front of the instances: the built-in gateway, or
+    /// HAProxy or nginx (Debian's packages) from a configuration statecraft
+    /// writes, the built-in gateway then serving the control routes behind
+    /// it (docs/deploy.md).
+    #[arg(
+        long,
+        value_enum,
+        env = "STATECRAFT_BALANCER",
+        default_value = "builtin"
+    )]
+    balancer: balancer::Balancer,
 
     /// Print the configuration of HAProxy or nginx in front of this
     /// cluster's instances (--balance round-robin, sticky or
@@ -215,6 +228,22 @@ impl Cmd {
     }
 }
 
+/// Each instance's id and address as the gateway reaches it (through its
+/// link, when it has one), for an external balancer.
+fn instance_addresses(upstreams: &[UpstreamSpec]) -> Result<Vec<(String, SocketAddr)>, CmdError> {
+    upstreams
+        .iter()
+        .map(|u| {
+            let addr = u
+                .url
+                .authority()
+                .and_then(|a| a.as_str().parse::<SocketAddr>().ok())
+                .ok_or_else(|| CmdError::Runtime(format!("{} has no address: {}", u.id, u.url)))?;
+            Ok((u.id.clone(), addr))
+        })
+        .collect()
+}
+
 /// Prints `kind`'s configuration for this cluster's shape: the instances on
 /// the ports after --listen's, the built-in gateway after them.
 fn print_config(cmd: &Cmd, kind: balancer::Balancer) -> Result<(), CmdError> {
@@ -283,9 +312,23 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     let handover_token = random_hex_key();
     runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
+        // With HAProxy or nginx in front, the built-in gateway serves the
+        // control routes behind it, on a loopback port of its own.
+        let front = match cmd.balancer {
+            balancer::Balancer::Builtin => None,
+            kind => Some((
+                kind,
+                balancer::Spread::of(cmd.balancing.balance).map_err(CmdError::Usage)?,
+                external::concrete(cmd.listen)?,
+            )),
+        };
         // Bound first: the instances are told where their gateway is (they
         // send it their logouts); it serves once they are all up.
-        let (listener, local) = super::bind(cmd.listen).await?;
+        let gateway_listen = match front {
+            Some(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
+            None => cmd.listen,
+        };
+        let (listener, local) = super::bind(gateway_listen).await?;
         let gateway_url = if local.ip().is_unspecified() {
             format!("http://127.0.0.1:{}", local.port())
         } else {
@@ -401,11 +444,37 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             .session_store
             .parse::<statecraft_state::StoreSpec>()
             .map_or_else(|e| e.to_string(), |spec| spec.to_string());
+        let balancer = match front {
+            Some((kind, spread, public)) => {
+                let instances = instance_addresses(&config.upstreams)?;
+                let shape = balancer::Front {
+                    listen: public,
+                    instances: &instances,
+                    control: local,
+                    spread,
+                    health_interval: cmd.health_interval,
+                };
+                let started = external::External::start(kind, &shape).await;
+                let started = match started {
+                    Ok(started) => started,
+                    Err(err) => {
+                        supervisor.shutdown().await;
+                        return Err(err);
+                    }
+                };
+                // Its Host is this cluster's too.
+                config.public_hosts.push(public.to_string());
+                Some((started, public))
+            }
+            None => None,
+        };
+        let public = balancer.as_ref().map_or(local, |(_, public)| *public);
         tracing::info!(
             instances = cmd.instances,
             balance = cmd.balancing.balance.as_str(),
+            balancer = ?cmd.balancer,
             session_store = %shown_store,
-            "listening on http://{local}"
+            "listening on http://{public}"
         );
         let control: Arc<dyn InstanceControl> = supervisor.clone();
         // The lab's routes are the gateway's own: a run outlives any instance.
@@ -422,6 +491,9 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             told.begin_shut_down();
         };
         let served = statecraft_gateway::serve(listener, gateway, shutdown).await;
+        if let Some((balancer, _)) = balancer {
+            balancer.stop().await;
+        }
         lab.shut_down().await;
         supervisor.shutdown().await;
         // Each namespace goes once its instance has stopped (the gateway
