@@ -79,6 +79,8 @@ pub(crate) struct Shape<'a> {
     pub(crate) shared_store: &'a str,
     /// Instances behind the gateway.
     pub(crate) instances: usize,
+    /// The balancer in front of them (`statecraft cluster --balancer`).
+    pub(crate) balancer: &'a str,
     /// How its parts are joined.
     pub(crate) network: Network,
     /// Flags for every instance.
@@ -98,6 +100,7 @@ impl Cluster {
             strategy,
             shared_store,
             instances,
+            balancer,
             network,
             serve_args,
         } = shape;
@@ -109,6 +112,7 @@ impl Cluster {
         let mut child = Command::new(program)
             .args(["cluster", "--listen", "127.0.0.1:0"])
             .args(["--instances", &instances.to_string()])
+            .args(["--balancer", balancer])
             .args(["--balance", strategy.balance()])
             // In the environment: a Redis URL may hold a password.
             .env("STATECRAFT_SESSION_STORE", store)

@@ -151,6 +151,8 @@ async fn one(
         strategy: Strategy::SharedStore,
         shared_store: &store,
         instances: plan.instances,
+        // The store's failover is measured, not the balancer's.
+        balancer: "builtin",
         // Sentinel names its nodes by their own addresses: the store
         // cannot be relayed, so the cluster's links stand in front of the
         // instances only.

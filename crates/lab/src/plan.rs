@@ -18,6 +18,9 @@ pub struct Plan {
     pub strategies: Vec<Strategy>,
     /// Instances per cluster.
     pub instances: usize,
+    /// The balancer in front of them: `builtin` (statecraft's gateway),
+    /// `haproxy` or `nginx` (`statecraft cluster --balancer`).
+    pub balancer: String,
     /// Simulated users, each a sequential client.
     pub users: usize,
     /// Products each user puts in the cart before checking out: the
@@ -119,6 +122,7 @@ impl Plan {
             preset: "article".to_owned(),
             strategies: Strategy::ALL.to_vec(),
             instances: 3,
+            balancer: "builtin".to_owned(),
             users: 32,
             cart_items: 2,
             run: Duration::from_secs(75),
@@ -188,6 +192,36 @@ impl Plan {
             Fault::RollingRestart => self.rolling_restart_at = at,
             Fault::Logout => self.revoke_at = at,
         }
+    }
+
+    /// The faults the plan strikes with, by name, in the order of their
+    /// moments.
+    #[must_use]
+    pub fn faults(&self) -> Vec<&'static str> {
+        let mut all: Vec<(f64, &'static str)> = [
+            (self.kill_at, "an instance killed and restarted"),
+            (self.store_stop_at, "the shared store stopped"),
+            (
+                self.store_partition_at,
+                "one instance cut off from the store",
+            ),
+            (
+                self.gateway_partition_at,
+                "the balancer cut off from one instance",
+            ),
+            (self.slow_store_at, "a slow store"),
+            (self.overload_at, "an overloaded instance"),
+            (self.rolling_restart_at, "a rolling restart"),
+            (
+                self.revoke_at,
+                "a user logged out who keeps using the credential",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(at, what)| Some((at?, what)))
+        .collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0));
+        all.into_iter().map(|(_, what)| what).collect()
     }
 
     /// Seconds from the start of the load to a moment given as a fraction.

@@ -86,6 +86,7 @@ impl Bench {
             strategy,
             shared_store: &store,
             instances: self.plan.instances,
+            balancer: &self.plan.balancer,
             network: self.network,
             serve_args: &[],
         };

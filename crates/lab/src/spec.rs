@@ -22,6 +22,8 @@ pub(crate) const MIN_DURATION_SECONDS: f64 = 3.0;
 pub(crate) const MAX_INSTANCES: usize = 8;
 /// Most distances in one run.
 pub(crate) const MAX_RTTS: usize = 6;
+/// The balancers a run can put in front of its instances.
+const BALANCERS: [&str; 3] = ["builtin", "haproxy", "nginx"];
 /// Most products in a cart (the store's own limit).
 pub(crate) const MAX_CART_ITEMS: usize = 100;
 
@@ -60,6 +62,9 @@ pub struct RunSpec {
     /// Instances per cluster, 2 to [`MAX_INSTANCES`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instances: Option<usize>,
+    /// The balancer in front of them: `builtin`, `haproxy` or `nginx`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balancer: Option<String>,
     /// Each fault and its moment as a fraction of the load (0.05-0.95); a
     /// fault given `null` is left out, one not named keeps the preset's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -239,6 +244,15 @@ impl RunSpec {
         if let Some(instances) = pick(&self.instances, &base.instances) {
             within("instances", instances as f64, 2.0, MAX_INSTANCES as f64)?;
             plan.instances = instances;
+        }
+        if let Some(balancer) = pick(&self.balancer, &base.balancer) {
+            if !BALANCERS.contains(&balancer.as_str()) {
+                return Err(format!(
+                    "balancer: {balancer:?} is none of {}",
+                    BALANCERS.join(", ")
+                ));
+            }
+            plan.balancer = balancer;
         }
         // A preset that names faults names all of its own; the caller's
         // then change those they name (`null`: left out).

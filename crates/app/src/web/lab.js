@@ -24,6 +24,7 @@ function formFromPlan(plan) {
   sc.el("lab-users").value = plan.users;
   sc.el("lab-duration").value = plan.run;
   sc.el("lab-instances").value = plan.instances;
+  sc.el("lab-balancer").value = plan.balancer || "builtin";
   sc.el("lab-cart").value = plan.cartItems;
   sc.el("lab-rtts").value = plan.storeRtts.join(", ");
   sc.el("lab-failover").checked = plan.failover;
@@ -40,6 +41,7 @@ function specFromForm() {
   spec.users = Number(sc.el("lab-users").value);
   spec.durationSeconds = Number(sc.el("lab-duration").value);
   spec.instances = Number(sc.el("lab-instances").value);
+  spec.balancer = sc.el("lab-balancer").value;
   spec.cartItems = Number(sc.el("lab-cart").value);
   const rtts = sc.el("lab-rtts").value.split(",").map((v) => v.trim()).filter((v) => v !== "");
   spec.storeRttMs = rtts.map(Number);

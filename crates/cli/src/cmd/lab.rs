@@ -35,6 +35,11 @@ pub(crate) struct Cmd {
     #[arg(long, env = "STATECRAFT_LAB_REDIS", hide_env_values = true)]
     redis: Option<String>,
 
+    /// The balancer in front of each cluster's instances: builtin (default),
+    /// haproxy or nginx (`statecraft cluster --balancer`).
+    #[arg(long, env = "STATECRAFT_LAB_BALANCER")]
+    balancer: Option<String>,
+
     /// Round-trip times between the instances and the store for the
     /// distance phase, e.g. 0,0.5ms,2ms,10ms (default: 0,2ms quick;
     /// 0,0.5ms,2ms,10ms full).
@@ -110,6 +115,9 @@ fn spec_of(cmd: &Cmd) -> Result<RunSpec, CmdError> {
     }
     if spec.full.is_none() || cmd.quick {
         spec.full = Some(!cmd.quick);
+    }
+    if cmd.balancer.is_some() {
+        spec.balancer.clone_from(&cmd.balancer);
     }
     if let Some(url) = &cmd.redis {
         spec.store = Some(StoreChoice::Url(url.clone()));

@@ -24,6 +24,7 @@ pub(crate) fn findings(results: &LabResults) -> Vec<String> {
     super::failover::failover_findings(results, &mut out);
     drift(all, &mut out);
     rolling_restart(all, &mut out);
+    balancer(results, &mut out);
     for s in all {
         if let Some(cost) = s.memory.token_cost {
             out.push(format!(
@@ -231,6 +232,37 @@ fn store_outage(results: &LabResults, out: &mut Vec<String>) {
             "{}: {refused} requests answered STORE_UNAVAILABLE while the store was stopped for \
              {seconds:.0} s: {why}.",
             s.title
+        ));
+    }
+}
+
+/// What the balancer in front changed: how a lost pin reached the users.
+fn balancer(results: &LabResults, out: &mut Vec<String>) {
+    let (name, how) = match results.plan.balancer.as_str() {
+        "haproxy" => (
+            "HAProxy",
+            "it names a lost pin (X-Affinity-Lost) once its health check has found the \
+             instance down, and redispatches the requests in between without it",
+        ),
+        "nginx" => (
+            "nginx",
+            "it finds a dead pinned instance by the failed connection and retries elsewhere \
+             with X-Affinity-Lost; it has no active health check",
+        ),
+        _ => return,
+    };
+    for s in &results.strategies {
+        if s.strategy != Strategy::MemorySticky {
+            continue;
+        }
+        let count = |code: &str| s.errors.get(code).copied().unwrap_or(0);
+        out.push(format!(
+            "Behind {name}, {} answered SESSION_LOST {} times and SESSION_MISSING {} times: {how}. \
+             The built-in gateway marks every request it re-pins, so its users see SESSION_LOST \
+             alone (compare this run with one of --balancer builtin on /lab).",
+            s.title,
+            count("SESSION_LOST"),
+            count("SESSION_MISSING")
         ));
     }
 }

@@ -76,24 +76,39 @@ pub fn html(results: &LabResults) -> String {
     let _ = write!(
         out,
         "<h1>statecraft lab report</h1><p>{} run: {} users per strategy for {:.0} s each on a \
-         {}-core machine; 3 instances behind the gateway; shared store: {}; network: {}. Faults at the same \
-         moments for every strategy: an instance killed and restarted, the shared store stopped, \
-         one instance cut off from the store, the gateway cut off from one instance, a slow \
-         store, an overloaded instance, a user logged out who keeps using the credential. Then \
-         the store at each distance: {}.</p>",
+         {}-core machine; {} instances behind {}; shared store: {}; network: {}. Faults at the \
+         same moments for every strategy: {}. Then the store at each distance: {}.</p>",
         if results.quick { "Quick" } else { "Full" },
         results.plan.users,
         results.plan.run.as_secs_f64(),
         results.cores,
+        results.plan.instances,
+        match results.plan.balancer.as_str() {
+            "haproxy" => "HAProxy (statecraft's gateway behind it for the control routes)",
+            "nginx" => "nginx (statecraft's gateway behind it for the control routes)",
+            _ => "statecraft's gateway",
+        },
         escape(&results.shared_store),
         results.network.describe(),
-        results
-            .plan
-            .store_rtts
-            .iter()
-            .map(|d| format!("{} ms", d.as_secs_f64() * 1e3))
-            .collect::<Vec<_>>()
-            .join(", ")
+        {
+            let faults = results.plan.faults();
+            if faults.is_empty() {
+                "none".to_owned()
+            } else {
+                faults.join(", ")
+            }
+        },
+        if results.plan.store_rtts.is_empty() {
+            "none".to_owned()
+        } else {
+            results
+                .plan
+                .store_rtts
+                .iter()
+                .map(|d| format!("{} ms", d.as_secs_f64() * 1e3))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
     );
     out.push_str("<h2>What this run shows</h2><ul class=\"findings\">");
     for finding in &results.findings {

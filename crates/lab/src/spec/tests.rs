@@ -83,6 +83,7 @@ fn figures_out_of_range_are_refused_naming_the_field() {
             "strategies",
         ),
         (r#"{"preset": "nope"}"#, "preset"),
+        (r#"{"balancer": "traefik"}"#, "balancer"),
     ] {
         let err = spec(json).plan().err().unwrap_or_default();
         assert!(err.starts_with(field), "{json}: {err}");
