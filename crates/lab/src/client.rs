@@ -24,10 +24,10 @@ pub(crate) struct Account {
 
 impl Account {
     /// `lab-<n>` with a random password.
-    pub(crate) fn numbered(n: usize) -> Self {
+    pub(crate) fn numbered(run: &str, n: usize) -> Self {
         let secret: [u8; 12] = rand::random();
         Self {
-            user: format!("lab-{n}"),
+            user: format!("lab-{run}-{n}"),
             password: secret.iter().map(|b| format!("{b:02x}")).collect(),
         }
     }

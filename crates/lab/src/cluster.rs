@@ -34,14 +34,19 @@ pub enum Network {
     Netns,
     /// Links on loopback (`statecraft cluster --links`): anywhere.
     Loopback,
+    /// A deployment's own network (`statecraft lab --target`): the lab
+    /// started none of its parts.
+    Deployed,
 }
 
 impl Network {
-    /// The flag that asks `statecraft cluster` for it.
-    fn flag(self) -> &'static str {
+    /// The flag that asks `statecraft cluster` for it (none for a
+    /// deployment's own network).
+    fn flag(self) -> Option<&'static str> {
         match self {
-            Self::Netns => "--netns",
-            Self::Loopback => "--links",
+            Self::Netns => Some("--netns"),
+            Self::Loopback => Some("--links"),
+            Self::Deployed => None,
         }
     }
 
@@ -57,6 +62,7 @@ impl Network {
                 "links on loopback (relays in front of each instance and between each instance \
                  and the store; network namespaces need root on Linux)"
             }
+            Self::Deployed => "the deployment's own (the lab started none of its parts)",
         }
     }
 }
@@ -132,7 +138,7 @@ impl Cluster {
             // A link in front of each instance and between each instance
             // and the store (and, in namespaces, a cable to pull): the
             // network faults and the distance phase.
-            .arg(network.flag())
+            .args(network.flag())
             .arg("--")
             .args(serve_args)
             .env("RUST_LOG", "warn,statecraft=info")
@@ -214,6 +220,21 @@ impl Drop for Cluster {
 }
 
 impl ClusterApi {
+    /// The API of a gateway the lab did not start, at `base`, called with
+    /// `client` (which carries any admin token).
+    pub(crate) fn remote(base: String, client: reqwest::Client) -> Self {
+        Self {
+            base,
+            instances: 0,
+            client,
+        }
+    }
+
+    /// The same API, expecting `instances` instances healthy.
+    pub(crate) fn with_instances(self, instances: usize) -> Self {
+        Self { instances, ..self }
+    }
+
     /// `GET /_cluster`.
     pub(crate) async fn view(&self) -> Result<Value, String> {
         self.get("/_cluster").await
@@ -226,6 +247,12 @@ impl ClusterApi {
             .send()
             .await
             .map_err(|e| e.to_string())?;
+        let status = response.status();
+        if !status.is_success() {
+            let body: Value = response.json().await.unwrap_or_default();
+            let message = body["error"].as_str().unwrap_or("no message");
+            return Err(format!("{status}: {message}"));
+        }
         response.json().await.map_err(|e| e.to_string())
     }
 

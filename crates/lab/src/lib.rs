@@ -30,6 +30,7 @@ mod run;
 mod spec;
 mod store;
 mod strategy;
+mod target;
 
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -44,11 +45,13 @@ pub use plan::Plan;
 pub use report::{findings_text, html, seed_lines, table};
 pub use results::{
     CounterDrift, DistancePoint, FailoverPoint, FaultOutcome, FaultWindow, InstancePoint,
-    LabResults, Latency, Memory, PercentilePoint, Retries, StrategyResult, TimelinePoint, Wire,
+    LabResults, Latency, Memory, PercentilePoint, Retries, StrategyResult, TargetReport,
+    TimelinePoint, Wire,
 };
 pub use revocation::Revocation;
 pub use spec::{Fault, Preset, RunSpec, StoreChoice, redact_url};
 pub use strategy::Strategy;
+pub use target::Deployment;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -67,6 +70,10 @@ pub struct LabConfig {
     pub loopback: bool,
     /// Where the run's events go besides the terminal.
     pub events: EventOutput,
+    /// A deployment to drive instead of clusters of the lab's own
+    /// (`--target`): the spec's strategies name the journeys (sessions or
+    /// tokens) and what to expect of it.
+    pub target: Option<Deployment>,
 }
 
 /// Why the lab could not finish.
@@ -144,9 +151,18 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
         StoreChoice::Embedded => None,
         StoreChoice::Url(url) => Some(url),
     };
-    let shared = store::SharedStore::prepare(redis, &work).await?;
+    let reached = match &config.target {
+        Some(deployment) => Some(deployment.reach().await?),
+        None => None,
+    };
+    let shared = match config.target {
+        Some(_) => store::SharedStore::Deployed,
+        None => store::SharedStore::prepare(redis, &work).await?,
+    };
     let shared_store = shared.describe();
-    let network = if !config.loopback && statecraft_link::netns::available() {
+    let network = if config.target.is_some() {
+        Network::Deployed
+    } else if !config.loopback && statecraft_link::netns::available() {
         Network::Netns
     } else {
         Network::Loopback
@@ -158,6 +174,7 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
         work.clone(),
         logs.clone(),
         network,
+        reached.clone(),
     );
 
     let bars = MultiProgress::new();
@@ -184,7 +201,11 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
             }
         }
     }
-    let (failover, failover_skipped) = if failure.is_none() && plan.failover {
+    let (failover, failover_skipped) = if failure.is_none() && config.target.is_some() {
+        let why = "the lab measures failover on a replicated store it starts itself; a \
+                   deployment's store is its own";
+        (Vec::new(), Some(why.to_owned()))
+    } else if failure.is_none() && plan.failover {
         let progress = Progress::new(
             &bars,
             (phases.len(), phases.len()),
@@ -222,6 +243,7 @@ pub async fn run(config: LabConfig) -> Result<LabResults, LabError> {
         cores: std::thread::available_parallelism().map_or(1, usize::from),
         shared_store,
         network,
+        target: reached.as_ref().map(target::Reached::report),
         plan,
         strategies,
         distance,

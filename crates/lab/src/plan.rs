@@ -276,4 +276,19 @@ impl Fault {
             Self::Logout => "logout",
         }
     }
+
+    /// Its kind in the results (`store-stop`).
+    #[must_use]
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Kill => "kill",
+            Self::StoreStop => "store-stop",
+            Self::StorePartition => "store-partition",
+            Self::GatewayPartition => "gateway-partition",
+            Self::SlowStore => "slow-store",
+            Self::Overload => "overload",
+            Self::RollingRestart => "rolling-restart",
+            Self::Logout => "logout",
+        }
+    }
 }

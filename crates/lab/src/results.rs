@@ -31,6 +31,9 @@ pub struct LabResults {
     /// How the parts were joined: each instance in its own network
     /// namespace, or links on loopback.
     pub network: crate::Network,
+    /// The deployment driven (`--target`), when the lab started none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetReport>,
     /// The schedule every strategy ran.
     pub plan: Plan,
     /// One entry per strategy, in the plan's order.
@@ -108,6 +111,17 @@ pub struct TimelinePoint {
     pub session_errors: u64,
 }
 
+/// A deployment the lab drove without starting it (`--target`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetReport {
+    /// Its base URL.
+    pub url: String,
+    /// Why the faults but the logout were skipped (`None`: its control API
+    /// took them).
+    pub uncontrolled: Option<String>,
+}
+
 /// A fault as it was injected.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -137,6 +151,10 @@ pub struct FaultOutcome {
     /// What the users saw while it lasted and for two seconds after.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<FaultWindow>,
+    /// Not injected (`detail` says why): a deployment the lab did not
+    /// start, without a control API it may use.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 impl FaultOutcome {
@@ -151,6 +169,15 @@ impl FaultOutcome {
             detected_seconds: None,
             recovered_seconds: None,
             window: None,
+            skipped: false,
+        }
+    }
+
+    /// A fault of `kind` planned at `at_seconds` and not injected: `why`.
+    pub(crate) fn skipped(kind: &str, at_seconds: f64, why: &str) -> Self {
+        Self {
+            skipped: true,
+            ..Self::new(kind, at_seconds, format!("skipped: {why}"))
         }
     }
 

@@ -23,6 +23,7 @@ use crate::results::{
 use crate::revocation::Revocation;
 use crate::store::SharedStore;
 use crate::strategy::Strategy;
+use crate::target::Reached;
 use crate::{distance, faults, instances};
 
 /// What every strategy's run shares.
@@ -39,6 +40,8 @@ pub(crate) struct Bench {
     pub(crate) bytes: Mutex<BTreeMap<String, Result<u64, String>>>,
     /// How every cluster's parts are joined.
     pub(crate) network: Network,
+    /// The deployment driven instead of clusters of the bench's own.
+    pub(crate) target: Option<Reached>,
 }
 
 impl Bench {
@@ -50,6 +53,7 @@ impl Bench {
         work: PathBuf,
         logs: PathBuf,
         network: Network,
+        target: Option<Reached>,
     ) -> Self {
         Self {
             program,
@@ -59,6 +63,7 @@ impl Bench {
             logs,
             bytes: Mutex::new(BTreeMap::new()),
             network,
+            target,
         }
     }
 
@@ -81,6 +86,12 @@ impl Bench {
         let dir = self.work.join(strategy.id());
         let log = self.logs.join(format!("{}.log", strategy.id()));
         let store = self.store_of(strategy);
+        if let Some(reached) = &self.target {
+            let uncontrolled = reached.uncontrolled.as_deref();
+            return self
+                .measure(strategy, &reached.api, &store, uncontrolled, progress)
+                .await;
+        }
         progress.stage("starting the cluster");
         let shape = Shape {
             strategy,
@@ -91,7 +102,9 @@ impl Bench {
             serve_args: &[],
         };
         let cluster = Cluster::start(&self.program, shape, &dir.join("data"), log).await?;
-        let outcome = self.measure(strategy, &cluster.api, &store, progress).await;
+        let outcome = self
+            .measure(strategy, &cluster.api, &store, None, progress)
+            .await;
         cluster.stop().await;
         outcome
     }
@@ -101,11 +114,17 @@ impl Bench {
         strategy: Strategy,
         api: &ClusterApi,
         store: &str,
+        uncontrolled: Option<&str>,
         progress: &Arc<Progress>,
     ) -> Result<(StrategyResult, Vec<DistancePoint>), LabError> {
         let plan = &self.plan;
         let setup = Target::new(api.base.clone(), None).map_err(LabError::Setup)?;
-        let accounts: Vec<Account> = (0..=plan.users).map(Account::numbered).collect();
+        // Names of this run's own: a deployment the lab did not start keeps
+        // the users of earlier runs (with passwords this run does not know).
+        let run = format!("{:04x}", rand::random::<u16>());
+        let accounts: Vec<Account> = (0..=plan.users)
+            .map(|n| Account::numbered(&run, n))
+            .collect();
         progress.stage("registering users");
         for result in join_all(accounts.iter().map(|a| client::register(&setup, a))).await {
             result.map_err(LabError::Setup)?;
@@ -142,6 +161,7 @@ impl Bench {
             network: self.network,
             start: recorder.start(),
             progress,
+            uncontrolled,
         };
         let (mut faults, revocation) = schedule.run(&setup, probe).await;
         let mut notes = Vec::new();
@@ -191,7 +211,19 @@ impl Bench {
                 CounterDrift::default()
             }
         };
-        let first_instance = api.first_instance().await.ok().flatten();
+        // A deployment's instances are not reached past its balancer, nor
+        // its store measured by the lab's own tools.
+        let first_instance = match &self.target {
+            Some(_) => {
+                notes.push(
+                    "overhead, memory and distance: not measured on a deployment the lab did not \
+                     start (its instances and store are reached only through its balancer)"
+                        .to_owned(),
+                );
+                None
+            }
+            None => api.first_instance().await.ok().flatten(),
+        };
         let overhead = match first_instance {
             Some(url) => {
                 match measure::overhead(&url, strategy, store_kind(store), plan.overhead_requests)
@@ -206,27 +238,32 @@ impl Bench {
             }
             None => None,
         };
-        let memory = self.memory(strategy, &tally, &mut notes).await;
+        let memory = match &self.target {
+            Some(_) => Memory::default(),
+            None => self.memory(strategy, &tally, &mut notes).await,
+        };
         let revocation = revocation.and_then(|probe| {
             probe
                 .map_err(|err| notes.push(format!("revocation probe: {err}")))
                 .ok()
         });
-        let distance = if strategy.in_distance_phase() && !plan.store_rtts.is_empty() {
-            progress.stage("the store at each distance");
-            distance::measure(
-                plan,
-                strategy,
-                api,
-                &store_links,
-                store_kind(store),
-                users,
-                &mut notes,
-            )
-            .await
-        } else {
-            Vec::new()
-        };
+        let distance =
+            if strategy.in_distance_phase() && !plan.store_rtts.is_empty() && self.target.is_none()
+            {
+                progress.stage("the store at each distance");
+                distance::measure(
+                    plan,
+                    strategy,
+                    api,
+                    &store_links,
+                    store_kind(store),
+                    users,
+                    &mut notes,
+                )
+                .await
+            } else {
+                Vec::new()
+            };
         progress.done(format!(
             "{} answers, {} errors",
             tally.requests,

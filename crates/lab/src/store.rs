@@ -18,6 +18,8 @@ pub(crate) enum SharedStore {
     Redis { url: String, own: Option<Child> },
     /// One SQLite file for every instance (no Redis on this machine).
     Sqlite { path: String },
+    /// The store of a deployment the lab did not start (`--target`).
+    Deployed,
 }
 
 impl SharedStore {
@@ -69,6 +71,7 @@ impl SharedStore {
         match self {
             Self::Redis { url, .. } => url.clone(),
             Self::Sqlite { path } => format!("sqlite:{path}"),
+            Self::Deployed => "deployed".to_owned(),
         }
     }
 
@@ -82,6 +85,7 @@ impl SharedStore {
             Self::Sqlite { .. } => {
                 "sqlite file (no redis-server on this machine; instances share one file)".to_owned()
             }
+            Self::Deployed => "the deployment's own (not started by the lab)".to_owned(),
         }
     }
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use statecraft_lab::{EventOutput, LabConfig, RunSpec, StoreChoice};
+use statecraft_lab::{Deployment, EventOutput, LabConfig, RunSpec, StoreChoice, Strategy};
 
 use super::{CmdError, runtime};
 
@@ -56,6 +56,31 @@ pub(crate) struct Cmd {
     #[arg(long, value_enum, default_value = "terminal")]
     events: Events,
 
+    /// The strategies to run, in this order (ids: memory-round-robin,
+    /// memory-sticky, shared-store, stateless-tokens); with --target, the
+    /// journeys to drive (sessions or tokens) and what to expect.
+    #[arg(long, env = "STATECRAFT_LAB_STRATEGIES", value_delimiter = ',', value_parser = parse_strategy)]
+    strategies: Vec<Strategy>,
+
+    /// Drive a deployment the lab did not start, at this base URL
+    /// (http://host:port), instead of clusters of its own: the faults its
+    /// control API allows, the rest skipped and said so (docs/deploy.md).
+    #[arg(
+        long,
+        env = "STATECRAFT_LAB_TARGET",
+        conflicts_with_all = ["balancer", "redis", "loopback"]
+    )]
+    target: Option<String>,
+
+    /// A file whose first line is the target's admin token, for its control
+    /// API from another host (`statecraft cluster --admin-token-file`).
+    #[arg(
+        long,
+        env = "STATECRAFT_LAB_TARGET_ADMIN_TOKEN_FILE",
+        requires = "target"
+    )]
+    target_admin_token_file: Option<PathBuf>,
+
     /// The run's id (the server names its runs; by default a new one).
     #[arg(long, hide = true)]
     run_id: Option<String>,
@@ -68,6 +93,38 @@ enum Events {
     Terminal,
     /// JSON lines on stdout too.
     Json,
+}
+
+/// A strategy by its id.
+fn parse_strategy(s: &str) -> Result<Strategy, String> {
+    serde_json::from_value(serde_json::Value::String(s.trim().to_owned())).map_err(|_| {
+        format!(
+            "{s}: not a strategy (memory-round-robin, memory-sticky, shared-store, \
+             stateless-tokens)"
+        )
+    })
+}
+
+/// The deployment `--target` names, with its admin token read from its file.
+fn target_of(cmd: &Cmd) -> Result<Option<Deployment>, CmdError> {
+    let Some(url) = &cmd.target else {
+        return Ok(None);
+    };
+    let token = match &cmd.target_admin_token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                CmdError::Usage(format!(
+                    "--target-admin-token-file {}: cannot read it ({e})",
+                    path.display()
+                ))
+            })?;
+            Some(text.lines().next().unwrap_or_default().trim().to_owned())
+        }
+        None => None,
+    };
+    Deployment::new(url, token)
+        .map(Some)
+        .map_err(CmdError::Usage)
 }
 
 /// A round-trip time: `0`, or a duration such as `500us`, `0.5ms` or
@@ -115,6 +172,13 @@ fn spec_of(cmd: &Cmd) -> Result<RunSpec, CmdError> {
     }
     if spec.full.is_none() || cmd.quick {
         spec.full = Some(!cmd.quick);
+    }
+    if !cmd.strategies.is_empty() {
+        spec.strategies = Some(cmd.strategies.clone());
+    } else if cmd.target.is_some() && spec.strategies.is_none() && spec.preset.is_none() {
+        // A deployment runs one strategy; its journeys are sessions or
+        // tokens: both, unless told which.
+        spec.strategies = Some(vec![Strategy::SharedStore, Strategy::StatelessTokens]);
     }
     if cmd.balancer.is_some() {
         spec.balancer.clone_from(&cmd.balancer);
@@ -166,6 +230,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     let program = std::env::current_exe()
         .map_err(|e| CmdError::Runtime(format!("cannot find the statecraft binary: {e}")))?;
     let spec = spec_of(&cmd)?;
+    let target = target_of(&cmd)?;
     let id = match cmd.run_id.clone() {
         Some(id) if statecraft_lab::is_run_id(&id) => id,
         Some(id) => return Err(CmdError::Usage(format!("--run-id {id}: not a run id"))),
@@ -178,6 +243,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         id,
         spec,
         loopback: cmd.loopback,
+        target,
         events: match cmd.events {
             Events::Terminal => EventOutput::Terminal,
             Events::Json => EventOutput::Json,

@@ -49,6 +49,9 @@ pub(crate) struct Schedule<'a> {
     pub(crate) start: Instant,
     /// Where each fault is told as it strikes.
     pub(crate) progress: &'a Progress,
+    /// Why the faults but the logout cannot be injected, when they cannot
+    /// (a deployment the lab did not start, without a control API).
+    pub(crate) uncontrolled: Option<&'a str>,
 }
 
 /// One step of the schedule: a fault, or the killed instance's restart.
@@ -112,6 +115,13 @@ impl Schedule<'_> {
         let mut revocation = None;
         let mut restarted = None;
         for (fraction, step) in self.steps() {
+            if let (Some(why), false) = (self.uncontrolled, step == Step::Strike(Fault::Logout)) {
+                if let Step::Strike(fault) = step {
+                    let at = self.plan.at(fraction).as_secs_f64();
+                    faults.push(FaultOutcome::skipped(fault.kind(), at, why));
+                }
+                continue;
+            }
             match step {
                 Step::Strike(Fault::Kill) => {
                     let at = self.until(fraction).await;

@@ -15,6 +15,7 @@ const NOISE_MS: f64 = 0.05;
 pub(crate) fn findings(results: &LabResults) -> Vec<String> {
     let all = &results.strategies;
     let mut out = Vec::new();
+    target(results, &mut out);
     lost_sessions(all, &mut out);
     store_cost(all, &mut out);
     revocation(all, &mut out);
@@ -67,7 +68,7 @@ fn titles(strategies: &[&StrategyResult]) -> String {
 fn kill_at(s: &StrategyResult) -> Option<f64> {
     s.faults
         .iter()
-        .find(|f| f.kind == "kill")
+        .find(|f| f.kind == "kill" && !f.skipped)
         .map(|f| f.at_seconds)
 }
 
@@ -236,6 +237,41 @@ fn store_outage(results: &LabResults, out: &mut Vec<String>) {
     }
 }
 
+/// Against a deployment the lab did not start: which faults it could not
+/// inject there, so a reader does not take a skipped fault for a survived one.
+fn target(results: &LabResults, out: &mut Vec<String>) {
+    let Some(target) = &results.target else {
+        return;
+    };
+    let url = &target.url;
+    let mut skipped: Vec<&str> = results
+        .strategies
+        .iter()
+        .flat_map(|s| &s.faults)
+        .filter(|f| f.skipped)
+        .map(|f| f.kind.as_str())
+        .collect();
+    skipped.sort_unstable();
+    skipped.dedup();
+    out.push(if skipped.is_empty() {
+        format!(
+            "This run drove the deployment at {url}, which the lab did not start; every planned \
+             fault went through its control API."
+        )
+    } else {
+        format!(
+            "This run drove the deployment at {url}, which the lab did not start. Not injected \
+             there (skipped, not survived): {} — {}. Its figures are the deployment's own: what \
+             its users saw under this load.",
+            skipped.join(", "),
+            target
+                .uncontrolled
+                .as_deref()
+                .unwrap_or("its control API refused them")
+        )
+    });
+}
+
 /// What the balancer in front changed: how a lost pin reached the users.
 fn balancer(results: &LabResults, out: &mut Vec<String>) {
     let (name, how) = match results.plan.balancer.as_str() {
@@ -271,7 +307,11 @@ fn balancer(results: &LabResults, out: &mut Vec<String>) {
 /// turn: the deploy every team runs.
 fn rolling_restart(all: &[StrategyResult], out: &mut Vec<String>) {
     for s in all {
-        let Some(fault) = s.faults.iter().find(|f| f.kind == "rolling-restart") else {
+        let Some(fault) = s
+            .faults
+            .iter()
+            .find(|f| f.kind == "rolling-restart" && !f.skipped)
+        else {
             continue;
         };
         let Some(window) = &fault.window else {
@@ -314,7 +354,11 @@ fn drift(all: &[StrategyResult], out: &mut Vec<String>) {
     let drifted: Vec<&StrategyResult> = all.iter().filter(|s| s.counter.drift > 0).collect();
     let steady: Vec<&StrategyResult> = all
         .iter()
-        .filter(|s| s.counter.drift == 0 && s.strategy.uses_shared_store())
+        .filter(|s| {
+            s.counter.drift == 0
+                && !s.counter.per_server.is_empty()
+                && s.strategy.uses_shared_store()
+        })
         .collect();
     if !drifted.is_empty() {
         out.push(format!(

@@ -58,6 +58,23 @@ fn labelled_figure(out: &mut String, labels: &[&str], caption: &str, svg: Result
     );
 }
 
+/// What the load was sent to: the lab's own clusters and their balancer,
+/// or a deployment it did not start.
+fn setting(results: &LabResults) -> String {
+    if let Some(url) = results.target.as_ref().map(|t| &t.url) {
+        return format!(
+            "the deployment at {url} (the lab started none of its parts: the faults its \
+             control API allowed, the others skipped and said so)"
+        );
+    }
+    let balancer = match results.plan.balancer.as_str() {
+        "haproxy" => "HAProxy (statecraft's gateway behind it for the control routes)",
+        "nginx" => "nginx (statecraft's gateway behind it for the control routes)",
+        _ => "statecraft's gateway",
+    };
+    format!("{} instances behind {balancer}", results.plan.instances)
+}
+
 /// The whole page.
 pub fn html(results: &LabResults) -> String {
     let mut out = String::from(
@@ -76,18 +93,13 @@ pub fn html(results: &LabResults) -> String {
     let _ = write!(
         out,
         "<h1>statecraft lab report</h1><p>{} run: {} users per strategy for {:.0} s each on a \
-         {}-core machine; {} instances behind {}; shared store: {}; network: {}. Faults at the \
+         {}-core machine; {}; shared store: {}; network: {}. Faults at the \
          same moments for every strategy: {}. Then the store at each distance: {}.</p>",
         if results.quick { "Quick" } else { "Full" },
         results.plan.users,
         results.plan.run.as_secs_f64(),
         results.cores,
-        results.plan.instances,
-        match results.plan.balancer.as_str() {
-            "haproxy" => "HAProxy (statecraft's gateway behind it for the control routes)",
-            "nginx" => "nginx (statecraft's gateway behind it for the control routes)",
-            _ => "statecraft's gateway",
-        },
+        escape(&setting(results)),
         escape(&results.shared_store),
         results.network.describe(),
         {

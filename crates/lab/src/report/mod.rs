@@ -87,10 +87,20 @@ const COLUMNS: [Column; 13] = [
         "server bytes one session keeps (a counter and a cart of the plan's cartItems, 2 unless \
          asked; for tokens, one login's \
          refresh rows), as statecraft capacity --measure finds",
-        |s| s.memory.server_bytes_per_session.to_string(),
+        |s| {
+            if s.memory.method.is_empty() {
+                "-".to_owned() // not measured (a deployment the lab did not start)
+            } else {
+                s.memory.server_bytes_per_session.to_string()
+            }
+        },
     ),
     ("1M sessions", "M_total = 1,000,000 × B/session", |s| {
-        ByteSize(s.memory.projected_1m).to_string()
+        if s.memory.method.is_empty() {
+            "-".to_owned()
+        } else {
+            ByteSize(s.memory.projected_1m).to_string()
+        }
     }),
     (
         "B/logout",
@@ -183,13 +193,15 @@ pub fn seed_lines(results: &LabResults) -> String {
             );
             let _ = writeln!(out, "  Session overhead: {:+.3} ms", o.overhead_ms);
         }
-        let _ = writeln!(
-            out,
-            "  {} (1,000,000 sessions × {} B on the server; the client holds {:.0} B)",
-            estimate_line(ByteSize(s.memory.projected_1m)),
-            s.memory.server_bytes_per_session,
-            s.memory.client_bytes_per_session
-        );
+        if !s.memory.method.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {} (1,000,000 sessions × {} B on the server; the client holds {:.0} B)",
+                estimate_line(ByteSize(s.memory.projected_1m)),
+                s.memory.server_bytes_per_session,
+                s.memory.client_bytes_per_session
+            );
+        }
         if let Some(cost) = s.memory.token_cost {
             let _ = writeln!(
                 out,

@@ -11,6 +11,7 @@ use crate::common::Statecraft;
 use serde_json::Value;
 
 mod live;
+mod target;
 
 const BIN: &str = env!("CARGO_BIN_EXE_statecraft");
 
