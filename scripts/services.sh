@@ -224,6 +224,24 @@ ensure_balancers() {
     { echo "haproxy or nginx is missing after installing them" >&2; return 1; }
 }
 
+# What the deployment tests use: podman (with runc, which starts containers
+# where crun cannot: cgroups v1 with a bare v2 entry), chroot, yamllint and
+# kubernetes-validate (PyPI) for the manifests, systemd-analyze for the units.
+ensure_deploy_tools() {
+  case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin" ;; esac
+  command -v podman >/dev/null && command -v runc >/dev/null ||
+    apt_install podman runc
+  command -v yamllint >/dev/null || apt_install --no-install-recommends yamllint
+  command -v systemd-analyze >/dev/null || apt_install --no-install-recommends systemd
+  command -v kubernetes-validate >/dev/null ||
+    python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate
+  local tool missing=""
+  for tool in podman runc chroot yamllint systemd-analyze kubernetes-validate; do
+    command -v "$tool" >/dev/null || missing="$missing $tool"
+  done
+  [ -z "$missing" ] || { echo "missing after installing them:$missing" >&2; return 1; }
+}
+
 # Headless Chromium and its WebDriver for the web UI's browser tests.
 ensure_chromium() {
   if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then

@@ -48,6 +48,9 @@ enum Command {
     /// Runs a TCP link in front of one part, adding a distance (round-trip
     /// time, jitter) or a bandwidth limit.
     Link(cmd::link::Cmd),
+    /// Asks a server on this host whether it is up (exit code 0) or not
+    /// (1): a container's health check.
+    Healthcheck(cmd::healthcheck::Cmd),
 }
 
 /// Exit code for a command line or setting that was refused.
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Cluster(cmd) => cmd::cluster::run(*cmd),
         Command::Lab(cmd) => cmd::lab::run(cmd),
         Command::Link(cmd) => cmd::link::run(cmd),
+        Command::Healthcheck(cmd) => cmd::healthcheck::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -108,8 +108,7 @@ pub(crate) fn server_lab(
     history: &std::path::Path,
     guard: statecraft_http::ControlGuard,
 ) -> Result<(LiveLab, statecraft_app::Extension), CmdError> {
-    let program = std::env::current_exe()
-        .map_err(|e| CmdError::Runtime(format!("cannot find the statecraft binary: {e}")))?;
+    let program = super::own_binary()?;
     let lab = LiveLab::new(program, history.to_path_buf(), guard);
     let (router, openapi) = statecraft_lab::live::router(lab.clone());
     Ok((lab, statecraft_app::Extension { router, openapi }))

@@ -227,8 +227,7 @@ async fn wait_for_children(limit: Duration) {
 /// Runs the lab and prints its table and the seed's figures. SIGTERM or
 /// Ctrl-C cancels it: what it started is stopped as the run is dropped.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
-    let program = std::env::current_exe()
-        .map_err(|e| CmdError::Runtime(format!("cannot find the statecraft binary: {e}")))?;
+    let program = super::own_binary()?;
     let spec = spec_of(&cmd)?;
     let target = target_of(&cmd)?;
     let id = match cmd.run_id.clone() {

@@ -5,6 +5,7 @@ pub(crate) mod cluster;
 mod control;
 mod durability;
 pub(crate) mod gateway;
+pub(crate) mod healthcheck;
 mod identity;
 pub(crate) mod keys;
 pub(crate) mod lab;
@@ -31,6 +32,24 @@ impl CmdError {
             Self::Runtime(_) => 1,
         }
     }
+}
+
+/// This program's own file, to start more of itself (instances, lab
+/// runs): `/proc/self/exe`, else — where no `/proc` is mounted, as in a bare
+/// chroot — the absolute path it was started by.
+pub(crate) fn own_binary() -> Result<std::path::PathBuf, CmdError> {
+    std::env::current_exe().or_else(|e| {
+        std::env::args_os()
+            .next()
+            .map(std::path::PathBuf::from)
+            .filter(|path| path.is_absolute() && path.is_file())
+            .ok_or_else(|| {
+                CmdError::Runtime(format!(
+                    "cannot find the statecraft binary ({e}): mount /proc, or start it by its \
+                     absolute path"
+                ))
+            })
+    })
 }
 
 /// A multi-threaded tokio runtime for a subcommand.

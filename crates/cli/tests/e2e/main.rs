@@ -5,7 +5,8 @@
 //! - `cluster`: `statecraft cluster`, its gateway, hostile clients, revocation;
 //! - `browser`: the web pages in a headless Chromium;
 //! - `lab`: `statecraft lab --quick` and its page;
-//! - `chaos`: every part crashed under load, then the ledger.
+//! - `chaos`: every part crashed under load, then the ledger;
+//! - `deploy`: the image, the Kubernetes manifests, the systemd units.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod chromium;
@@ -15,4 +16,5 @@ mod browser;
 mod chaos;
 mod cli;
 mod cluster;
+mod deploy;
 mod lab;

@@ -303,8 +303,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         None
     };
     let control_access = cmd.control.resolve()?;
-    let program = std::env::current_exe()
-        .map_err(|e| CmdError::Runtime(format!("cannot find the statecraft binary: {e}")))?;
+    let program = super::own_binary()?;
     // Signed state tokens must verify on every instance: one key for all,
     // passed in the environment (never on a command line that `ps` shows).
     let state_key = random_hex_key();
