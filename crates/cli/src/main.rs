@@ -51,6 +51,9 @@ enum Command {
     /// Asks a server on this host whether it is up (exit code 0) or not
     /// (1): a container's health check.
     Healthcheck(cmd::healthcheck::Cmd),
+    /// Gives the sessions an instance holds in memory to its peers before
+    /// it stops (a Kubernetes preStop hook).
+    Handover(cmd::handover::Cmd),
 }
 
 /// Exit code for a command line or setting that was refused.
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Lab(cmd) => cmd::lab::run(cmd),
         Command::Link(cmd) => cmd::link::run(cmd),
         Command::Healthcheck(cmd) => cmd::healthcheck::run(cmd),
+        Command::Handover(cmd) => cmd::handover::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ pub(crate) mod cluster;
 mod control;
 mod durability;
 pub(crate) mod gateway;
+pub(crate) mod handover;
 pub(crate) mod healthcheck;
 mod identity;
 pub(crate) mod keys;
