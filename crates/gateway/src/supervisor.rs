@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
-use statecraft_http::{listening_port, terminate};
+use statecraft_http::{listening_port, stop_within};
 
 use crate::cluster::InstanceControl;
 
@@ -106,13 +106,8 @@ impl Supervisor {
             .filter_map(|(id, r)| r.child.take().map(|c| (id.clone(), c)))
             .collect();
         let stops = children.into_iter().map(|(id, mut child)| async move {
-            terminate(&child);
-            if tokio::time::timeout(STOP_TIMEOUT, child.wait())
-                .await
-                .is_err()
-            {
+            if stop_within(&mut child, STOP_TIMEOUT).await {
                 tracing::warn!(instance = %id, "did not stop in time: killed");
-                let _ = child.kill().await;
             }
         });
         futures_util::future::join_all(stops).await;

@@ -14,7 +14,9 @@ pub use body_deadline::{
 };
 pub use control::{ControlGuard, Refused, carries_token};
 pub use listen::{DEFAULT_HEADER_TIMEOUT, header_timeout, serve_http1, set_header_timeout};
-pub use process::{children_of, group_members, listening_port, signal, signal_group, terminate};
+pub use process::{
+    children_of, group_members, listening_port, signal, signal_group, stop_within, terminate,
+};
 
 /// Latency buckets from 50 µs to 5 s, for every server's latency series: the
 /// memory store answers in microseconds, a remote store in milliseconds.

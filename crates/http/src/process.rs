@@ -22,6 +22,17 @@ pub fn terminate(child: &Child) {
     }
 }
 
+/// Stops a child: SIGTERM, then SIGKILL if it still runs after `grace`;
+/// waits for it either way. Whether it had to be killed.
+pub async fn stop_within(child: &mut Child, grace: std::time::Duration) -> bool {
+    terminate(child);
+    if tokio::time::timeout(grace, child.wait()).await.is_ok() {
+        return false;
+    }
+    let _ = child.kill().await;
+    true
+}
+
 /// Sends `signal` (`TERM`, `KILL`) to process `pid`.
 pub fn signal(pid: u32, signal: &str) {
     let _ = std::process::Command::new("kill")

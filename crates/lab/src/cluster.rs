@@ -200,13 +200,7 @@ impl Cluster {
 
     /// Stops the cluster (SIGTERM: it stops its instances) and waits for it.
     pub(crate) async fn stop(mut self) {
-        statecraft_http::terminate(&self.child);
-        if tokio::time::timeout(Duration::from_secs(15), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
+        statecraft_http::stop_within(&mut self.child, Duration::from_secs(15)).await;
     }
 }
 

@@ -100,13 +100,7 @@ impl External {
 
     /// Stops it and removes its directory.
     pub(crate) async fn stop(mut self) {
-        statecraft_http::terminate(&self.child);
-        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
+        statecraft_http::stop_within(&mut self.child, Duration::from_secs(5)).await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
