@@ -141,8 +141,10 @@ pub fn carries_token(headers: &HeaderMap, token: &str) -> bool {
     bool::from(given.as_bytes().ct_eq(token.as_bytes()))
 }
 
-/// Whether a proxy says it forwarded the request for someone else.
-fn forwarded(headers: &HeaderMap) -> bool {
+/// Whether a proxy says it forwarded the request for someone else: not a
+/// loopback client for the controls, and no peer for the internal routes.
+#[must_use]
+pub fn forwarded(headers: &HeaderMap) -> bool {
     ["forwarded", "x-forwarded-for", "x-real-ip"]
         .iter()
         .any(|name| headers.contains_key(*name))

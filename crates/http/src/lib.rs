@@ -12,7 +12,7 @@ mod process;
 pub use body_deadline::{
     BodyTimedOut, DEFAULT_BODY_TIMEOUT, body_timeout, is_body_timeout, set_body_timeout,
 };
-pub use control::{ControlGuard, Refused, carries_token};
+pub use control::{ControlGuard, Refused, carries_token, forwarded};
 pub use listen::{DEFAULT_HEADER_TIMEOUT, header_timeout, serve_http1, set_header_timeout};
 pub use process::{
     children_of, group_members, listening_port, signal, signal_group, stop_within, terminate,

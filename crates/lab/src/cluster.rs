@@ -187,6 +187,7 @@ impl Cluster {
         });
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
+            .no_proxy()
             .build()
             .map_err(|e| LabError::Setup(e.to_string()))?;
         let api = ClusterApi {
@@ -354,9 +355,13 @@ impl ClusterApi {
 /// Sends a control call; `Ok` on a success status, else what failed.
 async fn succeeded(request: reqwest::RequestBuilder, what: &str) -> Result<(), String> {
     let response = request.send().await.map_err(|e| e.to_string())?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("{what}: {}", response.status()))
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let body: Value = response.json().await.unwrap_or_default();
+    match body["error"].as_str() {
+        Some(message) => Err(format!("{what}: {status}: {message}")),
+        None => Err(format!("{what}: {status}")),
     }
 }

@@ -152,7 +152,8 @@ pub struct FaultOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<FaultWindow>,
     /// Not injected (`detail` says why): a deployment the lab did not
-    /// start, without a control API it may use.
+    /// start, without a control API it may use, or a control call that
+    /// failed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub skipped: bool,
 }
@@ -170,6 +171,15 @@ impl FaultOutcome {
             recovered_seconds: None,
             window: None,
             skipped: false,
+        }
+    }
+
+    /// Marked not injected unless `injected` (its control call failed: it
+    /// must not be read as a fault survived).
+    pub(crate) fn injected(self, injected: bool) -> Self {
+        Self {
+            skipped: self.skipped || !injected,
+            ..self
         }
     }
 

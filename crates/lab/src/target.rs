@@ -31,7 +31,7 @@ impl Reached {
 }
 
 /// Where a deployment answers, and what the lab may do to it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Deployment {
     /// Its base URL (`http://host:port`), no trailing slash.
     url: String,
@@ -40,13 +40,35 @@ pub struct Deployment {
     admin_token: Option<String>,
 }
 
+impl std::fmt::Debug for Deployment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployment")
+            .field("url", &self.url)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// The shortest admin token the lab sends (the cluster takes none shorter).
+const MIN_ADMIN_TOKEN: usize = 16;
+
 impl Deployment {
     /// The deployment at `url`, its control calls carrying `admin_token`.
     ///
     /// # Errors
     /// `url` is not a plain `http://` URL of a host (the lab's client speaks
-    /// no TLS: the way out is named).
+    /// no TLS: the way out is named), or the admin token is too short to be
+    /// a cluster's.
     pub fn new(url: &str, admin_token: Option<String>) -> Result<Self, String> {
+        if admin_token
+            .as_ref()
+            .is_some_and(|t| t.chars().count() < MIN_ADMIN_TOKEN)
+        {
+            return Err(format!(
+                "--target-admin-token-file: its first line is not an admin token (a cluster's \
+                 is at least {MIN_ADMIN_TOKEN} characters: openssl rand -hex 32)"
+            ));
+        }
         let url = url.trim().trim_end_matches('/');
         if url.starts_with("https://") {
             return Err(format!(
@@ -89,6 +111,7 @@ impl Deployment {
     pub(crate) async fn reach(&self) -> Result<Reached, LabError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
+            .no_proxy()
             .build()
             .map_err(|e| LabError::Setup(e.to_string()))?;
         let health = client
@@ -121,13 +144,19 @@ impl Deployment {
     async fn control(&self) -> Result<ClusterApi, String> {
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(token) = &self.admin_token {
-            let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| "the admin token is not a valid header value".to_owned())?;
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| {
+                    "the admin token holds characters a header cannot carry: check the first \
+                     line of --target-admin-token-file"
+                        .to_owned()
+                })?;
+            value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .default_headers(headers)
+            .no_proxy()
             .build()
             .map_err(|e| e.to_string())?;
         let api = ClusterApi::remote(self.url.clone(), client);
@@ -141,7 +170,23 @@ impl Deployment {
         if instances.is_empty() {
             return Err("its control API lists no instance".to_owned());
         }
-        Ok(api.with_instances(instances.len()))
+        // Reading /_cluster is open; its actions are not. An action on an
+        // instance that does not exist tells which (404 past the guard, 403
+        // before it) and changes nothing.
+        match api.control("lab-control-probe", "start").await {
+            Err(answer) if answer.contains("404") => Ok(api.with_instances(instances.len())),
+            Err(answer) if answer.contains("403") || answer.contains("401") => Err(format!(
+                "its control API refused the lab's actions ({answer}): give \
+                 --target-admin-token-file FILE with the cluster's admin token (and start the \
+                 cluster with --public-host NAME when it is reached by a name)"
+            )),
+            Err(answer) => Err(format!("its control API answered a probe with {answer}")),
+            Ok(()) => Err(
+                "its control API took an action on an instance that does not exist: not a \
+                 statecraft cluster the lab can trust"
+                    .to_owned(),
+            ),
+        }
     }
 }
 

@@ -76,11 +76,18 @@ pub(crate) async fn import(
 }
 
 /// The hand-over token, compared in constant time; without one configured
-/// the routes do not exist.
+/// the routes do not exist. Nor do they for a request a proxy forwarded
+/// (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`): peers call each other
+/// directly, and a balancer in front (an Ingress, HAProxy, nginx) marks
+/// what it forwards — so the routes are not reachable from outside even
+/// where the balancer passes every path.
 pub(crate) fn authorize(state: &AppState, parts: &Parts) -> Result<(), ApiError> {
     let Some(expected) = &state.config.handover_token else {
         return Err(ApiError::NotFound("Route not found".to_owned()));
     };
+    if statecraft_http::forwarded(&parts.headers) {
+        return Err(ApiError::NotFound("Route not found".to_owned()));
+    }
     match bearer(parts) {
         Bearer::Token(given) if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
         _ => Err(ApiError::Forbidden(

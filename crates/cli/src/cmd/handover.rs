@@ -56,6 +56,13 @@ pub(crate) struct Cmd {
 const BATCH: usize = 100;
 /// How long one export or import may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the whole hand-over may take: within a pod's grace period (45 s
+/// in deploy/k8s), leaving the server its own drain.
+const DEADLINE: Duration = Duration::from_secs(20);
+/// How long the peers' name may take to resolve.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
+/// The largest answer read (an export of 100,000 sessions is ~30 MB).
+const MAX_ANSWER: usize = 64 << 20;
 
 /// Hands the sessions over; fails when no peer took them.
 pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
@@ -70,9 +77,11 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => format!("http://127.0.0.1:{}", cmd.listen.port()),
     };
-    runtime()?.block_on(async {
+    let hand_over = async {
         let client = reqwest::Client::builder()
             .timeout(CALL_TIMEOUT)
+            // The token never goes to an HTTP proxy of the environment.
+            .no_proxy()
             .build()
             .map_err(|e| CmdError::Runtime(e.to_string()))?;
         let calls = Calls { client, token };
@@ -96,7 +105,8 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
         took.retain(|peer| changes_took.contains(peer));
         if took.is_empty() {
             return Err(CmdError::Runtime(format!(
-                "no peer took the {} sessions of {from}",
+                "no peer took the {} sessions of {from} (each peer's cause above): the peers \
+                 need the same STATECRAFT_HANDOVER_TOKEN as this instance",
                 sessions.len()
             )));
         }
@@ -107,6 +117,16 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             took.join(", ")
         );
         Ok(())
+    };
+    runtime()?.block_on(async {
+        tokio::time::timeout(DEADLINE, hand_over)
+            .await
+            .unwrap_or_else(|_| {
+                Err(CmdError::Runtime(format!(
+                    "the hand-over did not finish within {DEADLINE:?}: the sessions not yet \
+                     given stop with this instance"
+                )))
+            })
     })
 }
 
@@ -119,7 +139,10 @@ async fn peers(cmd: &Cmd) -> Result<Vec<String>, CmdError> {
         .map(|url| url.trim_end_matches('/').to_owned())
         .collect();
     if let Some(name) = &cmd.peers {
-        let addresses = tokio::net::lookup_host(name.as_str()).await.map_err(|e| {
+        let resolved = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host(name.as_str()))
+            .await
+            .unwrap_or_else(|_| Err(std::io::Error::other("no answer in time")));
+        let addresses = resolved.map_err(|e| {
             CmdError::Runtime(format!(
                 "--peers {name}: cannot resolve it ({e}); give HOST:PORT of a headless Service"
             ))
@@ -183,27 +206,43 @@ impl Calls {
                 .client
                 .post(format!("{peer}/_internal/sessions"))
                 .json(&json!({ "sessions": batch }));
-            self.call(request).await?;
+            // A statecraft instance says how many it took (a held session
+            // is kept when fresher): an answer without the count is not one.
+            if self.call(request).await?["imported"].as_u64().is_none() {
+                return Err("not a statecraft instance's answer (no imported count)".to_owned());
+            }
         }
         Ok(())
     }
 
     /// One authorized call; its JSON answer when it succeeded.
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, String> {
-        let response = request
+        let mut response = request
             .bearer_auth(&self.token)
             .send()
             .await
             .map_err(|e| e.to_string())?;
         let status = response.status();
-        let body: Value = response.json().await.unwrap_or_default();
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(format!(
-                "{status}: {}",
-                body["error"].as_str().unwrap_or("")
-            ))
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            if bytes.len() + chunk.len() > MAX_ANSWER {
+                return Err(format!("an answer over {} MB", MAX_ANSWER >> 20));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let message = body["error"].as_str().unwrap_or("no message");
+        match status.as_u16() {
+            200..=299 => Ok(body),
+            403 => Err(format!(
+                "{status}: {message} (give the hook and every instance the same \
+                 STATECRAFT_HANDOVER_TOKEN)"
+            )),
+            404 if message == "Route not found" => Err(format!(
+                "{status}: the instance has no hand-over routes (start serve with \
+                 STATECRAFT_HANDOVER_TOKEN set)"
+            )),
+            _ => Err(format!("{status}: {message}")),
         }
     }
 }

@@ -38,6 +38,9 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
     runtime()?.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(PROBE_TIMEOUT)
+            // Never through an HTTP proxy of the environment: it would
+            // answer for another host's port.
+            .no_proxy()
             .build()
             .map_err(|e| failed(e.to_string()))?;
         let response = client

@@ -130,11 +130,16 @@ impl Schedule<'_> {
                         self.since(at),
                         &format!("{KILLED} killed (SIGKILL)"),
                     );
-                    let detail = match self.api.control(KILLED, "stop").await {
+                    let killed = self.api.control(KILLED, "stop").await;
+                    let detail = match &killed {
                         Ok(()) => format!("{KILLED} killed (SIGKILL)"),
                         Err(err) => format!("kill failed: {err}"),
                     };
-                    faults.push(FaultOutcome::new("kill", self.since(at), detail).on(KILLED));
+                    faults.push(
+                        FaultOutcome::new("kill", self.since(at), detail)
+                            .on(KILLED)
+                            .injected(killed.is_ok()),
+                    );
                 }
                 Step::Restart => restarted = Some(self.restart(fraction).await),
                 Step::Strike(Fault::StoreStop) => faults.push(self.store_down(fraction).await),
@@ -197,7 +202,9 @@ impl Schedule<'_> {
             self.since(at),
             &format!("{KILLED} started again"),
         );
-        let (detail, watch) = match self.api.control(KILLED, "start").await {
+        let started = self.api.control(KILLED, "start").await;
+        let injected = started.is_ok();
+        let (detail, watch) = match started {
             Ok(()) => {
                 let api = self.api.clone();
                 let watch = tokio::spawn(async move {
@@ -211,7 +218,9 @@ impl Schedule<'_> {
             Err(err) => (format!("restart failed: {err}"), None),
         };
         (
-            FaultOutcome::new("restart", self.since(at), detail).on(KILLED),
+            FaultOutcome::new("restart", self.since(at), detail)
+                .on(KILLED)
+                .injected(injected),
             watch,
         )
     }
@@ -222,6 +231,7 @@ impl Schedule<'_> {
     async fn rolling_restart(&self, fraction: f64) -> FaultOutcome {
         let at = self.until(fraction).await;
         let mut steps = Vec::new();
+        let mut all_done = true;
         for n in 1..=self.plan.instances {
             let id = format!("server-{n}");
             self.progress.fault(
@@ -249,7 +259,10 @@ impl Schedule<'_> {
                     if handed { "sessions handed over, " } else { "" },
                     back.as_secs_f64()
                 ),
-                Err(err) => format!("{id}: failed ({err})"),
+                Err(err) => {
+                    all_done = false;
+                    format!("{id}: failed ({err})")
+                }
             });
         }
         let span = at.elapsed();
@@ -259,6 +272,7 @@ impl Schedule<'_> {
             format!("every instance in turn: {}", steps.join("; ")),
         )
         .lasting(span)
+        .injected(all_done)
     }
 
     /// The store goes down for everyone (its links refuse and cut
@@ -274,6 +288,7 @@ impl Schedule<'_> {
                 plan.store_stop.as_millis()
             ),
         );
+        let mut injected = false;
         let detail = if self.store_links.is_empty() {
             self.no_store_link()
         } else {
@@ -283,7 +298,9 @@ impl Schedule<'_> {
                 .await;
             tokio::time::sleep_until((at + plan.store_stop).into()).await;
             let healed = self.api.set_links(self.store_links, &json!({})).await;
-            match down.and(healed) {
+            let done = down.and(healed);
+            injected = done.is_ok();
+            match done {
                 Ok(()) => format!(
                     "the store refused every instance for {} ms (its links down: connections cut and refused)",
                     plan.store_stop.as_millis()
@@ -291,7 +308,9 @@ impl Schedule<'_> {
                 Err(err) => format!("store stop failed: {err}"),
             }
         };
-        FaultOutcome::new("store-stop", self.since(at), detail).lasting(plan.store_stop)
+        FaultOutcome::new("store-stop", self.since(at), detail)
+            .lasting(plan.store_stop)
+            .injected(injected)
     }
 
     fn no_store_link(&self) -> String {
@@ -338,7 +357,9 @@ impl Schedule<'_> {
         let watch = watch::watch(self.api, victim, at, at + span);
         tokio::time::sleep_until((at + span).into()).await;
         let healed = self.api.set_link(&link, &json!({})).await;
-        let detail = match cut.and(healed) {
+        let done = cut.and(healed);
+        let injected = done.is_ok();
+        let detail = match done {
             Ok(()) => format!(
                 "link {link} {how} for {} ms: data stops, connections stay open",
                 span.as_millis()
@@ -347,7 +368,8 @@ impl Schedule<'_> {
         };
         let outcome = FaultOutcome::new(kind, self.since(at), detail)
             .on(victim)
-            .lasting(span);
+            .lasting(span)
+            .injected(injected);
         Watched::watching(outcome, watch)
     }
 
@@ -364,6 +386,7 @@ impl Schedule<'_> {
                 plan.partition.as_millis()
             ),
         );
+        let mut injected = false;
         let detail = if self.store_links.is_empty() {
             self.no_store_link()
         } else {
@@ -373,7 +396,9 @@ impl Schedule<'_> {
                 .await;
             tokio::time::sleep_until((at + plan.partition).into()).await;
             let healed = self.api.set_links(self.store_links, &json!({})).await;
-            match slow.and(healed) {
+            let done = slow.and(healed);
+            injected = done.is_ok();
+            match done {
                 Ok(()) => format!(
                     "the store {} ms away each way for every instance, for {} ms",
                     plan.slow_store_delay.as_millis(),
@@ -382,7 +407,9 @@ impl Schedule<'_> {
                 Err(err) => format!("slow store failed: {err}"),
             }
         };
-        FaultOutcome::new("slow-store", self.since(at), detail).lasting(plan.partition)
+        FaultOutcome::new("slow-store", self.since(at), detail)
+            .lasting(plan.partition)
+            .injected(injected)
     }
 
     /// One instance answers slowly (its link from the gateway delayed).
@@ -405,7 +432,9 @@ impl Schedule<'_> {
         let watch = watch::watch(self.api, OVERLOADED, at, at + plan.overload);
         tokio::time::sleep_until((at + plan.overload).into()).await;
         let healed = self.api.set_link(OVERLOADED, &json!({})).await;
-        let detail = match slow.and(healed) {
+        let done = slow.and(healed);
+        let injected = done.is_ok();
+        let detail = match done {
             Ok(()) => format!(
                 "{OVERLOADED} answers {} ms later each way for {} ms",
                 plan.overload_delay.as_millis(),
@@ -415,7 +444,8 @@ impl Schedule<'_> {
         };
         let outcome = FaultOutcome::new("overload", self.since(at), detail)
             .on(OVERLOADED)
-            .lasting(plan.overload);
+            .lasting(plan.overload)
+            .injected(injected);
         Watched::watching(outcome, watch)
     }
 }

@@ -105,7 +105,7 @@ fn change(from: f64, to: f64) -> f64 {
 fn fault<'a>(s: &'a StrategyResult, kind: &str) -> Option<&'a FaultOutcome> {
     s.faults
         .iter()
-        .find(|f| f.kind == kind && f.duration_seconds.is_some())
+        .find(|f| f.kind == kind && f.duration_seconds.is_some() && !f.skipped)
 }
 
 fn errors_text(f: &FaultOutcome) -> String {

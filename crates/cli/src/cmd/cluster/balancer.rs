@@ -80,7 +80,6 @@ const CONTROL_PATHS: [&str; 2] = ["/_cluster", "/metrics"];
 /// HAProxy's configuration for `front` (HAProxy 2.6).
 pub(crate) fn haproxy(front: &Front<'_>) -> String {
     let mut c = String::new();
-    let ms = front.health_interval.as_millis().max(100);
     let _ = writeln!(
         c,
         "# Written by `statecraft cluster --balancer haproxy` (docs/deploy.md): adapt the\n\
@@ -98,8 +97,12 @@ pub(crate) fn haproxy(front: &Front<'_>) -> String {
         c,
         "frontend statecraft\n    bind {}\n    # Only the balancer says an affinity was lost.\n\
          \x20   http-request del-header X-Affinity-Lost\n\
+         \x20   # The instances' internal routes (session hand-over) are for peers only.\n\
+         \x20   http-request deny deny_status 404 if {{ path_beg /_internal/ }}\n\
          \x20   acl control path {} \n    acl control path_beg {}\n\
-         \x20   use_backend control if control\n    default_backend instances\n",
+         \x20   use_backend control if control\n\
+         \x20   use_backend instances if {{ nbsrv(instances) gt 0 }}\n\
+         \x20   default_backend instances_live\n",
         front.listen,
         CONTROL_PATHS.join(" "),
         CONTROL_PREFIXES.join(" ")
@@ -110,9 +113,24 @@ pub(crate) fn haproxy(front: &Front<'_>) -> String {
          server gateway {}\n",
         front.control
     );
+    backend(&mut c, front, "instances", "/readyz");
     let _ = writeln!(
         c,
-        "backend instances\n    balance {}\n    option httpchk GET /readyz\n    \
+        "\n# Ready while any instance is (as the built-in gateway): when no instance is\n\
+         # ready — the shared store slow or down for every one — the live ones serve\n\
+         # anyway, and only what needs the store answers STORE_UNAVAILABLE."
+    );
+    backend(&mut c, front, "instances_live", "/healthz");
+    c
+}
+
+/// One backend of the instances, each checked on `check` (`/readyz`, or
+/// `/healthz` for the live ones).
+fn backend(c: &mut String, front: &Front<'_>, name: &str, check: &str) {
+    let ms = front.health_interval.as_millis().max(100);
+    let _ = writeln!(
+        c,
+        "backend {name}\n    balance {}\n    option httpchk GET {check}\n    \
          default-server inter {ms}ms fastinter {ms}ms downinter {ms}ms fall 1 rise 1 \
          observe layer4 error-limit 1 on-error mark-down",
         if front.spread == Spread::LeastRequest {
@@ -132,7 +150,7 @@ pub(crate) fn haproxy(front: &Front<'_>) -> String {
         for (id, _) in front.instances {
             let _ = writeln!(
                 c,
-                "    http-request set-header X-Affinity-Lost {id} if {{ req.cook({PIN_COOKIE}) -m str {id} }} !{{ srv_is_up(instances/{id}) }}"
+                "    http-request set-header X-Affinity-Lost {id} if {{ req.cook({PIN_COOKIE}) -m str {id} }} !{{ srv_is_up({name}/{id}) }}"
             );
         }
     }
@@ -144,7 +162,6 @@ pub(crate) fn haproxy(front: &Front<'_>) -> String {
         };
         let _ = writeln!(c, "    server {id} {addr} check{cookie}");
     }
-    c
 }
 
 /// nginx's configuration for `front` (nginx 1.22, open source), its pid
@@ -209,6 +226,8 @@ pub(crate) fn nginx(front: &Front<'_>, dir: &Path) -> String {
          \x20       # Only the balancer says an affinity was lost.\n\
          \x20       proxy_set_header X-Affinity-Lost \"\";\n\
          \x20       proxy_connect_timeout 500ms;\n\n\
+         \x20       # The instances' internal routes (session hand-over) are for peers only.\n\
+         \x20       location /_internal/ {{ return 404; }}\n\
          \x20       location = /_cluster {{ proxy_pass http://{ctl}; }}\n\
          \x20       location = /metrics {{ proxy_pass http://{ctl}; }}\n\
          \x20       location /_cluster/ {{ proxy_pass http://{ctl}; }}\n\

@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use super::BIN;
-use crate::common::{Client, Statecraft};
+use crate::common::{Client, Statecraft, request};
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 const STATE_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -51,6 +51,19 @@ fn a_stopping_instance_hands_its_sessions_to_every_peer() {
         let (status, body) = client.post(&leaving.base, "/increment", None);
         assert_eq!(status, 200, "{body}");
     }
+    // The internal routes answer a peer, never a request a proxy forwarded
+    // (an Ingress passes every path, and marks what it forwards).
+    let addr = leaving.base.trim_start_matches("http://");
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = [("Authorization", bearer.as_str())];
+    let (status, _, body) = request(addr, "GET", "/_internal/sessions", &auth, None);
+    assert_eq!(status, 200, "{body}");
+    for header in ["X-Forwarded-For", "Forwarded", "X-Real-IP"] {
+        let forwarded = [auth[0], (header, "203.0.113.9")];
+        let (status, _, body) = request(addr, "GET", "/_internal/sessions", &forwarded, None);
+        assert_eq!(status, 404, "{header}: {body}");
+    }
+
     // Before: a peer does not know the session.
     let (status, body) = client.clone().post(&first.base, "/increment", None);
     assert_eq!(body["code"], "SESSION_MISSING", "{status} {body}");

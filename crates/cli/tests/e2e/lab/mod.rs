@@ -10,6 +10,7 @@ use crate::chromium::Browser;
 use crate::common::Statecraft;
 use serde_json::Value;
 
+mod balancer;
 mod live;
 mod target;
 
