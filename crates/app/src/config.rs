@@ -27,7 +27,7 @@ pub struct AppConfig {
     /// Proxies (the gateway) whose `X-Forwarded-For` names the client: a
     /// request from one of them is counted against the address it forwards,
     /// so that clients behind one gateway do not share a login limit.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The token the gateway shows to take and give sessions when it drains
     /// an instance (`/_internal/sessions`); without one those routes are off.
     pub handover_token: Option<String>,

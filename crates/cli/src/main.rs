@@ -52,7 +52,8 @@ enum Command {
     /// (1): a container's health check.
     Healthcheck(cmd::healthcheck::Cmd),
     /// Gives the sessions an instance holds in memory to its peers before
-    /// it stops (a Kubernetes preStop hook).
+    /// it stops (a Kubernetes preStop hook; the token from
+    /// STATECRAFT_HANDOVER_TOKEN).
     Handover(cmd::handover::Cmd),
 }
 

@@ -148,6 +148,8 @@ impl Bench {
         let ticker = tokio::spawn(tick(Arc::clone(progress), Arc::clone(&recorder), plan.run));
         let store_links = match api.store_links().await {
             Ok(links) => links,
+            // A deployment without a control API has none to list.
+            Err(_) if uncontrolled.is_some() => Vec::new(),
             Err(err) => {
                 tracing::warn!(%err, "the cluster's links are not listed");
                 Vec::new()

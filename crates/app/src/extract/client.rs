@@ -16,8 +16,9 @@ pub(crate) struct ClientAddr(pub(crate) IpAddr);
 
 /// States that know which proxies' `X-Forwarded-For` to believe.
 pub(crate) trait TrustedProxies {
-    /// The proxies.
-    fn trusted_proxies(&self) -> &[IpAddr];
+    /// The proxies (addresses or ranges, such as an ingress controller's
+    /// pod network).
+    fn trusted_proxies(&self) -> &[ipnet::IpNet];
 }
 
 impl<S: TrustedProxies + Send + Sync> FromRequestParts<S> for ClientAddr {
@@ -41,8 +42,8 @@ impl<S: TrustedProxies + Send + Sync> FromRequestParts<S> for ClientAddr {
 /// were written by whoever called the proxy and prove nothing (walking past
 /// them while they look like proxies would let a client on a proxy's own
 /// address, such as loopback, name any address it likes).
-fn client_of(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
+fn client_of(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    if !trusted.iter().any(|range| range.contains(&peer)) {
         return peer;
     }
     headers
@@ -56,7 +57,7 @@ fn client_of(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
 }
 
 impl TrustedProxies for AppState {
-    fn trusted_proxies(&self) -> &[IpAddr] {
+    fn trusted_proxies(&self) -> &[ipnet::IpNet] {
         &self.config.trusted_proxies
     }
 }
@@ -78,19 +79,39 @@ mod tests {
         // Not trusted: the header is the client's word, ignored.
         assert_eq!(client_of(gateway, &xff("10.0.0.7"), &[]), gateway);
         // Trusted: the address the gateway appended.
-        assert_eq!(client_of(gateway, &xff("10.0.0.7"), &[gateway]), client);
+        assert_eq!(
+            client_of(gateway, &xff("10.0.0.7"), &[gateway.into()]),
+            client
+        );
         // A client's own forged entries left of it prove nothing, even when
         // the client shares the proxy's address.
         assert_eq!(
-            client_of(gateway, &xff("1.2.3.4, 10.0.0.7"), &[gateway]),
+            client_of(gateway, &xff("1.2.3.4, 10.0.0.7"), &[gateway.into()]),
             client
         );
         assert_eq!(
-            client_of(gateway, &xff("1.2.3.4, 127.0.0.1"), &[gateway]),
+            client_of(gateway, &xff("1.2.3.4, 127.0.0.1"), &[gateway.into()]),
             gateway
         );
         // No header, or garbage: the peer.
-        assert_eq!(client_of(gateway, &HeaderMap::new(), &[gateway]), gateway);
-        assert_eq!(client_of(gateway, &xff("nonsense"), &[gateway]), gateway);
+        assert_eq!(
+            client_of(gateway, &HeaderMap::new(), &[gateway.into()]),
+            gateway
+        );
+        assert_eq!(
+            client_of(gateway, &xff("nonsense"), &[gateway.into()]),
+            gateway
+        );
+    }
+
+    #[test]
+    fn a_trusted_range_covers_every_proxy_in_it() {
+        // An ingress controller's pods: any address of their network.
+        let pods: ipnet::IpNet = "10.42.0.0/16".parse().unwrap();
+        let client: IpAddr = "198.51.100.4".parse().unwrap();
+        let proxy: IpAddr = "10.42.7.19".parse().unwrap();
+        assert_eq!(client_of(proxy, &xff("198.51.100.4"), &[pods]), client);
+        let outside: IpAddr = "10.43.0.1".parse().unwrap();
+        assert_eq!(client_of(outside, &xff("198.51.100.4"), &[pods]), outside);
     }
 }

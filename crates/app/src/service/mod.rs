@@ -8,7 +8,6 @@
 mod order_flow;
 mod users;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -75,7 +74,7 @@ pub struct ServiceContext {
     /// verify-only ring made from its JWKS).
     tokens: Arc<TokenIssuer>,
     /// Whose `X-Forwarded-For` is believed (the gateway).
-    trusted_proxies: Vec<IpAddr>,
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Where a client's token is checked for revocation (every service but
     /// the users one, which holds the denylist itself).
     introspection: Option<Introspection>,
@@ -86,7 +85,7 @@ impl ServiceContext {
     /// from `proxies`, revocations asked of `introspection`.
     pub fn new(
         tokens: Arc<TokenIssuer>,
-        proxies: Vec<IpAddr>,
+        proxies: Vec<ipnet::IpNet>,
         introspection: Option<Introspection>,
     ) -> Self {
         Self {
@@ -123,7 +122,7 @@ impl<S: Send + Sync> BodyLimit for ServiceState<S> {
 }
 
 impl<S> TrustedProxies for ServiceState<S> {
-    fn trusted_proxies(&self) -> &[IpAddr] {
+    fn trusted_proxies(&self) -> &[ipnet::IpNet] {
         &self.context.trusted_proxies
     }
 }

@@ -60,7 +60,7 @@ pub(crate) struct Cmd {
 
     /// The instances' --handover-token: lets POST
     /// /_cluster/instances/{id}/handover move a draining instance's sessions.
-    #[arg(long, env = "STATECRAFT_HANDOVER_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "STATECRAFT_HANDOVER_TOKEN", hide_env_values = true, value_parser = super::parse_secret_token)]
     handover_token: Option<String>,
 
     /// Requests under a path prefix go to a service, not to the instances:

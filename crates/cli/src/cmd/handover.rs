@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use super::{CmdError, parse_duration, runtime};
 
-/// Flags of `statecraft handover`.
+/// Flags of `statecraft handover`. The hand-over token comes from
+/// STATECRAFT_HANDOVER_TOKEN, the instances' own.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Cmd {
     /// The instance whose sessions go (default: the one on this host, at
@@ -85,19 +86,23 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             .build()
             .map_err(|e| CmdError::Runtime(e.to_string()))?;
         let calls = Calls { client, token };
-        let peers = peers(&cmd).await?;
-        if peers.is_empty() {
-            return Err(CmdError::Runtime(
-                "no peer to take the sessions (--peers resolved to no other address, no --to): \
-                 they stop with this instance"
-                    .to_owned(),
-            ));
-        }
+        // First whether there is anything to give: the same hook serves
+        // every strategy's Deployment, the last pod's too.
         let Some((since, sessions)) = calls.export(&from, 0).await? else {
-            // The same hook serves every strategy's Deployment.
             eprintln!("{from} keeps its sessions in a shared store: nothing to hand over");
             return Ok(());
         };
+        let peers = peers(&cmd).await?;
+        if peers.is_empty() {
+            return Err(CmdError::Runtime(format!(
+                "no peer to take the {} sessions ({}): they stop with this instance",
+                sessions.len(),
+                match &cmd.peers {
+                    Some(name) => format!("{name} resolved to no address but this one's"),
+                    None => "give --peers HOST:PORT or --to URL".to_owned(),
+                }
+            )));
+        }
         let mut took = calls.give(&peers, &sessions).await;
         tokio::time::sleep(cmd.settle).await;
         let (_, changed) = calls.export(&from, since).await?.unwrap_or_default();
@@ -111,7 +116,7 @@ pub(crate) fn run(cmd: Cmd) -> Result<(), CmdError> {
             )));
         }
         eprintln!(
-            "handed {} sessions (then {} changed) from {from} to {}",
+            "handed sessions: {} (then {} changed) from {from} to {}",
             sessions.len(),
             changed.len(),
             took.join(", ")
@@ -167,7 +172,12 @@ impl Calls {
     /// The sessions `from` holds, used since `since` (ms), and its clock;
     /// `None` when its sessions are in a shared store.
     async fn export(&self, from: &str, since: u64) -> Result<Option<(u64, Vec<Value>)>, CmdError> {
-        let failed = |e: String| CmdError::Runtime(format!("{from}: cannot export: {e}"));
+        let failed = |e: String| {
+            CmdError::Runtime(format!(
+                "{from}: cannot export its sessions: {e} (is the instance running there? --from \
+                 names it, by default 127.0.0.1 at STATECRAFT_LISTEN's port)"
+            ))
+        };
         let answer = self
             .call(
                 self.client

@@ -175,9 +175,15 @@ fn spec_of(cmd: &Cmd) -> Result<RunSpec, CmdError> {
     }
     if !cmd.strategies.is_empty() {
         spec.strategies = Some(cmd.strategies.clone());
-    } else if cmd.target.is_some() && spec.strategies.is_none() && spec.preset.is_none() {
-        // A deployment runs one strategy; its journeys are sessions or
-        // tokens: both, unless told which.
+    } else if cmd.target.is_some() && spec.strategies.is_none() {
+        // A deployment runs one strategy, which the lab cannot see (a
+        // preset's strategies are its own clusters'): its journeys are
+        // sessions or tokens, both unless told which.
+        eprintln!(
+            "lab: --target without --strategies: driving session journeys (shared-store) and \
+             token journeys (stateless-tokens); name the strategy the deployment runs with \
+             --strategies (memory-round-robin, memory-sticky, shared-store, stateless-tokens)"
+        );
         spec.strategies = Some(vec![Strategy::SharedStore, Strategy::StatelessTokens]);
     }
     if cmd.balancer.is_some() {

@@ -53,6 +53,32 @@ pub(crate) fn own_binary() -> Result<std::path::PathBuf, CmdError> {
     })
 }
 
+/// A trusted proxy: an address (`127.0.0.1`) or a range of them
+/// (`10.42.0.0/16`, an ingress controller's pod network).
+pub(crate) fn parse_proxy(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s}: not an address or a range (127.0.0.1, 10.42.0.0/16)"))
+}
+
+/// A shared secret given as a setting (the hand-over token): long enough
+/// not to be guessed, and not an example's placeholder left in place.
+pub(crate) fn parse_secret_token(s: &str) -> Result<String, String> {
+    const MIN: usize = 16;
+    if s.to_ascii_uppercase().starts_with("CHANGE-ME") {
+        return Err(
+            "still the example's placeholder: make one with openssl rand -hex 32".to_owned(),
+        );
+    }
+    if s.chars().count() < MIN {
+        return Err(format!(
+            "at least {MIN} characters, or it can be guessed: make one with openssl rand -hex 32"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
 /// A multi-threaded tokio runtime for a subcommand.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CmdError> {
     tokio::runtime::Builder::new_multi_thread()

@@ -80,13 +80,14 @@ pub(crate) struct Cmd {
     #[arg(
         long = "trusted-proxy",
         env = "STATECRAFT_TRUSTED_PROXIES",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = super::parse_proxy
     )]
-    trusted_proxies: Vec<std::net::IpAddr>,
+    trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Token a gateway shows to take and give this instance's sessions when
     /// it drains one (session hand-over); without it the routes are off.
-    #[arg(long, env = "STATECRAFT_HANDOVER_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "STATECRAFT_HANDOVER_TOKEN", hide_env_values = true, value_parser = super::parse_secret_token)]
     handover_token: Option<String>,
 
     /// The gateway of the cluster this instance is one of

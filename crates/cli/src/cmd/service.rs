@@ -91,9 +91,10 @@ pub(crate) struct Cmd {
     #[arg(
         long = "trusted-proxy",
         env = "STATECRAFT_TRUSTED_PROXIES",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = super::parse_proxy
     )]
-    trusted_proxies: Vec<std::net::IpAddr>,
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// How often the public keys are fetched again (a rotation reaches services

@@ -116,10 +116,12 @@ impl Schedule<'_> {
         let mut restarted = None;
         for (fraction, step) in self.steps() {
             if let (Some(why), false) = (self.uncontrolled, step == Step::Strike(Fault::Logout)) {
-                if let Step::Strike(fault) = step {
-                    let at = self.plan.at(fraction).as_secs_f64();
-                    faults.push(FaultOutcome::skipped(fault.kind(), at, why));
-                }
+                let kind = match step {
+                    Step::Strike(fault) => fault.kind(),
+                    Step::Restart => "restart",
+                };
+                let at = self.plan.at(fraction).as_secs_f64();
+                faults.push(FaultOutcome::skipped(kind, at, why));
                 continue;
             }
             match step {

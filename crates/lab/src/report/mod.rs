@@ -80,7 +80,13 @@ const COLUMNS: [Column; 13] = [
         "drift",
         "the shared named counter's largest minus smallest value across instances: 0 when one \
          store holds it",
-        |s| s.counter.drift.to_string(),
+        |s| {
+            if s.counter.per_server.is_empty() {
+                "-".to_owned() // not asked: no control API to ask every instance
+            } else {
+                s.counter.drift.to_string()
+            }
+        },
     ),
     (
         "B/session",

@@ -82,7 +82,7 @@ pub(crate) fn haproxy(front: &Front<'_>) -> String {
     let mut c = String::new();
     let _ = writeln!(
         c,
-        "# Written by `statecraft cluster --balancer haproxy` (docs/deploy.md): adapt the\n\
+        "# Written by statecraft (`cluster --balancer haproxy`, `--print-config`; docs/deploy.md): adapt the\n\
          # addresses; keep the X-Affinity-Lost lines, which turn a lost pin into SESSION_LOST.\n\
          global\n    log stderr format raw local0 warning\n    maxconn 4096\n\n\
          defaults\n    mode http\n    log global\n    option httplog\n\
@@ -171,8 +171,9 @@ pub(crate) fn nginx(front: &Front<'_>, dir: &Path) -> String {
     let mut c = String::new();
     let _ = writeln!(
         c,
-        "# Written by `statecraft cluster --balancer nginx` (docs/deploy.md): adapt the\n\
-         # addresses. Open-source nginx has no sticky cookie and no active health check:\n\
+        "# Written by statecraft (`cluster --balancer nginx`, `--print-config`; docs/deploy.md): adapt the\n\
+         # addresses, and the pid and temporary paths (the running cluster's own). Open-source\n\
+         # nginx has no sticky cookie and no active health check:\n\
          # the pin is a cookie naming the instance that answered, and a dead pinned\n\
          # instance is found by the failed connection (502), then retried elsewhere with\n\
          # X-Affinity-Lost.\n\

@@ -91,7 +91,7 @@ pub(crate) struct Cmd {
     /// least-request), for a team to adapt, and exit: the instances at the
     /// ports after --listen's, the built-in gateway (the control routes)
     /// after theirs.
-    #[arg(long, value_name = "haproxy|nginx")]
+    #[arg(long, value_name = "haproxy|nginx", hide_possible_values = true)]
     print_config: Option<balancer::Balancer>,
 
     /// The lab's history: runs started on /lab (served by the gateway

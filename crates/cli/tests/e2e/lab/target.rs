@@ -12,11 +12,13 @@ use serde_json::Value;
 use super::{BIN, count, strategy};
 use crate::common::Statecraft;
 
-/// Runs `lab --spec - --target base` with `spec`; its results.
-fn lab_against(base: &str, spec: &str, out: &std::path::Path) -> Value {
+/// Runs `lab --spec - --target base [ARGS]` with `spec`; its results.
+fn lab_against(base: &str, args: &[&str], spec: &str, out: &std::path::Path) -> Value {
+    let _ = std::fs::remove_dir_all(out);
     let mut lab = Command::new(BIN)
         .args(["lab", "--spec", "-", "--target", base, "--out"])
         .arg(out)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -63,7 +65,7 @@ async fn the_lab_drives_a_deployment_it_did_not_start() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Statecraft::start(dir.path(), &["serve", "--insecure-cookies"]);
     let out = dir.path().join("history");
-    let results = lab_against(&server.base, spec, &out);
+    let results = lab_against(&server.base, &[], spec, &out);
     server.stop();
     assert_eq!(results["target"]["url"], server.base.as_str());
     assert!(
@@ -93,11 +95,15 @@ async fn the_lab_drives_a_deployment_it_did_not_start() {
     );
     assert!(!findings.contains("through the kill"), "{findings}");
 
-    // A cluster, sticky with sessions in memory: its control API (open to a
-    // loopback caller) takes the kill, and the killed instance's users lose
-    // their sessions, as on the lab's own clusters.
+    // A cluster, sticky with sessions in memory, its controls behind an
+    // admin token: without it the lab is refused — it reads /_cluster, but
+    // the kill is skipped, never counted as survived; with it the kill goes
+    // through and the killed instance's users lose their sessions, as on
+    // the lab's own clusters.
     let dir = tempfile::tempdir().unwrap();
     let data = format!("sqlite:{}", dir.path().join("data").display());
+    let token = dir.path().join("admin-token");
+    std::fs::write(&token, "lab-admin-token-0123456789abcdef\n").unwrap();
     let mut cluster = Statecraft::start(
         dir.path(),
         &[
@@ -109,11 +115,25 @@ async fn the_lab_drives_a_deployment_it_did_not_start() {
             "sticky",
             "--health-interval",
             "200ms",
+            "--admin-token-file",
+            token.to_str().unwrap(),
         ],
     );
     let out = dir.path().join("history");
     let spec = spec.replace(r#", "stateless-tokens""#, "");
-    let results = lab_against(&cluster.base, &spec, &out);
+    let refused = lab_against(&cluster.base, &[], &spec, &out);
+    let why = refused["target"]["uncontrolled"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("--target-admin-token-file"), "{why}");
+    let sticky = strategy(&refused, "memory-sticky");
+    assert_eq!(fault(sticky, "kill")["skipped"], true);
+    let results = lab_against(
+        &cluster.base,
+        &["--target-admin-token-file", token.to_str().unwrap()],
+        &spec,
+        &out,
+    );
     cluster.stop();
     assert_eq!(results["target"]["uncontrolled"], Value::Null);
     let sticky = strategy(&results, "memory-sticky");
