@@ -76,15 +76,7 @@ impl ControlAccess {
                 }
                 Some(token.clone())
             }
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    CmdError::Usage(format!(
-                        "--admin-token-file {}: cannot read it ({e})",
-                        path.display()
-                    ))
-                })?;
-                Some(text.lines().next().unwrap_or_default().trim().to_owned())
-            }
+            (None, Some(path)) => Some(token_from_file(path, "--admin-token-file")?),
             (None, None) => None,
         };
         if let Some(token) = &token
@@ -99,6 +91,13 @@ impl ControlAccess {
             public_hosts: self.public_hosts.clone(),
         })
     }
+}
+
+/// The first line of the file `flag` names: a token kept out of argv.
+pub(crate) fn token_from_file(path: &std::path::Path, flag: &str) -> Result<String, CmdError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CmdError::Usage(format!("{flag} {}: cannot read it ({e})", path.display())))?;
+    Ok(text.lines().next().unwrap_or_default().trim().to_owned())
 }
 
 /// The lab a server offers at `/lab/…`: runs kept under `history`,

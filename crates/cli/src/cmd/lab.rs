@@ -110,18 +110,11 @@ fn target_of(cmd: &Cmd) -> Result<Option<Deployment>, CmdError> {
     let Some(url) = &cmd.target else {
         return Ok(None);
     };
-    let token = match &cmd.target_admin_token_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                CmdError::Usage(format!(
-                    "--target-admin-token-file {}: cannot read it ({e})",
-                    path.display()
-                ))
-            })?;
-            Some(text.lines().next().unwrap_or_default().trim().to_owned())
-        }
-        None => None,
-    };
+    let token = cmd
+        .target_admin_token_file
+        .as_deref()
+        .map(|path| super::control::token_from_file(path, "--target-admin-token-file"))
+        .transpose()?;
     Deployment::new(url, token)
         .map(Some)
         .map_err(CmdError::Usage)

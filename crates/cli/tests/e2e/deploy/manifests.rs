@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::{BIN, deploy_dir, run_ok};
+use super::{BIN, deploy_dir, run_ok, said};
 
 /// The Kubernetes objects (the kustomization is kustomize's, not an API
 /// object: yamllint alone reads it).
@@ -27,12 +27,7 @@ fn validate(dir: &Path, files: &[&str]) -> (bool, String) {
         .current_dir(dir)
         .output()
         .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), said)
+    (out.status.success(), said(&out))
 }
 
 #[test]
@@ -55,17 +50,21 @@ fn the_kubernetes_manifests_validate_and_say_what_the_strategies_need() {
             k8s.to_str().unwrap(),
         ],
     );
-    let (passed, said) = validate(&k8s, &OBJECTS);
-    assert!(passed, "{said}");
-    assert_eq!(said.matches(" passed for resource ").count(), 7, "{said}");
+    let (passed, report) = validate(&k8s, &OBJECTS);
+    assert!(passed, "{report}");
+    assert_eq!(
+        report.matches(" passed for resource ").count(),
+        7,
+        "{report}"
+    );
 
     // The validator reads the schema: a misspelt field fails it.
     let dir = tempfile::tempdir().unwrap();
     let deployment = std::fs::read_to_string(k8s.join("deployment.yaml")).unwrap();
     let broken = deployment.replace("readinessProbe:", "readinesProbe:");
     std::fs::write(dir.path().join("deployment.yaml"), broken).unwrap();
-    let (passed, said) = validate(dir.path(), &["deployment.yaml"]);
-    assert!(!passed, "a misspelt field passed: {said}");
+    let (passed, report) = validate(dir.path(), &["deployment.yaml"]);
+    assert!(!passed, "a misspelt field passed: {report}");
 
     // What the issue asks of them, by what they say.
     let read = |name: &str| std::fs::read_to_string(k8s.join(name)).unwrap();
@@ -124,19 +123,15 @@ fn the_systemd_units_verify_with_their_hardening() {
             .output()
             .unwrap();
         // verify warns of a bad value and goes on: any line is a failure.
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success() && said.trim().is_empty(), said)
+        let text = said(&out);
+        (out.status.success() && text.trim().is_empty(), text)
     };
-    let (clean, said) = verify(&[
+    let (clean, report) = verify(&[
         "statecraft@8081.service",
         "statecraft-gateway.service",
         "statecraft-service@orders.service",
     ]);
-    assert!(clean, "{said}");
+    assert!(clean, "{report}");
     // A misspelt value is caught.
     let path = dir.path().join("statecraft-gateway.service");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -145,6 +140,6 @@ fn the_systemd_units_verify_with_their_hardening() {
         text.replace("ProtectSystem=strict", "ProtectSystem=strcit"),
     )
     .unwrap();
-    let (clean, said) = verify(&["statecraft-gateway.service"]);
-    assert!(!clean && said.contains("strcit"), "{said}");
+    let (clean, report) = verify(&["statecraft-gateway.service"]);
+    assert!(!clean && report.contains("strcit"), "{report}");
 }

@@ -17,14 +17,19 @@ fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
 }
 
-/// Runs `program args`; its output, or a panic naming what it printed.
-fn run_ok(program: &Path, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap();
-    let text = format!(
+/// What a finished program printed, its output and its errors.
+fn said(out: &std::process::Output) -> String {
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
+    )
+}
+
+/// Runs `program args`; its output, or a panic naming what it printed.
+fn run_ok(program: &Path, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().unwrap();
+    let text = said(&out);
     assert!(
         out.status.success(),
         "{} {args:?} failed:\n{text}",

@@ -2,12 +2,8 @@
 //! by the lab and mended in the configuration statecraft writes.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
-use serde_json::Value;
-
-use super::{BIN, strategy};
+use super::{lab_with_spec, strategy};
+use crate::common::Statecraft;
 
 /// A store slower than the instances' timeout fails every instance's
 /// `/readyz` at once. HAProxy checking only `/readyz` then had no server
@@ -18,42 +14,38 @@ use super::{BIN, strategy};
 #[test]
 fn behind_haproxy_a_slow_store_fails_only_what_needs_the_store() {
     let test = "the HAProxy lab test";
-    if statecraft_testkit::program("haproxy", test).is_none()
-        || statecraft_testkit::program("redis-server", test).is_none()
-    {
+    let Some(redis) = statecraft_testkit::service_url("STATECRAFT_TEST_REDIS_URL", test) else {
+        return;
+    };
+    if statecraft_testkit::program("haproxy", test).is_none() {
         return;
     }
-    let out = tempfile::tempdir().unwrap();
-    let spec = r#"{"preset": "glance", "balancer": "haproxy", "durationSeconds": 6,
-        "faults": {"kill": null, "slowStore": 0.3}}"#;
-    let mut lab = Command::new(BIN)
-        .args(["lab", "--spec", "-", "--out"])
-        .arg(out.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    lab.stdin
-        .take()
-        .unwrap()
-        .write_all(spec.as_bytes())
-        .unwrap();
-    let run = lab.wait_with_output().unwrap();
-    assert!(
-        run.status.success(),
-        "lab failed: {}",
-        String::from_utf8_lossy(&run.stderr)
+    // A cluster of its own behind HAProxy, its store through links, driven
+    // with --target: the lab's journeys and its slow store, without the
+    // measurements of a whole lab run.
+    let dir = tempfile::tempdir().unwrap();
+    let data = format!("sqlite:{}", dir.path().join("data").display());
+    let mut cluster = Statecraft::start(
+        dir.path(),
+        &[
+            "cluster",
+            "--balancer",
+            "haproxy",
+            "--links",
+            "--insecure-cookies",
+            "--session-store",
+            &redis,
+            "--data",
+            &data,
+            "--health-interval",
+            "250ms",
+        ],
     );
-    let dir = std::fs::read_dir(out.path())
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
-    let results: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
-    assert_eq!(results["plan"]["balancer"], "haproxy");
+    let spec = r#"{"preset": "glance", "strategies": ["shared-store"], "durationSeconds": 6,
+        "faults": {"kill": null, "slowStore": 0.3}}"#;
+    let args = ["--target", cluster.base.as_str()];
+    let results = lab_with_spec(&args, spec, &dir.path().join("history"));
+    cluster.stop();
     let shared = strategy(&results, "shared-store");
     let slow = shared["faults"]
         .as_array()

@@ -25,6 +25,42 @@ fn strategy<'a>(results: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {id} in the results"))
 }
 
+/// Runs `lab --spec - --out OUT [ARGS]` with `spec` on its stdin (`out`
+/// emptied first); the run's results.
+fn lab_with_spec(args: &[&str], spec: &str, out: &std::path::Path) -> Value {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let _ = std::fs::remove_dir_all(out);
+    let mut lab = Command::new(BIN)
+        .args(["lab", "--spec", "-", "--out"])
+        .arg(out)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    lab.stdin
+        .take()
+        .unwrap()
+        .write_all(spec.as_bytes())
+        .unwrap();
+    let run = lab.wait_with_output().unwrap();
+    println!("{}", String::from_utf8_lossy(&run.stdout));
+    assert!(
+        run.status.success(),
+        "lab failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let dir = std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap()
+}
+
 fn count(s: &Value, field: &str) -> u64 {
     s[field]
         .as_u64()

@@ -4,46 +4,16 @@
 //! kill.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use serde_json::Value;
 
-use super::{BIN, count, strategy};
+use super::{count, lab_with_spec, strategy};
 use crate::common::Statecraft;
 
 /// Runs `lab --spec - --target base [ARGS]` with `spec`; its results.
 fn lab_against(base: &str, args: &[&str], spec: &str, out: &std::path::Path) -> Value {
-    let _ = std::fs::remove_dir_all(out);
-    let mut lab = Command::new(BIN)
-        .args(["lab", "--spec", "-", "--target", base, "--out"])
-        .arg(out)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    lab.stdin
-        .take()
-        .unwrap()
-        .write_all(spec.as_bytes())
-        .unwrap();
-    let run = lab.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    println!("{stdout}");
-    assert!(
-        run.status.success(),
-        "lab failed: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let dir = std::fs::read_dir(out)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
-    serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap()
+    let mut all = vec!["--target", base];
+    all.extend_from_slice(args);
+    lab_with_spec(&all, spec, out)
 }
 
 fn fault<'a>(s: &'a Value, kind: &str) -> &'a Value {
@@ -58,7 +28,7 @@ fn fault<'a>(s: &'a Value, kind: &str) -> &'a Value {
 #[tokio::test]
 async fn the_lab_drives_a_deployment_it_did_not_start() {
     let spec = r#"{"preset": "glance", "strategies": ["memory-sticky", "stateless-tokens"],
-        "durationSeconds": 6, "faults": {"kill": 0.3, "logout": 0.6}}"#;
+        "durationSeconds": 4, "faults": {"kill": 0.3, "logout": 0.6}}"#;
 
     // A lone server: no /_cluster, so the kill is skipped and said so; the
     // logout, a client's act, runs.
