@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use statecraft_lab::capacity::{ByteSize, estimate, estimate_line};
 use statecraft_state::SessionData;
 use statecraft_state::capacity::{fill, resident_bytes, session_with_cart};
@@ -129,18 +130,20 @@ fn measure_redis(url: &str, n: u64, data: &SessionData) -> Result<u64, CmdError>
             .map(|_| SessionSecret::generate().public_id())
             .collect();
         let before = redis.used_memory().await.map_err(failed)?;
-        let mut outcome = Ok(());
-        for id in &ids {
-            outcome = store.create(id, data).await;
-            if outcome.is_err() {
-                break;
-            }
-        }
+        // Many creates in flight on the one multiplexed connection: one at
+        // a time, 100,000 sessions took 20 s of round trips.
+        let outcome = futures_util::stream::iter(&ids)
+            .map(|id| store.create(id, data))
+            .buffer_unordered(IN_FLIGHT)
+            .try_for_each(|()| async { Ok(()) })
+            .await;
         let after = redis.used_memory().await.map_err(failed)?;
-        for id in &ids {
-            // Best effort: what is left expires within the hour anyway.
-            let _ = store.delete(id).await;
-        }
+        // Best effort: what is left expires within the hour anyway.
+        futures_util::stream::iter(&ids)
+            .map(|id| store.delete(id))
+            .buffer_unordered(IN_FLIGHT)
+            .for_each(|_| async {})
+            .await;
         outcome.map_err(failed)?;
         tracing::info!(
             used_memory_before = before,
@@ -150,6 +153,9 @@ fn measure_redis(url: &str, n: u64, data: &SessionData) -> Result<u64, CmdError>
         Ok(after.saturating_sub(before) / n)
     })
 }
+
+/// Requests in flight while filling and emptying Redis.
+const IN_FLIGHT: usize = 64;
 
 /// Timeouts long enough that nothing expires while measuring.
 fn long_timeouts() -> SessionTimeouts {
