@@ -87,10 +87,7 @@ impl Bench {
         let log = self.logs.join(format!("{}.log", strategy.id()));
         let store = self.store_of(strategy);
         if let Some(reached) = &self.target {
-            let uncontrolled = reached.uncontrolled.as_deref();
-            return self
-                .measure(strategy, &reached.api, &store, uncontrolled, progress)
-                .await;
+            return self.measure(strategy, &reached.api, &store, progress).await;
         }
         progress.stage("starting the cluster");
         let shape = Shape {
@@ -102,9 +99,7 @@ impl Bench {
             serve_args: &[],
         };
         let cluster = Cluster::start(&self.program, shape, &dir.join("data"), log).await?;
-        let outcome = self
-            .measure(strategy, &cluster.api, &store, None, progress)
-            .await;
+        let outcome = self.measure(strategy, &cluster.api, &store, progress).await;
         cluster.stop().await;
         outcome
     }
@@ -114,10 +109,12 @@ impl Bench {
         strategy: Strategy,
         api: &ClusterApi,
         store: &str,
-        uncontrolled: Option<&str>,
         progress: &Arc<Progress>,
     ) -> Result<(StrategyResult, Vec<DistancePoint>), LabError> {
         let plan = &self.plan;
+        // Why the faults cannot be injected: a deployment without a control
+        // API the lab may use (own clusters always have one).
+        let uncontrolled = self.target.as_ref().and_then(|r| r.uncontrolled.as_deref());
         let setup = Target::new(api.base.clone(), None).map_err(LabError::Setup)?;
         // Names of this run's own: a deployment the lab did not start keeps
         // the users of earlier runs (with passwords this run does not know).
